@@ -1,0 +1,47 @@
+"""A run's settings in one dataclass: the CLI fills it, the engine reads it, the run folder keeps it."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class TrainConfig:
+    """Every option of `ltcli train`, with the defaults of the original CCE tool where it had them."""
+
+    dataset: str | None = None
+    data: str | None = None
+    model: str = "resnet32"
+    objective: str = "CCE"
+    objective_options: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 200
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = False
+    sched: str = "step"
+    lr_steps: list[int] = field(default_factory=lambda: [60, 60, 40, 40])
+    lr_decay: float = 0.1
+    warmup_epochs: int = 5
+    min_lr: float = 0.0
+    height: int = 32
+    width: int = 32
+    augment: str = "auto"
+    hflip: float = 0.5
+    pretrained: bool = False
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 2
+    datasets_dir: str = "a_datasets"
+    logs_dir: str = "logs"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})

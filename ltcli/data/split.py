@@ -1,0 +1,173 @@
+"""Stratified, seeded train/valid/test split of a class folder, written as copies or links.
+
+The source is only ever read: files are copied (or linked) into a new folder, which is built
+beside the destination and renamed into place, so a failed split leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ltcli.atomic import atomic_write_text
+from ltcli.data.folder import FolderScan
+from ltcli.errors import LtcliError
+
+SPLITS = ("train", "valid", "test")
+LINK_MODES = ("copy", "hardlink", "symlink")
+MANIFEST_NAME = "split.json"
+
+
+def parse_ratios(text: str) -> tuple[float, float, float]:
+    """Parse 'train,valid,test' fractions, e.g. '0.7,0.15,0.15'."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise LtcliError(f"--ratios must be three numbers like 0.7,0.15,0.15, got {text!r}") from None
+    if len(values) != 3:
+        raise LtcliError(f"--ratios needs three fractions (train,valid,test), got {len(values)}")
+    if any(v < 0 for v in values) or values[0] <= 0:
+        raise LtcliError(f"--ratios must be >= 0 with a positive train fraction, got {text!r}")
+    if not math.isclose(sum(values), 1.0, abs_tol=1e-6):
+        raise LtcliError(f"--ratios must sum to 1, got {text!r} (sum {sum(values):g})")
+    return values  # type: ignore[return-value]
+
+
+def allocate(n: int, ratios: Sequence[float]) -> list[int]:
+    """Split n items by ratios with the largest-remainder method, at least one per positive ratio."""
+    positive = [i for i, r in enumerate(ratios) if r > 0]
+    if n < len(positive):
+        raise ValueError("too few items")
+    exact = [n * r for r in ratios]
+    counts = [math.floor(x) for x in exact]
+    by_remainder = sorted(range(len(ratios)), key=lambda i: (-(exact[i] - counts[i]), i))
+    for i in by_remainder[: n - sum(counts)]:
+        counts[i] += 1
+    # Give every positive-ratio split one item, taken from the largest split.
+    for i in positive:
+        if counts[i] == 0:
+            donor = max(range(len(counts)), key=lambda j: counts[j])
+            counts[donor] -= 1
+            counts[i] += 1
+    return counts
+
+
+@dataclass
+class SplitPlan:
+    """Which source file goes to which split and class."""
+
+    source: Path
+    ratios: tuple[float, float, float]
+    seed: int
+    assignment: dict[str, dict[str, list[Path]]] = field(default_factory=dict)  # split -> class -> files
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        return {s: {c: len(files) for c, files in classes.items()} for s, classes in self.assignment.items()}
+
+
+def plan_split(scan: FolderScan, ratios: Sequence[float], seed: int) -> SplitPlan:
+    """Shuffle each class with its own seeded generator and cut it by `ratios`.
+
+    Seeding per class (seed + class name) keeps a class's split unchanged when other classes
+    are added or removed.
+    """
+    needed = sum(1 for r in ratios if r > 0)
+    plan = SplitPlan(source=scan.root, ratios=tuple(ratios), seed=seed)  # type: ignore[arg-type]
+    plan.assignment = {s: {} for s in SPLITS}
+    for name in scan.class_names:
+        files = list(scan.images[name])
+        if not files:
+            raise LtcliError(
+                f"class {name!r} has no readable images in {scan.root / name}: add images or remove the folder"
+            )
+        if len(files) < needed:
+            raise LtcliError(
+                f"class {name!r} has {len(files)} image(s) but the {needed} splits need one each: "
+                "add images, remove the class, or set a ratio to 0 in --ratios"
+            )
+        random.Random(f"{seed}:{name}").shuffle(files)
+        counts = allocate(len(files), ratios)
+        start = 0
+        for split, count in zip(SPLITS, counts, strict=True):
+            plan.assignment[split][name] = sorted(files[start : start + count])
+            start += count
+    return plan
+
+
+def _place(src: Path, dst: Path, link: str) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if link == "copy":
+        shutil.copy2(src, dst)
+    elif link == "hardlink":
+        os.link(src, dst)
+    elif link == "symlink":
+        os.symlink(src.resolve(), dst)
+    else:
+        raise LtcliError(f"unknown --link {link!r}: choose one of {', '.join(LINK_MODES)}")
+
+
+def check_destination(source: Path, destination: Path, force: bool) -> None:
+    src, dst = source.resolve(), destination.resolve()
+    if dst == src or src in dst.parents or dst in src.parents:
+        raise LtcliError(f"the split folder {destination} must not overlap the source {source}")
+    if destination.exists() and any(destination.iterdir()) and not force:
+        raise LtcliError(f"{destination} already exists: pass --force to replace it (the source is never touched)")
+
+
+def write_split(
+    plan: SplitPlan,
+    scan: FolderScan,
+    destination: Path,
+    link: str = "copy",
+    force: bool = False,
+    on_file: Callable[[], None] | None = None,
+) -> dict:
+    """Materialise `plan` at `destination` and return the manifest written beside the splits."""
+    if link not in LINK_MODES:
+        raise LtcliError(f"unknown --link {link!r}: choose one of {', '.join(LINK_MODES)}")
+    check_destination(plan.source, destination, force)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+    try:
+        for split, classes in plan.assignment.items():
+            for name, files in classes.items():
+                class_root = plan.source / name
+                (staging / split / name).mkdir(parents=True, exist_ok=True)
+                for file in files:
+                    _place(file, staging / split / name / file.relative_to(class_root), link)
+                    if on_file is not None:
+                        on_file()
+        manifest = {
+            "source": str(plan.source.resolve()),
+            "seed": plan.seed,
+            "ratios": dict(zip(SPLITS, plan.ratios, strict=True)),
+            "link": link,
+            "counts": plan.counts(),
+            "skipped_non_images": [str(p) for p in scan.non_images],
+            "skipped_corrupt": [str(p) for p in scan.corrupt],
+        }
+        atomic_write_text(staging / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
+        _swap_into_place(staging, destination)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _swap_into_place(staging: Path, destination: Path) -> None:
+    """Rename the finished split into place; an old split is removed only after the swap."""
+    old = None
+    if destination.exists():
+        old = destination.with_name(f".{destination.name}.old-{os.getpid()}")
+        destination.rename(old)
+    staging.rename(destination)
+    if old is not None:
+        shutil.rmtree(old)
+

@@ -1,0 +1,1 @@
+"""Engine: fit, evaluate, schedule and checkpoint, kept apart so each stays short."""

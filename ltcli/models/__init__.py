@@ -1,0 +1,34 @@
+"""Models: any timm backbone by name, plus the CIFAR ResNets registered into timm's registry."""
+
+from __future__ import annotations
+
+import fnmatch
+
+import timm
+from torch import nn
+
+from ltcli.errors import LtcliError
+from ltcli.models import cifar_resnet  # noqa: F401  (registers resnet20/32/44/56/110 with timm)
+
+CIFAR_MODELS = ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110")
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """timm's model names (ours included) matching a shell-style pattern."""
+    return sorted(set(timm.list_models(pattern)) | set(fnmatch.filter(CIFAR_MODELS, pattern)))
+
+
+def create_model(name: str, num_classes: int, pretrained: bool = False, **kwargs) -> nn.Module:
+    """timm.create_model with a one-line error for unknown names or unreachable weights."""
+    if not timm.is_model(name):
+        close = timm.list_models(f"*{name}*")[:5]
+        hint = f" (did you mean {', '.join(close)}?)" if close else " (see `ltcli models PATTERN`)"
+        raise LtcliError(f"unknown model {name!r}{hint}")
+    try:
+        return timm.create_model(name, pretrained=pretrained, num_classes=num_classes, **kwargs)
+    except LtcliError:
+        raise
+    except (OSError, RuntimeError, ValueError) as error:
+        if pretrained:
+            raise LtcliError(f"could not load pretrained weights for {name}: {str(error).splitlines()[0]}") from None
+        raise

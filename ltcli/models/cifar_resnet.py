@@ -1,0 +1,140 @@
+"""CIFAR-style ResNets (He et al. 2016, Sec. 4.2), registered in timm's model registry.
+
+ResNet-(6n+2): a 3x3 stem with 16 channels, three stages of n basic blocks with 16/32/64
+channels (stride 2 at the start of stages 2 and 3), global average pooling and a linear head.
+Shortcuts that change shape are parameter-free ("option A"): stride-2 subsampling plus zero
+channels, as in the paper and in the long-tail codebases (LDAM-DRW, LADE, GML) that report
+CIFAR-LT numbers with these nets. timm has no models under these names, so registering them
+makes `timm.create_model('resnet32')` work like any other timm name.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from timm.models import register_model
+from torch import nn
+
+from ltcli.errors import LtcliError
+
+__all__: list[str] = []
+
+
+class ShortcutA(nn.Module):
+    """Identity shortcut that subsamples spatially and zero-pads channels."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+        self.pad = out_channels - in_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x[:, :, :: self.stride, :: self.stride]
+        return F.pad(x, (0, 0, 0, 0, self.pad // 2, self.pad - self.pad // 2))
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        needs_projection = stride != 1 or in_channels != out_channels
+        self.shortcut = ShortcutA(in_channels, out_channels, stride) if needs_projection else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class CifarResNet(nn.Module):
+    """timm-compatible interface: forward_features / forward_head / get_classifier / reset_classifier."""
+
+    def __init__(
+        self, depth: int, num_classes: int = 10, in_chans: int = 3, widths: tuple[int, ...] = (16, 32, 64),
+        drop_rate: float = 0.0, **_: object,
+    ) -> None:
+        super().__init__()
+        if (depth - 2) % 6 != 0:
+            raise ValueError(f"CIFAR ResNet depth must be 6n+2, got {depth}")
+        blocks_per_stage = (depth - 2) // 6
+        self.num_classes = num_classes
+        self.num_features = widths[-1]
+        self.drop_rate = drop_rate
+        self.conv1 = nn.Conv2d(in_chans, widths[0], 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        layers: list[nn.Module] = []
+        in_channels = widths[0]
+        for stage, width in enumerate(widths):
+            for block in range(blocks_per_stage):
+                stride = 2 if stage > 0 and block == 0 else 1
+                layers.append(BasicBlock(in_channels, width, stride))
+                in_channels = width
+        self.layers = nn.Sequential(*layers)
+        self.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        self.pretrained_cfg: dict = {"architecture": f"resnet{depth}", "classifier": "fc", "num_classes": num_classes}
+        self.default_cfg = self.pretrained_cfg
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(module.weight)
+
+    def get_classifier(self) -> nn.Module:
+        return self.fc
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        self.num_classes = num_classes
+        self.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(F.relu(self.bn1(self.conv1(x))))
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        if self.drop_rate > 0:
+            x = F.dropout(x, self.drop_rate, self.training)
+        return x if pre_logits else self.fc(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+def _create(depth: int, pretrained: bool, kwargs: dict) -> CifarResNet:
+    if pretrained:
+        raise LtcliError(
+            f"resnet{depth} (CIFAR-style) has no published pretrained weights: drop --pretrained or use --weights FILE"
+        )
+    for key in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):
+        kwargs.pop(key, None)
+    return CifarResNet(depth, **kwargs)
+
+
+@register_model
+def resnet20(pretrained: bool = False, **kwargs) -> CifarResNet:
+    """ResNet-20 for 32x32 inputs (He et al. 2016), 0.27M parameters."""
+    return _create(20, pretrained, kwargs)
+
+
+@register_model
+def resnet32(pretrained: bool = False, **kwargs) -> CifarResNet:
+    """ResNet-32 for 32x32 inputs (He et al. 2016), 0.46M parameters: the CIFAR-LT standard."""
+    return _create(32, pretrained, kwargs)
+
+
+@register_model
+def resnet44(pretrained: bool = False, **kwargs) -> CifarResNet:
+    """ResNet-44 for 32x32 inputs (He et al. 2016), 0.66M parameters."""
+    return _create(44, pretrained, kwargs)
+
+
+@register_model
+def resnet56(pretrained: bool = False, **kwargs) -> CifarResNet:
+    """ResNet-56 for 32x32 inputs (He et al. 2016), 0.85M parameters."""
+    return _create(56, pretrained, kwargs)
+
+
+@register_model
+def resnet110(pretrained: bool = False, **kwargs) -> CifarResNet:
+    """ResNet-110 for 32x32 inputs (He et al. 2016), 1.7M parameters."""
+    return _create(110, pretrained, kwargs)

@@ -1,0 +1,78 @@
+"""Shared fixtures: small real image folders generated in the test, and an in-process CLI runner."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from ltcli.cli import app
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+# Distinct base colours, so a few epochs are enough to learn the classes.
+COLOURS = {"apple": (220, 30, 30), "leaf": (30, 200, 40), "sky": (40, 60, 230), "sun": (240, 220, 20)}
+
+
+def write_image(path: Path, colour: tuple[int, int, int], seed: int, size: int = 12, mode: str = "RGB") -> Path:
+    rng = np.random.default_rng(seed)
+    pixels = np.clip(np.array(colour)[None, None, :] + rng.normal(0, 25, (size, size, 3)), 0, 255).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels, "RGB").convert(mode).save(path)
+    return path
+
+
+@pytest.fixture
+def make_class_folder(tmp_path: Path) -> Callable[..., Path]:
+    """make_class_folder({'apple': 10, 'leaf': 4}) -> a raw folder root/<class>/<i>.png."""
+
+    def make(counts: dict[str, int], root: Path | None = None, suffix: str = ".png") -> Path:
+        root = root or tmp_path / "raw"
+        for class_index, (name, count) in enumerate(counts.items()):
+            colour = COLOURS.get(name, (40 * class_index % 255, 90, 160))
+            for i in range(count):
+                write_image(root / name / f"img{i:03d}{suffix}", colour, seed=1000 * class_index + i)
+        return root
+
+    return make
+
+
+@pytest.fixture
+def split_dataset(tmp_path: Path, make_class_folder) -> Path:
+    """a_datasets/colours/{train,valid,test}/<class>/ with a long-tailed train split."""
+    root = tmp_path / "a_datasets" / "colours"
+    make_class_folder({"apple": 24, "leaf": 12, "sky": 6}, root / "train")
+    for split in ("valid", "test"):
+        make_class_folder({"apple": 4, "leaf": 4, "sky": 4}, root / split)
+    return root
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Relative path -> sha256 of content, plus each file's mtime, for every file under root."""
+    digest = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            stat = path.stat()
+            digest[str(path.relative_to(root))] = f"{hashlib.sha256(path.read_bytes()).hexdigest()}:{stat.st_mtime_ns}"
+    return digest
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., object]:
+    """Run `ltcli ARGS...` in-process with tmp_path as the working directory."""
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    def invoke(*args: str, ok: bool = True):
+        result = runner.invoke(app, [str(a) for a in args])
+        if ok and result.exit_code != 0:
+            raise AssertionError(f"ltcli {' '.join(map(str, args))} failed ({result.exit_code}):\n{result.output}"
+                                 f"\n{result.exception!r}")
+        return result
+
+    return invoke
