@@ -72,6 +72,14 @@ def read_csv_columns(path: Path) -> dict[str, list[float]]:
     return columns
 
 
+def _symlog_if_spiky(ax) -> None:
+    """Early-epoch loss spikes (BatchNorm statistics settling) flatten a linear axis: switch to symlog."""
+    values = np.concatenate([line.get_ydata() for line in ax.get_lines()] or [np.zeros(1)]).astype(float)
+    values = values[np.isfinite(values)]
+    if values.size and np.ptp(values) > 100 * max(np.median(np.abs(values)), 1e-12):
+        ax.set_yscale("symlog", linthresh=max(np.median(np.abs(values)), 1e-3))
+
+
 def plot_curves(
     series: Sequence[tuple[str, dict[str, dict[str, list[float]]]]],
     metrics: Sequence[str],
@@ -92,6 +100,7 @@ def plot_curves(
                             label=f"{label} ({split})")
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
+        _symlog_if_spiky(ax)
         ax.set_title(metric)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)

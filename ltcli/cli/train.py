@@ -1,0 +1,91 @@
+"""The train command and its option parsing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ltcli.cli.app import app, console, friendly
+from ltcli.errors import LtcliError
+
+
+def parse_option_value(text: str) -> Any:
+    """'2' -> 2, '0.5' -> 0.5, 'true' -> True, '1,2' -> [1, 2], anything else stays a string."""
+    if "," in text:
+        return [parse_option_value(part) for part in text.split(",")]
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_objective_options(pairs: list[str]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise LtcliError(f"--opt takes KEY=VALUE, got {pair!r}")
+        options[key.strip().replace("-", "_")] = parse_option_value(value.strip())
+    return options
+
+
+def parse_int_list(text: str, option: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise LtcliError(f"{option} takes whole numbers separated by commas, got {text!r}") from None
+
+
+@app.command()
+@friendly
+def train(
+    dataset: Annotated[str | None, typer.Option(help="Dataset under a_datasets/.")] = None,
+    data: Annotated[Path | None, typer.Option(help="Any folder with train/ and valid/ (or test/).")] = None,
+    model: Annotated[str, typer.Option(help="timm model name (see `ltcli models`).")] = "resnet32",
+    objective: Annotated[str, typer.Option(help="Loss (see `ltcli objectives`).")] = "CCE",
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 200,
+    batchsize: Annotated[int, typer.Option("--batchsize", "--batch-size", help="Batch size.")] = 128,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (SGD).")] = 0.1,
+    momentum: Annotated[float, typer.Option(help="SGD momentum.")] = 0.9,
+    weight_decay: Annotated[float, typer.Option(help="SGD weight decay.")] = 5e-4,
+    sched: Annotated[str, typer.Option(help="step (drops after each --lrstep stage) or cosine.")] = "step",
+    lrstep: Annotated[str, typer.Option(help="Epochs in each stage; lr x --lr-decay after each.")] = "60,60,40,40",
+    lr_decay: Annotated[float, typer.Option(help="Factor applied at each step.")] = 0.1,
+    warmup: Annotated[int, typer.Option(help="Epochs of linear warmup.")] = 5,
+    height: Annotated[int, typer.Option(help="Input height.")] = 32,
+    width: Annotated[int, typer.Option(help="Input width.")] = 32,
+    augment: Annotated[str, typer.Option(help="auto, cifar (pad-crop+flip), timm, none.")] = "auto",
+    hflip: Annotated[float, typer.Option(help="Horizontal flip probability (0 for digits/text).")] = 0.5,
+    ccegamma: Annotated[float | None, typer.Option(help="CCE balancing factor gamma (default 1).")] = None,
+    opt: Annotated[list[str] | None, typer.Option(help="Objective option KEY=VALUE (repeatable).")] = None,
+    pretrained: Annotated[bool, typer.Option(help="Start from timm's pretrained weights.")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 2,
+    datasets_dir: Annotated[Path, typer.Option(help="Folder of split datasets.")] = Path("a_datasets"),
+    logs_dir: Annotated[Path, typer.Option(help="Folder of runs.")] = Path("logs"),
+) -> None:
+    """Train a model; the run goes to logs/<model>/<dataset>/<objective>/<YYYY-MM-DD-HH-MM-SS>/."""
+    from ltcli.config import TrainConfig
+    from ltcli.engine.train import fit
+    from ltcli.objectives import get_objective_entry
+
+    entry = get_objective_entry(objective)
+    options = parse_objective_options(opt or [])
+    if ccegamma is not None:
+        if "gamma" not in entry.options or entry.name not in ("CCE",):
+            raise LtcliError(f"--ccegamma applies to CCE, not {entry.name}: use --opt gamma=... for its own gamma")
+        options["gamma"] = ccegamma
+    if epochs < 1 or batchsize < 1:
+        raise LtcliError("--epochs and --batchsize must be at least 1")
+    config = TrainConfig(
+        dataset=dataset, data=str(data) if data else None, model=model, objective=entry.name,
+        objective_options=options, epochs=epochs, batch_size=batchsize, lr=lr, momentum=momentum,
+        weight_decay=weight_decay, sched=sched, lr_steps=parse_int_list(lrstep, "--lrstep"), lr_decay=lr_decay,
+        warmup_epochs=warmup, height=height, width=width, augment=augment, hflip=hflip, pretrained=pretrained,
+        seed=seed, device=device, workers=workers, datasets_dir=str(datasets_dir), logs_dir=str(logs_dir),
+    )
+    fit(config, console)
