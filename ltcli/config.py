@@ -16,6 +16,9 @@ class TrainConfig:
     model: str = "resnet32"
     objective: str = "CCE"
     objective_options: dict[str, Any] = field(default_factory=dict)
+    train_rule: str = "None"
+    drw_epoch: int | None = None
+    cb_beta: float = 0.9999
     epochs: int = 200
     batch_size: int = 128
     lr: float = 0.1

@@ -153,3 +153,32 @@ def test_version_and_listings(cli):
     assert "resnet32" in cli("models", "resnet3*").output.split()
     listing = cli("objectives").output
     assert "CCE" in listing and "gamma=1.0" in listing
+
+
+@pytest.mark.parametrize(
+    ("objective", "extra"),
+    [
+        ("LDAM", ("--train-rule", "DRW", "--drw-epoch", "1")),  # cosine head must survive into `test`
+        ("FeaBal", ()),  # needs penultimate features in training and validation
+        ("COT", ("--train-rule", "Resample")),  # two optimizer steps per batch
+        ("TPAUC", ("--epoch-to-paced", "1", "--re-scheme", "Exp", "--tpauc-gamma", "2")),
+    ],
+)
+def test_objectives_and_rules_end_to_end(cli, split_dataset, tmp_path, objective, extra):
+    cli("train", "--dataset", "colours", "--objective", objective, *extra, *TRAIN_ARGS)
+    run = only_run(tmp_path, objective)
+    config = json.loads((run / "config.json").read_text())
+    assert config["cosine_head"] == (objective == "LDAM")
+    if objective == "TPAUC":
+        assert config["objective_options"] == {"epoch_to_paced": 1, "re_scheme": "Exp", "gamma": 2.0}
+    rows = read_csv(run / "valid.csv")
+    assert len(rows) == 2 and all(r["loss"] not in ("", "nan") for r in rows)
+    cli("test", "--run", str(run))
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["num_samples"] == 12
+
+
+def test_refused_rule_combination_is_one_line(cli, split_dataset):
+    result = cli("train", "--dataset", "colours", "--objective", "BSCE", "--train-rule", "DRW", *TRAIN_ARGS, ok=False)
+    message = " ".join(result.output.split())
+    assert result.exit_code == 1 and "--train-rule DRW with BSCE is refused: BSCE already corrects" in message

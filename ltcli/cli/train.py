@@ -60,7 +60,13 @@ def train(
     augment: Annotated[str, typer.Option(help="auto, cifar (pad-crop+flip), timm, none.")] = "auto",
     hflip: Annotated[float, typer.Option(help="Horizontal flip probability (0 for digits/text).")] = 0.5,
     ccegamma: Annotated[float | None, typer.Option(help="CCE balancing factor gamma (default 1).")] = None,
+    tpauc_gamma: Annotated[float | None, typer.Option(help="TPAUC weighting gamma.")] = None,
+    epoch_to_paced: Annotated[int | None, typer.Option(help="TPAUC: epoch the instance weights start.")] = None,
+    re_scheme: Annotated[str | None, typer.Option(help="TPAUC weights: Poly or Exp.")] = None,
     opt: Annotated[list[str] | None, typer.Option(help="Objective option KEY=VALUE (repeatable).")] = None,
+    train_rule: Annotated[str, typer.Option(help="None, Reweight, Resample, SqrtResample or DRW.")] = "None",
+    drw_epoch: Annotated[int | None, typer.Option(help="Epoch DRW starts re-weighting (default: 80%).")] = None,
+    cb_beta: Annotated[float, typer.Option(help="beta of the effective-number class weights.")] = 0.9999,
     pretrained: Annotated[bool, typer.Option(help="Start from timm's pretrained weights.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
@@ -75,15 +81,24 @@ def train(
 
     entry = get_objective_entry(objective)
     options = parse_objective_options(opt or [])
-    if ccegamma is not None:
-        if "gamma" not in entry.options or entry.name not in ("CCE",):
-            raise LtcliError(f"--ccegamma applies to CCE, not {entry.name}: use --opt gamma=... for its own gamma")
-        options["gamma"] = ccegamma
+    named = {
+        ("--ccegamma", "CCE", "gamma"): ccegamma,
+        ("--tpauc-gamma", "TPAUC", "gamma"): tpauc_gamma,
+        ("--epoch-to-paced", "TPAUC", "epoch_to_paced"): epoch_to_paced,
+        ("--re-scheme", "TPAUC", "re_scheme"): re_scheme,
+    }
+    for (flag, owner, key), value in named.items():
+        if value is None:
+            continue
+        if entry.name != owner:
+            raise LtcliError(f"{flag} applies to {owner}, not {entry.name}: use --opt KEY=VALUE for its options")
+        options[key] = value
     if epochs < 1 or batchsize < 1:
         raise LtcliError("--epochs and --batchsize must be at least 1")
     config = TrainConfig(
         dataset=dataset, data=str(data) if data else None, model=model, objective=entry.name,
-        objective_options=options, epochs=epochs, batch_size=batchsize, lr=lr, momentum=momentum,
+        objective_options=options, train_rule=train_rule, drw_epoch=drw_epoch, cb_beta=cb_beta,
+        epochs=epochs, batch_size=batchsize, lr=lr, momentum=momentum,
         weight_decay=weight_decay, sched=sched, lr_steps=parse_int_list(lrstep, "--lrstep"), lr_decay=lr_decay,
         warmup_epochs=warmup, height=height, width=width, augment=augment, hflip=hflip, pretrained=pretrained,
         seed=seed, device=device, workers=workers, datasets_dir=str(datasets_dir), logs_dir=str(logs_dir),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 from PIL import Image, ImageOps
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from torchvision.datasets import ImageFolder
 
 from ltcli.data.folder import is_hidden, is_image_name
@@ -104,15 +104,23 @@ def make_loader(
     workers: int,
     device: torch.device,
     seed: int = 0,
+    sample_weights: Sequence[float] | None = None,
 ) -> DataLoader:
+    """A DataLoader; with `sample_weights`, training draws with replacement in those proportions."""
     generator = torch.Generator()
     generator.manual_seed(seed)
+    sampler = None
+    if sample_weights is not None:
+        sampler = WeightedRandomSampler(
+            torch.as_tensor(sample_weights, dtype=torch.double), len(dataset), replacement=True, generator=generator
+        )
     # A last batch of one sample breaks BatchNorm in training; drop it only then.
     drop_last = train and len(dataset) % batch_size == 1  # type: ignore[arg-type]
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=train,
+        shuffle=train and sampler is None,
+        sampler=sampler,
         num_workers=workers,
         pin_memory=device.type == "cuda",
         persistent_workers=workers > 0,

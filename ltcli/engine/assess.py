@@ -73,7 +73,7 @@ def test_run(
     height, width = config["height"], config["width"]
     dataset = image_folder(split_dir, build_transform(height, width, False, config["augment_resolved"]))
     check_same_classes(class_names, dataset.classes, split_dir)
-    model = create_model(config["model"], num_classes=len(class_names))
+    model = create_model(config["model"], num_classes=len(class_names), cosine_head=config.get("cosine_head", False))
     model.load_state_dict(checkpoint["model"])
     model.to(device)
     loader = make_loader(dataset, batch_size, False, workers, device)

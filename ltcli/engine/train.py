@@ -22,13 +22,15 @@ from ltcli.config import TrainConfig
 from ltcli.data.loaders import make_loader, open_train_data, resolve_data_root
 from ltcli.data.transforms import build_transform, resolve_augment
 from ltcli.engine.checkpoint import save_checkpoint
-from ltcli.engine.evaluate import predict
+from ltcli.engine.evaluate import predict_with_features
 from ltcli.engine.logger import RunLogger
 from ltcli.engine.schedule import create_scheduler
 from ltcli.errors import LtcliError
 from ltcli.metrics import evaluate_logits, topk_accuracy
 from ltcli.models import create_model
-from ltcli.objectives import Objective, create_objective
+from ltcli.models.heads import forward_with_features
+from ltcli.objectives import Objective, create_objective, get_objective_entry
+from ltcli.rebalance import TrainRule, sample_weights
 from ltcli.runs import BEST_CHECKPOINT, CONFIG_NAME, LAST_CHECKPOINT, create_run_dir
 
 # Validation columns logged each epoch besides the loss (the lowest-recall column is named so it
@@ -66,6 +68,17 @@ def library_versions() -> dict[str, str]:
     return {name: str(version) for name, version in versions.items()}
 
 
+def forward_loss(
+    model: nn.Module, objective: Objective, images: torch.Tensor, targets: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and the objective's loss; objectives that need penultimate features get them."""
+    if objective.needs_features:
+        logits, features = forward_with_features(model, images)
+        return logits, objective(logits, targets, features=features)
+    logits = model(images)
+    return logits, objective(logits, targets)
+
+
 def train_one_epoch(
     model: nn.Module,
     objective: Objective,
@@ -86,14 +99,14 @@ def train_one_epoch(
     for batch, (images, targets) in enumerate(loader):
         images = images.to(device, non_blocking=True)
         targets = targets.to(device, non_blocking=True)
-        logits = model(images)
-        loss = objective(logits, targets)
+        logits, loss = forward_loss(model, objective, images, targets)
         if not torch.isfinite(loss):
             raise LtcliError(f"loss became {loss.item()} at epoch {epoch + 1}, batch {batch + 1}: lower --lr?")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         if objective.has_second_step:
+            # COT's second step: fresh logits from the updated weights, then the complement objective.
             second = objective.second_step(model(images), targets)
             optimizer.zero_grad(set_to_none=True)
             second.backward()
@@ -116,11 +129,25 @@ def train_one_epoch(
 
 
 @torch.no_grad()
-def validation_loss(objective: Objective, logits: np.ndarray, labels: np.ndarray, device: torch.device) -> float:
+def validation_loss(
+    objective: Objective, logits: np.ndarray, labels: np.ndarray, device: torch.device,
+    features: np.ndarray | None = None,
+) -> float:
     """The objective on the whole validation set at once (for batch-level objectives this is their
     value with the whole set as one batch)."""
-    value = objective(torch.from_numpy(logits).to(device), torch.from_numpy(labels).to(device))
-    return float(value)
+    args = (torch.from_numpy(logits).to(device), torch.from_numpy(labels).to(device))
+    if objective.needs_features and features is not None:
+        return float(objective(*args, features=torch.from_numpy(features).to(device)))
+    return float(objective(*args))
+
+
+def build_objective(config: TrainConfig, class_counts: list[int]) -> Objective:
+    """The objective with the run's options; an objective paced over training gets --epochs."""
+    entry = get_objective_entry(config.objective)
+    options = dict(config.objective_options)
+    if "epochs" in entry.options and "epochs" not in options:
+        options["epochs"] = config.epochs
+    return create_objective(entry.name, class_counts, **options)
 
 
 def fit(config: TrainConfig, console: Console | None = None) -> Path:
@@ -143,13 +170,21 @@ def fit(config: TrainConfig, console: Console | None = None) -> Path:
     if min(class_counts) == 0:
         empty = [n for n, c in zip(data.class_names, class_counts, strict=True) if c == 0]
         raise LtcliError(f"class(es) with no training image: {', '.join(empty)}")
-    model = create_model(config.model, num_classes=len(data.class_names), pretrained=config.pretrained).to(device)
-    objective = create_objective(config.objective, class_counts, **config.objective_options).to(device)
+    objective = build_objective(config, class_counts).to(device)
+    rule = TrainRule.create(config.train_rule, config.epochs, config.drw_epoch, config.cb_beta)
+    rule.check(config.objective, objective)
+    model = create_model(
+        config.model, num_classes=len(data.class_names), pretrained=config.pretrained,
+        cosine_head=objective.needs_cosine_head,
+    ).to(device)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=config.lr, momentum=config.momentum,
         weight_decay=config.weight_decay, nesterov=config.nesterov,
     )
-    train_loader = make_loader(data.train, config.batch_size, True, config.workers, device, config.seed)
+    train_loader = make_loader(
+        data.train, config.batch_size, True, config.workers, device, config.seed,
+        sample_weights=sample_weights(data.train.targets, class_counts, rule.name) if rule.samples else None,
+    )
     valid_loader = make_loader(data.valid, config.batch_size, False, config.workers, device, config.seed)
     scheduler = create_scheduler(
         optimizer, config.sched, config.epochs, len(train_loader), config.lr_steps,
@@ -165,6 +200,8 @@ def fit(config: TrainConfig, console: Console | None = None) -> Path:
         "device_resolved": str(device),
         "class_names": data.class_names,
         "class_counts": class_counts,
+        "cosine_head": objective.needs_cosine_head,
+        "drw_epoch_resolved": rule.drw_epoch if rule.name == "DRW" else None,
         "versions": library_versions(),
     }
     atomic_write_text(run_dir / CONFIG_NAME, json.dumps(run_record, indent=2) + "\n")
@@ -183,13 +220,17 @@ def fit(config: TrainConfig, console: Console | None = None) -> Path:
             for epoch in range(config.epochs):
                 started = time.perf_counter()
                 objective.set_epoch(epoch)
+                if objective.supports_class_weights:
+                    objective.set_class_weights(rule.class_weights(epoch, class_counts))
                 train_stats = train_one_epoch(
                     model, objective, train_loader, optimizer, scheduler, device, epoch, progress
                 )
-                logits, labels = predict(model, valid_loader, device)
+                logits, labels, features = predict_with_features(
+                    model, valid_loader, device, features=objective.needs_features
+                )
                 metrics = evaluate_logits(logits, labels, class_counts)
                 valid_stats = {
-                    "loss": validation_loss(objective, logits, labels, device),
+                    "loss": validation_loss(objective, logits, labels, device, features),
                     **{k: metrics[k] for k in VALID_COLUMNS},
                 }
                 elapsed = time.perf_counter() - started

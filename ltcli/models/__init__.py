@@ -9,6 +9,7 @@ from torch import nn
 
 from ltcli.errors import LtcliError
 from ltcli.models import cifar_resnet  # noqa: F401  (registers resnet20/32/44/56/110 with timm)
+from ltcli.models.heads import use_cosine_classifier
 
 CIFAR_MODELS = ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110")
 
@@ -18,17 +19,23 @@ def list_models(pattern: str = "*") -> list[str]:
     return sorted(set(timm.list_models(pattern)) | set(fnmatch.filter(CIFAR_MODELS, pattern)))
 
 
-def create_model(name: str, num_classes: int, pretrained: bool = False, **kwargs) -> nn.Module:
-    """timm.create_model with a one-line error for unknown names or unreachable weights."""
+def create_model(
+    name: str, num_classes: int, pretrained: bool = False, cosine_head: bool = False, **kwargs
+) -> nn.Module:
+    """timm.create_model with a one-line error for unknown names or unreachable weights.
+
+    `cosine_head` swaps the classifier for a cosine one (objectives such as LDAM need it).
+    """
     if not timm.is_model(name):
         close = timm.list_models(f"*{name}*")[:5]
         hint = f" (did you mean {', '.join(close)}?)" if close else " (see `ltcli models PATTERN`)"
         raise LtcliError(f"unknown model {name!r}{hint}")
     try:
-        return timm.create_model(name, pretrained=pretrained, num_classes=num_classes, **kwargs)
+        model = timm.create_model(name, pretrained=pretrained, num_classes=num_classes, **kwargs)
     except LtcliError:
         raise
     except (OSError, RuntimeError, ValueError) as error:
         if pretrained:
             raise LtcliError(f"could not load pretrained weights for {name}: {str(error).splitlines()[0]}") from None
         raise
+    return use_cosine_classifier(model) if cosine_head else model

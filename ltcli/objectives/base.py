@@ -18,8 +18,11 @@ class Objective(nn.Module):
     step per batch, for methods such as COT).
     """
 
-    needs_features: ClassVar[bool] = False
-    has_second_step: ClassVar[bool] = False
+    needs_features: ClassVar[bool] = False  # forward(logits, targets, features=...) (FeaBal)
+    has_second_step: ClassVar[bool] = False  # second_step() after the first optimizer step (COT)
+    needs_cosine_head: ClassVar[bool] = False  # logits must be cosine similarities (LDAM)
+    supports_class_weights: ClassVar[bool] = False  # honours set_class_weights (Reweight, DRW)
+    corrects_prior: ClassVar[bool] = False  # already compensates the training prior (BSCE, LA, ...)
 
     def __init__(self, class_counts: Sequence[int | float]) -> None:
         super().__init__()
@@ -29,6 +32,7 @@ class Objective(nn.Module):
         if (counts <= 0).any():
             raise ValueError("every class needs at least one training image (class_counts > 0)")
         self.register_buffer("class_counts", counts, persistent=False)
+        self.class_weights: torch.Tensor | None = None
         self.epoch = 0
 
     @property
@@ -41,6 +45,19 @@ class Objective(nn.Module):
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def set_class_weights(self, weights: Sequence[float] | torch.Tensor | None) -> None:
+        """Per-class loss weights from a re-weighting rule (None = uniform)."""
+        if weights is not None and not self.supports_class_weights:
+            raise ValueError(f"{type(self).__name__} does not take per-class weights")
+        self.class_weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float64)
+
+    def weighted_mean(self, per_sample: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Plain mean, or sum_i w_{y_i} l_i / sum_i w_{y_i} under class weights (torch's convention)."""
+        if self.class_weights is None:
+            return per_sample.mean()
+        weights = self.class_weights.to(per_sample)[targets]
+        return (weights * per_sample).sum() / weights.sum()
 
     def second_step(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} has no second step")

@@ -39,12 +39,37 @@ class ComplementCrossEntropy(Objective):
     so its `--ccegamma 5` corresponds to gamma = 5 (K-1)/K here.
     """
 
+    supports_class_weights = True
+
     def __init__(self, class_counts: Sequence[int], gamma: float = 1.0) -> None:
         super().__init__(class_counts)
         self.gamma = gamma
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        ce = F.cross_entropy(logits, targets)
+        ce = self.weighted_mean(F.cross_entropy(logits, targets, reduction="none"), targets)
         if self.gamma == 0:
             return ce
         return ce - self.gamma / (self.num_classes - 1) * complement_entropy(logits, targets).mean()
+
+
+@register_objective("COT")
+class ComplementObjectiveTraining(Objective):
+    """Complement objective training (Chen et al., ICLR 2019, Algorithm 1): two steps per batch.
+
+    The first optimizer step minimises cross entropy (`forward`); the engine then recomputes the
+    logits and takes a second step on `complement_loss` = -mean_i H(q_i) / (K-1), i.e. it maximises
+    the normalised complement entropy. Differs from the authors' code, which divides by K and adds
+    1e-7 / 1e-10 inside the logarithms: the softmax over wrong-class logits needs no epsilon, and
+    K-1 (the number of complement classes) matches CCE's normaliser.
+    """
+
+    has_second_step = True
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits, targets)
+
+    def complement_loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return -complement_entropy(logits, targets).mean() / (self.num_classes - 1)
+
+    def second_step(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return self.complement_loss(logits, targets)

@@ -15,6 +15,8 @@ from ltcli.objectives.registry import register_objective
 class CrossEntropy(Objective):
     """Cross entropy (empirical risk minimisation), optional label smoothing (Szegedy et al. 2016)."""
 
+    supports_class_weights = True
+
     def __init__(self, class_counts: Sequence[int], label_smoothing: float = 0.0) -> None:
         super().__init__(class_counts)
         if not 0.0 <= label_smoothing < 1.0:
@@ -22,4 +24,5 @@ class CrossEntropy(Objective):
         self.label_smoothing = label_smoothing
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits, targets, label_smoothing=self.label_smoothing)
+        weight = None if self.class_weights is None else self.class_weights.to(logits)
+        return F.cross_entropy(logits, targets, weight=weight, label_smoothing=self.label_smoothing)
