@@ -29,9 +29,9 @@ running=0
 for objective in $OBJECTIVES; do
   train_one "$objective" &
   running=$((running + 1))
-  if [ "$running" -ge "$PARALLEL" ]; then wait -n; running=$((running - 1)); fi
+  if [ "$running" -ge "$PARALLEL" ]; then wait -n || true; running=$((running - 1)); fi
 done
-wait
+wait || true
 python - "$LOGS" <<'PY'
 import json, sys
 from pathlib import Path

@@ -72,3 +72,17 @@ def test_registry_is_case_insensitive_and_errors_are_clear():
         create_objective("CCE", [1, 2], tau=1.0)
     with pytest.raises(LtcliError, match="at least one training image"):
         create_objective("ERM", [3, 0])
+
+
+def test_gml_stays_finite_when_class_probabilities_underflow():
+    # Float32 logits so extreme that the true-class balanced-softmax probabilities underflow to 0:
+    # the loss must stay finite (the mean is taken in log space) and equal -mean_c log mean p.
+    logits = torch.tensor([[0.0, 120.0], [0.0, 130.0], [0.0, -5.0]], requires_grad=True)
+    targets = torch.tensor([0, 0, 1])
+    loss = create_objective("GML", [1, 1])(logits, targets)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
+    log_p0 = torch.log_softmax(logits.detach().double(), 1)[:2, 0]
+    log_p1 = torch.log_softmax(logits.detach().double(), 1)[2, 1]
+    expected = -((torch.logsumexp(log_p0, 0) - math.log(2)) + log_p1) / 2
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)

@@ -70,7 +70,8 @@ def test_objective_lowers_training_loss(name):
     with Progress(disable=True) as progress:
         for epoch in range(10):
             objective.set_epoch(epoch)
-            stats = train_one_epoch(model, objective, loader, optimizer, scheduler, torch.device("cpu"), epoch, progress)
+            cpu = torch.device("cpu")
+            stats = train_one_epoch(model, objective, loader, optimizer, scheduler, cpu, epoch, progress)
     objective.set_epoch(0)  # compare at the same pacing / curriculum point
     after = dataset_loss(model, objective, dataset)
     assert after < before - 0.05 * abs(before), (before, after)

@@ -23,9 +23,12 @@ class GeometricMeanLoss(Objective):
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         k = logits.shape[1]
         log_p = F.log_softmax(logits + torch.log(self.class_counts).to(logits), dim=1)
-        p_true = log_p.gather(1, targets[:, None]).squeeze(1).exp()
-        onehot = F.one_hot(targets, k).to(logits)
-        count = onehot.sum(dim=0)
+        log_p_true = log_p.gather(1, targets[:, None]).squeeze(1)
+        member = F.one_hot(targets, k).bool()
+        count = member.sum(dim=0)
         present = count > 0
-        class_mean = (onehot * p_true[:, None]).sum(dim=0)[present] / count[present]
-        return -torch.log(class_mean).mean()
+        # log of each class's mean probability, in log space: a mean of tiny probabilities must not
+        # underflow to log(0) (it did in float32 on CIFAR-10-LT in the first epoch).
+        masked = torch.where(member, log_p_true[:, None], torch.full_like(log_p, -torch.inf))
+        log_mean = torch.logsumexp(masked[:, present], dim=0) - torch.log(count[present].to(logits))
+        return -log_mean.mean()
