@@ -19,6 +19,8 @@ class TrainConfig:
     train_rule: str = "None"
     drw_epoch: int | None = None
     cb_beta: float = 0.9999
+    positive_classes: list[str] | None = None
+    pos_neg_ratio: str | None = None
     epochs: int = 200
     batch_size: int = 128
     lr: float = 0.1

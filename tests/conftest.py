@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from ltcli.cli import app
+from ltcli.runs import is_stamp
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -76,3 +78,19 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., object
         return result
 
     return invoke
+
+
+# Two tiny epochs of a CIFAR ResNet on 16x16 inputs: enough to exercise every file a run writes.
+TRAIN_ARGS = ("--model", "resnet20", "--epochs", "2", "--batchsize", "8", "--lrstep", "1,1", "--warmup", "1",
+              "--height", "16", "--width", "16", "--workers", "0", "--device", "cpu", "--lr", "0.05")
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def only_run(tmp_path: Path, objective: str) -> Path:
+    runs = list((tmp_path / "logs" / "resnet20" / "colours" / objective).iterdir())
+    assert len(runs) == 1 and is_stamp(runs[0].name)
+    return runs[0]

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import TRAIN_ARGS, only_run, read_csv
 
 import ltcli
-from ltcli.runs import is_stamp
-
-TRAIN_ARGS = ("--model", "resnet20", "--epochs", "2", "--batchsize", "8", "--lrstep", "1,1", "--warmup", "1",
-              "--height", "16", "--width", "16", "--workers", "0", "--device", "cpu", "--lr", "0.05")
-
-
-def read_csv(path: Path) -> list[dict]:
-    with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
-
-
-def only_run(tmp_path: Path, objective: str) -> Path:
-    runs = list((tmp_path / "logs" / "resnet20" / "colours" / objective).iterdir())
-    assert len(runs) == 1 and is_stamp(runs[0].name)
-    return runs[0]
 
 
 @pytest.fixture

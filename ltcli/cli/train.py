@@ -67,6 +67,12 @@ def train(
     train_rule: Annotated[str, typer.Option(help="None, Reweight, Resample, SqrtResample or DRW.")] = "None",
     drw_epoch: Annotated[int | None, typer.Option(help="Epoch DRW starts re-weighting (default: 80%).")] = None,
     cb_beta: Annotated[float, typer.Option(help="beta of the effective-number class weights.")] = 0.9999,
+    positive_classes: Annotated[
+        str | None, typer.Option(help="Binary task: these classes (comma separated) are positive, the rest negative.")
+    ] = None,
+    pos_neg_ratio: Annotated[
+        str | None, typer.Option(help="Binary task: POS:NEG per batch, e.g. 1:10 (for pairwise AUC losses).")
+    ] = None,
     pretrained: Annotated[bool, typer.Option(help="Start from timm's pretrained weights.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
@@ -98,6 +104,8 @@ def train(
     config = TrainConfig(
         dataset=dataset, data=str(data) if data else None, model=model, objective=entry.name,
         objective_options=options, train_rule=train_rule, drw_epoch=drw_epoch, cb_beta=cb_beta,
+        positive_classes=[c.strip() for c in positive_classes.split(",")] if positive_classes else None,
+        pos_neg_ratio=pos_neg_ratio,
         epochs=epochs, batch_size=batchsize, lr=lr, momentum=momentum,
         weight_decay=weight_decay, sched=sched, lr_steps=parse_int_list(lrstep, "--lrstep"), lr_decay=lr_decay,
         warmup_epochs=warmup, height=height, width=width, augment=augment, hflip=hflip, pretrained=pretrained,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 from PIL import Image, ImageOps
-from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+from torch.utils.data import DataLoader, Dataset, Sampler, WeightedRandomSampler
 from torchvision.datasets import ImageFolder
 
 from ltcli.data.folder import is_hidden, is_image_name
@@ -105,8 +105,15 @@ def make_loader(
     device: torch.device,
     seed: int = 0,
     sample_weights: Sequence[float] | None = None,
+    batch_sampler: Sampler[list[int]] | None = None,
 ) -> DataLoader:
-    """A DataLoader; with `sample_weights`, training draws with replacement in those proportions."""
+    """A DataLoader; with `sample_weights`, training draws with replacement in those proportions;
+    a `batch_sampler` (e.g. positive/negative stratified) decides the batches itself."""
+    if batch_sampler is not None:
+        return DataLoader(
+            dataset, batch_sampler=batch_sampler, num_workers=workers, pin_memory=device.type == "cuda",
+            persistent_workers=workers > 0,
+        )
     generator = torch.Generator()
     generator.manual_seed(seed)
     sampler = None

@@ -12,6 +12,7 @@ import numpy as np
 from sklearn.metrics import precision_recall_fscore_support
 
 from ltcli.atomic import atomic_write_text
+from ltcli.data.binary import IsPositive, two_class_logits
 from ltcli.data.loaders import check_same_classes, image_folder, make_loader
 from ltcli.data.transforms import build_transform
 from ltcli.engine.checkpoint import load_checkpoint
@@ -72,12 +73,19 @@ def test_run(
     train_counts = list(checkpoint["class_counts"])
     height, width = config["height"], config["width"]
     dataset = image_folder(split_dir, build_transform(height, width, False, config["augment_resolved"]))
-    check_same_classes(class_names, dataset.classes, split_dir)
-    model = create_model(config["model"], num_classes=len(class_names), cosine_head=config.get("cosine_head", False))
+    source_classes = config.get("source_class_names", class_names)
+    check_same_classes(source_classes, dataset.classes, split_dir)
+    if config.get("positive_classes"):
+        dataset.target_transform = IsPositive(source_classes, config["positive_classes"])
+    model = create_model(
+        config["model"], num_classes=config.get("num_outputs", len(class_names)),
+        cosine_head=config.get("cosine_head", False),
+    )
     model.load_state_dict(checkpoint["model"])
     model.to(device)
     loader = make_loader(dataset, batch_size, False, workers, device)
     logits, labels = predict(model, loader, device)
+    logits = two_class_logits(logits)
     metrics = evaluate_logits(logits, labels, train_counts)
     preds = logits.argmax(axis=1)
     probs = softmax(logits.astype(np.float64))
@@ -96,7 +104,7 @@ def test_run(
     predictions = [
         {"file": str(Path(path).relative_to(split_dir)), "true": class_names[label],
          "predicted": class_names[pred], "probability": float(probs[i, pred])}
-        for i, ((path, label), pred) in enumerate(zip(dataset.samples, preds, strict=True))
+        for i, ((path, _), label, pred) in enumerate(zip(dataset.samples, labels, preds, strict=True))
     ]
     atomic_write_text(files[2], rows_to_csv(predictions))
     plot_confusion_matrix(confusion(labels, preds, len(class_names)), class_names, files[3],

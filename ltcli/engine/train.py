@@ -19,7 +19,9 @@ from torch.utils.data import DataLoader
 import ltcli
 from ltcli.atomic import atomic_write_text
 from ltcli.config import TrainConfig
-from ltcli.data.loaders import make_loader, open_train_data, resolve_data_root
+from ltcli.data.binary import BINARY_CLASS_NAMES, IsPositive, parse_positive_classes, two_class_logits
+from ltcli.data.loaders import TrainData, make_loader, open_train_data, resolve_data_root
+from ltcli.data.samplers import PosNegBatchSampler, parse_pos_neg_ratio
 from ltcli.data.transforms import build_transform, resolve_augment
 from ltcli.engine.checkpoint import save_checkpoint
 from ltcli.engine.evaluate import predict_with_features
@@ -119,7 +121,7 @@ def train_one_epoch(
         labels_seen.append(targets.cpu().numpy())
         progress.update(task, advance=1)
     progress.remove_task(task)
-    all_logits, all_labels = np.concatenate(logits_seen), np.concatenate(labels_seen)
+    all_logits, all_labels = two_class_logits(np.concatenate(logits_seen)), np.concatenate(labels_seen)
     return {
         "loss": total_loss / max(seen, 1),
         "acc": float((all_logits.argmax(1) == all_labels).mean()),
@@ -139,6 +141,17 @@ def validation_loss(
     if objective.needs_features and features is not None:
         return float(objective(*args, features=torch.from_numpy(features).to(device)))
     return float(objective(*args))
+
+
+def task_labels(data: TrainData, positive_classes: list[str] | None) -> tuple[list[str], list[int], list[str]]:
+    """Class names and training targets of the task: the folder's classes, or, with
+    --positive-classes, negative/positive (the datasets then map their targets to 0/1)."""
+    if not positive_classes:
+        return data.class_names, list(data.train.targets), []
+    positive = parse_positive_classes(positive_classes, data.class_names)
+    to_binary = IsPositive(data.class_names, positive)
+    data.train.target_transform = data.valid.target_transform = to_binary
+    return BINARY_CLASS_NAMES, [to_binary(t) for t in data.train.targets], positive
 
 
 def build_objective(config: TrainConfig, class_counts: list[int]) -> Objective:
@@ -166,24 +179,36 @@ def fit(config: TrainConfig, console: Console | None = None) -> Path:
     )
     if data.valid_split == "test":
         console.print(f"[yellow]note:[/] {root} has no valid/ split: validation (best-epoch choice) uses test/")
-    class_counts = data.class_counts
+    class_names, train_targets, positive = task_labels(data, config.positive_classes)
+    class_counts = np.bincount(train_targets, minlength=len(class_names)).tolist()
     if min(class_counts) == 0:
-        empty = [n for n, c in zip(data.class_names, class_counts, strict=True) if c == 0]
+        empty = [n for n, c in zip(class_names, class_counts, strict=True) if c == 0]
         raise LtcliError(f"class(es) with no training image: {', '.join(empty)}")
     objective = build_objective(config, class_counts).to(device)
     rule = TrainRule.create(config.train_rule, config.epochs, config.drw_epoch, config.cb_beta)
     rule.check(config.objective, objective)
+    num_outputs = 1 if positive and objective.single_logit_binary else len(class_names)
     model = create_model(
-        config.model, num_classes=len(data.class_names), pretrained=config.pretrained,
+        config.model, num_classes=num_outputs, pretrained=config.pretrained,
         cosine_head=objective.needs_cosine_head,
     ).to(device)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=config.lr, momentum=config.momentum,
         weight_decay=config.weight_decay, nesterov=config.nesterov,
     )
+    batch_sampler = None
+    if config.pos_neg_ratio is not None:
+        if not positive:
+            raise LtcliError("--pos-neg-ratio stratifies binary tasks: give --positive-classes too")
+        if rule.samples:
+            raise LtcliError(f"--pos-neg-ratio already decides the batches: drop --train-rule {rule.name}")
+        batch_sampler = PosNegBatchSampler(
+            train_targets, config.batch_size, parse_pos_neg_ratio(config.pos_neg_ratio), config.seed
+        )
     train_loader = make_loader(
         data.train, config.batch_size, True, config.workers, device, config.seed,
-        sample_weights=sample_weights(data.train.targets, class_counts, rule.name) if rule.samples else None,
+        sample_weights=sample_weights(train_targets, class_counts, rule.name) if rule.samples else None,
+        batch_sampler=batch_sampler,
     )
     valid_loader = make_loader(data.valid, config.batch_size, False, config.workers, device, config.seed)
     scheduler = create_scheduler(
@@ -198,7 +223,10 @@ def fit(config: TrainConfig, console: Console | None = None) -> Path:
         "valid_split": data.valid_split,
         "augment_resolved": augment,
         "device_resolved": str(device),
-        "class_names": data.class_names,
+        "class_names": class_names,
+        "source_class_names": data.class_names,
+        "positive_classes": positive,
+        "num_outputs": num_outputs,
         "class_counts": class_counts,
         "cosine_head": objective.needs_cosine_head,
         "drw_epoch_resolved": rule.drw_epoch if rule.name == "DRW" else None,
@@ -207,7 +235,7 @@ def fit(config: TrainConfig, console: Console | None = None) -> Path:
     atomic_write_text(run_dir / CONFIG_NAME, json.dumps(run_record, indent=2) + "\n")
     console.print(
         f"run [bold]{run_dir}[/]: {config.model} / {config.objective} on {dataset_name} "
-        f"({len(data.train)} train, {len(data.valid)} {data.valid_split}, {len(data.class_names)} classes, {device})"
+        f"({len(data.train)} train, {len(data.valid)} {data.valid_split}, {len(class_names)} classes, {device})"
     )
     logger = RunLogger(run_dir)
     best_acc = -math.inf
@@ -220,6 +248,8 @@ def fit(config: TrainConfig, console: Console | None = None) -> Path:
             for epoch in range(config.epochs):
                 started = time.perf_counter()
                 objective.set_epoch(epoch)
+                if batch_sampler is not None:
+                    batch_sampler.set_epoch(epoch)
                 if objective.supports_class_weights:
                     objective.set_class_weights(rule.class_weights(epoch, class_counts))
                 train_stats = train_one_epoch(
@@ -228,7 +258,7 @@ def fit(config: TrainConfig, console: Console | None = None) -> Path:
                 logits, labels, features = predict_with_features(
                     model, valid_loader, device, features=objective.needs_features
                 )
-                metrics = evaluate_logits(logits, labels, class_counts)
+                metrics = evaluate_logits(two_class_logits(logits), labels, class_counts)
                 valid_stats = {
                     "loss": validation_loss(objective, logits, labels, device, features),
                     **{k: metrics[k] for k in VALID_COLUMNS},
@@ -241,7 +271,7 @@ def fit(config: TrainConfig, console: Console | None = None) -> Path:
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
                     "epoch": epoch,
-                    "class_names": data.class_names,
+                    "class_names": class_names,
                     "class_counts": class_counts,
                     "config": run_record,
                     "valid_metrics": {k: valid_stats[k] for k in ("loss", "acc", "balanced_acc")},

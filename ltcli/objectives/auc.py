@@ -65,6 +65,8 @@ class SquareAUCLoss(Objective):
     negative pairs of (1 - (s+ - s-))^2, without the factor 1/2 some code carries (as the TPAUC
     system computed it)."""
 
+    single_logit_binary = True
+
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         scores, positive = one_vs_all_scores(logits, targets)
         ones = torch.ones_like(scores)
@@ -81,6 +83,8 @@ class TwoWayPartialAUCLoss(Objective):
     The weights are constants in the gradient (detached) and not normalised, as in the authors'
     TPAUCLoss. Defaults follow their CIFAR configuration (Poly, gamma 0.01) with pacing at epoch 10.
     """
+
+    single_logit_binary = True
 
     def __init__(
         self, class_counts: Sequence[int], gamma: float = 0.01, epoch_to_paced: int = 10, re_scheme: str = "Poly"

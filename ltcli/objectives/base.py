@@ -23,6 +23,7 @@ class Objective(nn.Module):
     needs_cosine_head: ClassVar[bool] = False  # logits must be cosine similarities (LDAM)
     supports_class_weights: ClassVar[bool] = False  # honours set_class_weights (Reweight, DRW)
     corrects_prior: ClassVar[bool] = False  # already compensates the training prior (BSCE, LA, ...)
+    single_logit_binary: ClassVar[bool] = False  # binary tasks use one output, score sigmoid(z) (AUC)
 
     def __init__(self, class_counts: Sequence[int | float]) -> None:
         super().__init__()
