@@ -585,3 +585,15 @@ def test_reference_gml_and_lade_by_loops():
         second = math.log(sum(math.exp(z[i, c]) / pi[c] / k for i in range(n)) / n)
         lader -= pi[c] * (first - second - lam * second * second)
     _check(ref.lade(z, y, counts, alpha=alpha, lam=lam), ref.la(z, y, counts, 1.0) + alpha * lader)
+
+
+def test_every_registered_objective_has_a_reference_and_a_gradient_check():
+    """A new registry entry fails here until it gets a reference implementation and a gradcheck."""
+    from ltcli.objectives import list_objectives
+
+    # TPAUC and FeaBal have dedicated tests (pacing, features) besides the shared tables.
+    dedicated = {"TPAUC", "FeaBal"}
+    referenced = {spec[0] for spec in SPECS} | dedicated
+    gradchecked = {spec[0] for spec in GRAD_SPECS} | dedicated
+    assert set(list_objectives()) <= referenced
+    assert set(list_objectives()) <= gradchecked
