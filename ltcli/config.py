@@ -35,6 +35,7 @@ class TrainConfig:
     height: int = 32
     width: int = 32
     augment: str = "auto"
+    data_cache: str = "auto"
     hflip: float = 0.5
     pretrained: bool = False
     seed: int = 0

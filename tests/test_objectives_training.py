@@ -76,3 +76,30 @@ def test_objective_lowers_training_loss(name):
     after = dataset_loss(model, objective, dataset)
     assert after < before - 0.05 * abs(before), (before, after)
     assert stats["acc"] > 0.7
+
+
+class NaNOnThirdBatch(torch.nn.Module):
+    """A stand-in objective whose loss turns NaN on its third call."""
+
+    needs_features = has_second_step = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        loss = torch.nn.functional.cross_entropy(logits, targets)
+        return loss * float("nan") if self.calls == 3 else loss
+
+
+def test_non_finite_loss_stops_with_epoch_and_batch():
+    from ltcli.errors import LtcliError
+
+    dataset = blobs()
+    model = TinyNet(len(COUNTS))
+    loader = DataLoader(dataset, batch_size=16)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    scheduler = create_scheduler(optimizer, "step", 2, len(loader), [2], warmup_epochs=0)
+    with Progress(disable=True) as progress, pytest.raises(LtcliError, match="at epoch 2, batch 3"):
+        train_one_epoch(model, NaNOnThirdBatch(), loader, optimizer, scheduler, torch.device("cpu"), 1, progress)

@@ -59,6 +59,9 @@ def train(
     width: Annotated[int, typer.Option(help="Input width.")] = 32,
     augment: Annotated[str, typer.Option(help="auto, cifar (pad-crop+flip), timm, none.")] = "auto",
     hflip: Annotated[float, typer.Option(help="Horizontal flip probability (0 for digits/text).")] = 0.5,
+    data_cache: Annotated[
+        str, typer.Option(help="auto, memory (decode once, augment batches on the device) or none (stream).")
+    ] = "auto",
     ccegamma: Annotated[float | None, typer.Option(help="CCE balancing factor gamma (default 1).")] = None,
     tpauc_gamma: Annotated[float | None, typer.Option(help="TPAUC weighting gamma.")] = None,
     epoch_to_paced: Annotated[int | None, typer.Option(help="TPAUC: epoch the instance weights start.")] = None,
@@ -108,7 +111,8 @@ def train(
         pos_neg_ratio=pos_neg_ratio,
         epochs=epochs, batch_size=batchsize, lr=lr, momentum=momentum,
         weight_decay=weight_decay, sched=sched, lr_steps=parse_int_list(lrstep, "--lrstep"), lr_decay=lr_decay,
-        warmup_epochs=warmup, height=height, width=width, augment=augment, hflip=hflip, pretrained=pretrained,
+        warmup_epochs=warmup, height=height, width=width, augment=augment, hflip=hflip, data_cache=data_cache,
+        pretrained=pretrained,
         seed=seed, device=device, workers=workers, datasets_dir=str(datasets_dir), logs_dir=str(logs_dir),
     )
     fit(config, console)

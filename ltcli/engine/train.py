@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -20,7 +21,8 @@ import ltcli
 from ltcli.atomic import atomic_write_text
 from ltcli.config import TrainConfig
 from ltcli.data.binary import BINARY_CLASS_NAMES, IsPositive, parse_positive_classes, two_class_logits
-from ltcli.data.loaders import TrainData, make_loader, open_train_data, resolve_data_root
+from ltcli.data.loaders import TrainData, open_train_data, resolve_data_root
+from ltcli.data.pipeline import build_pipeline
 from ltcli.data.samplers import PosNegBatchSampler, parse_pos_neg_ratio
 from ltcli.data.transforms import build_transform, resolve_augment
 from ltcli.engine.checkpoint import save_checkpoint
@@ -28,7 +30,7 @@ from ltcli.engine.evaluate import predict_with_features
 from ltcli.engine.logger import RunLogger
 from ltcli.engine.schedule import create_scheduler
 from ltcli.errors import LtcliError
-from ltcli.metrics import evaluate_logits, topk_accuracy
+from ltcli.metrics import evaluate_logits
 from ltcli.models import create_model
 from ltcli.models.heads import forward_with_features
 from ltcli.objectives import Objective, create_objective, get_objective_entry
@@ -91,19 +93,24 @@ def train_one_epoch(
     epoch: int,
     progress: Progress,
 ) -> dict[str, float]:
-    """One pass over the training data; returns sample-weighted loss, acc, top5acc and the final lr."""
+    """One pass over the training data; returns sample-weighted loss, acc, top5acc and the final lr.
+
+    Running sums stay on the device and are read once at the end: a per-batch `.item()` would make
+    the CPU wait for the GPU every step. For the same reason a non-finite loss is remembered on the
+    device (its first batch) and reported after the epoch; the previous epoch's checkpoint is intact.
+    """
     model.train()
-    total_loss, seen = 0.0, 0
-    logits_seen: list[np.ndarray] = []
-    labels_seen: list[np.ndarray] = []
+    total_loss = torch.zeros((), device=device, dtype=torch.float64)
+    correct = torch.zeros(2, device=device, dtype=torch.long)  # top-1, top-5
+    first_bad = torch.full((), -1, device=device, dtype=torch.long)
+    seen = 0
     task = progress.add_task(f"epoch {epoch + 1}", total=len(loader))
     updates = epoch * len(loader)
     for batch, (images, targets) in enumerate(loader):
         images = images.to(device, non_blocking=True)
         targets = targets.to(device, non_blocking=True)
         logits, loss = forward_loss(model, objective, images, targets)
-        if not torch.isfinite(loss):
-            raise LtcliError(f"loss became {loss.item()} at epoch {epoch + 1}, batch {batch + 1}: lower --lr?")
+        first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss.detach()), batch, first_bad)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -115,19 +122,33 @@ def train_one_epoch(
             optimizer.step()
         updates += 1
         scheduler.step_update(num_updates=updates)
-        total_loss += loss.item() * targets.numel()
+        total_loss += loss.detach().double() * targets.numel()
+        correct += topk_correct(logits.detach(), targets)
         seen += targets.numel()
-        logits_seen.append(logits.detach().float().cpu().numpy())
-        labels_seen.append(targets.cpu().numpy())
         progress.update(task, advance=1)
     progress.remove_task(task)
-    all_logits, all_labels = two_class_logits(np.concatenate(logits_seen)), np.concatenate(labels_seen)
+    bad_batch = int(first_bad)
+    if bad_batch >= 0:
+        raise LtcliError(
+            f"the loss became NaN or infinite at epoch {epoch + 1}, batch {bad_batch + 1}: stopped; the last "
+            "good checkpoint is checkpoint_last.pt (try a lower --lr)"
+        )
+    top1, top5 = (int(c) for c in correct.tolist())
     return {
-        "loss": total_loss / max(seen, 1),
-        "acc": float((all_logits.argmax(1) == all_labels).mean()),
-        "top5acc": topk_accuracy(all_logits, all_labels, 5),
+        "loss": float(total_loss) / max(seen, 1),
+        "acc": top1 / max(seen, 1),
+        "top5acc": top5 / max(seen, 1),
         "lr": optimizer.param_groups[0]["lr"],
     }
+
+
+def topk_correct(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """[top-1 hits, top-5 hits] of a batch as a device tensor (single-logit binary: z > 0 is positive)."""
+    if logits.shape[1] == 1:
+        logits = torch.cat([torch.zeros_like(logits), logits], dim=1)
+    top = logits.topk(min(5, logits.shape[1]), dim=1).indices
+    hits = top == targets[:, None]
+    return torch.stack([hits[:, 0].sum(), hits.any(dim=1).sum()])
 
 
 @torch.no_grad()
@@ -205,12 +226,16 @@ def fit(config: TrainConfig, console: Console | None = None) -> Path:
         batch_sampler = PosNegBatchSampler(
             train_targets, config.batch_size, parse_pos_neg_ratio(config.pos_neg_ratio), config.seed
         )
-    train_loader = make_loader(
-        data.train, config.batch_size, True, config.workers, device, config.seed,
+    to_task = data.valid.target_transform or (lambda t: t)
+    pipeline = build_pipeline(
+        data, train_targets, [to_task(t) for t in data.valid.targets], cache_mode=config.data_cache,
+        augment=augment, height=config.height, width=config.width, hflip=config.hflip,
+        mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD, batch_size=config.batch_size,
+        workers=config.workers, device=device, seed=config.seed,
         sample_weights=sample_weights(train_targets, class_counts, rule.name) if rule.samples else None,
-        batch_sampler=batch_sampler,
+        batch_sampler=batch_sampler, console=console,
     )
-    valid_loader = make_loader(data.valid, config.batch_size, False, config.workers, device, config.seed)
+    train_loader, valid_loader = pipeline.train, pipeline.valid
     scheduler = create_scheduler(
         optimizer, config.sched, config.epochs, len(train_loader), config.lr_steps,
         config.lr_decay, config.warmup_epochs, config.min_lr,
@@ -222,6 +247,7 @@ def fit(config: TrainConfig, console: Console | None = None) -> Path:
         "dataset_root": str(root.resolve()),
         "valid_split": data.valid_split,
         "augment_resolved": augment,
+        "data_cache_resolved": pipeline.cache,
         "device_resolved": str(device),
         "class_names": class_names,
         "source_class_names": data.class_names,

@@ -1,0 +1,135 @@
+"""The in-memory fast path for small images: decode once, augment whole batches on the device.
+
+CIFAR-sized long-tail benchmarks are bottlenecked by per-image PIL work in DataLoader workers, not
+by the model. Here the split is decoded once into a uint8 tensor [N, 3, H, W] (about 3 KB per
+32x32 image) that lives on the training device, and each batch is cropped, flipped and normalised
+with a few tensor operations. The recipe is the CIFAR one of `ltcli.data.transforms` (resize to
+H x W, zero-pad by H//8, random H x W crop, horizontal flip with probability `hflip`), so both
+paths draw from the same augmentation distribution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import Sampler
+
+from ltcli.data.loaders import load_rgb
+
+CACHE_MODES = ("auto", "memory", "none")
+AUTO_MAX_BYTES = 2 * 1024**3  # decoded size up to which `auto` keeps a split in memory
+
+
+def decoded_bytes(num_images: int, height: int, width: int) -> int:
+    return num_images * 3 * height * width
+
+
+def use_memory_cache(mode: str, augment: str, num_images: int, height: int, width: int) -> bool:
+    """`auto`: memory when the recipe is the CIFAR one (or none) and the decoded split is small."""
+    if mode == "none":
+        return False
+    eligible = augment in ("cifar", "none")
+    if mode == "memory":
+        return eligible
+    return eligible and decoded_bytes(num_images, height, width) <= AUTO_MAX_BYTES
+
+
+def decode_images(
+    paths: Sequence[str], height: int, width: int, on_image: Callable[[], None] | None = None
+) -> torch.Tensor:
+    """uint8 [N, 3, H, W], resized exactly as torchvision's Resize((H, W)) does on PIL images."""
+    out = torch.empty((len(paths), 3, height, width), dtype=torch.uint8)
+    for i, path in enumerate(paths):
+        image = load_rgb(path)
+        if image.size != (width, height):
+            image = image.resize((width, height), Image.BILINEAR)
+        out[i] = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)
+        if on_image is not None:
+            on_image()
+    return out
+
+
+@dataclass
+class BatchAugment:
+    """Random pad-crop + horizontal flip + normalisation of a uint8 batch, on the batch's device."""
+
+    padding: int
+    hflip: float
+    mean: Sequence[float]
+    std: Sequence[float]
+    train: bool = True
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        batch, _, height, width = images.shape
+        x = images
+        if self.train and self.padding > 0:
+            p = self.padding
+            padded = F.pad(images, (p, p, p, p))
+            dev = images.device
+            oy = torch.randint(0, 2 * p + 1, (batch,), generator=generator, device=dev)
+            ox = torch.randint(0, 2 * p + 1, (batch,), generator=generator, device=dev)
+            rows = (oy[:, None] + torch.arange(height, device=dev))[:, None, :, None]
+            cols = (ox[:, None] + torch.arange(width, device=dev))[:, None, None, :]
+            x = padded[torch.arange(batch, device=dev)[:, None, None, None],
+                       torch.arange(3, device=dev)[None, :, None, None], rows, cols]
+        if self.train and self.hflip > 0:
+            flip = torch.rand(batch, generator=generator, device=images.device) < self.hflip
+            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1) * 255
+        std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1) * 255
+        return (x.float() - mean) / std
+
+
+class MemoryLoader:
+    """Iterates (augmented float batch, targets) like a DataLoader over an in-memory split.
+
+    Order: a seeded permutation per epoch, or a sampler's indices (class-aware re-sampling), or a
+    batch sampler's batches (positive/negative stratification): the same samplers as the streaming
+    path, so a training rule behaves identically on both.
+    """
+
+    def __init__(
+        self, images: torch.Tensor, targets: torch.Tensor, batch_size: int, augment: BatchAugment,
+        shuffle: bool, seed: int = 0, sampler: Sampler | None = None, batch_sampler: Sampler | None = None,
+        drop_last: bool = False,
+    ) -> None:
+        self.images, self.targets = images, targets
+        self.batch_size, self.augment, self.shuffle = batch_size, augment, shuffle
+        self.sampler, self.batch_sampler, self.drop_last = sampler, batch_sampler, drop_last
+        self.generator = torch.Generator()
+        self.generator.manual_seed(seed)
+        self.device_generator = torch.Generator(device=images.device)
+        self.device_generator.manual_seed(seed)
+
+    def __len__(self) -> int:
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)
+        n = len(self.targets)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def _batches(self) -> Iterator[torch.Tensor]:
+        if self.batch_sampler is not None:
+            for batch in self.batch_sampler:
+                yield torch.as_tensor(batch)
+            return
+        if self.sampler is not None:
+            order = torch.as_tensor(list(self.sampler))
+        elif self.shuffle:
+            order = torch.randperm(len(self.targets), generator=self.generator)
+        else:
+            order = torch.arange(len(self.targets))
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            if self.drop_last and len(batch) < self.batch_size:
+                return
+            yield batch
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for batch in self._batches():
+            index = batch.to(self.images.device)
+            yield self.augment(self.images[index], self.device_generator), self.targets[index]

@@ -1,0 +1,84 @@
+"""The in-memory path decodes like the streaming path and draws from the same augmentation distribution."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+from conftest import TRAIN_ARGS, only_run, read_csv
+from PIL import Image
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+
+from ltcli.data.memory import BatchAugment, MemoryLoader, decode_images, use_memory_cache
+from ltcli.data.transforms import build_transform
+
+SIDE = 8  # padding = SIDE // 8 = 1: 3 x 3 crop offsets x 2 flips = 18 outcomes
+
+
+def outcome_table(image_tensor: torch.Tensor, padding: int) -> dict[bytes, tuple[int, int, bool]]:
+    """Every (dy, dx, flip) result of pad-crop-flip, keyed by its normalised pixels, built by hand."""
+    mean = torch.tensor(IMAGENET_DEFAULT_MEAN).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_DEFAULT_STD).view(3, 1, 1)
+    padded = torch.nn.functional.pad(image_tensor.float(), (padding,) * 4)
+    table = {}
+    for dy in range(2 * padding + 1):
+        for dx in range(2 * padding + 1):
+            crop = padded[:, dy : dy + SIDE, dx : dx + SIDE]
+            for flip in (False, True):
+                view = crop.flip(-1) if flip else crop
+                table[np.round(((view / 255 - mean) / std).numpy(), 4).tobytes()] = (dy, dx, flip)
+    return table
+
+
+def test_both_paths_draw_the_same_crops_and_flips(tmp_path):
+    rng = np.random.default_rng(0)
+    pixels = rng.permutation(256)[: SIDE * SIDE * 3].reshape(SIDE, SIDE, 3).astype(np.uint8) + 1  # no zeros
+    path = tmp_path / "x.png"
+    Image.fromarray(pixels).save(path)
+    decoded = decode_images([str(path)], SIDE, SIDE)
+    assert torch.equal(decoded[0], torch.from_numpy(pixels).permute(2, 0, 1))
+    table = outcome_table(decoded[0], 1)
+    assert len(table) == 18
+    draws = 3600
+    stream = build_transform(SIDE, SIDE, train=True, augment="cifar", hflip=0.5)
+    streamed = Counter(table[np.round(stream(Image.open(path).convert("RGB")).numpy(), 4).tobytes()]
+                       for _ in range(draws))
+    augment = BatchAugment(1, 0.5, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD)
+    batch = augment(decoded.repeat(draws, 1, 1, 1), torch.Generator().manual_seed(0))
+    in_memory = Counter(table[np.round(view.numpy(), 4).tobytes()] for view in batch)
+    # Both hit exactly the 18 outcomes (a KeyError above would mean a pixel-level difference) ...
+    assert set(streamed) == set(in_memory) == set(table.values())
+    # ... each about 1/18 of the time: 200 expected, standard deviation ~14.
+    for counts in (streamed, in_memory):
+        assert all(140 <= c <= 260 for c in counts.values()), counts
+
+
+def test_memory_loader_covers_each_sample_once_per_epoch():
+    images = torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1).expand(10, 3, 2, 2).contiguous()
+    targets = torch.arange(10)
+    loader = MemoryLoader(images, targets, 4, BatchAugment(0, 0.0, (0, 0, 0), (1 / 255,) * 3, train=False),
+                          shuffle=True, seed=1)
+    seen = [t for _, batch in loader for t in batch.tolist()]
+    assert sorted(seen) == list(range(10)) and len(loader) == 3
+    for x, y in loader:  # normalisation with mean 0, std 1/255 gives back the raw values
+        assert torch.equal(x[:, 0, 0, 0], y.float())
+
+
+@pytest.mark.parametrize(("mode", "augment", "n", "expected"), [
+    ("auto", "cifar", 50_000, True), ("auto", "cifar", 10**6, False), ("auto", "timm", 10, False),
+    ("memory", "cifar", 10**6, True), ("none", "cifar", 10, False),
+])
+def test_cache_choice(mode, augment, n, expected):
+    assert use_memory_cache(mode, augment, n, 32, 32) is expected
+
+
+@pytest.mark.parametrize("cache", ["memory", "none"])
+def test_training_on_either_path(cli, split_dataset, tmp_path, cache):
+    cli("train", "--dataset", "colours", "--objective", "ERM", "--data-cache", cache, "--train-rule", "Resample",
+        *TRAIN_ARGS)
+    run = only_run(tmp_path, "ERM")
+    assert json.loads((run / "config.json").read_text())["data_cache_resolved"] == cache
+    assert len(read_csv(run / "valid.csv")) == 2
