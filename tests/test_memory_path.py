@@ -82,3 +82,16 @@ def test_training_on_either_path(cli, split_dataset, tmp_path, cache):
     run = only_run(tmp_path, "ERM")
     assert json.loads((run / "config.json").read_text())["data_cache_resolved"] == cache
     assert len(read_csv(run / "valid.csv")) == 2
+
+
+def test_predict_returns_host_arrays_from_device_loaders():
+    # MemoryLoader yields labels on the training device; predict must hand numpy arrays back
+    # (a CUDA run crashed here before). On CPU the contract is the same: numpy, loader order.
+    from ltcli.engine.evaluate import predict
+
+    images = torch.zeros(5, 3, 4, 4, dtype=torch.uint8)
+    loader = MemoryLoader(images, torch.tensor([0, 1, 2, 1, 0]), 2,
+                          BatchAugment(0, 0.0, (0, 0, 0), (1, 1, 1), train=False), shuffle=False)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 3))
+    logits, labels = predict(model, loader, torch.device("cpu"))
+    assert isinstance(labels, np.ndarray) and labels.tolist() == [0, 1, 2, 1, 0] and logits.shape == (5, 3)

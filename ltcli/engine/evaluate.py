@@ -27,7 +27,7 @@ def predict_with_features(
         else:
             logits = model(images)
         all_logits.append(logits.float().cpu())
-        all_labels.append(labels)
+        all_labels.append(labels.cpu())
     if not all_logits:
         return np.zeros((0, 0), dtype=np.float32), np.zeros(0, dtype=np.int64), None
     stacked = torch.cat(all_features).numpy() if features else None
