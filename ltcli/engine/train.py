@@ -25,6 +25,7 @@ from ltcli.engine.checkpoint import save_checkpoint
 from ltcli.engine.evaluate import predict
 from ltcli.engine.logger import RunLogger
 from ltcli.engine.schedule import create_scheduler
+from ltcli.engine.skipped import SkippedFiles, require_decodable
 from ltcli.errors import LtcliError
 from ltcli.metrics import evaluate_logits, topk_accuracy
 from ltcli.models import create_model
@@ -137,6 +138,8 @@ def fit(config: TrainConfig, console: Console | None = None) -> Path:
         build_transform(config.height, config.width, True, augment, config.hflip),
         build_transform(config.height, config.width, False, augment, config.hflip),
     )
+    if config.strict:
+        require_decodable(data, console)
     if data.valid_split == "test":
         console.print(f"[yellow]note:[/] {root} has no valid/ split: validation (best-epoch choice) uses test/")
     class_counts = data.class_counts
@@ -173,6 +176,7 @@ def fit(config: TrainConfig, console: Console | None = None) -> Path:
         f"({len(data.train)} train, {len(data.valid)} {data.valid_split}, {len(data.class_names)} classes, {device})"
     )
     logger = RunLogger(run_dir)
+    skipped = SkippedFiles(run_dir, root, {"train": data.train, data.valid_split: data.valid})
     best_acc = -math.inf
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -187,6 +191,7 @@ def fit(config: TrainConfig, console: Console | None = None) -> Path:
                     model, objective, train_loader, optimizer, scheduler, device, epoch, progress
                 )
                 logits, labels = predict(model, valid_loader, device)
+                skipped.report(console)
                 metrics = evaluate_logits(logits, labels, class_counts)
                 valid_stats = {
                     "loss": validation_loss(objective, logits, labels, device),
@@ -219,4 +224,6 @@ def fit(config: TrainConfig, console: Console | None = None) -> Path:
     finally:
         logger.close()
     console.print(f"done: best {data.valid_split} acc {best_acc:.2%}; checkpoints in {run_dir}")
+    if skipped.count:
+        console.print(skipped.summary())
     return run_dir
