@@ -41,6 +41,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     workers: int = 2
+    strict: bool = False  # decode every image before training; a corrupt file is then an error
     datasets_dir: str = "a_datasets"
     logs_dir: str = "logs"
 

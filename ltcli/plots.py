@@ -105,3 +105,28 @@ def plot_curves(
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     save_figure(fig, path)
+
+
+def plot_class_histogram(
+    counts: dict[str, dict[str, int]], class_order: Sequence[str], path: Path, log: bool = False, title: str = ""
+) -> None:
+    """Images per class, one bar per split side by side, classes in `class_order` (head first, so
+    the tail's shape shows). A log axis keeps a 100x tail visible next to its head."""
+    splits = list(counts)
+    k = len(class_order)
+    width = 0.8 / max(len(splits), 1)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.22 * k * max(len(splits), 1) + 2.0), 4.5))
+    positions = np.arange(k)
+    for index, split in enumerate(splits):
+        values = [counts[split].get(name, 0) for name in class_order]
+        ax.bar(positions + (index - (len(splits) - 1) / 2) * width, values, width, label=split)
+    font = max(3.0, min(9.0, 300.0 / max(k, 1)))
+    ax.set_xticks(positions, labels=list(class_order), rotation=90, fontsize=font)
+    ax.set_xlim(-0.5, k - 0.5)
+    ax.set_ylabel("images (log scale)" if log else "images")
+    if log:
+        ax.set_yscale("log")
+    ax.set_title(title or "images per class")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    save_figure(fig, path)

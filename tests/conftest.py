@@ -94,3 +94,42 @@ def only_run(tmp_path: Path, objective: str) -> Path:
     runs = list((tmp_path / "logs" / "resnet20" / "colours" / objective).iterdir())
     assert len(runs) == 1 and is_stamp(runs[0].name)
     return runs[0]
+
+
+def png_bytes(colour: tuple[int, int, int] = (200, 40, 40), seed: int = 0, size: int = 12) -> bytes:
+    import io
+
+    rng = np.random.default_rng(seed)
+    pixels = np.clip(np.array(colour)[None, None, :] + rng.normal(0, 25, (size, size, 3)), 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def jpeg_bytes(seed: int = 0, size: int = 32) -> bytes:
+    import io
+
+    rng = np.random.default_rng(seed)
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8), "RGB").save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+# Files with image names that do not decode, each made from real bytes: a JPEG cut in half, an empty
+# file, and a text file named .jpg.
+BAD_IMAGE_FILES: dict[str, Callable[[], bytes]] = {
+    "truncated.jpg": lambda: jpeg_bytes(seed=7)[: len(jpeg_bytes(seed=7)) // 2],
+    "zero-byte.jpg": lambda: b"",
+    "text-named.jpg": lambda: b"these are notes, not a picture\n",
+}
+
+
+def write_bad_images(folder: Path, prefix: str = "") -> list[Path]:
+    """Write every BAD_IMAGE_FILES entry into `folder`; returns their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, make in BAD_IMAGE_FILES.items():
+        path = folder / f"{prefix}{name}"
+        path.write_bytes(make())
+        paths.append(path)
+    return paths

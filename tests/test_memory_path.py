@@ -38,7 +38,8 @@ def test_both_paths_draw_the_same_crops_and_flips(tmp_path):
     pixels = rng.permutation(256)[: SIDE * SIDE * 3].reshape(SIDE, SIDE, 3).astype(np.uint8) + 1  # no zeros
     path = tmp_path / "x.png"
     Image.fromarray(pixels).save(path)
-    decoded = decode_images([str(path)], SIDE, SIDE)
+    decoded, failed = decode_images([str(path)], SIDE, SIDE)
+    assert failed == []
     assert torch.equal(decoded[0], torch.from_numpy(pixels).permute(2, 0, 1))
     table = outcome_table(decoded[0], 1)
     assert len(table) == 18

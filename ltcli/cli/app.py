@@ -58,5 +58,8 @@ def _root(
     """Long-tailed image classification on any folder dataset: split, train, test, plot."""
 
 
-def file_progress(description: str) -> Progress:
-    return Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), console=console, transient=True)
+def file_progress(description: str, on: Console | None = None) -> Progress:
+    """A transient per-file progress bar (on stdout unless `on` says otherwise, e.g. stderr when
+    stdout carries JSON)."""
+    return Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), console=on or console,
+                    transient=True)

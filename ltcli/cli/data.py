@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from ltcli.cli.app import app, console, file_progress, friendly
+from ltcli.cli.app import app, console, err_console, file_progress, friendly
+from ltcli.errors import LtcliError
+
+if TYPE_CHECKING:
+    from ltcli.data.folder import FolderScan
+    from ltcli.data.split import SplitPlan
+    from ltcli.data.stats import DatasetStats
+
+LISTED_PATHS = 10  # paths printed per problem list; --json has them all
 
 
 @app.command("demo-data")
@@ -39,44 +47,217 @@ def demo_data(
 def split(
     name: Annotated[str, typer.Argument(help="Dataset name: reads data_split/NAME, writes a_datasets/NAME.")],
     src: Annotated[Path | None, typer.Option(help="Read this folder instead of data_split/NAME.")] = None,
-    ratios: Annotated[str, typer.Option(help="train,valid,test fractions.")] = "0.7,0.15,0.15",
-    seed: Annotated[int, typer.Option(help="Seed of the per-class shuffles.")] = 0,
+    ratios: Annotated[
+        str | None, typer.Option(help="train,valid,test fractions of a raw folder [default: 0.7,0.15,0.15].")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the per-class shuffles and long-tail choices.")] = 0,
     link: Annotated[str, typer.Option(help="copy, hardlink or symlink the files.")] = "copy",
     force: Annotated[bool, typer.Option(help="Replace an existing a_datasets/NAME.")] = False,
+    imbalance_factor: Annotated[
+        float | None, typer.Option(help="Make the train part long-tailed: head count / tail count.")
+    ] = None,
+    profile: Annotated[str | None, typer.Option(help="Long-tail profile: exp or step [default: exp].")] = None,
+    class_order: Annotated[
+        str | None, typer.Option(help="Head-to-tail class order, comma separated [default: sorted names].")
+    ] = None,
+    n_max: Annotated[
+        int | None, typer.Option(help="Head class count [default: the largest train count available].")
+    ] = None,
     data_split_dir: Annotated[Path, typer.Option(help="Folder of raw datasets.")] = Path("data_split"),
     datasets_dir: Annotated[Path, typer.Option(help="Folder of split datasets.")] = Path("a_datasets"),
 ) -> None:
     """Split data_split/NAME/<class>/ into a_datasets/NAME/{train,valid,test}/<class>/, stratified and seeded.
 
-    The source is never moved, renamed or deleted.
+    A source that already has train/ and test/ (maybe valid/) keeps its splits. --imbalance-factor
+    then makes only the train part long-tailed. The source is never moved, renamed or deleted.
     """
-    from ltcli.data.folder import count_files, list_class_dirs, scan_class_folders
-    from ltcli.data.split import SPLITS, check_destination, parse_ratios, plan_split, write_split
+    from ltcli.data.folder import list_class_dirs, split_folders
+    from ltcli.data.longtail import PROFILES, parse_class_order, plan_long_tail
+    from ltcli.data.split import DEFAULT_RATIOS, apply_long_tail, check_destination, parse_ratios, plan_presplit
+    from ltcli.data.split import plan_split as plan_raw_split
 
     source = src if src is not None else data_split_dir / name
     destination = datasets_dir / name
-    parsed = parse_ratios(ratios)
-    list_class_dirs(source)  # fail fast with a clear message
+    check_long_tail_options(imbalance_factor, profile, class_order, n_max, PROFILES)
+    presplit = split_folders(source) if source.is_dir() else {}
+    if presplit and ratios is not None:
+        raise LtcliError(f"{source} is already split ({', '.join(presplit)}): --ratios applies to raw folders only")
+    parsed = None if presplit else parse_ratios(ratios or DEFAULT_RATIOS)
+    if not presplit:
+        list_class_dirs(source)  # fail fast with a clear message
     check_destination(source, destination, force)
+    scans = scan_with_progress(presplit or {"raw": source})
+    plan = plan_presplit(source, scans, seed) if presplit else plan_raw_split(scans["raw"], parsed, seed)
+    if imbalance_factor is not None:
+        available = plan.counts()["train"]
+        order = parse_class_order(class_order, list(available))
+        apply_long_tail(plan, plan_long_tail(available, imbalance_factor, profile or "exp", order, n_max))
+    manifest = write_with_progress(plan, list(scans.values()), destination, link, force)
+    print_split_summary(name, source, destination, manifest)
+    skipped = [path for scan in scans.values() for path in scan.corrupt]
+    non_images = sum(len(scan.non_images) for scan in scans.values())
+    if non_images:
+        console.print(f"skipped {non_images} non-image file(s) (listed in split.json)")
+    if skipped:
+        console.print(f"[yellow]skipped {len(skipped)} unreadable image(s):[/]")
+        for path in skipped:
+            console.print(f"  {path}", highlight=False)
+
+
+def check_long_tail_options(
+    imbalance_factor: float | None, profile: str | None, class_order: str | None, n_max: int | None,
+    profiles: tuple[str, ...],
+) -> None:
+    """Refuse long-tail options that would be silently ignored, before any scanning."""
+    if imbalance_factor is None:
+        given = [flag for flag, value in (("--profile", profile), ("--class-order", class_order),
+                                          ("--n-max", n_max)) if value is not None]
+        if given:
+            raise LtcliError(f"{', '.join(given)} shape a long tail: add --imbalance-factor F")
+        return
+    if imbalance_factor < 1:
+        raise LtcliError(f"--imbalance-factor must be >= 1 (head count / tail count), got {imbalance_factor:g}")
+    if profile is not None and profile not in profiles:
+        raise LtcliError(f"unknown --profile {profile!r}: choose one of {', '.join(profiles)}")
+
+
+def scan_with_progress(roots: dict[str, Path]) -> dict[str, FolderScan]:
+    """Scan each `<class>/<images>` root (verifying every image) under one progress bar."""
+    from ltcli.data.folder import count_files, scan_class_folders
+
     with file_progress("scanning") as progress:
-        task = progress.add_task("scan", total=count_files(source))
-        scan = scan_class_folders(source, on_file=lambda: progress.advance(task))
-    plan = plan_split(scan, parsed, seed)
+        task = progress.add_task("scan", total=sum(count_files(root) for root in roots.values()))
+        return {key: scan_class_folders(root, on_file=lambda: progress.advance(task)) for key, root in roots.items()}
+
+
+def write_with_progress(plan: SplitPlan, scans: list[FolderScan], destination: Path, link: str, force: bool) -> dict:
+    from ltcli.data.split import write_split
+
     with file_progress(link) as progress:
-        task = progress.add_task(link, total=sum(len(v) for v in scan.images.values()))
-        manifest = write_split(plan, scan, destination, link, force, on_file=lambda: progress.advance(task))
+        total = sum(len(files) for classes in plan.assignment.values() for files in classes.values())
+        task = progress.add_task(link, total=total)
+        return write_split(plan, scans, destination, link, force, on_file=lambda: progress.advance(task))
+
+
+def print_split_summary(name: str, source: Path, destination: Path, manifest: dict) -> None:
+    """The per-class table of the written split, and how the long tail was made."""
+    counts = manifest["counts"]
+    splits = list(counts)
+    seed, link = manifest["seed"], manifest["link"]
     table = Table(title=f"{name}: {source} -> {destination} (seed {seed}, {link})")
     table.add_column("class")
-    for s in SPLITS:
+    for s in splits:
         table.add_column(s, justify="right")
-    counts = manifest["counts"]
-    for class_name in scan.class_names:
-        table.add_row(class_name, *(str(counts[s][class_name]) for s in SPLITS))
-    table.add_row("[bold]total", *(f"[bold]{sum(counts[s].values())}" for s in SPLITS))
+    for class_name in counts["train"]:
+        table.add_row(class_name, *(str(counts[s][class_name]) for s in splits))
+    table.add_row("[bold]total", *(f"[bold]{sum(counts[s].values())}" for s in splits))
     console.print(table)
-    if scan.non_images:
-        console.print(f"skipped {len(scan.non_images)} non-image file(s) (listed in split.json)")
-    if scan.corrupt:
-        console.print(f"[yellow]skipped {len(scan.corrupt)} unreadable image(s):[/]")
-        for path in scan.corrupt:
-            console.print(f"  {path}", highlight=False)
+    long_tail = manifest["long_tail"]
+    if long_tail is not None:
+        kept, available = sum(long_tail["targets"].values()), sum(long_tail["available"].values())
+        others = ", ".join(s for s in splits if s != "train") or "no other split"
+        console.print(
+            f"train is long-tailed ({long_tail['profile']}, imbalance factor {long_tail['imbalance_factor']:g}, "
+            f"n_max {long_tail['n_max']}): kept {kept} of {available} training images; {others} unchanged",
+            highlight=False,
+        )
+
+
+@app.command()
+@friendly
+def stats(
+    dataset: Annotated[str, typer.Argument(help="a_datasets/NAME, data_split/NAME, or any folder PATH.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")] = False,
+    plot: Annotated[bool, typer.Option(help="Draw the class histogram.")] = True,
+    out: Annotated[
+        Path | None, typer.Option(help="Histogram file, .svg or .png [default: logs/plots/stats-NAME.svg].")
+    ] = None,
+    log: Annotated[bool, typer.Option("--log", help="Log scale for the histogram's counts.")] = False,
+    datasets_dir: Annotated[Path, typer.Option(help="Folder of split datasets.")] = Path("a_datasets"),
+    data_split_dir: Annotated[Path, typer.Option(help="Folder of raw datasets.")] = Path("data_split"),
+    logs_dir: Annotated[Path, typer.Option(help="The histogram goes to LOGS_DIR/plots/ by default.")] = Path("logs"),
+) -> None:
+    """Per-class counts per split, imbalance, head/medium/tail groups, image sizes and modes, and
+    every file training would skip (non-images, undecodable, hidden), duplicates across splits and
+    classes missing from a split. Only reads the dataset."""
+    import json
+
+    from ltcli.data.stats import dataset_stats, list_dataset, resolve_dataset
+    from ltcli.plots import plot_class_histogram
+
+    root = resolve_dataset(dataset, datasets_dir, data_split_dir)
+    name = root.resolve().name
+    if out is not None and out.suffix.lower() not in (".svg", ".png"):
+        raise LtcliError(f"--out must end in .svg or .png, got {out.name}")
+    listing = list_dataset(root)
+    with file_progress("reading", on=err_console if as_json else console) as progress:
+        task = progress.add_task("read", total=len(listing.files))
+        result = dataset_stats(root, on_file=lambda: progress.advance(task), listing=listing)
+    histogram = None
+    if plot:
+        histogram = out or logs_dir / "plots" / f"stats-{name}.svg"
+        order = sorted(result.class_names, key=lambda c: (-result.counts[result.reference_split][c], c))
+        plot_class_histogram(result.counts, order, histogram, log=log,
+                             title=f"{name}: images per class" + (" (log scale)" if log else ""))
+    if as_json:
+        document = {**result.to_dict(), "histogram": str(histogram) if histogram else None}
+        typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        return
+    print_stats(name, result)
+    if histogram is not None:
+        console.print(f"class histogram: {histogram}", highlight=False)
+
+
+def print_stats(name: str, result: DatasetStats) -> None:
+    """The human report: one table of counts, then one line (plus listed paths) per finding."""
+    from ltcli.metrics import FEW_SHOT_MAX, MANY_SHOT_MIN
+
+    reference = result.reference_split
+    groups = {c: group for group, members in result.groups().items() for c in members}
+    table = Table(title=f"{name}: {result.root} ({result.layout} layout: {', '.join(result.splits)})")
+    table.add_column("class")
+    for split in result.splits:
+        table.add_column(split, justify="right")
+    table.add_column("group")
+    for class_name in result.class_names:
+        table.add_row(class_name, *(str(result.counts[s][class_name]) for s in result.splits), groups[class_name])
+    table.add_row("[bold]total", *(f"[bold]{sum(result.counts[s].values())}" for s in result.splits), "")
+    console.print(table)
+    counts = result.reference_counts
+    ratio = result.imbalance_ratio()
+    shown = f"{ratio:.1f} ({max(counts)} / {min(counts)})" if ratio is not None else "undefined (a class has no image)"
+    _say(f"imbalance ratio ({reference}): {shown}")
+    _say(f"groups by {reference} count (head > {MANY_SHOT_MIN}, tail < {FEW_SHOT_MAX}): "
+         + ", ".join(f"{group} {len(members)}" for group, members in result.groups().items()))
+    missing = {split: names for split, names in result.missing_classes().items() if names}
+    _say("classes missing from a split: "
+         + ("; ".join(f"{split}: {', '.join(names)}" for split, names in missing.items()) if missing else "none"))
+    _say("image sizes: " + _top(result.sizes) + f" ({len(result.sizes)} distinct)")
+    _say("modes: " + _top(result.modes) + "; formats: " + _top(result.formats)
+         + f"; EXIF-rotated: {result.exif_rotated}")
+    _say(f"images in nested folders (counted in their class): {result.nested_images}")
+    _say_paths("non-image files (skipped)", result.non_images)
+    _say_paths("image files that do not decode (skipped)", result.undecodable)
+    _say_paths("hidden files (ignored)", result.hidden)
+    _say_paths("files outside class folders (ignored)", result.loose)
+    _say_paths("duplicate files across splits (same bytes)", [" = ".join(g) for g in result.duplicates_across_splits])
+    _say_paths("duplicate files within a split", [" = ".join(g) for g in result.duplicates_within_splits])
+
+
+def _say(text: str) -> None:
+    """One finding per line, unwrapped and uncoloured, so it greps and diffs well."""
+    console.print(text, highlight=False, soft_wrap=True)
+
+
+def _top(counter: dict[str, int], limit: int = 5) -> str:
+    items = list(counter.items())
+    text = ", ".join(f"{key} {value}" for key, value in items[:limit])
+    return (text + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")) or "none"
+
+
+def _say_paths(label: str, paths: list[str]) -> None:
+    _say(f"{label}: {len(paths)}")
+    for path in paths[:LISTED_PATHS]:
+        _say(f"  {path}")
+    if len(paths) > LISTED_PATHS:
+        console.print(f"  ... and {len(paths) - LISTED_PATHS} more (--json lists all)", highlight=False)

@@ -57,4 +57,7 @@ def test(
         for name, r in zip(metrics["class_names"], metrics["per_class_recall"], strict=True)
     )
     console.print(f"per-class recall: {recalls}", highlight=False)
+    if metrics["skipped_files"]:
+        console.print(f"[yellow]skipped {len(metrics['skipped_files'])} file(s) that do not decode[/] "
+                      "(listed in the metrics file)")
     console.print("wrote " + ", ".join(p.name for p in result.files) + f" in {info.path}")

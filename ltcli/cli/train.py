@@ -80,6 +80,7 @@ def train(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 2,
+    strict: Annotated[bool, typer.Option(help="Decode every image first; stop if one is corrupt.")] = False,
     datasets_dir: Annotated[Path, typer.Option(help="Folder of split datasets.")] = Path("a_datasets"),
     logs_dir: Annotated[Path, typer.Option(help="Folder of runs.")] = Path("logs"),
 ) -> None:
@@ -114,5 +115,6 @@ def train(
         warmup_epochs=warmup, height=height, width=width, augment=augment, hflip=hflip, data_cache=data_cache,
         pretrained=pretrained,
         seed=seed, device=device, workers=workers, datasets_dir=str(datasets_dir), logs_dir=str(logs_dir),
+        strict=strict,
     )
     fit(config, console)

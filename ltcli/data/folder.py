@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
+from ltcli.data.images import load_rgb
 from ltcli.errors import LtcliError
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 )
+# Top-level folders that mark a dataset as already split (`<root>/<split>/<class>/<images>`).
+SPLIT_NAMES = ("train", "valid", "test")
 
 
 def is_hidden(name: str) -> bool:
@@ -24,12 +25,13 @@ def is_image_name(path: Path) -> bool:
 
 
 def image_decodes(path: Path) -> bool:
-    """Fully decode the image: `verify()` alone misses truncated files."""
+    """Fully decode and convert the image exactly as training does: `verify()` alone misses
+    truncated files, and PIL raises many exception types on malformed data, so any failure of
+    this decode-only step counts as "does not decode"."""
     try:
-        with Image.open(path) as image:
-            image.load()
+        load_rgb(path)
         return True
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+    except Exception:
         return False
 
 
@@ -59,6 +61,29 @@ def list_class_dirs(root: Path) -> list[Path]:
     return class_dirs
 
 
+def iter_class_files(class_dir: Path, on_hidden: Callable[[Path], None] | None = None) -> Iterator[Path]:
+    """Every file that belongs to a class, sorted: nested folders count, hidden files and anything
+    under a hidden folder (.DS_Store, .ipynb_checkpoints/) do not (`on_hidden` sees those).
+    Scans, stats and the training loaders all list files through this one rule."""
+    for path in sorted(class_dir.rglob("*")):
+        if not path.is_file():
+            continue
+        if any(is_hidden(part) for part in path.relative_to(class_dir).parts):
+            if on_hidden is not None:
+                on_hidden(path)
+            continue
+        yield path
+
+
+def split_folders(root: Path) -> dict[str, Path]:
+    """The split folders of an already split dataset (`root/train/`, ...), empty for a raw one.
+
+    A top-level folder named train, valid or test marks the layout; class folders are never so
+    named in practice.
+    """
+    return {name: root / name for name in SPLIT_NAMES if (root / name).is_dir()}
+
+
 def scan_class_folders(
     root: str | Path,
     verify: bool = True,
@@ -72,9 +97,7 @@ def scan_class_folders(
     scan = FolderScan(root=root)
     for class_dir in list_class_dirs(root):
         kept: list[Path] = []
-        for path in sorted(class_dir.rglob("*")):
-            if any(is_hidden(part) for part in path.relative_to(class_dir).parts) or not path.is_file():
-                continue
+        for path in iter_class_files(class_dir):
             if on_file is not None:
                 on_file()
             if not is_image_name(path):

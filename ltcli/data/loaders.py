@@ -2,42 +2,103 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
-from PIL import Image, ImageOps
-from torch.utils.data import DataLoader, Dataset, Sampler, WeightedRandomSampler
+from torch.utils.data import DataLoader, Dataset, Sampler, WeightedRandomSampler, default_collate
 from torchvision.datasets import ImageFolder
 
-from ltcli.data.folder import is_hidden, is_image_name
+from ltcli.data.folder import image_decodes, is_image_name, iter_class_files, list_class_dirs
+from ltcli.data.images import load_rgb
 from ltcli.errors import LtcliError
 
 
-def load_rgb(path: str) -> Image.Image:
-    """Open any image as RGB, honouring EXIF orientation (grayscale, palette, RGBA alike)."""
-    with Image.open(path) as image:
-        image = ImageOps.exif_transpose(image)
-        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-            # Composite transparency onto white rather than the black that a bare convert gives.
-            rgba = image.convert("RGBA")
-            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            return Image.alpha_composite(background, rgba).convert("RGB")
-        return image.convert("RGB")
+class RobustImageFolder(ImageFolder):
+    """torchvision's ImageFolder with the scanner's file rules and a loader that never crashes.
+
+    Classes and files are listed by `ltcli.data.folder` (hidden files and folders ignored, nested
+    folders kept), so training sees exactly the images `ltcli stats` and `ltcli split` count.
+    A file that fails to decode yields None instead of raising (the collate function drops it)
+    and is flagged in `failed`, a shared-memory tensor, so the flags set inside DataLoader worker
+    processes are seen by the main process.
+    """
+
+    def __init__(self, root: str | Path, transform: Callable | None = None) -> None:
+        super().__init__(str(root), transform=transform, loader=load_rgb)
+        self.failed = torch.zeros(len(self.samples), dtype=torch.bool).share_memory_()
+
+    def find_classes(self, directory: str | Path) -> tuple[list[str], dict[str, int]]:
+        classes = [path.name for path in list_class_dirs(Path(directory))]
+        return classes, {name: index for index, name in enumerate(classes)}
+
+    @staticmethod
+    def make_dataset(  # type: ignore[override]
+        directory: str | Path, class_to_idx: dict[str, int], extensions: Any = None,
+        is_valid_file: Any = None, allow_empty: bool = False,
+    ) -> list[tuple[str, int]]:
+        samples = []
+        for name, index in class_to_idx.items():
+            files = [str(path) for path in iter_class_files(Path(directory) / name) if is_image_name(path)]
+            if not files and not allow_empty:
+                raise LtcliError(f"class {name!r} has no image files in {Path(directory) / name}")
+            samples += [(path, index) for path in files]
+        return samples
+
+    def __getitem__(self, index: int) -> tuple[Any, int] | None:
+        path, target = self.samples[index]
+        try:
+            image = self.loader(path)
+        except Exception:  # any decode failure of this one file; transform errors still raise
+            self.failed[index] = True
+            return None
+        if self.transform is not None:
+            image = self.transform(image)
+        if self.target_transform is not None:  # e.g. the binary task's class -> 0/1 mapping
+            target = self.target_transform(target)
+        return image, target
+
+    def failed_paths(self) -> list[str]:
+        return [self.samples[i][0] for i in torch.nonzero(self.failed).flatten().tolist()]
+
+    def decoded_samples(self) -> list[tuple[str, int]]:
+        """The samples a full pass actually delivered (those that decoded), in loader order."""
+        return [sample for sample, failed in zip(self.samples, self.failed.tolist(), strict=True) if not failed]
 
 
-def _is_valid_file(path: str) -> bool:
-    p = Path(path)
-    return is_image_name(p) and not any(is_hidden(part) for part in p.parts[-2:])
+def collate_decoded(batch: list[Any]) -> Any:
+    """default_collate over the samples that decoded; None when none of the batch did."""
+    kept = [sample for sample in batch if sample is not None]
+    return default_collate(kept) if kept else None
 
 
-def image_folder(root: Path, transform=None) -> ImageFolder:
-    """torchvision's ImageFolder with our RGB loader and file filter, and a one-line error."""
+class SkippingLoader(DataLoader):
+    """A DataLoader that leaves out batches in which no file decoded, so loops need no check."""
+
+    def __iter__(self):  # type: ignore[override]
+        return (batch for batch in super().__iter__() if batch is not None)
+
+
+def image_folder(root: Path, transform=None) -> RobustImageFolder:
+    """A RobustImageFolder, with a one-line error when the folder cannot be read."""
     try:
-        return ImageFolder(str(root), transform=transform, loader=load_rgb, is_valid_file=_is_valid_file)
+        return RobustImageFolder(root, transform=transform)
     except (FileNotFoundError, OSError) as error:
         raise LtcliError(f"cannot read images from {root}: {error}") from None
+
+
+def undecodable_files(datasets: Sequence[RobustImageFolder], on_file: Callable[[], None] | None = None) -> list[str]:
+    """Fully decode every sample up front (for `train --strict`) and return those that fail."""
+    bad = []
+    for dataset in datasets:
+        for path, _ in dataset.samples:
+            if not image_decodes(Path(path)):
+                bad.append(path)
+            if on_file is not None:
+                on_file()
+    return bad
 
 
 def resolve_data_root(dataset: str | None, data: Path | None, datasets_dir: Path) -> tuple[Path, str]:
@@ -74,8 +135,8 @@ def check_same_classes(expected: Sequence[str], found: Sequence[str], where: Pat
 class TrainData:
     """The training split, the split used for validation, and what the run needs to know of them."""
 
-    train: ImageFolder
-    valid: ImageFolder
+    train: RobustImageFolder
+    valid: RobustImageFolder
     valid_split: str
     class_names: list[str]
 
@@ -110,9 +171,9 @@ def make_loader(
     """A DataLoader; with `sample_weights`, training draws with replacement in those proportions;
     a `batch_sampler` (e.g. positive/negative stratified) decides the batches itself."""
     if batch_sampler is not None:
-        return DataLoader(
+        return SkippingLoader(
             dataset, batch_sampler=batch_sampler, num_workers=workers, pin_memory=device.type == "cuda",
-            persistent_workers=workers > 0,
+            persistent_workers=workers > 0, collate_fn=collate_decoded,
         )
     generator = torch.Generator()
     generator.manual_seed(seed)
@@ -123,7 +184,7 @@ def make_loader(
         )
     # A last batch of one sample breaks BatchNorm in training; drop it only then.
     drop_last = train and len(dataset) % batch_size == 1  # type: ignore[arg-type]
-    return DataLoader(
+    return SkippingLoader(
         dataset,
         batch_size=batch_size,
         shuffle=train and sampler is None,
@@ -133,4 +194,5 @@ def make_loader(
         persistent_workers=workers > 0,
         drop_last=drop_last,
         generator=generator,
+        collate_fn=collate_decoded,
     )

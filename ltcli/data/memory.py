@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Sampler
 
-from ltcli.data.loaders import load_rgb
+from ltcli.data.images import load_rgb
 
 CACHE_MODES = ("auto", "memory", "none")
 AUTO_MAX_BYTES = 2 * 1024**3  # decoded size up to which `auto` keeps a split in memory
@@ -41,17 +41,24 @@ def use_memory_cache(mode: str, augment: str, num_images: int, height: int, widt
 
 def decode_images(
     paths: Sequence[str], height: int, width: int, on_image: Callable[[], None] | None = None
-) -> torch.Tensor:
-    """uint8 [N, 3, H, W], resized exactly as torchvision's Resize((H, W)) does on PIL images."""
+) -> tuple[torch.Tensor, list[int]]:
+    """uint8 [M, 3, H, W] of the M paths that decode (resized exactly as torchvision's Resize((H, W))
+    does on PIL images), and the indices of those that did not: they are skipped, not fatal."""
     out = torch.empty((len(paths), 3, height, width), dtype=torch.uint8)
+    kept, failed = 0, []
     for i, path in enumerate(paths):
-        image = load_rgb(path)
-        if image.size != (width, height):
-            image = image.resize((width, height), Image.BILINEAR)
-        out[i] = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)
+        try:
+            image = load_rgb(path)
+        except Exception:  # any decode failure of this one file, as RobustImageFolder treats it
+            failed.append(i)
+        else:
+            if image.size != (width, height):
+                image = image.resize((width, height), Image.BILINEAR)
+            out[kept] = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)
+            kept += 1
         if on_image is not None:
             on_image()
-    return out
+    return out[:kept], failed
 
 
 @dataclass

@@ -28,12 +28,21 @@ def weighted_sampler(weights: Sequence[float], num_samples: int, seed: int) -> W
     return WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double), num_samples, True, generator=generator)
 
 
-def _decode(dataset, height: int, width: int, console: Console, what: str) -> torch.Tensor:
+def _decode(
+    dataset, targets: Sequence[int], height: int, width: int, device: torch.device, console: Console, what: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images and targets on `device`; files that do not decode are flagged in `dataset.failed`
+    (reported like the streaming path's) and left out."""
     paths = [path for path, _ in dataset.samples]
     with Progress(TextColumn(f"decoding {what}"), BarColumn(), MofNCompleteColumn(), console=console,
                   transient=True) as progress:
         task = progress.add_task(what, total=len(paths))
-        return decode_images(paths, height, width, on_image=lambda: progress.advance(task))
+        images, failed = decode_images(paths, height, width, on_image=lambda: progress.advance(task))
+    keep = torch.ones(len(paths), dtype=torch.bool)
+    keep[failed] = False
+    dataset.failed[failed] = True
+    labels = torch.as_tensor(list(targets), dtype=torch.long)[keep]
+    return images.to(device), labels.to(device)
 
 
 def build_pipeline(
@@ -54,10 +63,15 @@ def build_pipeline(
         valid = make_loader(data.valid, batch_size, False, workers, device, seed)
         return Pipeline(train, valid, "none")
     padding = max(1, height // 8) if augment == "cifar" else 0
-    train_images = _decode(data.train, height, width, console, "train").to(device)
-    valid_images = _decode(data.valid, height, width, console, data.valid_split).to(device)
-    train_y = torch.as_tensor(list(train_targets), dtype=torch.long, device=device)
-    valid_y = torch.as_tensor(list(valid_targets), dtype=torch.long, device=device)
+    train_images, train_y = _decode(data.train, train_targets, height, width, device, console, "train")
+    valid_images, valid_y = _decode(data.valid, valid_targets, height, width, device, console, data.valid_split)
+    if batch_sampler is not None or sample_weights is not None:
+        failed = data.train.failed_paths()
+        if failed:  # sampler indices refer to the full list of files
+            raise LtcliError(
+                f"{len(failed)} training file(s) do not decode (first: {failed[0]}): with --train-rule or "
+                "--pos-neg-ratio, remove them or use --data-cache none"
+            )
     sampler = weighted_sampler(sample_weights, len(train_y), seed) if sample_weights is not None else None
     train = MemoryLoader(
         train_images, train_y, batch_size, BatchAugment(padding, hflip if augment == "cifar" else 0.0, mean, std),

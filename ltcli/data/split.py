@@ -1,5 +1,9 @@
 """Stratified, seeded train/valid/test split of a class folder, written as copies or links.
 
+A source that is already split (`train/`, `test/`, maybe `valid/`) keeps its splits as they are.
+Either way the train part can then be made long-tailed (`ltcli.data.longtail`) while valid and
+test stay untouched.
+
 The source is only ever read: files are copied (or linked) into a new folder, which is built
 beside the destination and renamed into place, so a failed split leaves nothing half-written.
 """
@@ -18,11 +22,13 @@ from pathlib import Path
 
 from ltcli.atomic import atomic_write_text
 from ltcli.data.folder import FolderScan
+from ltcli.data.longtail import LongTailPlan, subsample
 from ltcli.errors import LtcliError
 
 SPLITS = ("train", "valid", "test")
 LINK_MODES = ("copy", "hardlink", "symlink")
 MANIFEST_NAME = "split.json"
+DEFAULT_RATIOS = "0.7,0.15,0.15"
 
 
 def parse_ratios(text: str) -> tuple[float, float, float]:
@@ -64,12 +70,18 @@ class SplitPlan:
     """Which source file goes to which split and class."""
 
     source: Path
-    ratios: tuple[float, float, float]
+    ratios: tuple[float, float, float] | None  # None: the source was already split
     seed: int
     assignment: dict[str, dict[str, list[Path]]] = field(default_factory=dict)  # split -> class -> files
+    split_roots: dict[str, Path] = field(default_factory=dict)  # split -> its folder in an already split source
+    long_tail: LongTailPlan | None = None
 
     def counts(self) -> dict[str, dict[str, int]]:
         return {s: {c: len(files) for c, files in classes.items()} for s, classes in self.assignment.items()}
+
+    def class_root(self, split: str, name: str) -> Path:
+        """The source folder of `name` in `split`: file paths below it are kept in the copy."""
+        return self.split_roots.get(split, self.source) / name
 
 
 def plan_split(scan: FolderScan, ratios: Sequence[float], seed: int) -> SplitPlan:
@@ -101,6 +113,42 @@ def plan_split(scan: FolderScan, ratios: Sequence[float], seed: int) -> SplitPla
     return plan
 
 
+def plan_presplit(source: Path, scans: dict[str, FolderScan], seed: int) -> SplitPlan:
+    """Keep an already split source's splits as they are (every readable image, same place).
+
+    Every split must hold the same classes, each with at least one readable image, because
+    training and testing match classes by folder name.
+    """
+    if "train" not in scans:
+        raise LtcliError(f"{source} has {', '.join(sorted(scans))}/ but no train/ folder to train on")
+    plan = SplitPlan(source=source, ratios=None, seed=seed,
+                     split_roots={split: scan.root for split, scan in scans.items()})
+    train_classes = scans["train"].class_names
+    for split, scan in scans.items():
+        if scan.class_names != train_classes:
+            missing = sorted(set(train_classes) - set(scan.class_names))
+            extra = sorted(set(scan.class_names) - set(train_classes))
+            detail = "; ".join(p for p in (f"missing {', '.join(missing)}" if missing else "",
+                                           f"extra {', '.join(extra)}" if extra else "") if p)
+            raise LtcliError(f"the classes of {scan.root} differ from those of train/: {detail}")
+        empty = [name for name in scan.class_names if not scan.images[name]]
+        if empty:
+            raise LtcliError(f"class {empty[0]!r} has no readable images in {scan.root / empty[0]}: "
+                             "add images or remove the class from every split")
+        plan.assignment[split] = {name: list(scan.images[name]) for name in scan.class_names}
+    return plan
+
+
+def apply_long_tail(plan: SplitPlan, long_tail: LongTailPlan) -> SplitPlan:
+    """Keep `long_tail.targets[c]` of each class's training files (seeded); other splits untouched."""
+    train = plan.assignment["train"]
+    plan.assignment["train"] = {
+        name: subsample(files, long_tail.targets[name], plan.seed, name) for name, files in train.items()
+    }
+    plan.long_tail = long_tail
+    return plan
+
+
 def _place(src: Path, dst: Path, link: str) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     if link == "copy":
@@ -123,7 +171,7 @@ def check_destination(source: Path, destination: Path, force: bool) -> None:
 
 def write_split(
     plan: SplitPlan,
-    scan: FolderScan,
+    scans: Sequence[FolderScan],
     destination: Path,
     link: str = "copy",
     force: bool = False,
@@ -138,7 +186,7 @@ def write_split(
     try:
         for split, classes in plan.assignment.items():
             for name, files in classes.items():
-                class_root = plan.source / name
+                class_root = plan.class_root(split, name)
                 (staging / split / name).mkdir(parents=True, exist_ok=True)
                 for file in files:
                     _place(file, staging / split / name / file.relative_to(class_root), link)
@@ -146,12 +194,14 @@ def write_split(
                         on_file()
         manifest = {
             "source": str(plan.source.resolve()),
+            "layout": "raw" if plan.ratios is not None else "split",
             "seed": plan.seed,
-            "ratios": dict(zip(SPLITS, plan.ratios, strict=True)),
+            "ratios": dict(zip(SPLITS, plan.ratios, strict=True)) if plan.ratios is not None else None,
             "link": link,
             "counts": plan.counts(),
-            "skipped_non_images": [str(p) for p in scan.non_images],
-            "skipped_corrupt": [str(p) for p in scan.corrupt],
+            "long_tail": plan.long_tail.to_dict() if plan.long_tail is not None else None,
+            "skipped_non_images": [str(p) for scan in scans for p in scan.non_images],
+            "skipped_corrupt": [str(p) for scan in scans for p in scan.corrupt],
         }
         atomic_write_text(staging / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
         _swap_into_place(staging, destination)

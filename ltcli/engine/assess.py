@@ -94,6 +94,8 @@ def test_run(
         "run": str(run.path), "split": split, "data_root": str(data_root.resolve()),
         "checkpoint": BEST_CHECKPOINT, "checkpoint_epoch": int(checkpoint["epoch"]),
         "class_names": class_names, **metrics,
+        # files that did not decode (relative to the split, like predictions.csv): left out of every number
+        "skipped_files": [Path(path).relative_to(split_dir).as_posix() for path in dataset.failed_paths()],
     }
     out = run.path
     suffix = "" if split == "test" else f"_{split}"
@@ -104,7 +106,7 @@ def test_run(
     predictions = [
         {"file": str(Path(path).relative_to(split_dir)), "true": class_names[label],
          "predicted": class_names[pred], "probability": float(probs[i, pred])}
-        for i, ((path, _), label, pred) in enumerate(zip(dataset.samples, labels, preds, strict=True))
+        for i, ((path, _), label, pred) in enumerate(zip(dataset.decoded_samples(), labels, preds, strict=True))
     ]
     atomic_write_text(files[2], rows_to_csv(predictions))
     plot_confusion_matrix(confusion(labels, preds, len(class_names)), class_names, files[3],

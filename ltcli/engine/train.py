@@ -29,6 +29,7 @@ from ltcli.engine.checkpoint import save_checkpoint
 from ltcli.engine.evaluate import predict_with_features
 from ltcli.engine.logger import RunLogger
 from ltcli.engine.schedule import create_scheduler
+from ltcli.engine.skipped import SkippedFiles, require_decodable
 from ltcli.errors import LtcliError
 from ltcli.metrics import evaluate_logits
 from ltcli.models import create_model
@@ -198,6 +199,8 @@ def fit(config: TrainConfig, console: Console | None = None) -> Path:
         build_transform(config.height, config.width, True, augment, config.hflip),
         build_transform(config.height, config.width, False, augment, config.hflip),
     )
+    if config.strict:
+        require_decodable(data, console)
     if data.valid_split == "test":
         console.print(f"[yellow]note:[/] {root} has no valid/ split: validation (best-epoch choice) uses test/")
     class_names, train_targets, positive = task_labels(data, config.positive_classes)
@@ -264,6 +267,7 @@ def fit(config: TrainConfig, console: Console | None = None) -> Path:
         f"({len(data.train)} train, {len(data.valid)} {data.valid_split}, {len(class_names)} classes, {device})"
     )
     logger = RunLogger(run_dir)
+    skipped = SkippedFiles(run_dir, root, {"train": data.train, data.valid_split: data.valid})
     best_acc = -math.inf
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -284,6 +288,7 @@ def fit(config: TrainConfig, console: Console | None = None) -> Path:
                 logits, labels, features = predict_with_features(
                     model, valid_loader, device, features=objective.needs_features
                 )
+                skipped.report(console)
                 metrics = evaluate_logits(two_class_logits(logits), labels, class_counts)
                 valid_stats = {
                     "loss": validation_loss(objective, logits, labels, device, features),
@@ -316,4 +321,6 @@ def fit(config: TrainConfig, console: Console | None = None) -> Path:
     finally:
         logger.close()
     console.print(f"done: best {data.valid_split} acc {best_acc:.2%}; checkpoints in {run_dir}")
+    if skipped.count:
+        console.print(skipped.summary())
     return run_dir
