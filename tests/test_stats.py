@@ -161,3 +161,12 @@ def test_stats_only_reads(cli, dataset):
     before = tree_digest(dataset)
     cli("stats", str(dataset), "--no-plot")
     assert tree_digest(dataset) == before
+
+
+@pytest.mark.parametrize(
+    ("command", "shown"),
+    [("stats", "(defaultlogs/plots/stats-NAME.svg)"), ("split", "(default0.7,0.15,0.15)"),
+     ("split", "(default:thelargesttraincountavailable)")],
+)
+def test_help_shows_defaults_that_rich_markup_could_swallow(cli, command, shown):
+    assert shown in "".join(cli(command, "--help").output.replace("│", "").split())

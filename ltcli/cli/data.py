@@ -48,7 +48,7 @@ def split(
     name: Annotated[str, typer.Argument(help="Dataset name: reads data_split/NAME, writes a_datasets/NAME.")],
     src: Annotated[Path | None, typer.Option(help="Read this folder instead of data_split/NAME.")] = None,
     ratios: Annotated[
-        str | None, typer.Option(help="train,valid,test fractions of a raw folder [default: 0.7,0.15,0.15].")
+        str | None, typer.Option(help="train,valid,test fractions of a raw folder (default 0.7,0.15,0.15).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the per-class shuffles and long-tail choices.")] = 0,
     link: Annotated[str, typer.Option(help="copy, hardlink or symlink the files.")] = "copy",
@@ -56,12 +56,12 @@ def split(
     imbalance_factor: Annotated[
         float | None, typer.Option(help="Make the train part long-tailed: head count / tail count.")
     ] = None,
-    profile: Annotated[str | None, typer.Option(help="Long-tail profile: exp or step [default: exp].")] = None,
+    profile: Annotated[str | None, typer.Option(help="Long-tail profile: exp (default) or step.")] = None,
     class_order: Annotated[
-        str | None, typer.Option(help="Head-to-tail class order, comma separated [default: sorted names].")
+        str | None, typer.Option(help="Head-to-tail class order, comma separated (default: sorted names).")
     ] = None,
     n_max: Annotated[
-        int | None, typer.Option(help="Head class count [default: the largest train count available].")
+        int | None, typer.Option(help="Head class count (default: the largest train count available).")
     ] = None,
     data_split_dir: Annotated[Path, typer.Option(help="Folder of raw datasets.")] = Path("data_split"),
     datasets_dir: Annotated[Path, typer.Option(help="Folder of split datasets.")] = Path("a_datasets"),
@@ -170,7 +170,7 @@ def stats(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")] = False,
     plot: Annotated[bool, typer.Option(help="Draw the class histogram.")] = True,
     out: Annotated[
-        Path | None, typer.Option(help="Histogram file, .svg or .png [default: logs/plots/stats-NAME.svg].")
+        Path | None, typer.Option(help="Histogram file, .svg or .png (default logs/plots/stats-NAME.svg).")
     ] = None,
     log: Annotated[bool, typer.Option("--log", help="Log scale for the histogram's counts.")] = False,
     datasets_dir: Annotated[Path, typer.Option(help="Folder of split datasets.")] = Path("a_datasets"),
