@@ -37,6 +37,7 @@ class TrainConfig:
     workers: int = 2
     datasets_dir: str = "a_datasets"
     logs_dir: str = "logs"
+    select_metric: str = "acc"  # the validation column whose best value picks checkpoint_best.pt
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -67,6 +67,9 @@ def train(
     workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 2,
     datasets_dir: Annotated[Path, typer.Option(help="Folder of split datasets.")] = Path("a_datasets"),
     logs_dir: Annotated[Path, typer.Option(help="Folder of runs.")] = Path("logs"),
+    select_metric: Annotated[str, typer.Option(
+        help="Validation column that picks the best checkpoint: acc, balanced_acc, macro_f1, gmean_recall, "
+        "hmean_recall, lowest_recall, top5acc (highest wins); loss, nll, ece (lowest wins).")] = "acc",
 ) -> None:
     """Train a model; the run goes to logs/<model>/<dataset>/<objective>/<YYYY-MM-DD-HH-MM-SS>/."""
     from ltcli.config import TrainConfig
@@ -87,5 +90,6 @@ def train(
         weight_decay=weight_decay, sched=sched, lr_steps=parse_int_list(lrstep, "--lrstep"), lr_decay=lr_decay,
         warmup_epochs=warmup, height=height, width=width, augment=augment, hflip=hflip, pretrained=pretrained,
         seed=seed, device=device, workers=workers, datasets_dir=str(datasets_dir), logs_dir=str(logs_dir),
+        select_metric=select_metric,
     )
     fit(config, console)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import platform
 import random
 import time
@@ -26,14 +25,22 @@ from ltcli.engine.evaluate import predict
 from ltcli.engine.logger import RunLogger
 from ltcli.engine.schedule import create_scheduler
 from ltcli.errors import LtcliError
-from ltcli.metrics import evaluate_logits, topk_accuracy
+from ltcli.metrics import evaluate_logits, is_improvement, topk_accuracy
 from ltcli.models import create_model
 from ltcli.objectives import Objective, create_objective
 from ltcli.runs import BEST_CHECKPOINT, CONFIG_NAME, LAST_CHECKPOINT, create_run_dir
 
 # Validation columns logged each epoch besides the loss (the lowest-recall column is named so it
 # cannot be read as the learning rate).
-VALID_COLUMNS = ("acc", "top5acc", "balanced_acc", "nll", "gmean_recall", "hmean_recall", "lowest_recall")
+VALID_COLUMNS = (
+    "acc", "top5acc", "balanced_acc", "macro_f1", "nll", "ece", "gmean_recall", "hmean_recall", "lowest_recall",
+)
+
+
+def check_select_metric(name: str) -> None:
+    """--select-metric must name a logged validation column (the loss included)."""
+    if name not in ("loss", *VALID_COLUMNS):
+        raise LtcliError(f"unknown --select-metric {name!r}: choose one of loss, {', '.join(VALID_COLUMNS)}")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -125,6 +132,7 @@ def validation_loss(objective: Objective, logits: np.ndarray, labels: np.ndarray
 
 def fit(config: TrainConfig, console: Console | None = None) -> Path:
     """Train `config` and return the run folder."""
+    check_select_metric(config.select_metric)
     console = console or Console()
     device = resolve_device(config.device)
     seed_everything(config.seed)
@@ -173,7 +181,7 @@ def fit(config: TrainConfig, console: Console | None = None) -> Path:
         f"({len(data.train)} train, {len(data.valid)} {data.valid_split}, {len(data.class_names)} classes, {device})"
     )
     logger = RunLogger(run_dir)
-    best_acc = -math.inf
+    best_value: float | None = None  # of config.select_metric
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=console, transient=True,
@@ -203,12 +211,14 @@ def fit(config: TrainConfig, console: Console | None = None) -> Path:
                     "class_names": data.class_names,
                     "class_counts": class_counts,
                     "config": run_record,
-                    "valid_metrics": {k: valid_stats[k] for k in ("loss", "acc", "balanced_acc")},
+                    "valid_metrics": {k: valid_stats[k] for k in ("loss", "acc", "balanced_acc", config.select_metric)},
+                    "select_metric": config.select_metric,
                 }
                 save_checkpoint(run_dir / LAST_CHECKPOINT, state)
-                improved = valid_stats["acc"] > best_acc
+                selected = valid_stats[config.select_metric]
+                improved = is_improvement(config.select_metric, selected, best_value) or epoch == 0
                 if improved:
-                    best_acc = valid_stats["acc"]
+                    best_value = selected
                     save_checkpoint(run_dir / BEST_CHECKPOINT, state)
                 console.print(
                     f"epoch {epoch + 1:>3}/{config.epochs}  train loss {train_stats['loss']:.4f} "
@@ -218,5 +228,6 @@ def fit(config: TrainConfig, console: Console | None = None) -> Path:
                 )
     finally:
         logger.close()
-    console.print(f"done: best {data.valid_split} acc {best_acc:.2%}; checkpoints in {run_dir}")
+    best_text = "undefined" if best_value is None else f"{best_value:.4f}"
+    console.print(f"done: best {data.valid_split} {config.select_metric} {best_text}; checkpoints in {run_dir}")
     return run_dir
