@@ -44,6 +44,7 @@ class TrainConfig:
     strict: bool = False  # decode every image before training; a corrupt file is then an error
     datasets_dir: str = "a_datasets"
     logs_dir: str = "logs"
+    select_metric: str = "acc"  # the validation column whose best value picks checkpoint_best.pt
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

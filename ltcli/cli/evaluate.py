@@ -1,4 +1,4 @@
-"""The test command: evaluate a trained run."""
+"""Evaluation commands: test (metrics and figures of one run or an ensemble) and predict (new images)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,80 @@ from rich.table import Table
 
 from ltcli.cli.app import app, console, friendly
 from ltcli.errors import LtcliError
+from ltcli.metrics import FEW_SHOT_MAX, MANY_SHOT_MIN
+
+RUN_HELP = "Run folder or stamp (YYYY-MM-DD-HH-MM-SS, or latest); repeat it to average several runs' probabilities."
+
+
+def parse_tpauc(values: list[str] | None) -> tuple[tuple[float, float], ...]:
+    """'0.5,0.3' -> (0.5, 0.3), each checked to lie in (0, 1]."""
+    from ltcli.metrics import TPAUC_DEFAULT, check_tpauc_bounds
+
+    if not values:
+        return TPAUC_DEFAULT
+    pairs = []
+    for text in values:
+        try:
+            alpha, beta = (float(v) for v in text.split(","))
+        except ValueError:
+            raise LtcliError(f"--tpauc takes ALPHA,BETA (e.g. 0.5,0.5), got {text!r}") from None
+        check_tpauc_bounds(alpha, beta)
+        pairs.append((alpha, beta))
+    return tuple(pairs)
+
+
+def resolve_runs(logs_dir: Path, refs: list[str] | None, model: str | None, dataset: str | None,
+                 objective: str | None, datetime: str | None) -> list:
+    """--run A --run B (folders or stamps), else the --model/--dataset/--objective/--datetime lookup."""
+    from ltcli.objectives import get_objective_entry
+    from ltcli.runs import find_run, resolve_run_ref
+
+    objective_name = get_objective_entry(objective).name if objective else None
+    if refs:
+        if datetime is not None:
+            raise LtcliError("give --run or --datetime, not both")
+        infos = [resolve_run_ref(logs_dir, ref, model, dataset, objective_name) for ref in refs]
+        if len({(i.path.resolve(), i.checkpoint) for i in infos}) < len(infos):
+            raise LtcliError("the same run is named twice in --run")
+        return infos
+    return [find_run(logs_dir, None, model, dataset, objective_name, datetime)]
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def summary_table(metrics: dict, title: str) -> Table:
+    """The headline numbers two to a row, under the names metrics.json uses."""
+    from ltcli.metrics import SUMMARY_KEYS
+
+    groups = metrics.get("shot_groups", {})
+    cells = []
+    for key in (*SUMMARY_KEYS, *(k for k in metrics if k.startswith("tpauc_"))):
+        if key not in metrics:
+            continue
+        name = key
+        if key.endswith("_shot_acc"):
+            name = f"{key} ({groups.get(key.replace('_shot_acc', '_classes'), 0)} cl.)"
+        cells.append((name, _fmt(metrics[key])))
+    table = Table(title=title, show_header=False, title_justify="left")
+    for justify in ("left", "right", "left", "right"):
+        table.add_column(justify=justify)
+    for start in range(0, len(cells), 2):
+        pair = cells[start:start + 2]
+        table.add_row(*(text for cell in pair for text in cell), *([""] * (4 - 2 * len(pair))))
+    return table
+
+
+def weakest_classes(metrics: dict, count: int = 5) -> str:
+    """'sky 0.00 (6 train), ...': the lowest recalls, where a long tail usually fails."""
+    scored = [
+        (recall, name, train)
+        for name, recall, train in zip(metrics["class_names"], metrics["per_class_recall"], metrics["class_counts"],
+                                       strict=True)
+        if recall is not None
+    ]
+    return ", ".join(f"{name} {recall:.2f} ({train} train)" for recall, name, train in sorted(scored)[:count])
 
 
 @app.command()
@@ -19,45 +93,115 @@ def test(
     model: Annotated[str | None, typer.Option(help="Model of the run.")] = None,
     objective: Annotated[str | None, typer.Option(help="Objective of the run.")] = None,
     datetime: Annotated[str | None, typer.Option("--datetime", help="Run stamp YYYY-MM-DD-HH-MM-SS or latest.")] = None,
-    run: Annotated[Path | None, typer.Option(help="Run folder (instead of the lookup options).")] = None,
+    run: Annotated[list[str] | None, typer.Option(help=RUN_HELP)] = None,
     data: Annotated[Path | None, typer.Option(help="Dataset folder (default: the run's own).")] = None,
     split_name: Annotated[str, typer.Option("--split", help="test or valid.")] = "test",
+    out: Annotated[Path | None, typer.Option(
+        help="Write the results here (default: the run's folder; for an ensemble a new logs/ensembles/DATASET/STAMP).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace results already in --out.")] = False,
+    many_shot: Annotated[int, typer.Option(help="Many-shot: more than this many training images.")] = MANY_SHOT_MIN,
+    few_shot: Annotated[int, typer.Option(help="Few-shot: fewer than this many training images.")] = FEW_SHOT_MAX,
+    tpauc: Annotated[list[str] | None, typer.Option(
+        help="TPAUC ALPHA,BETA: fraction of lowest-scored positives, of highest-scored negatives (repeatable; "
+        "default 0.5,0.5).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     datasets_dir: Annotated[Path, typer.Option(help="Folder of split datasets.")] = Path("a_datasets"),
     logs_dir: Annotated[Path, typer.Option(help="Folder of runs.")] = Path("logs"),
 ) -> None:
-    """Evaluate a run's best checkpoint; write metrics.json, per_class.csv, predictions.csv and
-    confusion_matrix.svg into the run folder."""
-    from ltcli.engine.assess import test_run
-    from ltcli.objectives import get_objective_entry
-    from ltcli.runs import find_run
+    """Evaluate a run's best checkpoint (or several runs' averaged probabilities); write metrics.json,
+    per_class.csv, predictions.csv, confusion_matrix.svg, per_class_recall.svg (and roc_curve.svg for
+    a binary task)."""
+    from ltcli.engine.assess import test_runs
+    from ltcli.runs import CONFIG_NAME, create_ensemble_dir
 
     if split_name not in ("test", "valid"):
         raise LtcliError(f"--split must be test or valid, got {split_name!r}")
-    objective_name = get_objective_entry(objective).name if objective else None
-    info = find_run(logs_dir, run, model, dataset, objective_name, datetime)
+    options = {"many_min": many_shot, "few_max": few_shot, "tpauc": parse_tpauc(tpauc)}
+    infos = resolve_runs(logs_dir, run, model, dataset, objective, datetime)
     if data is not None:
         root = data
     elif dataset is not None:
         root = datasets_dir / dataset
+    elif (infos[0].path / CONFIG_NAME).is_file():
+        root = Path(infos[0].config()["dataset_root"])
     else:
-        root = Path(info.config()["dataset_root"])
-    result = test_run(info, root, split_name, device)
+        raise LtcliError(f"{infos[0].path} has no {CONFIG_NAME} naming its dataset: give --data PATH or --dataset NAME")
+    claimed = None
+    if out is None and len(infos) > 1:
+        out = claimed = create_ensemble_dir(logs_dir, infos[0].dataset)
+    try:
+        result = test_runs(infos, root, split_name, device, out, force, options)
+    except LtcliError:
+        if claimed is not None and not any(claimed.iterdir()):
+            claimed.rmdir()  # leave no empty ensemble folder behind a failed test
+        raise
     metrics = result.metrics
-    table = Table(title=f"{info.model} / {info.objective} / {info.stamp} on {root / split_name}")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key in ("acc", "top5acc", "balanced_acc", "many_shot_acc", "medium_shot_acc", "few_shot_acc",
-                "gmean_recall", "hmean_recall", "lowest_recall", "nll"):
-        value = metrics.get(key)
-        table.add_row(key, "n/a (no class)" if value is None else f"{value:.4f}")
-    console.print(table)
-    recalls = ", ".join(
-        f"{name} {'n/a' if r is None else f'{r:.2f}'}"
-        for name, r in zip(metrics["class_names"], metrics["per_class_recall"], strict=True)
-    )
-    console.print(f"per-class recall: {recalls}", highlight=False)
-    if metrics["skipped_files"]:
-        console.print(f"[yellow]skipped {len(metrics['skipped_files'])} file(s) that do not decode[/] "
+    console.print(summary_table(metrics, f"{metrics['label']} on {root / split_name}"))
+    if len(infos) > 1:
+        members = Table("member", "acc", "balanced_acc", "few_shot_acc", title="ensemble members", title_justify="left")
+        for member in metrics["members"]:
+            members.add_row(f"{member['objective']} {member['stamp']}", _fmt(member.get("acc")),
+                            _fmt(member.get("balanced_acc")), _fmt(member.get("few_shot_acc")))
+        console.print(members)
+    console.print(f"weakest classes: {weakest_classes(metrics)}", highlight=False)
+    if result.metrics.get("skipped_files"):
+        console.print(f"[yellow]skipped {len(result.metrics['skipped_files'])} file(s) that do not decode[/] "
                       "(listed in the metrics file)")
-    console.print("wrote " + ", ".join(p.name for p in result.files) + f" in {info.path}")
+    console.print("wrote " + ", ".join(p.name for p in result.files) + f" in {result.out_dir}", highlight=False)
+
+
+@app.command()
+@friendly
+def predict(
+    images: Annotated[list[Path], typer.Argument(help="Image files or folders (searched recursively).")],
+    run: Annotated[list[str] | None, typer.Option(help=RUN_HELP)] = None,
+    top_k: Annotated[int, typer.Option(help="How many classes to report per image.")] = 5,
+    out: Annotated[Path, typer.Option(help="CSV to write.")] = Path("predictions.csv"),
+    force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+    dataset: Annotated[str | None, typer.Option(help="Narrow a stamp lookup to this dataset.")] = None,
+    model: Annotated[str | None, typer.Option(help="Narrow a stamp lookup to this model.")] = None,
+    objective: Annotated[str | None, typer.Option(help="Narrow a stamp lookup to this objective.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 64,
+    logs_dir: Annotated[Path, typer.Option(help="Folder of runs.")] = Path("logs"),
+) -> None:
+    """Classify images with a trained run (or the averaged probabilities of several): the top-k
+    classes and probabilities of each image, printed and written to a CSV. Needs only the checkpoint."""
+    from ltcli.atomic import atomic_write_text
+    from ltcli.data.files import ImageFiles, collect_images
+    from ltcli.engine.assess import rows_to_csv
+    from ltcli.engine.inference import ensemble_log_probs, load_runs, top_k_rows
+    from ltcli.engine.train import resolve_device
+
+    if not run:
+        raise LtcliError("give the run to predict with: --run PATH or --run STAMP (repeat it for an ensemble)")
+    if top_k < 1:
+        raise LtcliError(f"--top-k must be at least 1, got {top_k}")
+    if out.exists() and not force:
+        raise LtcliError(f"{out} already exists: pass --force to replace it, or choose another --out")
+    infos = resolve_runs(logs_dir, run, model, dataset, objective, None)
+    found = collect_images(images)
+    torch_device = resolve_device(device)
+    members = load_runs(infos, torch_device)
+    log_probs, _, _ = ensemble_log_probs(
+        members, lambda m: ImageFiles(found.images, m.eval_transform()), torch_device, batch_size
+    )
+    rows = top_k_rows([str(p) for p in found.images], members[0].class_names, log_probs, top_k)
+    atomic_write_text(out, rows_to_csv(rows))
+    shown = min(len(rows), 20)
+    label = members[0].info.label if len(members) == 1 else f"ensemble of {len(members)}"
+    table = Table("file", "top class", "probability", "then", title=f"{label}: {len(rows)} image(s)",
+                  title_justify="left")
+    for row in rows[:shown]:
+        rest = ", ".join(f"{row[f'class_{r}']} {row[f'probability_{r}']:.2f}"
+                         for r in range(2, min(top_k, len(members[0].class_names)) + 1))
+        table.add_row(row["file"], row["class_1"], f"{row['probability_1']:.3f}", rest)
+    console.print(table)
+    if shown < len(rows):
+        console.print(f"... {len(rows) - shown} more in {out}")
+    for what, paths in (("unreadable image", found.corrupt), ("non-image file", found.skipped)):
+        if paths:
+            console.print(f"[yellow]skipped {len(paths)} {what}(s):[/] " + ", ".join(map(str, paths[:5]))
+                          + (" ..." if len(paths) > 5 else ""), highlight=False)
+    console.print(f"wrote {out}", highlight=False)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.table import Table
 
 from ltcli.cli.app import app, console, err_console, friendly
@@ -45,45 +45,83 @@ def objectives() -> None:
     console.print(table)
 
 
+IDENTITY_COLUMNS = ("model", "dataset", "objective")
+TABLE_TEST_KEYS = (("acc", "acc"), ("balanced_acc", "bal"), ("few_shot_acc", "few"))
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def runs_csv(summaries: list[dict]) -> str:
+    """Every column at full precision, test metrics prefixed test_, for scripts and spreadsheets."""
+    from ltcli.metrics import SUMMARY_KEYS
+
+    test_keys = list(SUMMARY_KEYS) + sorted({k for s in summaries for k in s["test"] if k.startswith("tpauc_")})
+    columns = ["stamp", *IDENTITY_COLUMNS, "epochs_done", "epochs", "select_metric", "best_valid",
+               *(f"test_{k}" for k in test_keys), "path"]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for summary in summaries:
+        row = {**summary, **{f"test_{k}": summary["test"].get(k) for k in test_keys}}
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def runs_table(summaries: list[dict], title: str) -> tuple[Table, str]:
+    """A table that fits 80 columns, and its legend. Model, dataset and objective appear only where
+    they vary, joined in one column (the title names the shared ones); three decimals; the stamp is
+    never wrapped (it is what --run takes)."""
+    varying = [c for c in IDENTITY_COLUMNS if len({s[c] for s in summaries}) > 1]
+    shared = [summaries[0][c] for c in IDENTITY_COLUMNS if c not in varying]
+    metrics = {s["select_metric"] for s in summaries}
+    one_metric = len(metrics) == 1
+    table = Table(title=" / ".join([title, *shared]), box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+    table.add_column("stamp", no_wrap=True)
+    if varying:
+        table.add_column(" ".join(varying), overflow="fold")
+    table.add_column("epochs", justify="right", no_wrap=True)
+    table.add_column("valid", justify="right")
+    for _, header in TABLE_TEST_KEYS:
+        table.add_column(header, justify="right", no_wrap=True)
+    for s in summaries:
+        best_value = _number(s["best_valid"])
+        if not one_metric and best_value:
+            best_value = f"{s['select_metric']} {best_value}"
+        table.add_row(
+            s["stamp"], *([" ".join(s[c] for c in varying)] if varying else []),
+            f"{s['epochs_done']}/{s['epochs']}", best_value,
+            *(_number(s["test"].get(key)) for key, _ in TABLE_TEST_KEYS),
+        )
+    best = f"validation {next(iter(metrics))}" if one_metric else "validation value of the run's --select-metric"
+    legend = (f"valid: best {best}; acc, bal, few: top-1, balanced and few-shot accuracy on test/ "
+              "(blank: not tested)")
+    return table, legend
+
+
 @app.command()
 @friendly
 def runs(
     dataset: Annotated[str | None, typer.Option(help="Filter by dataset.")] = None,
     model: Annotated[str | None, typer.Option(help="Filter by model.")] = None,
     objective: Annotated[str | None, typer.Option(help="Filter by objective.")] = None,
-    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV (every metric, full precision) instead.")] = False,
     logs_dir: Annotated[Path, typer.Option(help="Folder of runs.")] = Path("logs"),
 ) -> None:
-    """List runs: stamp, model, dataset, objective, epochs done, best validation acc, test acc."""
-    from ltcli.plots import read_csv_columns
-    from ltcli.runs import list_runs
+    """List runs: stamp, model, dataset, objective, epochs done, best validation value of the metric
+    that picked the checkpoint, and test accuracy, balanced accuracy and few-shot accuracy if tested."""
+    from ltcli.objectives import get_objective_entry
+    from ltcli.runs import list_runs, summarize_run
 
-    rows = []
-    for info in list_runs(logs_dir, model, dataset, objective):
-        valid = read_csv_columns(info.path / "valid.csv") if (info.path / "valid.csv").is_file() else {}
-        metrics_file = info.path / "metrics.json"
-        test_metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else {}
-        rows.append({
-            "stamp": info.stamp, "model": info.model, "dataset": info.dataset, "objective": info.objective,
-            "epochs": len(valid.get("epoch", [])),
-            "best_valid_acc": f"{max(valid['acc']):.4f}" if valid.get("acc") else "",
-            "test_acc": f"{test_metrics['acc']:.4f}" if "acc" in test_metrics else "",
-            "test_balanced_acc": f"{test_metrics['balanced_acc']:.4f}" if "balanced_acc" in test_metrics else "",
-            "path": str(info.path),
-        })
+    objective_name = get_objective_entry(objective).name if objective else None
+    summaries = [summarize_run(info) for info in list_runs(logs_dir, model, dataset, objective_name)]
     if as_csv:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["stamp"], lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        sys.stdout.write(buffer.getvalue())
+        sys.stdout.write(runs_csv(summaries))
         return
-    if not rows:
-        console.print(f"no runs under {logs_dir}")
+    if not summaries:
+        console.print(f"no runs under {logs_dir}" + (" match the filters" if model or dataset or objective else ""))
         return
-    table = Table(title=f"runs under {logs_dir}")
-    for column in list(rows[0])[:-1]:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*(str(v) for k, v in row.items() if k != "path"))
+    table, legend = runs_table(summaries, f"runs under {logs_dir}")
     console.print(table)
+    console.print(legend, highlight=False)

@@ -83,6 +83,9 @@ def train(
     strict: Annotated[bool, typer.Option(help="Decode every image first; stop if one is corrupt.")] = False,
     datasets_dir: Annotated[Path, typer.Option(help="Folder of split datasets.")] = Path("a_datasets"),
     logs_dir: Annotated[Path, typer.Option(help="Folder of runs.")] = Path("logs"),
+    select_metric: Annotated[str, typer.Option(
+        help="Validation column that picks the best checkpoint: acc, balanced_acc, macro_f1, gmean_recall, "
+        "hmean_recall, lowest_recall, top5acc (highest wins); loss, nll, ece (lowest wins).")] = "acc",
 ) -> None:
     """Train a model; the run goes to logs/<model>/<dataset>/<objective>/<YYYY-MM-DD-HH-MM-SS>/."""
     from ltcli.config import TrainConfig
@@ -116,5 +119,6 @@ def train(
         pretrained=pretrained,
         seed=seed, device=device, workers=workers, datasets_dir=str(datasets_dir), logs_dir=str(logs_dir),
         strict=strict,
+        select_metric=select_metric,
     )
     fit(config, console)

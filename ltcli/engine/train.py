@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import platform
 import random
 import time
@@ -31,7 +30,7 @@ from ltcli.engine.logger import RunLogger
 from ltcli.engine.schedule import create_scheduler
 from ltcli.engine.skipped import SkippedFiles, require_decodable
 from ltcli.errors import LtcliError
-from ltcli.metrics import evaluate_logits
+from ltcli.metrics import evaluate_logits, is_improvement
 from ltcli.models import create_model
 from ltcli.models.heads import forward_with_features
 from ltcli.objectives import Objective, create_objective, get_objective_entry
@@ -40,7 +39,15 @@ from ltcli.runs import BEST_CHECKPOINT, CONFIG_NAME, LAST_CHECKPOINT, create_run
 
 # Validation columns logged each epoch besides the loss (the lowest-recall column is named so it
 # cannot be read as the learning rate).
-VALID_COLUMNS = ("acc", "top5acc", "balanced_acc", "nll", "gmean_recall", "hmean_recall", "lowest_recall")
+VALID_COLUMNS = (
+    "acc", "top5acc", "balanced_acc", "macro_f1", "nll", "ece", "gmean_recall", "hmean_recall", "lowest_recall",
+)
+
+
+def check_select_metric(name: str) -> None:
+    """--select-metric must name a logged validation column (the loss included)."""
+    if name not in ("loss", *VALID_COLUMNS):
+        raise LtcliError(f"unknown --select-metric {name!r}: choose one of loss, {', '.join(VALID_COLUMNS)}")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -187,6 +194,7 @@ def build_objective(config: TrainConfig, class_counts: list[int]) -> Objective:
 
 def fit(config: TrainConfig, console: Console | None = None) -> Path:
     """Train `config` and return the run folder."""
+    check_select_metric(config.select_metric)
     console = console or Console()
     device = resolve_device(config.device)
     seed_everything(config.seed)
@@ -268,7 +276,7 @@ def fit(config: TrainConfig, console: Console | None = None) -> Path:
     )
     logger = RunLogger(run_dir)
     skipped = SkippedFiles(run_dir, root, {"train": data.train, data.valid_split: data.valid})
-    best_acc = -math.inf
+    best_value: float | None = None  # of config.select_metric
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=console, transient=True,
@@ -305,12 +313,14 @@ def fit(config: TrainConfig, console: Console | None = None) -> Path:
                     "class_names": class_names,
                     "class_counts": class_counts,
                     "config": run_record,
-                    "valid_metrics": {k: valid_stats[k] for k in ("loss", "acc", "balanced_acc")},
+                    "valid_metrics": {k: valid_stats[k] for k in ("loss", "acc", "balanced_acc", config.select_metric)},
+                    "select_metric": config.select_metric,
                 }
                 save_checkpoint(run_dir / LAST_CHECKPOINT, state)
-                improved = valid_stats["acc"] > best_acc
+                selected = valid_stats[config.select_metric]
+                improved = is_improvement(config.select_metric, selected, best_value) or epoch == 0
                 if improved:
-                    best_acc = valid_stats["acc"]
+                    best_value = selected
                     save_checkpoint(run_dir / BEST_CHECKPOINT, state)
                 console.print(
                     f"epoch {epoch + 1:>3}/{config.epochs}  train loss {train_stats['loss']:.4f} "
@@ -320,7 +330,8 @@ def fit(config: TrainConfig, console: Console | None = None) -> Path:
                 )
     finally:
         logger.close()
-    console.print(f"done: best {data.valid_split} acc {best_acc:.2%}; checkpoints in {run_dir}")
+    best_text = "undefined" if best_value is None else f"{best_value:.4f}"
+    console.print(f"done: best {data.valid_split} {config.select_metric} {best_text}; checkpoints in {run_dir}")
     if skipped.count:
         console.print(skipped.summary())
     return run_dir

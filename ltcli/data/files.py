@@ -1,0 +1,70 @@
+"""Loose image files (for `ltcli predict`): collect them from paths and folders, and load them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from ltcli.data.folder import image_decodes, is_hidden, is_image_name
+from ltcli.data.loaders import load_rgb
+from ltcli.errors import LtcliError
+
+
+@dataclass
+class ImageList:
+    """Images to classify, in the order given (folders expanded, sorted), and what was left out."""
+
+    images: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)  # not an image name, inside a folder
+    corrupt: list[Path] = field(default_factory=list)  # an image name that does not decode
+
+
+def _folder_images(folder: Path, found: ImageList) -> None:
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or any(is_hidden(part) for part in path.relative_to(folder).parts):
+            continue
+        (found.images if is_image_name(path) else found.skipped).append(path)
+
+
+def collect_images(paths: Sequence[Path]) -> ImageList:
+    """Image files named directly or found under the named folders; each file once.
+
+    A named file that is missing or not an image is an error (the user asked for it by name); inside a
+    folder, other files are skipped and counted. Images that do not decode are listed, not fatal.
+    """
+    found = ImageList()
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            _folder_images(path, found)
+        elif path.is_file():
+            if not is_image_name(path):
+                raise LtcliError(f"{path} is not an image file (expected one of .png, .jpg, ...)")
+            found.images.append(path)
+        else:
+            raise LtcliError(f"no such file or folder: {path}")
+    unique = list(dict.fromkeys(found.images))
+    decodes = {p: image_decodes(p) for p in unique}
+    found.corrupt = [p for p in unique if not decodes[p]]
+    found.images = [p for p in unique if decodes[p]]
+    if not found.images:
+        raise LtcliError("no readable image among " + ", ".join(str(p) for p in paths))
+    return found
+
+
+class ImageFiles(Dataset):
+    """(transformed image, index) for a list of files, so DataLoader batches them like a split."""
+
+    def __init__(self, paths: Sequence[Path], transform: Callable) -> None:
+        self.paths = list(paths)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.transform(load_rgb(str(self.paths[index]))), index

@@ -1,0 +1,155 @@
+"""A trained run as a classifier: the one place `ltcli test` and `ltcli predict` load a model from a
+run folder, and turn a dataset into class log-probabilities, for one run or an ensemble of runs.
+
+Everything comes from the checkpoint (weights, class names, training counts, the run's config), so
+no training data is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from ltcli.data.loaders import make_loader
+from ltcli.data.transforms import build_transform
+from ltcli.engine.checkpoint import load_checkpoint
+from ltcli.engine.evaluate import predict
+from ltcli.errors import LtcliError
+from ltcli.metrics import average_probabilities, log_probabilities
+from ltcli.models import create_model
+from ltcli.runs import RunInfo
+
+
+@dataclass
+class LoadedRun:
+    """A run's model in eval mode on its device, with what the checkpoint says about it."""
+
+    info: RunInfo
+    model: nn.Module
+    class_names: list[str]
+    class_counts: list[int]
+    config: dict[str, Any]
+    epoch: int
+    checkpoint_name: str
+
+    def eval_transform(self) -> Callable:
+        """The run's own evaluation preset: each member of an ensemble sees images its own way."""
+        config = self.config
+        return build_transform(config["height"], config["width"], False, config.get("augment_resolved", "auto"))
+
+    def describe(self) -> dict[str, Any]:
+        """What metrics.json records about this member."""
+        return {
+            "run": str(self.info.path), "model": self.config.get("model", self.info.model),
+            "dataset": self.info.dataset, "objective": self.config.get("objective", self.info.objective),
+            "stamp": self.info.stamp, "checkpoint": self.checkpoint_name, "checkpoint_epoch": self.epoch,
+            "select_metric": self.config.get("select_metric", "acc"),
+        }
+
+
+def classifier_outputs(model: nn.Module, state: dict[str, torch.Tensor]) -> int | None:
+    """How many outputs the checkpoint's classifier has (1 for a binary run trained on one logit),
+    read from the weight of the module timm's `get_classifier()` names; None if it cannot tell."""
+    if not hasattr(model, "get_classifier"):
+        return None
+    head = model.get_classifier()
+    name = next((n for n, module in model.named_modules() if module is head), None)
+    weight = state.get(f"{name}.weight") if name else None
+    return int(weight.shape[0]) if weight is not None and weight.ndim >= 1 else None
+
+
+def build_model(config: dict[str, Any], num_classes: int, state: dict[str, torch.Tensor]) -> nn.Module:
+    """The run's architecture, its head sized like the checkpoint's, with the weights loaded."""
+    # A binary run on one logit has a single output; LDAM's runs have a cosine head.
+    model = create_model(config["model"], num_classes=config.get("num_outputs", num_classes),
+                         cosine_head=config.get("cosine_head", False))
+    outputs = classifier_outputs(model, state)
+    if outputs is not None and outputs != num_classes and hasattr(model, "reset_classifier"):
+        model.reset_classifier(outputs)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        raise LtcliError(f"checkpoint weights do not fit {config['model']}: {str(error).splitlines()[0]}") from None
+    return model
+
+
+def load_run(info: RunInfo, device: torch.device) -> LoadedRun:
+    """Load `info`'s checkpoint (the best one unless it names another) into an eval-mode model on `device`."""
+    checkpoint_name = info.checkpoint
+    checkpoint = load_checkpoint(info.path / checkpoint_name)
+    class_names = list(checkpoint["class_names"])
+    config = dict(checkpoint["config"])
+    model = build_model(config, len(class_names), checkpoint["model"]).to(device).eval()
+    counts = checkpoint.get("class_counts") or config.get("class_counts") or [0] * len(class_names)
+    return LoadedRun(
+        info=info, model=model, class_names=class_names, class_counts=list(counts), config=config,
+        epoch=int(checkpoint.get("epoch", -1)), checkpoint_name=checkpoint_name,
+    )
+
+
+def load_runs(infos: Sequence[RunInfo], device: torch.device) -> list[LoadedRun]:
+    """Load every run; an ensemble's members must share their classes, in the same order."""
+    members = [load_run(info, device) for info in infos]
+    first = members[0]
+    for member in members[1:]:
+        if member.class_names != first.class_names:
+            raise LtcliError(
+                f"cannot ensemble {first.info.path} and {member.info.path}: their classes differ "
+                f"({', '.join(first.class_names[:5])}... vs {', '.join(member.class_names[:5])}...)"
+            )
+    return members
+
+
+def member_log_probs(
+    member: LoadedRun, dataset: Dataset, device: torch.device, batch_size: int = 256, workers: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Log-probabilities [N, K] (K = 2 for a one-logit binary run) and labels/indices in dataset order."""
+    loader = make_loader(dataset, batch_size, False, workers, device)
+    logits, labels = predict(member.model, loader, device)
+    return log_probabilities(logits), labels
+
+
+def ensemble_log_probs(
+    members: Sequence[LoadedRun],
+    make_dataset: Callable[[LoadedRun], Dataset],
+    device: torch.device,
+    batch_size: int = 256,
+    workers: int = 0,
+) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """(averaged log-probabilities, each member's log-probabilities, labels) over the same samples.
+
+    `make_dataset(member)` gives the data with that member's transform; the sample order must not
+    depend on the member (it does not for a sorted folder or a list of files).
+    """
+    per_member: list[np.ndarray] = []
+    labels: np.ndarray | None = None
+    for member in members:
+        log_probs, member_labels = member_log_probs(member, make_dataset(member), device, batch_size, workers)
+        if labels is not None and not np.array_equal(labels, member_labels):
+            raise LtcliError(f"{member.info.path} saw the samples in another order: cannot average")
+        labels = member_labels
+        per_member.append(log_probs)
+    combined = per_member[0] if len(per_member) == 1 else average_probabilities(per_member)
+    assert labels is not None
+    return combined, per_member, labels
+
+
+def top_k_rows(files: Sequence[str], class_names: Sequence[str], log_probs: np.ndarray, k: int) -> list[dict]:
+    """One row per file: the k most probable classes and their probabilities, most probable first
+    (ties keep class order)."""
+    k = min(k, len(class_names))
+    order = np.argsort(-log_probs, axis=1, kind="stable")[:, :k]
+    rows = []
+    for file, classes, scores in zip(files, order, log_probs, strict=True):
+        row: dict[str, Any] = {"file": file}
+        for rank, c in enumerate(classes, start=1):
+            row[f"class_{rank}"] = class_names[c]
+            row[f"probability_{rank}"] = float(np.exp(scores[c]))
+        rows.append(row)
+    return rows
