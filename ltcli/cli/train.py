@@ -81,6 +81,9 @@ def train(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 2,
     strict: Annotated[bool, typer.Option(help="Decode every image first; stop if one is corrupt.")] = False,
+    resume: Annotated[
+        str | None, typer.Option(help="Continue an interrupted run (its folder or stamp); its own settings apply.")
+    ] = None,
     datasets_dir: Annotated[Path, typer.Option(help="Folder of split datasets.")] = Path("a_datasets"),
     logs_dir: Annotated[Path, typer.Option(help="Folder of runs.")] = Path("logs"),
     select_metric: Annotated[str, typer.Option(
@@ -89,8 +92,16 @@ def train(
 ) -> None:
     """Train a model; the run goes to logs/<model>/<dataset>/<objective>/<YYYY-MM-DD-HH-MM-SS>/."""
     from ltcli.config import TrainConfig
-    from ltcli.engine.train import fit
+    from ltcli.engine.train import fit, resume_run
     from ltcli.objectives import get_objective_entry
+
+    if resume is not None:
+        from ltcli.runs import find_run
+
+        path = Path(resume)
+        info = find_run(logs_dir, run=path) if path.is_dir() else find_run(logs_dir, stamp=resume)
+        resume_run(info.path, console)
+        return
 
     entry = get_objective_entry(objective)
     options = parse_objective_options(opt or [])

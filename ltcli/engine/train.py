@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import platform
 import random
+import signal
 import time
 from pathlib import Path
 
@@ -24,11 +25,12 @@ from ltcli.data.loaders import TrainData, open_train_data, resolve_data_root
 from ltcli.data.pipeline import build_pipeline
 from ltcli.data.samplers import PosNegBatchSampler, parse_pos_neg_ratio
 from ltcli.data.transforms import build_transform, resolve_augment
-from ltcli.engine.checkpoint import save_checkpoint
+from ltcli.engine.checkpoint import load_checkpoint, save_checkpoint
 from ltcli.engine.evaluate import predict_with_features
 from ltcli.engine.logger import RunLogger
 from ltcli.engine.schedule import create_scheduler
 from ltcli.engine.skipped import SkippedFiles, require_decodable
+from ltcli.engine.state import capture_rng, restore_rng
 from ltcli.errors import LtcliError
 from ltcli.metrics import evaluate_logits, is_improvement
 from ltcli.models import create_model
@@ -115,6 +117,7 @@ def train_one_epoch(
     task = progress.add_task(f"epoch {epoch + 1}", total=len(loader))
     updates = epoch * len(loader)
     for batch, (images, targets) in enumerate(loader):
+        STOP.check()
         images = images.to(device, non_blocking=True)
         targets = targets.to(device, non_blocking=True)
         logits, loss = forward_loss(model, objective, images, targets)
@@ -192,8 +195,47 @@ def build_objective(config: TrainConfig, class_counts: list[int]) -> Objective:
     return create_objective(entry.name, class_counts, **options)
 
 
-def fit(config: TrainConfig, console: Console | None = None) -> Path:
-    """Train `config` and return the run folder."""
+class StopRequest:
+    """Ctrl-C and SIGTERM only raise a flag; the loop stops at the next batch boundary, so a signal
+    can never land inside a checkpoint write."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.requested = True
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+
+STOP = StopRequest()
+
+
+def restore_training_state(
+    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, loaders: dict, device: torch.device
+) -> tuple[int, float | None]:
+    """Load a run's last checkpoint into the freshly built objects; returns (next epoch, best value)."""
+    checkpoint = load_checkpoint(path, map_location=device)
+    model.load_state_dict(checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    scheduler.load_state_dict(checkpoint["scheduler"])
+    restore_rng(checkpoint["rng"], loaders)
+    return int(checkpoint["epoch"]) + 1, checkpoint.get("best_value")
+
+
+def resume_run(run_dir: Path, console: Console | None = None) -> Path:
+    """Continue an interrupted run with the settings it was started with."""
+    checkpoint = load_checkpoint(Path(run_dir) / LAST_CHECKPOINT)
+    config = TrainConfig.from_dict(checkpoint["config"])
+    if int(checkpoint["epoch"]) + 1 >= config.epochs:
+        raise LtcliError(f"{run_dir} already finished all {config.epochs} epochs: nothing to resume")
+    return fit(config, console, resume=Path(run_dir))
+
+
+def fit(config: TrainConfig, console: Console | None = None, resume: Path | None = None) -> Path:
+    """Train `config` and return the run folder; with `resume`, continue that run from its last checkpoint."""
     check_select_metric(config.select_metric)
     console = console or Console()
     device = resolve_device(config.device)
@@ -251,7 +293,6 @@ def fit(config: TrainConfig, console: Console | None = None) -> Path:
         optimizer, config.sched, config.epochs, len(train_loader), config.lr_steps,
         config.lr_decay, config.warmup_epochs, config.min_lr,
     )
-    run_dir = create_run_dir(Path(config.logs_dir), config.model, dataset_name, config.objective)
     run_record = {
         **config.to_dict(),
         "dataset_name": dataset_name,
@@ -269,21 +310,42 @@ def fit(config: TrainConfig, console: Console | None = None) -> Path:
         "drw_epoch_resolved": rule.drw_epoch if rule.name == "DRW" else None,
         "versions": library_versions(),
     }
-    atomic_write_text(run_dir / CONFIG_NAME, json.dumps(run_record, indent=2) + "\n")
+    loaders = {"train": train_loader, "valid": valid_loader}
+    start_epoch, best_value = 0, None  # best_value: of config.select_metric
+    if resume is None:
+        run_dir = create_run_dir(Path(config.logs_dir), config.model, dataset_name, config.objective)
+        atomic_write_text(run_dir / CONFIG_NAME, json.dumps(run_record, indent=2) + "\n")
+    else:
+        run_dir = Path(resume)
+        start_epoch, best_value = restore_training_state(
+            run_dir / LAST_CHECKPOINT, model, optimizer, scheduler, loaders, device
+        )
+        console.print(f"resuming {run_dir} at epoch {start_epoch + 1}/{config.epochs}")
     console.print(
         f"run [bold]{run_dir}[/]: {config.model} / {config.objective} on {dataset_name} "
         f"({len(data.train)} train, {len(data.valid)} {data.valid_split}, {len(class_names)} classes, {device})"
     )
-    logger = RunLogger(run_dir)
+    logger = RunLogger(run_dir, resume_after=None if resume is None else start_epoch - 1)
     skipped = SkippedFiles(run_dir, root, {"train": data.train, data.valid_split: data.valid})
-    best_value: float | None = None  # of config.select_metric
+
+    def training_state(epoch: int) -> dict:
+        return {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "epoch": epoch, "class_names": class_names, "class_counts": class_counts, "config": run_record,
+            "select_metric": config.select_metric, "best_value": best_value, "rng": capture_rng(loaders),
+        }
+
+    if resume is None:  # epoch -1: an interrupt during the first epoch still leaves a resumable run
+        save_checkpoint(run_dir / LAST_CHECKPOINT, training_state(-1))
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=console, transient=True,
     )
+    STOP.requested = False
+    previous = {sig: signal.signal(sig, STOP) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         with progress:
-            for epoch in range(config.epochs):
+            for epoch in range(start_epoch, config.epochs):
                 started = time.perf_counter()
                 objective.set_epoch(epoch)
                 if batch_sampler is not None:
@@ -305,31 +367,32 @@ def fit(config: TrainConfig, console: Console | None = None) -> Path:
                 elapsed = time.perf_counter() - started
                 logger.log("train", epoch, {**train_stats, "time_s": round(elapsed, 3)})
                 logger.log("valid", epoch, valid_stats)
-                state = {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "epoch": epoch,
-                    "class_names": class_names,
-                    "class_counts": class_counts,
-                    "config": run_record,
-                    "valid_metrics": {k: valid_stats[k] for k in ("loss", "acc", "balanced_acc", config.select_metric)},
-                    "select_metric": config.select_metric,
-                }
-                save_checkpoint(run_dir / LAST_CHECKPOINT, state)
                 selected = valid_stats[config.select_metric]
                 improved = is_improvement(config.select_metric, selected, best_value) or epoch == 0
                 if improved:
                     best_value = selected
+                state = training_state(epoch)
+                reported = ("loss", "acc", "balanced_acc", config.select_metric)
+                state["valid_metrics"] = {k: valid_stats[k] for k in reported}
+                save_checkpoint(run_dir / LAST_CHECKPOINT, state)
+                if improved:
                     save_checkpoint(run_dir / BEST_CHECKPOINT, state)
+                STOP.check()
                 console.print(
                     f"epoch {epoch + 1:>3}/{config.epochs}  train loss {train_stats['loss']:.4f} "
                     f"acc {train_stats['acc']:.2%}  |  {data.valid_split} loss {valid_stats['loss']:.4f} "
                     f"acc {valid_stats['acc']:.2%} bal {valid_stats['balanced_acc']:.2%}  |  "
                     f"lr {train_stats['lr']:.4g}  {elapsed:.1f}s" + ("  [green]best[/]" if improved else "")
                 )
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM: checkpoint_last.pt already holds the last finished epoch (written atomically).
+        console.print(f"[yellow]interrupted:[/] {run_dir / LAST_CHECKPOINT} holds the last finished epoch; "
+                      f"continue with `ltcli train --resume {run_dir}`")
+        raise
     finally:
         logger.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     best_text = "undefined" if best_value is None else f"{best_value:.4f}"
     console.print(f"done: best {data.valid_split} {config.select_metric} {best_text}; checkpoints in {run_dir}")
     if skipped.count:
