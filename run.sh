@@ -29,4 +29,6 @@ for objective in $OBJECTIVES; do
 done
 
 ltcli plot "${runs[@]}" --metrics acc,loss,balanced_acc --out "logs/plots/$DATASET-$MODEL.svg" --png
+ltcli plot "${runs[@]}" --kind per-class --out "logs/plots/$DATASET-$MODEL-per-class.svg"
+ltcli plot "${runs[@]}" --kind shots --out "logs/plots/$DATASET-$MODEL-shots.svg"
 ltcli runs --dataset "$DATASET" --model "$MODEL"

@@ -175,6 +175,18 @@ def test_a_binary_run_gets_a_roc_curve(cli, binary_run):
     assert "TPAUC region (alpha=0.5, beta=0.5)" in texts
 
 
+def test_a_binary_ensemble_draws_each_member_and_the_average(cli, binary_run, tmp_path):
+    run, root = binary_run
+    other = make_run(tmp_path / "logs", root, "CCE", "2026-02-02-00-00-00", seed=5, class_names=["apple", "sky"],
+                     counts=[8, 8], outputs=1)
+    cli("test", "--run", str(run), "--run", str(other), "--out", str(tmp_path / "pair-ensemble"))
+    metrics = json.loads((tmp_path / "pair-ensemble" / "metrics.json").read_text())
+    texts = svg_texts(tmp_path / "pair-ensemble" / "roc_curve.svg")
+    for member in metrics["members"]:
+        assert f"{member['objective']} {member['stamp']} (AUROC {member['auroc']:.3f})" in texts
+    assert f"ensemble (AUROC {metrics['auroc']:.3f})" in texts
+
+
 def test_predict_top_k_from_the_checkpoint_alone(cli, binary_run, two_runs, tmp_path, split_dataset):
     erm, cce = two_runs
     images = tmp_path / "new"

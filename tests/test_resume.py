@@ -19,7 +19,8 @@ ARGS = ["--dataset", "colours", "--model", "resnet20", "--objective", "CCE", "--
 
 
 def ltcli(cwd: Path, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1",
+           "COLUMNS": "400"}  # no line wrapping of the paths the test looks for
     return subprocess.Popen([sys.executable, "-m", "ltcli", "train", *args], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

@@ -12,7 +12,8 @@ from ltcli.cli.app import app, console, friendly
 from ltcli.errors import LtcliError
 from ltcli.metrics import FEW_SHOT_MAX, MANY_SHOT_MIN
 
-RUN_HELP = "Run folder or stamp (YYYY-MM-DD-HH-MM-SS, or latest); repeat it to average several runs' probabilities."
+RUN_HELP = ("Run folder, checkpoint .pt, or stamp (YYYY-MM-DD-HH-MM-SS, or latest); repeat it to average "
+            "several runs' probabilities (an ensemble).")
 
 
 def parse_tpauc(values: list[str] | None) -> tuple[tuple[float, float], ...]:

@@ -7,7 +7,7 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +99,73 @@ def member_record(member: LoadedRun, metrics: dict) -> dict[str, Any]:
     return {**member.describe(), **{k: metrics.get(k) for k in SUMMARY_KEYS if k in metrics}}
 
 
+@dataclass
+class Evaluation:
+    """What a split looks like through one run or an ensemble: everything the results are made of."""
+
+    members: list[LoadedRun]
+    labels: np.ndarray
+    log_probs: np.ndarray  # the ensemble's (the run's own for a single run)
+    member_log_probs: list[np.ndarray]
+    sample_files: list[str]  # relative to the split folder, in sample order
+    skipped_files: list[str] = field(default_factory=list)  # did not decode: in no number
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.members[0].class_names
+
+    @property
+    def train_counts(self) -> list[int]:
+        """The first member's training counts: the shot groups of an ensemble follow its first run."""
+        return self.members[0].class_counts
+
+
+def evaluate_split(infos: Sequence[RunInfo], split_dir: Path, device_name: str, batch_size: int, workers: int
+                   ) -> Evaluation:
+    """Run every member over `split_dir` (each through its own transform) and average them."""
+    device = resolve_device(device_name)
+    members = load_runs(infos, device)
+    class_names = members[0].class_names
+
+    datasets = []
+
+    def split_for(member: LoadedRun):
+        dataset = image_folder(split_dir, member.eval_transform())
+        # a binary run was trained on the folder's classes mapped to negative/positive
+        source_classes = member.config.get("source_class_names", class_names)
+        check_same_classes(source_classes, dataset.classes, split_dir)
+        if member.config.get("positive_classes"):
+            dataset.target_transform = IsPositive(source_classes, member.config["positive_classes"])
+        datasets.append(dataset)
+        return dataset
+
+    log_probs, member_log_probs, labels = ensemble_log_probs(members, split_for, device, batch_size, workers)
+    # files that did not decode are left out of every number, and listed (relative to the split)
+    relative = lambda path: Path(path).relative_to(split_dir).as_posix()  # noqa: E731
+    files = [relative(path) for path, _ in datasets[0].decoded_samples()]
+    skipped = [relative(path) for path in datasets[0].failed_paths()]
+    return Evaluation(members, labels, log_probs, member_log_probs, files, skipped)
+
+
+def summarise(evaluation: Evaluation, options: dict[str, Any], split: str, data_root: Path) -> dict[str, Any]:
+    """metrics.json: where the numbers come from, then every metric."""
+    members, labels, counts = evaluation.members, evaluation.labels, evaluation.train_counts
+    summary: dict[str, Any] = {
+        "label": results_label(members), "split": split, "data_root": str(data_root.resolve()),
+        "class_names": evaluation.class_names, "class_counts": list(counts),
+    }
+    if len(members) == 1:
+        described = members[0].describe()
+        summary.update(run=described["run"], checkpoint=described["checkpoint"],
+                       checkpoint_epoch=described["checkpoint_epoch"], members=[described])
+    else:
+        summary["members"] = [member_record(m, evaluate_log_probs(p, labels, counts, **options))
+                              for m, p in zip(members, evaluation.member_log_probs, strict=True)]
+    summary.update(evaluate_log_probs(evaluation.log_probs, labels, counts, **options))
+    summary["skipped_files"] = evaluation.skipped_files
+    return summary
+
+
 def test_runs(
     infos: Sequence[RunInfo],
     data_root: Path,
@@ -110,7 +177,7 @@ def test_runs(
     batch_size: int = 256,
     workers: int = 0,
 ) -> TestResult:
-    """Evaluate the best checkpoint of each run in `infos` on `data_root/split`, averaging their
+    """Evaluate the checkpoint of each run in `infos` on `data_root/split`, averaging their
     probabilities when there are several, and write the results.
 
     One run writes into its own folder unless `out_dir` is given; an ensemble needs `out_dir` (the
@@ -123,86 +190,48 @@ def test_runs(
         raise LtcliError(f"{data_root} has no {split}/ split to test on")
     if out_dir is None and len(infos) > 1:
         raise LtcliError("an ensemble needs an output folder (--out)")
-    device = resolve_device(device_name)
-    members = load_runs(infos, device)
-    class_names = members[0].class_names
-    train_counts = members[0].class_counts
     options = {"tpauc": TPAUC_DEFAULT, **(metric_options or {})}
-
-    datasets = {}
-
-    def split_for(member: LoadedRun):
-        dataset = image_folder(split_dir, member.eval_transform())
-        # a binary run was trained on the folder's classes mapped to negative/positive
-        source_classes = member.config.get("source_class_names", class_names)
-        check_same_classes(source_classes, dataset.classes, split_dir)
-        if member.config.get("positive_classes"):
-            dataset.target_transform = IsPositive(source_classes, member.config["positive_classes"])
-        datasets[member.info.path] = dataset
-        return dataset
-
-    log_probs, member_probs, labels = ensemble_log_probs(members, split_for, device, batch_size, workers)
-    metrics = evaluate_log_probs(log_probs, labels, train_counts, **options)
-    summary: dict[str, Any] = {
-        "label": results_label(members), "split": split, "data_root": str(data_root.resolve()),
-        "class_names": class_names, "class_counts": list(train_counts),
-    }
-    if len(members) == 1:
-        described = members[0].describe()
-        summary.update(run=described["run"], checkpoint=described["checkpoint"],
-                       checkpoint_epoch=described["checkpoint_epoch"])
-    if len(members) > 1:
-        summary["members"] = [member_record(m, evaluate_log_probs(p, labels, train_counts, **options))
-                              for m, p in zip(members, member_probs, strict=True)]
-    else:
-        summary["members"] = [members[0].describe()]
-    summary.update(metrics)
     target = out_dir if out_dir is not None else infos[0].path
-    files = output_files(target, split, binary=len(class_names) == 2)
-    if out_dir is not None:
-        refuse_to_overwrite(list(files.values()), force)
-    dataset = datasets[members[0].info.path]
-    # files that did not decode are left out of every number (and listed, relative to the split)
-    summary["skipped_files"] = [Path(path).relative_to(split_dir).as_posix() for path in dataset.failed_paths()]
-    sample_files = [str(Path(path).relative_to(split_dir)) for path, _ in dataset.decoded_samples()]
-    write_results(files, summary, class_names, train_counts, labels, log_probs, member_probs, members, sample_files,
-                  options)
+    if out_dir is not None:  # before the (slow) evaluation; any file the results could include
+        refuse_to_overwrite(list(output_files(target, split, binary=True).values()), force)
+    evaluation = evaluate_split(infos, split_dir, device_name, batch_size, workers)
+    files = output_files(target, split, binary=len(evaluation.class_names) == 2)
+    summary = summarise(evaluation, options, split, data_root)
+    write_results(files, summary, evaluation, options)
     return TestResult(metrics=summary, files=list(files.values()), out_dir=target)
 
 
-def write_results(
-    files: dict[str, Path],
-    summary: dict,
-    class_names: list[str],
-    train_counts: list[int],
-    labels: np.ndarray,
-    log_probs: np.ndarray,
-    member_probs: list[np.ndarray],
-    members: Sequence[LoadedRun],
-    sample_files: list[str],
-    options: dict[str, Any],
-) -> None:
+def write_results(files: dict[str, Path], summary: dict, evaluation: Evaluation, options: dict[str, Any]) -> None:
     """metrics.json, per_class.csv, predictions.csv and the figures, each written atomically."""
-    shot_options = {k: options[k] for k in ("many_min", "few_max") if k in options}
-    groups = shot_groups(train_counts, **shot_options)
+    class_names, counts, labels = evaluation.class_names, evaluation.train_counts, evaluation.labels
+    groups = shot_groups(counts, **{k: options[k] for k in ("many_min", "few_max") if k in options})
     title = f"{summary['label']} on {summary['split']}"
     atomic_write_text(files["metrics"], json.dumps(summary, indent=2) + "\n")
-    atomic_write_text(files["per_class"], rows_to_csv(per_class_rows(class_names, train_counts, groups, summary),
+    atomic_write_text(files["per_class"], rows_to_csv(per_class_rows(class_names, counts, groups, summary),
                                                       PER_CLASS_COLUMNS))
-    atomic_write_text(files["predictions"], rows_to_csv(prediction_rows(sample_files, class_names, labels, log_probs)))
-    preds = log_probs.argmax(axis=1)
+    atomic_write_text(files["predictions"],
+                      rows_to_csv(prediction_rows(evaluation.sample_files, class_names, labels, evaluation.log_probs)))
+    preds = evaluation.log_probs.argmax(axis=1)
     plot_confusion_matrix(confusion(labels, preds, len(class_names)), class_names, files["confusion"], title=title)
-    plot_per_class_recall(class_names, summary["per_class_recall"], train_counts, groups, files["recall"],
+    plot_per_class_recall(class_names, summary["per_class_recall"], counts, groups, files["recall"],
                           title=f"per-class recall: {title}")
     if "roc" in files:
-        curves = []
-        if len(members) > 1:
-            for member, probs in zip(members, member_probs, strict=True):
-                roc = binary_roc(probs, labels)
-                if roc is not None:
-                    curves.append((member.info.label, *roc, None))
-        roc = binary_roc(log_probs, labels)
-        if roc is not None:
-            curves.append(("ensemble" if len(members) > 1 else summary["label"], *roc, summary["auroc"]))
-        plot_roc_curves(curves, files["roc"], tpauc_region=tuple(options["tpauc"][0]) if options["tpauc"] else None,
+        tpauc = options["tpauc"]
+        plot_roc_curves(roc_curves(evaluation, summary), files["roc"], tpauc_region=tuple(tpauc[0]) if tpauc else None,
                         title=f"ROC: {title} (positive class {class_names[1]})")
+
+
+def roc_curves(evaluation: Evaluation, summary: dict) -> list[tuple]:
+    """(label, fpr, tpr, auroc) of each ensemble member, then of the run or ensemble itself."""
+    curves = []
+    if len(evaluation.members) > 1:
+        for member, log_probs, record in zip(evaluation.members, evaluation.member_log_probs, summary["members"],
+                                             strict=True):
+            roc = binary_roc(log_probs, evaluation.labels)
+            if roc is not None:
+                curves.append((member.info.label, *roc, record.get("auroc")))
+    roc = binary_roc(evaluation.log_probs, evaluation.labels)
+    if roc is not None:
+        label = "ensemble" if len(evaluation.members) > 1 else summary["label"]
+        curves.append((label, *roc, summary["auroc"]))
+    return curves
