@@ -10,6 +10,12 @@ from pathlib import Path
 from typing import IO, Any
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iterator[IO]:
     """Open a temp file beside `path`; on clean exit fsync it and rename it over `path`.
@@ -19,6 +25,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iter
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # mkstemp creates 0600; give the result the mode a plain open() would (others on a shared logs/ can read it)
+    os.chmod(tmp, 0o666 & ~_current_umask())
     try:
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle

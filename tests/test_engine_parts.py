@@ -101,3 +101,9 @@ def test_checkpoint_round_trip_is_weights_only(tmp_path):
         load_checkpoint(tmp_path / "evil.pt")
     with pytest.raises(LtcliError, match="checkpoint not found"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path):
+    atomic_write_text(tmp_path / "a.json", "{}")
+    (tmp_path / "b.json").write_text("{}")  # what a plain open() gives under this umask
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == (tmp_path / "b.json").stat().st_mode & 0o777
