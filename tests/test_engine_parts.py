@@ -107,3 +107,32 @@ def test_atomic_files_get_the_usual_permissions(tmp_path):
     atomic_write_text(tmp_path / "a.json", "{}")
     (tmp_path / "b.json").write_text("{}")  # what a plain open() gives under this umask
     assert (tmp_path / "a.json").stat().st_mode & 0o777 == (tmp_path / "b.json").stat().st_mode & 0o777
+
+
+def test_a_killed_writer_leaves_the_previous_file_intact(tmp_path):
+    """SIGKILL a process in the middle of a large atomic write: the old content survives whole."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    target = tmp_path / "checkpoint_last.pt"
+    atomic_write_text(target, "previous")
+    started = tmp_path / "started"
+    script = (
+        "import sys, pathlib, time\n"
+        "from ltcli.atomic import atomic_open\n"
+        "with atomic_open(sys.argv[1], 'w') as handle:\n"
+        "    for _ in range(200):\n"
+        "        handle.write('y' * 65536)\n"  # 13 MB written, not yet renamed
+        "    pathlib.Path(sys.argv[2]).write_text('x')\n"
+        "    time.sleep(120)\n"
+    )
+    writer = subprocess.Popen([sys.executable, "-c", script, str(target), str(started)])
+    deadline = time.time() + 60
+    while not started.exists() and time.time() < deadline:
+        time.sleep(0.01)
+    writer.send_signal(signal.SIGKILL)
+    writer.wait(timeout=30)
+    assert writer.returncode == -signal.SIGKILL
+    assert target.read_text() == "previous"
