@@ -36,6 +36,9 @@ class TrainConfig:
     width: int = 32
     augment: str = "auto"
     data_cache: str = "auto"
+    amp: str = "auto"
+    channels_last: str = "auto"
+    compile: bool = False
     hflip: float = 0.5
     pretrained: bool = False
     seed: int = 0

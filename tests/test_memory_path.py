@@ -96,3 +96,22 @@ def test_predict_returns_host_arrays_from_device_loaders():
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 3))
     logits, labels = predict(model, loader, torch.device("cpu"))
     assert isinstance(labels, np.ndarray) and labels.tolist() == [0, 1, 2, 1, 0] and logits.shape == (5, 3)
+
+
+@pytest.mark.parametrize(("amp", "channels_last"), [("bf16", "on"), ("fp16", "off")])
+def test_mixed_precision_and_channels_last_train_on_cpu(cli, split_dataset, tmp_path, amp, channels_last):
+    cli("train", "--dataset", "colours", "--objective", "LDAM", "--amp", amp, "--channels-last", channels_last,
+        *TRAIN_ARGS)
+    run = only_run(tmp_path, "LDAM")
+    config = json.loads((run / "config.json").read_text())
+    assert config["amp_resolved"] == amp and config["channels_last_resolved"] == (channels_last == "on")
+    rows = read_csv(run / "train.csv")
+    assert len(rows) == 2 and all(np.isfinite(float(r["loss"])) for r in rows)
+    checkpoint = torch.load(run / "checkpoint_last.pt", weights_only=True)
+    assert (checkpoint["scaler"] is not None) == (amp == "fp16")  # loss scaling only for fp16
+    assert all(t.dtype == torch.float32 for t in checkpoint["model"].values() if t.is_floating_point())
+
+
+def test_bad_amp_is_one_line(cli, split_dataset):
+    result = cli("train", "--dataset", "colours", "--amp", "fp8", *TRAIN_ARGS, ok=False)
+    assert result.exit_code == 1 and "unknown --amp 'fp8'" in " ".join(result.output.split())

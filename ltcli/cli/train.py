@@ -62,6 +62,11 @@ def train(
     data_cache: Annotated[
         str, typer.Option(help="auto, memory (decode once, augment batches on the device) or none (stream).")
     ] = "auto",
+    amp: Annotated[str, typer.Option(help="Mixed precision: auto (bf16 on CUDA, off on CPU), bf16, fp16, off.")
+                   ] = "auto",
+    channels_last: Annotated[str, typer.Option(help="channels_last memory format: auto (on for CUDA), on, off.")
+                             ] = "auto",
+    compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model (slow start).")] = False,
     ccegamma: Annotated[float | None, typer.Option(help="CCE balancing factor gamma (default 1).")] = None,
     tpauc_gamma: Annotated[float | None, typer.Option(help="TPAUC weighting gamma.")] = None,
     epoch_to_paced: Annotated[int | None, typer.Option(help="TPAUC: epoch the instance weights start.")] = None,
@@ -127,6 +132,7 @@ def train(
         epochs=epochs, batch_size=batchsize, lr=lr, momentum=momentum,
         weight_decay=weight_decay, sched=sched, lr_steps=parse_int_list(lrstep, "--lrstep"), lr_decay=lr_decay,
         warmup_epochs=warmup, height=height, width=width, augment=augment, hflip=hflip, data_cache=data_cache,
+        amp=amp, channels_last=channels_last, compile=compile_model,
         pretrained=pretrained,
         seed=seed, device=device, workers=workers, datasets_dir=str(datasets_dir), logs_dir=str(logs_dir),
         strict=strict,

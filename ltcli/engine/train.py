@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import random
@@ -26,6 +27,7 @@ from ltcli.data.pipeline import build_pipeline
 from ltcli.data.samplers import PosNegBatchSampler, parse_pos_neg_ratio
 from ltcli.data.transforms import build_transform, resolve_augment
 from ltcli.engine.checkpoint import load_checkpoint, save_checkpoint
+from ltcli.engine.compute import Compute, prepare_model, resolve_compute
 from ltcli.engine.evaluate import predict_with_features
 from ltcli.engine.logger import RunLogger
 from ltcli.engine.schedule import create_scheduler
@@ -83,13 +85,19 @@ def library_versions() -> dict[str, str]:
 
 
 def forward_loss(
-    model: nn.Module, objective: Objective, images: torch.Tensor, targets: torch.Tensor
+    model: nn.Module, objective: Objective, images: torch.Tensor, targets: torch.Tensor,
+    compute: Compute | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits and the objective's loss; objectives that need penultimate features get them."""
-    if objective.needs_features:
-        logits, features = forward_with_features(model, images)
-        return logits, objective(logits, targets, features=features)
-    logits = model(images)
+    with compute.autocast() if compute is not None else contextlib.nullcontext():
+        if objective.needs_features:
+            logits, features = forward_with_features(model, images)
+        else:
+            logits, features = model(images), None
+    # Objectives always compute in float32 (or the float64 of tests), whatever autocast produced.
+    logits = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+    if features is not None:
+        return logits, objective(logits, targets, features=features.float())
     return logits, objective(logits, targets)
 
 
@@ -102,6 +110,7 @@ def train_one_epoch(
     device: torch.device,
     epoch: int,
     progress: Progress,
+    compute: Compute | None = None,
 ) -> dict[str, float]:
     """One pass over the training data; returns sample-weighted loss, acc, top5acc and the final lr.
 
@@ -118,19 +127,20 @@ def train_one_epoch(
     updates = epoch * len(loader)
     for batch, (images, targets) in enumerate(loader):
         STOP.check()
-        images = images.to(device, non_blocking=True)
+        compute = compute or Compute(device)
+        images = compute.images(images.to(device, non_blocking=True))
         targets = targets.to(device, non_blocking=True)
-        logits, loss = forward_loss(model, objective, images, targets)
+        logits, loss = forward_loss(model, objective, images, targets, compute)
         first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss.detach()), batch, first_bad)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        compute.backward_step(loss, optimizer)
         if objective.has_second_step:
             # COT's second step: fresh logits from the updated weights, then the complement objective.
-            second = objective.second_step(model(images), targets)
+            with compute.autocast():
+                second_logits = model(images)
+            second = objective.second_step(second_logits.float(), targets)
             optimizer.zero_grad(set_to_none=True)
-            second.backward()
-            optimizer.step()
+            compute.backward_step(second, optimizer)
         updates += 1
         scheduler.step_update(num_updates=updates)
         total_loss += loss.detach().double() * targets.numel()
@@ -214,7 +224,8 @@ STOP = StopRequest()
 
 
 def restore_training_state(
-    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, loaders: dict, device: torch.device
+    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, loaders: dict, device: torch.device,
+    compute: Compute | None = None,
 ) -> tuple[int, float | None]:
     """Load a run's last checkpoint into the freshly built objects; returns (next epoch, best value)."""
     checkpoint = load_checkpoint(path, map_location=device)
@@ -222,6 +233,8 @@ def restore_training_state(
     optimizer.load_state_dict(checkpoint["optimizer"])
     scheduler.load_state_dict(checkpoint["scheduler"])
     restore_rng(checkpoint["rng"], loaders)
+    if compute is not None and compute.scaler is not None and checkpoint.get("scaler"):
+        compute.scaler.load_state_dict(checkpoint["scaler"])
     return int(checkpoint["epoch"]) + 1, checkpoint.get("best_value")
 
 
@@ -266,6 +279,8 @@ def fit(config: TrainConfig, console: Console | None = None, resume: Path | None
         config.model, num_classes=num_outputs, pretrained=config.pretrained,
         cosine_head=objective.needs_cosine_head,
     ).to(device)
+    compute = resolve_compute(config.amp, config.channels_last, device)
+    train_model = prepare_model(model, compute, config.compile)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=config.lr, momentum=config.momentum,
         weight_decay=config.weight_decay, nesterov=config.nesterov,
@@ -300,6 +315,8 @@ def fit(config: TrainConfig, console: Console | None = None, resume: Path | None
         "valid_split": data.valid_split,
         "augment_resolved": augment,
         "data_cache_resolved": pipeline.cache,
+        "amp_resolved": compute.amp_name,
+        "channels_last_resolved": compute.channels_last,
         "device_resolved": str(device),
         "class_names": class_names,
         "source_class_names": data.class_names,
@@ -318,7 +335,7 @@ def fit(config: TrainConfig, console: Console | None = None, resume: Path | None
     else:
         run_dir = Path(resume)
         start_epoch, best_value = restore_training_state(
-            run_dir / LAST_CHECKPOINT, model, optimizer, scheduler, loaders, device
+            run_dir / LAST_CHECKPOINT, model, optimizer, scheduler, loaders, device, compute
         )
         console.print(f"resuming {run_dir} at epoch {start_epoch + 1}/{config.epochs}")
     console.print(
@@ -333,6 +350,7 @@ def fit(config: TrainConfig, console: Console | None = None, resume: Path | None
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "epoch": epoch, "class_names": class_names, "class_counts": class_counts, "config": run_record,
             "select_metric": config.select_metric, "best_value": best_value, "rng": capture_rng(loaders),
+            "scaler": compute.scaler.state_dict() if compute.scaler is not None else None,
         }
 
     if resume is None:  # epoch -1: an interrupt during the first epoch still leaves a resumable run
@@ -353,7 +371,7 @@ def fit(config: TrainConfig, console: Console | None = None, resume: Path | None
                 if objective.supports_class_weights:
                     objective.set_class_weights(rule.class_weights(epoch, class_counts))
                 train_stats = train_one_epoch(
-                    model, objective, train_loader, optimizer, scheduler, device, epoch, progress
+                    train_model, objective, train_loader, optimizer, scheduler, device, epoch, progress, compute
                 )
                 logits, labels, features = predict_with_features(
                     model, valid_loader, device, features=objective.needs_features

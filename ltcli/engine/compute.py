@@ -1,0 +1,68 @@
+"""How the training step uses the hardware: mixed precision, memory format, torch.compile."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ltcli.errors import LtcliError
+
+AMP_MODES = ("auto", "bf16", "fp16", "off")
+SWITCH_MODES = ("auto", "on", "off")
+
+
+@dataclass
+class Compute:
+    """Autocast dtype (None = float32), GradScaler (fp16 only) and channels_last."""
+
+    device: torch.device
+    dtype: torch.dtype | None = None
+    scaler: torch.amp.GradScaler | None = None
+    channels_last: bool = False
+
+    @property
+    def amp_name(self) -> str:
+        return {None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    def images(self, batch: torch.Tensor) -> torch.Tensor:
+        return batch.contiguous(memory_format=torch.channels_last) if self.channels_last else batch
+
+    def backward_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+        if self.scaler is None:
+            loss.backward()
+            optimizer.step()
+            return
+        self.scaler.scale(loss).backward()
+        self.scaler.step(optimizer)  # skips the step when fp16 gradients overflowed
+        self.scaler.update()
+
+
+def resolve_compute(amp: str, channels_last: str, device: torch.device) -> Compute:
+    """`auto`: bf16 autocast and channels_last on CUDA (bf16 needs no loss scaling); float32 on CPU."""
+    if amp not in AMP_MODES:
+        raise LtcliError(f"unknown --amp {amp!r}: choose one of {', '.join(AMP_MODES)}")
+    if channels_last not in SWITCH_MODES:
+        raise LtcliError(f"unknown --channels-last {channels_last!r}: choose one of {', '.join(SWITCH_MODES)}")
+    cuda = device.type == "cuda"
+    if amp == "auto":
+        amp = "bf16" if cuda and torch.cuda.is_bf16_supported() else "off"
+    dtype = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+    scaler = torch.amp.GradScaler(device.type) if dtype is torch.float16 else None
+    last = channels_last == "on" or (channels_last == "auto" and cuda)
+    return Compute(device, dtype, scaler, last)
+
+
+def prepare_model(model: nn.Module, compute: Compute, compile_model: bool) -> nn.Module:
+    """The module to train with: channels_last applied in place; torch.compile optionally wraps it
+    (checkpoints keep using the original module, whose keys carry no `_orig_mod.` prefix)."""
+    if compute.channels_last:
+        model.to(memory_format=torch.channels_last)
+    return torch.compile(model) if compile_model else model
