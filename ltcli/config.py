@@ -41,6 +41,9 @@ class TrainConfig:
     compile: bool = False
     hflip: float = 0.5
     pretrained: bool = False
+    weights: str | None = None
+    init_from: str | None = None
+    freeze: str = "none"
     seed: int = 0
     device: str = "auto"
     workers: int = 2

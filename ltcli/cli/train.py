@@ -67,6 +67,9 @@ def train(
     channels_last: Annotated[str, typer.Option(help="channels_last memory format: auto (on for CUDA), on, off.")
                              ] = "auto",
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model (slow start).")] = False,
+    weights: Annotated[Path | None, typer.Option(help="Start from a local state dict or checkpoint file.")] = None,
+    init_from: Annotated[Path | None, typer.Option(help="Start from an earlier run's best checkpoint.")] = None,
+    freeze: Annotated[str, typer.Option(help="none, backbone (train the classifier only, e.g. cRT) or all.")] = "none",
     ccegamma: Annotated[float | None, typer.Option(help="CCE balancing factor gamma (default 1).")] = None,
     tpauc_gamma: Annotated[float | None, typer.Option(help="TPAUC weighting gamma.")] = None,
     epoch_to_paced: Annotated[int | None, typer.Option(help="TPAUC: epoch the instance weights start.")] = None,
@@ -133,6 +136,7 @@ def train(
         weight_decay=weight_decay, sched=sched, lr_steps=parse_int_list(lrstep, "--lrstep"), lr_decay=lr_decay,
         warmup_epochs=warmup, height=height, width=width, augment=augment, hflip=hflip, data_cache=data_cache,
         amp=amp, channels_last=channels_last, compile=compile_model,
+        weights=str(weights) if weights else None, init_from=str(init_from) if init_from else None, freeze=freeze,
         pretrained=pretrained,
         seed=seed, device=device, workers=workers, datasets_dir=str(datasets_dir), logs_dir=str(logs_dir),
         strict=strict,

@@ -37,9 +37,10 @@ from ltcli.errors import LtcliError
 from ltcli.metrics import evaluate_logits, is_improvement
 from ltcli.models import create_model
 from ltcli.models.heads import forward_with_features
+from ltcli.models.weights import freeze, load_weights, train_mode
 from ltcli.objectives import Objective, create_objective, get_objective_entry
 from ltcli.rebalance import TrainRule, sample_weights
-from ltcli.runs import BEST_CHECKPOINT, CONFIG_NAME, LAST_CHECKPOINT, create_run_dir
+from ltcli.runs import BEST_CHECKPOINT, CONFIG_NAME, LAST_CHECKPOINT, create_run_dir, find_run
 
 # Validation columns logged each epoch besides the loss (the lowest-recall column is named so it
 # cannot be read as the learning rate).
@@ -118,7 +119,7 @@ def train_one_epoch(
     the CPU wait for the GPU every step. For the same reason a non-finite loss is remembered on the
     device (its first batch) and reported after the epoch; the previous epoch's checkpoint is intact.
     """
-    model.train()
+    train_mode(model)
     total_loss = torch.zeros((), device=device, dtype=torch.float64)
     correct = torch.zeros(2, device=device, dtype=torch.long)  # top-1, top-5
     first_bad = torch.full((), -1, device=device, dtype=torch.long)
@@ -279,10 +280,16 @@ def fit(config: TrainConfig, console: Console | None = None, resume: Path | None
         config.model, num_classes=num_outputs, pretrained=config.pretrained,
         cosine_head=objective.needs_cosine_head,
     ).to(device)
+    weights_file = Path(config.weights) if config.weights else None
+    if config.init_from:
+        weights_file = find_run(Path(config.logs_dir), run=Path(config.init_from)).path / BEST_CHECKPOINT
+    if weights_file is not None and resume is None:
+        console.print(load_weights(model, weights_file).summary(weights_file))
+    freeze(model, config.freeze)
     compute = resolve_compute(config.amp, config.channels_last, device)
     train_model = prepare_model(model, compute, config.compile)
     optimizer = torch.optim.SGD(
-        model.parameters(), lr=config.lr, momentum=config.momentum,
+        [p for p in model.parameters() if p.requires_grad], lr=config.lr, momentum=config.momentum,
         weight_decay=config.weight_decay, nesterov=config.nesterov,
     )
     batch_sampler = None
