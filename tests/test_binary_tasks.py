@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from conftest import TRAIN_ARGS, only_run, read_csv
 
-from ltcli.data.binary import IsPositive, parse_positive_classes, two_class_logits
+from ltcli.data.binary import IsPositive, parse_positive_classes
 from ltcli.data.samplers import PosNegBatchSampler, parse_pos_neg_ratio
 from ltcli.errors import LtcliError
+from ltcli.metrics import log_probabilities
 
 TARGETS = [0] * 40 + [1] * 6  # 40 negatives, 6 positives
 
@@ -54,7 +55,7 @@ def test_bad_ratio(text):
         parse_pos_neg_ratio(text)
 
 
-def test_positive_classes_and_two_class_logits():
+def test_positive_classes_and_single_logit_probabilities():
     assert parse_positive_classes("sky, apple", ["apple", "leaf", "sky"]) == ["apple", "sky"]
     with pytest.raises(LtcliError, match="unknown class"):
         parse_positive_classes("pear", ["apple", "leaf"])
@@ -62,10 +63,10 @@ def test_positive_classes_and_two_class_logits():
         parse_positive_classes("apple,leaf", ["apple", "leaf"])
     assert [IsPositive(["a", "b", "c"], ["c"])(t) for t in (0, 1, 2)] == [0, 0, 1]
     z = np.array([[-2.0], [0.0], [3.0]])
-    both = two_class_logits(z)
-    probs = np.exp(both) / np.exp(both).sum(1, keepdims=True)
+    probs = np.exp(log_probabilities(z))  # one logit -> (1 - sigmoid, sigmoid), as metrics read it
     np.testing.assert_allclose(probs[:, 1], 1 / (1 + np.exp(-z[:, 0])))
-    assert two_class_logits(np.zeros((2, 3))).shape == (2, 3)
+    np.testing.assert_allclose(probs.sum(1), 1.0)
+    assert log_probabilities(np.zeros((2, 3))).shape == (2, 3)
 
 
 @pytest.mark.parametrize(("objective", "outputs"), [("TPAUC", 1), ("SquareAUC", 1), ("ERM", 2)])

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 from ltcli.errors import LtcliError
 
 BINARY_CLASS_NAMES = ["negative", "positive"]
@@ -36,13 +34,3 @@ class IsPositive:
     def __call__(self, target: int) -> int:
         return int(target in self.positive_indices)
 
-
-def two_class_logits(logits: np.ndarray) -> np.ndarray:
-    """One logit z per sample -> columns (0, z), whose softmax is (1 - sigmoid(z), sigmoid(z)), so
-    every multi-class metric applies unchanged to single-logit binary models."""
-    logits = np.asarray(logits)
-    if logits.ndim == 1:
-        logits = logits[:, None]
-    if logits.shape[1] != 1:
-        return logits
-    return np.concatenate([np.zeros_like(logits), logits], axis=1)

@@ -140,10 +140,6 @@ class TrainData:
     valid_split: str
     class_names: list[str]
 
-    @property
-    def class_counts(self) -> list[int]:
-        return torch.bincount(torch.tensor(self.train.targets), minlength=len(self.class_names)).tolist()
-
 
 def open_train_data(root: Path, train_transform, eval_transform) -> TrainData:
     train_dir = find_split(root, "train")

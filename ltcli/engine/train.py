@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 import ltcli
 from ltcli.atomic import atomic_write_text
 from ltcli.config import TrainConfig
-from ltcli.data.binary import BINARY_CLASS_NAMES, IsPositive, parse_positive_classes, two_class_logits
+from ltcli.data.binary import BINARY_CLASS_NAMES, IsPositive, parse_positive_classes
 from ltcli.data.loaders import TrainData, open_train_data, resolve_data_root
 from ltcli.data.pipeline import build_pipeline
 from ltcli.data.samplers import PosNegBatchSampler, parse_pos_neg_ratio
@@ -384,7 +384,7 @@ def fit(config: TrainConfig, console: Console | None = None, resume: Path | None
                     model, valid_loader, device, features=objective.needs_features
                 )
                 skipped.report(console)
-                metrics = evaluate_logits(two_class_logits(logits), labels, class_counts)
+                metrics = evaluate_logits(logits, labels, class_counts)  # one-logit binary runs included
                 valid_stats = {
                     "loss": validation_loss(objective, logits, labels, device, features),
                     **{k: metrics[k] for k in VALID_COLUMNS},
