@@ -16,10 +16,13 @@ import torch
 from rich.progress import Progress
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
+from ltcli.data.loaders import order_sampler
 from ltcli.data.memory import BatchAugment, MemoryLoader
+from ltcli.data.samplers import StepBatches
 from ltcli.engine.schedule import create_scheduler
 from ltcli.engine.train import train_one_epoch
 from ltcli.models import create_model
+from ltcli.models.heads import WithFeatures
 from ltcli.objectives import create_objective
 
 
@@ -46,12 +49,13 @@ def ltcli_loop(model, images, targets, batch: int, steps: int, device) -> float:
     objective = create_objective("ERM", counts).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     loader = MemoryLoader(images[: steps * batch], targets[: steps * batch], batch,
-                          BatchAugment(4, 0.5, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD), shuffle=True)
+                          BatchAugment(4, 0.5, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD),
+                          batches=StepBatches(order_sampler(steps * batch, seed=0), batch))
     scheduler = create_scheduler(optimizer, "step", 1, len(loader), [1], warmup_epochs=0)
     sync(device)
     start = time.perf_counter()
     with Progress(disable=True) as progress:
-        train_one_epoch(model, objective, loader, optimizer, scheduler, device, 0, progress)
+        train_one_epoch(WithFeatures(model, False), objective, loader, optimizer, scheduler, device, 0, progress)
     sync(device)
     return steps * batch / (time.perf_counter() - start)
 

@@ -40,6 +40,12 @@ class TrainConfig:
     channels_last: str = "auto"
     compile: bool = False
     hflip: float = 0.5
+    mixup: float = 0.0  # Beta(alpha, alpha) of timm's Mixup; 0 = off
+    cutmix: float = 0.0
+    mix_prob: float = 1.0  # chance a batch is mixed at all
+    mix_switch_prob: float = 0.5  # chance of CutMix instead of mixup when both are on
+    ema_decay: float = 0.0  # exponential moving average of the weights (timm ModelEmaV3); 0 = off
+    sync_bn: bool = False  # torchrun on CUDA: BatchNorm statistics over all processes' batches
     pretrained: bool = False
     weights: str | None = None
     init_from: str | None = None

@@ -12,7 +12,9 @@ from conftest import TRAIN_ARGS, only_run, read_csv
 from PIL import Image
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
+from ltcli.data.loaders import order_sampler
 from ltcli.data.memory import BatchAugment, MemoryLoader, decode_images, use_memory_cache
+from ltcli.data.samplers import StepBatches
 from ltcli.data.transforms import build_transform
 
 SIDE = 8  # padding = SIDE // 8 = 1: 3 x 3 crop offsets x 2 flips = 18 outcomes
@@ -61,11 +63,33 @@ def test_memory_loader_covers_each_sample_once_per_epoch():
     images = torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1).expand(10, 3, 2, 2).contiguous()
     targets = torch.arange(10)
     loader = MemoryLoader(images, targets, 4, BatchAugment(0, 0.0, (0, 0, 0), (1 / 255,) * 3, train=False),
-                          shuffle=True, seed=1)
+                          batches=StepBatches(order_sampler(10, seed=1), 4), seed=1)
     seen = [t for _, batch in loader for t in batch.tolist()]
     assert sorted(seen) == list(range(10)) and len(loader) == 3
     for x, y in loader:  # normalisation with mean 0, std 1/255 gives back the raw values
         assert torch.equal(x[:, 0, 0, 0], y.float())
+
+
+def test_memory_loader_shares_give_the_single_process_batches_and_augmentation():
+    # Under torchrun each process keeps its share of every step's batch, with the crops and flips
+    # drawn for the whole batch: the shares of two processes put together are, image for image,
+    # what a single process trains on.
+    images = torch.randint(0, 256, (23, 3, 8, 8), dtype=torch.uint8)
+    targets = torch.arange(23)
+    augment = BatchAugment(2, 0.5, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD)
+
+    def loader(rank: int, world_size: int) -> MemoryLoader:
+        batches = StepBatches(order_sampler(23, seed=5), 6, world_size)
+        return MemoryLoader(images, targets, 6, augment, batches=batches, seed=5, rank=rank, world_size=world_size)
+
+    single, first, second = loader(0, 1), loader(0, 2), loader(1, 2)
+    for _ in range(2):  # two epochs: the generators advance alike
+        steps = list(zip(single, first, second, strict=True))
+        assert len(steps) == 4  # 6+6+6+5: the last batch of 5 still gives each process two images or more
+        for (x, y), (x0, y0), (x1, y1) in steps:
+            assert len(y0) >= 2 and len(y1) >= 2
+            assert torch.equal(torch.cat([y0, y1]), y)
+            assert torch.equal(torch.cat([x0, x1]), x)
 
 
 @pytest.mark.parametrize(("mode", "augment", "n", "expected"), [
@@ -92,7 +116,7 @@ def test_predict_returns_host_arrays_from_device_loaders():
 
     images = torch.zeros(5, 3, 4, 4, dtype=torch.uint8)
     loader = MemoryLoader(images, torch.tensor([0, 1, 2, 1, 0]), 2,
-                          BatchAugment(0, 0.0, (0, 0, 0), (1, 1, 1), train=False), shuffle=False)
+                          BatchAugment(0, 0.0, (0, 0, 0), (1, 1, 1), train=False))
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 3))
     logits, labels = predict(model, loader, torch.device("cpu"))
     assert isinstance(labels, np.ndarray) and labels.tolist() == [0, 1, 2, 1, 0] and logits.shape == (5, 3)

@@ -47,7 +47,8 @@ def train(
     model: Annotated[str, typer.Option(help="timm model name (see `ltcli models`).")] = "resnet32",
     objective: Annotated[str, typer.Option(help="Loss (see `ltcli objectives`).")] = "CCE",
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 200,
-    batchsize: Annotated[int, typer.Option("--batchsize", "--batch-size", help="Batch size.")] = 128,
+    batchsize: Annotated[int, typer.Option(
+        "--batchsize", "--batch-size", help="Images per optimizer step (under torchrun: over all processes).")] = 128,
     lr: Annotated[float, typer.Option(help="Peak learning rate (SGD).")] = 0.1,
     momentum: Annotated[float, typer.Option(help="SGD momentum.")] = 0.9,
     weight_decay: Annotated[float, typer.Option(help="SGD weight decay.")] = 5e-4,
@@ -67,6 +68,14 @@ def train(
     channels_last: Annotated[str, typer.Option(help="channels_last memory format: auto (on for CUDA), on, off.")
                              ] = "auto",
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model (slow start).")] = False,
+    mixup: Annotated[float, typer.Option(help="Mixup alpha (timm Mixup, one mix per batch); 0 = off.")] = 0.0,
+    cutmix: Annotated[float, typer.Option(help="CutMix alpha; 0 = off.")] = 0.0,
+    mix_prob: Annotated[float, typer.Option(help="Chance a batch is mixed.")] = 1.0,
+    mix_switch_prob: Annotated[float, typer.Option(help="Chance of CutMix rather than mixup when both on.")] = 0.5,
+    ema_decay: Annotated[float, typer.Option(
+        help="Keep an EMA of the weights (e.g. 0.999, timm ModelEmaV3 with warmup) and validate/test it; 0 = off."
+    )] = 0.0,
+    sync_bn: Annotated[bool, typer.Option(help="torchrun on GPUs: BatchNorm over all processes' batches.")] = False,
     weights: Annotated[Path | None, typer.Option(help="Start from a local state dict or checkpoint file.")] = None,
     init_from: Annotated[Path | None, typer.Option(help="Start from an earlier run's best checkpoint.")] = None,
     freeze: Annotated[str, typer.Option(help="none, backbone (train the classifier only, e.g. cRT) or all.")] = "none",
@@ -127,6 +136,8 @@ def train(
         options[key] = value
     if epochs < 1 or batchsize < 1:
         raise LtcliError("--epochs and --batchsize must be at least 1")
+    if not 0 <= ema_decay < 1:
+        raise LtcliError(f"--ema-decay must be in [0, 1), got {ema_decay}")
     config = TrainConfig(
         dataset=dataset, data=str(data) if data else None, model=model, objective=entry.name,
         objective_options=options, train_rule=train_rule, drw_epoch=drw_epoch, cb_beta=cb_beta,
@@ -135,7 +146,8 @@ def train(
         epochs=epochs, batch_size=batchsize, lr=lr, momentum=momentum,
         weight_decay=weight_decay, sched=sched, lr_steps=parse_int_list(lrstep, "--lrstep"), lr_decay=lr_decay,
         warmup_epochs=warmup, height=height, width=width, augment=augment, hflip=hflip, data_cache=data_cache,
-        amp=amp, channels_last=channels_last, compile=compile_model,
+        amp=amp, channels_last=channels_last, compile=compile_model, mixup=mixup, cutmix=cutmix,
+        mix_prob=mix_prob, mix_switch_prob=mix_switch_prob, ema_decay=ema_decay, sync_bn=sync_bn,
         weights=str(weights) if weights else None, init_from=str(init_from) if init_from else None, freeze=freeze,
         pretrained=pretrained,
         seed=seed, device=device, workers=workers, datasets_dir=str(datasets_dir), logs_dir=str(logs_dir),

@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler, WeightedRandomSampler, default_collate
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, WeightedRandomSampler, default_collate
 from torchvision.datasets import ImageFolder
 
 from ltcli.data.folder import image_decodes, is_image_name, iter_class_files, list_class_dirs
 from ltcli.data.images import load_rgb
+from ltcli.data.samplers import EvalShard, RankShare, StepBatches
 from ltcli.errors import LtcliError
 
 
@@ -163,32 +164,38 @@ def make_loader(
     seed: int = 0,
     sample_weights: Sequence[float] | None = None,
     batch_sampler: Sampler[list[int]] | None = None,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> DataLoader:
-    """A DataLoader; with `sample_weights`, training draws with replacement in those proportions;
-    a `batch_sampler` (e.g. positive/negative stratified) decides the batches itself."""
-    if batch_sampler is not None:
-        return SkippingLoader(
-            dataset, batch_sampler=batch_sampler, num_workers=workers, pin_memory=device.type == "cuda",
-            persistent_workers=workers > 0, collate_fn=collate_decoded,
-        )
+    """A DataLoader over this process's share of `dataset`.
+
+    Training: shuffled, or drawn with replacement in proportion to `sample_weights`, or in the
+    batches of a `batch_sampler` (e.g. positive/negative stratified); each step's batch holds
+    `batch_size` images over all processes. Evaluation: every sample once over the processes.
+    """
+    pin, persistent = device.type == "cuda", workers > 0
+    if not train:
+        sampler = EvalShard(len(dataset), rank, world_size) if world_size > 1 else None  # type: ignore[arg-type]
+        return SkippingLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, pin_memory=pin,
+                              persistent_workers=persistent, collate_fn=collate_decoded)
+    batches = batch_sampler or StepBatches(
+        order_sampler(len(dataset), seed, sample_weights), batch_size, world_size  # type: ignore[arg-type]
+    )
+    if world_size > 1:
+        batches = RankShare(batches, rank, world_size)
+    # Worker processes seed their augmentation from this generator: distinct per process.
+    generator = torch.Generator()
+    generator.manual_seed(seed + 1_000_003 * rank)
+    return SkippingLoader(dataset, batch_sampler=batches, num_workers=workers, pin_memory=pin,
+                          persistent_workers=persistent, generator=generator, collate_fn=collate_decoded)
+
+
+def order_sampler(num_samples: int, seed: int, sample_weights: Sequence[float] | None = None) -> Sampler[int]:
+    """An epoch's sample order: a seeded permutation, or `num_samples` draws with replacement in
+    proportion to `sample_weights` (class-aware re-sampling). Seeded alike on every process."""
     generator = torch.Generator()
     generator.manual_seed(seed)
-    sampler = None
-    if sample_weights is not None:
-        sampler = WeightedRandomSampler(
-            torch.as_tensor(sample_weights, dtype=torch.double), len(dataset), replacement=True, generator=generator
-        )
-    # A last batch of one sample breaks BatchNorm in training; drop it only then.
-    drop_last = train and len(dataset) % batch_size == 1  # type: ignore[arg-type]
-    return SkippingLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=train and sampler is None,
-        sampler=sampler,
-        num_workers=workers,
-        pin_memory=device.type == "cuda",
-        persistent_workers=workers > 0,
-        drop_last=drop_last,
-        generator=generator,
-        collate_fn=collate_decoded,
-    )
+    if sample_weights is None:
+        return RandomSampler(range(num_samples), generator=generator)  # type: ignore[arg-type]
+    return WeightedRandomSampler(torch.as_tensor(sample_weights, dtype=torch.double), num_samples, True,
+                                 generator=generator)

@@ -20,6 +20,7 @@ from PIL import Image
 from torch.utils.data import Sampler
 
 from ltcli.data.images import load_rgb
+from ltcli.data.samplers import share_of
 
 CACHE_MODES = ("auto", "memory", "none")
 AUTO_MAX_BYTES = 2 * 1024**3  # decoded size up to which `auto` keeps a split in memory
@@ -63,7 +64,12 @@ def decode_images(
 
 @dataclass
 class BatchAugment:
-    """Random pad-crop + horizontal flip + normalisation of a uint8 batch, on the batch's device."""
+    """Random pad-crop + horizontal flip + normalisation of a uint8 batch, on the batch's device.
+
+    The random draws are made for a whole step's batch of `drawn_for` images and rows `first`,
+    `first + 1`, ... of them are used: under torchrun every process draws the same numbers and
+    keeps its share, so the augmentation does not depend on the number of processes.
+    """
 
     padding: int
     hflip: float
@@ -71,21 +77,26 @@ class BatchAugment:
     std: Sequence[float]
     train: bool = True
 
-    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def __call__(
+        self, images: torch.Tensor, generator: torch.Generator | None = None, drawn_for: int | None = None,
+        first: int = 0,
+    ) -> torch.Tensor:
         batch, _, height, width = images.shape
+        drawn_for = batch if drawn_for is None else drawn_for
+        rows = slice(first, first + batch)
+        dev = images.device
         x = images
         if self.train and self.padding > 0:
             p = self.padding
             padded = F.pad(images, (p, p, p, p))
-            dev = images.device
-            oy = torch.randint(0, 2 * p + 1, (batch,), generator=generator, device=dev)
-            ox = torch.randint(0, 2 * p + 1, (batch,), generator=generator, device=dev)
-            rows = (oy[:, None] + torch.arange(height, device=dev))[:, None, :, None]
-            cols = (ox[:, None] + torch.arange(width, device=dev))[:, None, None, :]
+            oy = torch.randint(0, 2 * p + 1, (drawn_for,), generator=generator, device=dev)[rows]
+            ox = torch.randint(0, 2 * p + 1, (drawn_for,), generator=generator, device=dev)[rows]
+            ys = (oy[:, None] + torch.arange(height, device=dev))[:, None, :, None]
+            xs = (ox[:, None] + torch.arange(width, device=dev))[:, None, None, :]
             x = padded[torch.arange(batch, device=dev)[:, None, None, None],
-                       torch.arange(3, device=dev)[None, :, None, None], rows, cols]
+                       torch.arange(3, device=dev)[None, :, None, None], ys, xs]
         if self.train and self.hflip > 0:
-            flip = torch.rand(batch, generator=generator, device=images.device) < self.hflip
+            flip = (torch.rand(drawn_for, generator=generator, device=dev) < self.hflip)[rows]
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
         mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1) * 255
         std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1) * 255
@@ -95,48 +106,36 @@ class BatchAugment:
 class MemoryLoader:
     """Iterates (augmented float batch, targets) like a DataLoader over an in-memory split.
 
-    Order: a seeded permutation per epoch, or a sampler's indices (class-aware re-sampling), or a
-    batch sampler's batches (positive/negative stratification): the same samplers as the streaming
-    path, so a training rule behaves identically on both.
+    `batches` yields each step's indices (the same batch samplers as the streaming path: shuffled,
+    class-aware re-sampled or positive/negative stratified); under torchrun this process keeps its
+    share of each, so a training rule behaves identically on both paths and any process count.
+    Without `batches`, the split is read in order in batches of `batch_size` (evaluation).
     """
 
     def __init__(
         self, images: torch.Tensor, targets: torch.Tensor, batch_size: int, augment: BatchAugment,
-        shuffle: bool, seed: int = 0, sampler: Sampler | None = None, batch_sampler: Sampler | None = None,
-        drop_last: bool = False,
+        batches: Sampler[list[int]] | None = None, seed: int = 0, rank: int = 0, world_size: int = 1,
     ) -> None:
         self.images, self.targets = images, targets
-        self.batch_size, self.augment, self.shuffle = batch_size, augment, shuffle
-        self.sampler, self.batch_sampler, self.drop_last = sampler, batch_sampler, drop_last
-        self.generator = torch.Generator()
-        self.generator.manual_seed(seed)
+        self.batch_size, self.augment = batch_size, augment
+        self.batch_sampler = batches
+        self.rank, self.world_size = rank, world_size
         self.device_generator = torch.Generator(device=images.device)
         self.device_generator.manual_seed(seed)
 
     def __len__(self) -> int:
         if self.batch_sampler is not None:
             return len(self.batch_sampler)
-        n = len(self.targets)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
-
-    def _batches(self) -> Iterator[torch.Tensor]:
-        if self.batch_sampler is not None:
-            for batch in self.batch_sampler:
-                yield torch.as_tensor(batch)
-            return
-        if self.sampler is not None:
-            order = torch.as_tensor(list(self.sampler))
-        elif self.shuffle:
-            order = torch.randperm(len(self.targets), generator=self.generator)
-        else:
-            order = torch.arange(len(self.targets))
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
-            if self.drop_last and len(batch) < self.batch_size:
-                return
-            yield batch
+        return -(-len(self.targets) // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for batch in self._batches():
-            index = batch.to(self.images.device)
-            yield self.augment(self.images[index], self.device_generator), self.targets[index]
+        if self.batch_sampler is None:
+            for start in range(0, len(self.targets), self.batch_size):
+                index = torch.arange(start, min(start + self.batch_size, len(self.targets)), device=self.images.device)
+                yield self.augment(self.images[index]), self.targets[index]
+            return
+        for batch in self.batch_sampler:
+            share = share_of(batch, self.rank, self.world_size)
+            index = torch.as_tensor(batch[share], device=self.images.device)
+            images = self.augment(self.images[index], self.device_generator, len(batch), share.start)
+            yield images, self.targets[index]

@@ -7,8 +7,11 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
+from ltcli.engine.distributed import Dist
 from ltcli.errors import LtcliError
+from ltcli.models.heads import WithFeatures
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 SWITCH_MODES = ("auto", "on", "off")
@@ -60,9 +63,20 @@ def resolve_compute(amp: str, channels_last: str, device: torch.device) -> Compu
     return Compute(device, dtype, scaler, last)
 
 
-def prepare_model(model: nn.Module, compute: Compute, compile_model: bool) -> nn.Module:
-    """The module to train with: channels_last applied in place; torch.compile optionally wraps it
-    (checkpoints keep using the original module, whose keys carry no `_orig_mod.` prefix)."""
+def prepare_model(
+    model: nn.Module, compute: Compute, compile_model: bool, features: bool = False, dist: Dist | None = None
+) -> nn.Module:
+    """The module a training step calls, `step(images) -> (logits, features or None)`.
+
+    channels_last is applied to `model` in place; under torchrun the step is wrapped in
+    DistributedDataParallel (which averages gradients only through its own forward, hence one
+    module for logits and features); torch.compile optionally wraps the lot. Checkpoints keep
+    using `model` itself, whose keys carry no `module.` or `_orig_mod.` prefix.
+    """
     if compute.channels_last:
         model.to(memory_format=torch.channels_last)
-    return torch.compile(model) if compile_model else model
+    step: nn.Module = WithFeatures(model, features)
+    if dist is not None and dist.enabled:
+        device_ids = [compute.device.index] if compute.device.type == "cuda" else None
+        step = DistributedDataParallel(step, device_ids=device_ids)
+    return torch.compile(step) if compile_model else step

@@ -14,10 +14,10 @@ import torch
 
 
 def _generators(loader: Any) -> list[torch.Generator]:
-    """The generators a loader draws from (DataLoader: its generator; MemoryLoader: host and device;
-    a re-sampling rule's sampler: its own), each once."""
+    """The generators a loader draws from (DataLoader: its own, for worker seeds; MemoryLoader: the
+    device one, for augmentation; the batch sampler's: for the sample order), each once."""
     found = [getattr(loader, name, None) for name in ("generator", "device_generator")]
-    found.append(getattr(getattr(loader, "sampler", None), "generator", None))  # WeightedRandomSampler's own
+    found += [getattr(getattr(loader, name, None), "generator", None) for name in ("sampler", "batch_sampler")]
     unique: list[torch.Generator] = []
     for generator in found:
         if isinstance(generator, torch.Generator) and all(generator is not g for g in unique):

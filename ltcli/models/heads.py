@@ -49,3 +49,17 @@ def forward_with_features(model: nn.Module, images: torch.Tensor) -> tuple[torch
     """(logits, penultimate features) through timm's forward_features / forward_head split."""
     features = model.forward_head(model.forward_features(images), pre_logits=True)
     return model.get_classifier()(features), features
+
+
+class WithFeatures(nn.Module):
+    """`model` as one call returning (logits, penultimate features, or None when not asked for),
+    so a wrapper such as DistributedDataParallel sees every forward of the training step."""
+
+    def __init__(self, model: nn.Module, features: bool) -> None:
+        super().__init__()
+        self.model, self.features = model, features
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.features:
+            return forward_with_features(self.model, images)
+        return self.model(images), None
