@@ -15,7 +15,7 @@ import torch
 
 ARGS = ["--dataset", "colours", "--model", "resnet20", "--objective", "CCE", "--epochs", "5", "--batchsize", "4",
         "--lrstep", "3,2", "--warmup", "1", "--height", "16", "--width", "16", "--workers", "0", "--device", "cpu",
-        "--lr", "0.05", "--train-rule", "Resample", "--seed", "7"]
+        "--lr", "0.05", "--train-rule", "Resample", "--seed", "7", "--ema-decay", "0.8", "--mixup", "0.3"]
 
 
 def ltcli(cwd: Path, *args: str) -> subprocess.Popen:
@@ -72,8 +72,9 @@ def test_sigterm_then_resume_matches_an_uninterrupted_run(split_dataset, tmp_pat
     a = torch.load(cut_run / "checkpoint_last.pt", weights_only=True)
     b = torch.load(straight_run / "checkpoint_last.pt", weights_only=True)
     assert a["epoch"] == b["epoch"] == 4
-    for key, tensor in b["model"].items():
-        assert torch.equal(a["model"][key], tensor), key
+    for weights in ("model", "model_ema"):  # the EMA too, and mixup's draws, continue exactly
+        for key, tensor in b[weights].items():
+            assert torch.equal(a[weights][key], tensor), key
 
 
 def test_resume_of_a_finished_run_is_refused(cli, split_dataset, tmp_path):

@@ -54,6 +54,11 @@ class StepBatches(Sampler[list[int]]):
         full, rest = divmod(len(self.sampler), self.batch_size)  # type: ignore[arg-type]
         return full + (rest >= self.min_last)
 
+    def step_size(self, step: int) -> int:
+        """Images in the batch of `step` (all but the last are full)."""
+        full, rest = divmod(len(self.sampler), self.batch_size)  # type: ignore[arg-type]
+        return self.batch_size if step < full else rest
+
     def __iter__(self) -> Iterator[list[int]]:
         batch: list[int] = []
         for index in self.sampler:
@@ -82,6 +87,9 @@ class RankShare(Sampler[list[int]]):
 
     def __len__(self) -> int:
         return len(self.batches)
+
+    def step_size(self, step: int) -> int:
+        return self.batches.step_size(step)  # type: ignore[attr-defined]
 
     def __iter__(self) -> Iterator[list[int]]:
         for batch in self.batches:
@@ -136,6 +144,9 @@ class PosNegBatchSampler(Sampler[list[int]]):
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def step_size(self, step: int) -> int:
+        return (self.pos_per_batch + self.neg_per_batch) * self.parts
 
     def __len__(self) -> int:
         return max(1, len(self.negatives) // (self.neg_per_batch * self.parts))

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch import nn
 
 from ltcli.errors import LtcliError
 
@@ -85,6 +86,15 @@ class Dist:
             return list(arrays)
         parts = self.gather(list(arrays))
         return [None if parts[0][i] is None else np.concatenate([p[i] for p in parts]) for i in range(len(arrays))]
+
+    def same_buffers(self, *modules: nn.Module) -> None:
+        """Give every process rank 0's buffers (BatchNorm running statistics). DDP shares them at
+        the start of each forward, but each process's own last batch then updates its copy (and its
+        EMA of them): without this, processes would validate slightly different models."""
+        if self.enabled:
+            for module in modules:
+                for buffer in module.buffers():
+                    dist.broadcast(buffer, src=0)
 
     def broadcast(self, value: Any) -> Any:
         """Rank 0's `value` on every process."""

@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 
 from ltcli.data.loaders import make_loader
 from ltcli.data.transforms import build_transform
-from ltcli.engine.checkpoint import load_checkpoint
+from ltcli.engine.checkpoint import evaluated_weights, load_checkpoint
 from ltcli.engine.evaluate import predict
 from ltcli.errors import LtcliError
 from ltcli.metrics import average_probabilities, log_probabilities
@@ -85,7 +85,7 @@ def load_run(info: RunInfo, device: torch.device) -> LoadedRun:
     checkpoint = load_checkpoint(info.path / checkpoint_name)
     class_names = list(checkpoint["class_names"])
     config = dict(checkpoint["config"])
-    model = build_model(config, len(class_names), checkpoint["model"]).to(device).eval()
+    model = build_model(config, len(class_names), evaluated_weights(checkpoint)).to(device).eval()
     counts = checkpoint.get("class_counts") or config.get("class_counts") or [0] * len(class_names)
     return LoadedRun(
         info=info, model=model, class_names=class_names, class_counts=list(counts), config=config,

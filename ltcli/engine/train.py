@@ -149,8 +149,9 @@ def train_one_epoch(
         images, mixed = mix(images, targets) if mix is not None else (images, None)
         logits, loss = forward_loss(step, objective, images, targets, compute, mixed)
         first_bad = torch.where((first_bad == NO_BAD_BATCH) & ~torch.isfinite(loss.detach()), batch, first_bad)
+        weight = share_weight(targets.numel(), loader, batch, dist.world_size) if dist.enabled else 1.0
         optimizer.zero_grad(set_to_none=True)
-        compute.backward_step(loss, optimizer)
+        compute.backward_step(loss * weight if weight != 1.0 else loss, optimizer)
         if objective.has_second_step:
             # COT's second step: fresh logits from the updated weights, then the complement objective.
             with compute.autocast():
@@ -158,7 +159,7 @@ def train_one_epoch(
             second_loss = functools.partial(objective.second_step, second_logits)
             second = second_loss(targets) if mixed is None else mixed.combine(second_loss, targets)
             optimizer.zero_grad(set_to_none=True)
-            compute.backward_step(second, optimizer)
+            compute.backward_step(second * weight if weight != 1.0 else second, optimizer)
         updates += 1
         scheduler.step_update(num_updates=updates)
         if ema is not None:
@@ -181,6 +182,13 @@ def train_one_epoch(
         "top5acc": top5 / max(seen, 1),
         "lr": optimizer.param_groups[0]["lr"],
     }
+
+
+def share_weight(images: int, loader, step: int, world_size: int) -> float:
+    """DDP averages the processes' gradients with equal weights; a process whose share of a step's
+    batch is larger or smaller than 1/world_size of it (the epoch's last batch, say 9 and 8 of 17)
+    scales its mean loss so the average is the mean over the whole batch, as in one process."""
+    return images * world_size / loader.batch_sampler.step_size(step)
 
 
 def ema_source(step: nn.Module) -> nn.Module:
@@ -458,6 +466,7 @@ def _fit(config: TrainConfig, console: Console, resume: Path | None, dist: Dist,
                     step, objective, train_loader, optimizer, scheduler, device, epoch, progress, compute,
                     dist=dist, ema=ema, mix=mix,
                 )
+                dist.same_buffers(model, *([ema.module] if ema is not None else []))
                 logits, labels, features = dist.concat(predict_with_features(
                     eval_model, valid_loader, device, features=objective.needs_features
                 ))
