@@ -6,7 +6,8 @@ import csv
 import json
 from pathlib import Path
 
-from conftest import BAD_IMAGE_FILES, write_bad_images
+import pytest
+from conftest import BAD_IMAGE_FILES, TRAIN_ARGS, write_bad_images, write_image
 
 ONE_EPOCH = ("--model", "resnet20", "--objective", "ERM", "--epochs", "1", "--batchsize", "8", "--lrstep", "1",
              "--warmup", "0", "--height", "16", "--width", "16", "--workers", "0", "--device", "cpu")
@@ -61,3 +62,18 @@ def test_strict_refuses_before_writing_a_run(cli, split_dataset, tmp_path):
     assert all(str(path.relative_to(tmp_path)) in squashed for path in bad)
     assert "train without --strict to skip them" in message
     assert not (tmp_path / "logs").exists()  # scanned up front: no run folder, no half run
+
+
+@pytest.mark.parametrize(("cache", "message"), [
+    ("memory", "none of the 9 training files decode"),
+    ("none", "no training image of epoch 1 decoded"),
+])
+def test_a_training_split_where_nothing_decodes_is_a_one_line_error(cli, tmp_path, cache, message):
+    root = tmp_path / "a_datasets" / "broken"
+    for name in ("a", "b", "c"):
+        write_bad_images(root / "train" / name)
+        write_image(root / "valid" / name / "ok.png", (90, 90, 90), seed=1)
+    args = ("--dataset", "broken", "--objective", "ERM", "--data-cache", cache, *TRAIN_ARGS)
+    result = cli("train", *args, ok=False)
+    assert result.exit_code == 1
+    assert message in " ".join(result.output.split()) and "Traceback" not in result.output

@@ -63,6 +63,11 @@ def build_pipeline(
     padding = max(1, height // 8) if augment == "cifar" else 0
     train_images, train_y = _decode(data.train, train_targets, height, width, device, console, "train",
                                     range(len(train_targets)))
+    if len(train_y) == 0:
+        raise LtcliError(
+            f"none of the {len(data.train)} training files decode (first: {data.train.samples[0][0]}): "
+            "`ltcli stats` lists the bad files"
+        )
     valid_images, valid_y = _decode(data.valid, valid_targets, height, width, device, console, data.valid_split,
                                     EvalShard(len(valid_targets), rank, world_size).indices)
     if batch_sampler is not None or sample_weights is not None:

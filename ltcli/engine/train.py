@@ -176,6 +176,11 @@ def train_one_epoch(
         )
     totals = torch.cat([sums, torch.tensor([seen], dtype=torch.float64).to(device)])
     total_loss, top1, top5, seen = dist.sum_(totals).tolist()
+    if seen == 0:
+        raise LtcliError(
+            f"no training image of epoch {epoch + 1} decoded: every file failed to load "
+            "(`ltcli stats` lists the bad files)"
+        )
     return {
         "loss": total_loss / max(seen, 1),
         "acc": top1 / max(seen, 1),
