@@ -167,3 +167,39 @@ def test_torchrun_validation_metrics_are_those_of_the_whole_valid_split(split_da
     tested = json.loads((root / "tested" / "metrics_valid.json").read_text())
     for key in ("acc", "balanced_acc", "nll"):
         assert float(logged[key]) == pytest.approx(tested[key], abs=1e-5), key
+
+
+def test_a_share_where_nothing_decodes_is_kept_as_none_so_processes_stay_in_step(tmp_path):
+    from conftest import write_bad_images, write_image
+
+    from ltcli.data.loaders import image_folder, make_loader
+
+    for name in ("a", "b"):
+        for i in range(3):
+            write_image(tmp_path / name / f"ok{i}.png", (90, 20 * i, 40), seed=i)
+        write_bad_images(tmp_path / name)  # 3 bad files per class
+    cpu = torch.device("cpu")
+    per_rank = []
+    for rank in range(2):
+        dataset = image_folder(tmp_path, transform=lambda image: torch.zeros(1))
+        loader = make_loader(dataset, 2, True, 0, cpu, seed=0, rank=rank, world_size=2)  # one image per process
+        per_rank.append([item is None for item in loader])
+    assert len(per_rank[0]) == len(per_rank[1]) == 6  # 12 images, steps of 2: every process sees every step
+    assert sum(per_rank[0]) + sum(per_rank[1]) == 6  # the six bad files, each one process's whole share
+
+
+class TwoProcesses:
+    """Dist.concat's logic with a fake gather: rank 1 had an empty shard."""
+
+    enabled, world_size = True, 2
+
+    def gather(self, value):
+        return [value, [np.zeros((0, 0), dtype=np.float32), np.zeros(0, dtype=np.int64), None]]
+
+
+def test_gathered_predictions_ignore_an_empty_shard():
+    from ltcli.engine.distributed import Dist
+
+    logits, labels = np.ones((3, 4), dtype=np.float32), np.arange(3)
+    out = Dist.concat(TwoProcesses(), [logits, labels, np.ones((3, 2))])  # type: ignore[arg-type]
+    assert out[0].shape == (3, 4) and out[1].tolist() == [0, 1, 2] and out[2].shape == (3, 2)

@@ -76,10 +76,18 @@ def collate_decoded(batch: list[Any]) -> Any:
 
 
 class SkippingLoader(DataLoader):
-    """A DataLoader that leaves out batches in which no file decoded, so loops need no check."""
+    """A DataLoader that leaves out batches in which no file decoded, so loops need no check.
+
+    Under torchrun (`keep_empty`) such a batch, being one process's share of a step, is yielded as
+    None instead: the training loop then has every process skip that step together.
+    """
+
+    def __init__(self, *args: Any, keep_empty: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.keep_empty = keep_empty
 
     def __iter__(self):  # type: ignore[override]
-        return (batch for batch in super().__iter__() if batch is not None)
+        return (batch for batch in super().__iter__() if batch is not None or self.keep_empty)
 
 
 def image_folder(root: Path, transform=None) -> RobustImageFolder:
@@ -187,7 +195,8 @@ def make_loader(
     generator = torch.Generator()
     generator.manual_seed(seed + 1_000_003 * rank)
     return SkippingLoader(dataset, batch_sampler=batches, num_workers=workers, pin_memory=pin,
-                          persistent_workers=persistent, generator=generator, collate_fn=collate_decoded)
+                          persistent_workers=persistent, generator=generator, collate_fn=collate_decoded,
+                          keep_empty=world_size > 1)
 
 
 def order_sampler(num_samples: int, seed: int, sample_weights: Sequence[float] | None = None) -> Sampler[int]:

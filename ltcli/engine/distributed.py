@@ -55,13 +55,14 @@ class Dist:
             dist.all_reduce(tensor, op=dist.ReduceOp.MIN)
         return tensor
 
-    def any(self, flag: bool) -> bool:
-        """True on every process as soon as one of them says True."""
+    def any(self, *flags: bool) -> tuple[bool, ...]:
+        """Each flag True on every process as soon as one process says True (one small host-side
+        all-reduce for all of them)."""
         if not self.enabled:
-            return flag
-        value = torch.tensor([int(flag)], dtype=torch.int32)
-        dist.all_reduce(value, op=dist.ReduceOp.MAX, group=self.control)
-        return bool(value.item())
+            return flags
+        values = torch.tensor([int(flag) for flag in flags], dtype=torch.int32)
+        dist.all_reduce(values, op=dist.ReduceOp.MAX, group=self.control)
+        return tuple(bool(v) for v in values.tolist())
 
     def union_(self, flags: torch.Tensor) -> torch.Tensor:
         """OR a boolean CPU tensor (e.g. a dataset's failed-file flags) over all processes, in place."""
@@ -84,8 +85,14 @@ class Dist:
         predictions from every process's shard. Metrics ignore the order of samples."""
         if not self.enabled:
             return list(arrays)
-        parts = self.gather(list(arrays))
-        return [None if parts[0][i] is None else np.concatenate([p[i] for p in parts]) for i in range(len(arrays))]
+        gathered = self.gather(list(arrays))
+        out: list[np.ndarray | None] = []
+        for i in range(len(arrays)):
+            # A process with an empty shard (fewer samples than processes, or none decoded) has
+            # nothing to add, and may not know the arrays' shapes.
+            parts = [p[i] for p in gathered if p[i] is not None and len(p[i])]
+            out.append(np.concatenate(parts) if parts else gathered[0][i])
+        return out
 
     def same_buffers(self, *modules: nn.Module) -> None:
         """Give every process rank 0's buffers (BatchNorm running statistics). DDP shares them at

@@ -13,16 +13,13 @@ import numpy as np
 import torch
 
 
-def _generators(loader: Any) -> list[torch.Generator]:
-    """The generators a loader draws from (DataLoader: its own, for worker seeds; MemoryLoader: the
-    device one, for augmentation; the batch sampler's: for the sample order), each once."""
-    found = [getattr(loader, name, None) for name in ("generator", "device_generator")]
-    found += [getattr(getattr(loader, name, None), "generator", None) for name in ("sampler", "batch_sampler")]
-    unique: list[torch.Generator] = []
-    for generator in found:
-        if isinstance(generator, torch.Generator) and all(generator is not g for g in unique):
-            unique.append(generator)
-    return unique
+def _generators(loader: Any) -> dict[str, torch.Generator]:
+    """The generators a loader draws from, by role (DataLoader: its own, for worker seeds;
+    MemoryLoader: the device one, for augmentation; the batch sampler's: for the sample order)."""
+    found = {name: getattr(loader, name, None) for name in ("generator", "device_generator")}
+    for name in ("sampler", "batch_sampler"):
+        found[name] = getattr(getattr(loader, name, None), "generator", None)
+    return {name: g for name, g in found.items() if isinstance(g, torch.Generator)}
 
 
 def capture_rng(loaders: dict[str, Any]) -> dict[str, Any]:
@@ -31,7 +28,9 @@ def capture_rng(loaders: dict[str, Any]) -> dict[str, Any]:
         "python": random.getstate(),
         "numpy": [numpy_state[0], numpy_state[1].tolist(), *numpy_state[2:]],
         "torch": torch.get_rng_state(),
-        "loaders": {name: [g.get_state() for g in _generators(loader)] for name, loader in loaders.items()},
+        "loaders": {
+            name: {role: g.get_state() for role, g in _generators(loader).items()} for name, loader in loaders.items()
+        },
     }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -46,5 +45,9 @@ def restore_rng(state: dict[str, Any], loaders: dict[str, Any]) -> None:
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
     for name, loader in loaders.items():
-        for generator, saved in zip(_generators(loader), state["loaders"].get(name, []), strict=False):
-            generator.set_state(saved)
+        saved = state["loaders"].get(name)
+        if not isinstance(saved, dict):  # a checkpoint of an older ltcli: its loader states do not map
+            continue
+        for role, generator in _generators(loader).items():
+            if role in saved:
+                generator.set_state(saved[role])

@@ -16,6 +16,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from timm.layers import convert_sync_batchnorm
 from timm.utils import ModelEmaV3
 from torch import nn
 from torch.utils.data import DataLoader
@@ -142,8 +143,18 @@ def train_one_epoch(
     first_bad = torch.full((), NO_BAD_BATCH, device=device, dtype=torch.long)
     task = progress.add_task(f"epoch {epoch + 1}", total=len(loader))
     updates = epoch * len(loader)
-    for batch, (images, targets) in enumerate(loader):
-        STOP.check(dist)
+    for batch, item in enumerate(loader):
+        # Under torchrun the streaming loader yields None for a share in which no file decoded;
+        # then every process skips the step (all must make the same collective calls).
+        stop, skip = dist.any(STOP.requested, item is None)
+        if stop:
+            raise KeyboardInterrupt
+        updates += 1
+        if skip:
+            scheduler.step_update(num_updates=updates)
+            progress.update(task, advance=1)
+            continue
+        images, targets = item
         images = compute.images(images.to(device, non_blocking=True))
         targets = targets.to(device, non_blocking=True)
         images, mixed = mix(images, targets) if mix is not None else (images, None)
@@ -160,7 +171,6 @@ def train_one_epoch(
             second = second_loss(targets) if mixed is None else mixed.combine(second_loss, targets)
             optimizer.zero_grad(set_to_none=True)
             compute.backward_step(second * weight if weight != 1.0 else second, optimizer)
-        updates += 1
         scheduler.step_update(num_updates=updates)
         if ema is not None:
             ema.update(ema_source(step), step=updates)
@@ -258,7 +268,7 @@ class StopRequest:
     def check(self, dist: Dist | None = None) -> None:
         """Raise KeyboardInterrupt when asked to stop; under torchrun all processes stop together
         (a signal may reach them a batch apart)."""
-        if (dist or SINGLE).any(self.requested):
+        if (dist or SINGLE).any(self.requested)[0]:
             raise KeyboardInterrupt
 
 
@@ -268,8 +278,9 @@ STOP = StopRequest()
 def restore_training_state(
     path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, loaders: dict, device: torch.device,
     compute: Compute | None = None, ema: ModelEmaV3 | None = None, dist: Dist = SINGLE,
-) -> tuple[int, float | None]:
-    """Load a run's last checkpoint into the freshly built objects; returns (next epoch, best value)."""
+) -> tuple[int, float | None, int]:
+    """Load a run's last checkpoint into the freshly built objects; returns (next epoch, best value,
+    the number of processes that wrote it)."""
     checkpoint = load_checkpoint(path, map_location=device)
     model.load_state_dict(checkpoint["model"])
     optimizer.load_state_dict(checkpoint["optimizer"])
@@ -282,7 +293,7 @@ def restore_training_state(
         compute.scaler.load_state_dict(checkpoint["scaler"])
     if ema is not None and checkpoint.get("model_ema"):
         ema.module.load_state_dict(checkpoint["model_ema"])
-    return int(checkpoint["epoch"]) + 1, checkpoint.get("best_value")
+    return int(checkpoint["epoch"]) + 1, checkpoint.get("best_value"), int(checkpoint["config"].get("world_size", 1))
 
 
 def resume_run(run_dir: Path, console: Console | None = None) -> Path:
@@ -357,7 +368,7 @@ def _fit(config: TrainConfig, console: Console, resume: Path | None, dist: Dist,
         if not (dist.enabled and device.type == "cuda"):
             raise LtcliError("--sync-bn shares BatchNorm statistics between the GPUs of a torchrun run: "
                              "it needs torchrun and CUDA")
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = convert_sync_batchnorm(model)  # timm's: keeps BatchNormAct2d's activation
     compute = resolve_compute(config.amp, config.channels_last, device)
     step = prepare_model(model, compute, config.compile, objective.needs_features, dist)
     ema = ModelEmaV3(model, decay=config.ema_decay, use_warmup=True) if config.ema_decay > 0 else None
@@ -385,6 +396,11 @@ def _fit(config: TrainConfig, console: Console, resume: Path | None, dist: Dist,
         batch_sampler=batch_sampler, console=console, rank=dist.rank, world_size=dist.world_size,
     )
     train_loader, valid_loader = pipeline.train, pipeline.valid
+    if len(train_loader) == 0:
+        raise LtcliError(
+            f"the training split has {len(data.train)} image(s): too few for one step of at least 2 images "
+            f"per process"
+        )
     scheduler = create_scheduler(
         optimizer, config.sched, config.epochs, len(train_loader), config.lr_steps,
         config.lr_decay, config.warmup_epochs, config.min_lr,
@@ -420,10 +436,13 @@ def _fit(config: TrainConfig, console: Console, resume: Path | None, dist: Dist,
         run_dir = Path(dist.broadcast(str(run_dir)))
     else:
         run_dir = Path(resume)
-        start_epoch, best_value = restore_training_state(
+        start_epoch, best_value, started_with = restore_training_state(
             run_dir / LAST_CHECKPOINT, model, optimizer, scheduler, loaders, device, compute, ema, dist
         )
         console.print(f"resuming {run_dir} at epoch {start_epoch + 1}/{config.epochs}")
+        if started_with != dist.world_size:
+            console.print(f"[yellow]note:[/] the run started with {started_with} process(es) and resumes with "
+                          f"{dist.world_size}: the data order from here differs from an uninterrupted run's")
     processes = f", {dist.world_size} processes ({dist.backend})" if dist.enabled else ""
     console.print(
         f"run [bold]{run_dir}[/]: {config.model} / {config.objective} on {dataset_name} "

@@ -46,8 +46,9 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001  foreign or corrupt file: one line
         raise LtcliError(f"cannot read weights from {path}: {str(error).splitlines()[0]}") from None
-    # An ltcli checkpoint of a run with --ema-decay: its EMA weights are the ones it validated.
-    for key in ("model_ema", "model", "state_dict", "model_state"):
+    if isinstance(obj, dict) and "class_counts" in obj and isinstance(obj.get("model_ema"), dict):
+        obj = obj["model_ema"]  # an ltcli checkpoint of a run with --ema-decay: the weights it validated
+    for key in ("model", "state_dict", "model_state", "model_ema"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
             break
