@@ -21,6 +21,9 @@ if [ ! -d "a_datasets/$DATASET" ]; then
   ltcli split "$DATASET" --ratios 0.7,0.15,0.15 --seed 0
 fi
 
+# On a machine with several GPUs, launch each training through torchrun instead (same options;
+# --batchsize stays the images per step over all GPUs):
+#   torchrun --standalone --nproc_per_node 4 -m ltcli train --dataset "$DATASET" ...
 runs=()
 for objective in $OBJECTIVES; do
   ltcli train --dataset "$DATASET" --objective "$objective" "${TRAIN_OPTIONS[@]}"

@@ -203,3 +203,40 @@ def test_gathered_predictions_ignore_an_empty_shard():
     logits, labels = np.ones((3, 4), dtype=np.float32), np.arange(3)
     out = Dist.concat(TwoProcesses(), [logits, labels, np.ones((3, 2))])  # type: ignore[arg-type]
     assert out[0].shape == (3, 4) and out[1].tolist() == [0, 1, 2] and out[2].shape == (3, 2)
+
+
+def test_sigterm_to_torchrun_then_resume_under_torchrun_matches_an_uninterrupted_run(split_dataset):
+    import signal
+    import time
+
+    root = split_dataset.parent.parent
+    args = ["train", "--dataset", "colours", "--model", "resnet20", "--objective", "ERM", "--epochs", "5",
+            "--batchsize", "6", "--lrstep", "3,2", "--warmup", "1", "--height", "16", "--width", "16",
+            "--workers", "0", "--device", "cpu", "--lr", "0.05", "--train-rule", "Resample", "--seed", "3"]
+    run_ltcli(root, *args, "--logs-dir", "straight", processes=2)
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1",
+           "COLUMNS": "400"}
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "ltcli"]
+    interrupted = subprocess.Popen([*launcher, *args, "--logs-dir", "cut"], cwd=root, env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline, started = time.time() + 240, False
+    while time.time() < deadline and interrupted.poll() is None:
+        found = list((root / "cut").glob("resnet20/colours/ERM/*/valid.csv"))
+        if found and len(found[0].read_text().splitlines()) >= 2:  # header + epoch 1 done
+            started = True
+            break
+        time.sleep(0.02)
+    assert started and interrupted.poll() is None, "the run ended before it could be interrupted"
+    interrupted.send_signal(signal.SIGTERM)  # torchrun passes it on to both processes
+    output = interrupted.communicate(timeout=120)[0]
+    assert interrupted.returncode != 0 and "holds the last finished epoch" in " ".join(output.split()), output
+    cut = one_run(root / "cut", "resnet20", "ERM")
+    assert torch.load(cut / "checkpoint_last.pt", weights_only=True)["epoch"] < 4
+
+    run_ltcli(root, "train", "--resume", str(cut), "--logs-dir", "cut", processes=2)
+    straight = one_run(root / "straight", "resnet20", "ERM")
+    for name in ("train.csv", "valid.csv"):
+        drop_time = [{k: v for k, v in row.items() if k != "time_s"} for row in rows(cut / name)]
+        assert [row["epoch"] for row in drop_time] == ["0", "1", "2", "3", "4"]
+        assert drop_time == [{k: v for k, v in row.items() if k != "time_s"} for row in rows(straight / name)]
