@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+STALE_AFTER_S = 600  # a temp file untouched this long belongs to a writer that was killed
 
 
 def _current_umask() -> int:
@@ -20,7 +24,9 @@ def _current_umask() -> int:
 def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iterator[IO]:
     """Open a temp file beside `path`; on clean exit fsync it and rename it over `path`.
 
-    If the block raises (or the process dies) the previous `path` is left untouched.
+    If the block raises (or the process dies) the previous `path` is left untouched. A writer
+    killed outright leaves its temp file behind; the next successful write of `path` removes temp
+    files of it that have not changed for STALE_AFTER_S seconds.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -37,6 +43,15 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iter
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    remove_stale_temps(path)
+
+
+def remove_stale_temps(path: Path) -> None:
+    cutoff = time.time() - STALE_AFTER_S
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        with contextlib.suppress(OSError):  # gone already, or not ours to remove
+            if stale.stat().st_mtime < cutoff:
+                stale.unlink()
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -136,3 +136,19 @@ def test_a_killed_writer_leaves_the_previous_file_intact(tmp_path):
     writer.wait(timeout=30)
     assert writer.returncode == -signal.SIGKILL
     assert target.read_text() == "previous"
+
+
+def test_the_next_write_removes_a_killed_writers_old_temp_file_but_not_a_fresh_one(tmp_path):
+    target = tmp_path / "checkpoint_last.pt"
+    old = tmp_path / ".checkpoint_last.pt.abc123.tmp"
+    fresh = tmp_path / ".checkpoint_last.pt.def456.tmp"
+    other = tmp_path / ".valid.csv.ghi789.tmp"
+    for path in (old, fresh, other):
+        path.write_bytes(b"half a checkpoint")
+    an_hour_ago = os.stat(old).st_mtime - 3600
+    os.utime(old, (an_hour_ago, an_hour_ago))
+    os.utime(other, (an_hour_ago, an_hour_ago))
+    atomic_write_text(target, "new")
+    assert target.read_text() == "new"
+    assert not old.exists() and fresh.exists()  # a write may be under way in the fresh one
+    assert other.exists()  # another file's temp is left to that file's next write
