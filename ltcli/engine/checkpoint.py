@@ -27,8 +27,3 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     except Exception as error:  # noqa: BLE001  a corrupt or foreign file: one line, not a traceback
         raise LtcliError(f"cannot load checkpoint {path}: {str(error).splitlines()[0]}") from None
 
-
-def evaluated_weights(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """The weights a run validated and chose its best epoch by: the EMA of the weights when the
-    run kept one (--ema-decay), else the trained weights."""
-    return checkpoint.get("model_ema") or checkpoint["model"]

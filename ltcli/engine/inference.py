@@ -18,11 +18,12 @@ from torch.utils.data import Dataset
 
 from ltcli.data.loaders import make_loader
 from ltcli.data.transforms import build_transform
-from ltcli.engine.checkpoint import evaluated_weights, load_checkpoint
+from ltcli.engine.checkpoint import load_checkpoint
 from ltcli.engine.evaluate import predict
 from ltcli.errors import LtcliError
 from ltcli.metrics import average_probabilities, log_probabilities
 from ltcli.models import create_model
+from ltcli.models.weights import evaluated_weights
 from ltcli.runs import RunInfo
 
 

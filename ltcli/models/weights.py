@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -39,6 +40,12 @@ class WeightsReport:
         return text
 
 
+def evaluated_weights(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The weights an ltcli run validated and chose its best epoch by: the EMA of the weights when
+    the run kept one (--ema-decay), else the trained weights."""
+    return checkpoint.get("model_ema") or checkpoint["model"]
+
+
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise LtcliError(f"--weights file not found: {path}")
@@ -46,8 +53,8 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001  foreign or corrupt file: one line
         raise LtcliError(f"cannot read weights from {path}: {str(error).splitlines()[0]}") from None
-    if isinstance(obj, dict) and "class_counts" in obj and isinstance(obj.get("model_ema"), dict):
-        obj = obj["model_ema"]  # an ltcli checkpoint of a run with --ema-decay: the weights it validated
+    if isinstance(obj, dict) and "class_counts" in obj and isinstance(obj.get("model"), dict):
+        obj = evaluated_weights(obj)  # an ltcli checkpoint
     for key in ("model", "state_dict", "model_state", "model_ema"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
