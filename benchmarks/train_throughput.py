@@ -16,9 +16,8 @@ import torch
 from rich.progress import Progress
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
-from ltcli.data.loaders import order_sampler
 from ltcli.data.memory import BatchAugment, MemoryLoader
-from ltcli.data.samplers import StepBatches
+from ltcli.data.samplers import step_batches
 from ltcli.engine.schedule import create_scheduler
 from ltcli.engine.train import train_one_epoch
 from ltcli.models import create_model
@@ -50,7 +49,7 @@ def ltcli_loop(model, images, targets, batch: int, steps: int, device) -> float:
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     loader = MemoryLoader(images[: steps * batch], targets[: steps * batch], batch,
                           BatchAugment(4, 0.5, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD),
-                          batches=StepBatches(order_sampler(steps * batch, seed=0), batch))
+                          batches=step_batches(steps * batch, batch, seed=0))
     scheduler = create_scheduler(optimizer, "step", 1, len(loader), [1], warmup_epochs=0)
     sync(device)
     start = time.perf_counter()

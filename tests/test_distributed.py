@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from ltcli.data.loaders import order_sampler
-from ltcli.data.samplers import EvalShard, PosNegBatchSampler, RankShare, StepBatches, share_of
+from ltcli.data.samplers import EvalShard, PosNegBatchSampler, RankShare, StepBatches, share_of, step_batches
 from ltcli.engine.train import share_weight
 
 
@@ -37,7 +36,7 @@ def test_shares_partition_a_batch(size, world_size):
     (22, 6, 2, [6, 6, 6, 4]),
 ])
 def test_step_batches_keep_a_last_batch_only_when_every_process_gets_two(n, batch, world_size, sizes):
-    steps = StepBatches(order_sampler(n, seed=0), batch, world_size)
+    steps = step_batches(n, batch, seed=0, world_size=world_size)
     assert [len(b) for b in steps] == sizes and len(steps) == len(sizes)
     assert [steps.step_size(i) for i in range(len(sizes))] == sizes
 
@@ -48,7 +47,7 @@ def test_rank_shares_put_together_are_the_single_process_epoch(weighted, world_s
     weights = np.linspace(1, 5, 42).tolist() if weighted else None
 
     def steps(rank: int, world: int):
-        batches = StepBatches(order_sampler(42, seed=3, sample_weights=weights), 12, world)  # 12+12+12+6
+        batches = step_batches(42, 12, seed=3, sample_weights=weights, world_size=world)  # 12+12+12+6
         return RankShare(batches, rank, world) if world > 1 else batches
 
     single = steps(0, 1)

@@ -12,9 +12,8 @@ from conftest import TRAIN_ARGS, only_run, read_csv
 from PIL import Image
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
-from ltcli.data.loaders import order_sampler
 from ltcli.data.memory import BatchAugment, MemoryLoader, decode_images, use_memory_cache
-from ltcli.data.samplers import StepBatches
+from ltcli.data.samplers import step_batches
 from ltcli.data.transforms import build_transform
 
 SIDE = 8  # padding = SIDE // 8 = 1: 3 x 3 crop offsets x 2 flips = 18 outcomes
@@ -63,7 +62,7 @@ def test_memory_loader_covers_each_sample_once_per_epoch():
     images = torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1).expand(10, 3, 2, 2).contiguous()
     targets = torch.arange(10)
     loader = MemoryLoader(images, targets, 4, BatchAugment(0, 0.0, (0, 0, 0), (1 / 255,) * 3, train=False),
-                          batches=StepBatches(order_sampler(10, seed=1), 4), seed=1)
+                          batches=step_batches(10, 4, seed=1), seed=1)
     seen = [t for _, batch in loader for t in batch.tolist()]
     assert sorted(seen) == list(range(10)) and len(loader) == 3
     for x, y in loader:  # normalisation with mean 0, std 1/255 gives back the raw values
@@ -79,7 +78,7 @@ def test_memory_loader_shares_give_the_single_process_batches_and_augmentation()
     augment = BatchAugment(2, 0.5, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD)
 
     def loader(rank: int, world_size: int) -> MemoryLoader:
-        batches = StepBatches(order_sampler(23, seed=5), 6, world_size)
+        batches = step_batches(23, 6, seed=5, world_size=world_size)
         return MemoryLoader(images, targets, 6, augment, batches=batches, seed=5, rank=rank, world_size=world_size)
 
     single, first, second = loader(0, 1), loader(0, 2), loader(1, 2)

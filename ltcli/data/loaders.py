@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, WeightedRandomSampler, default_collate
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 from torchvision.datasets import ImageFolder
 
 from ltcli.data.folder import image_decodes, is_image_name, iter_class_files, list_class_dirs
 from ltcli.data.images import load_rgb
-from ltcli.data.samplers import EvalShard, RankShare, StepBatches
+from ltcli.data.samplers import EvalShard, RankShare, step_batches
 from ltcli.errors import LtcliError
 
 
@@ -186,9 +186,7 @@ def make_loader(
         sampler = EvalShard(len(dataset), rank, world_size) if world_size > 1 else None  # type: ignore[arg-type]
         return SkippingLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, pin_memory=pin,
                               persistent_workers=persistent, collate_fn=collate_decoded)
-    batches = batch_sampler or StepBatches(
-        order_sampler(len(dataset), seed, sample_weights), batch_size, world_size  # type: ignore[arg-type]
-    )
+    batches = batch_sampler or step_batches(len(dataset), batch_size, seed, sample_weights, world_size)  # type: ignore[arg-type]
     if world_size > 1:
         batches = RankShare(batches, rank, world_size)
     # Worker processes seed their augmentation from this generator: distinct per process.
@@ -198,13 +196,3 @@ def make_loader(
                           persistent_workers=persistent, generator=generator, collate_fn=collate_decoded,
                           keep_empty=world_size > 1)
 
-
-def order_sampler(num_samples: int, seed: int, sample_weights: Sequence[float] | None = None) -> Sampler[int]:
-    """An epoch's sample order: a seeded permutation, or `num_samples` draws with replacement in
-    proportion to `sample_weights` (class-aware re-sampling). Seeded alike on every process."""
-    generator = torch.Generator()
-    generator.manual_seed(seed)
-    if sample_weights is None:
-        return RandomSampler(range(num_samples), generator=generator)  # type: ignore[arg-type]
-    return WeightedRandomSampler(torch.as_tensor(sample_weights, dtype=torch.double), num_samples, True,
-                                 generator=generator)

@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from torch.utils.data import Sampler
 
-from ltcli.data.loaders import TrainData, make_loader, order_sampler
+from ltcli.data.loaders import TrainData, make_loader
 from ltcli.data.memory import CACHE_MODES, BatchAugment, MemoryLoader, decode_images, use_memory_cache
-from ltcli.data.samplers import EvalShard, StepBatches
+from ltcli.data.samplers import EvalShard, step_batches
 from ltcli.errors import LtcliError
 
 
@@ -77,7 +77,7 @@ def build_pipeline(
                 f"{len(failed)} training file(s) do not decode (first: {failed[0]}): with --train-rule or "
                 "--pos-neg-ratio, remove them or use --data-cache none"
             )
-    batches = batch_sampler or StepBatches(order_sampler(len(train_y), seed, sample_weights), batch_size, world_size)
+    batches = batch_sampler or step_batches(len(train_y), batch_size, seed, sample_weights, world_size)
     train = MemoryLoader(
         train_images, train_y, batch_size, BatchAugment(padding, hflip if augment == "cifar" else 0.0, mean, std),
         batches=batches, seed=seed, **shard,

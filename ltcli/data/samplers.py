@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import RandomSampler, Sampler, WeightedRandomSampler
 
 from ltcli.errors import LtcliError
 
@@ -68,6 +68,24 @@ class StepBatches(Sampler[list[int]]):
                 batch = []
         if len(batch) >= self.min_last:
             yield batch
+
+
+def order_sampler(num_samples: int, seed: int, sample_weights: Sequence[float] | None = None) -> Sampler[int]:
+    """An epoch's sample order: a seeded permutation, or `num_samples` draws with replacement in
+    proportion to `sample_weights` (class-aware re-sampling). Seeded alike on every process."""
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    if sample_weights is None:
+        return RandomSampler(range(num_samples), generator=generator)  # type: ignore[arg-type]
+    return WeightedRandomSampler(torch.as_tensor(sample_weights, dtype=torch.double), num_samples, True,
+                                 generator=generator)
+
+
+def step_batches(
+    num_samples: int, batch_size: int, seed: int, sample_weights: Sequence[float] | None = None, world_size: int = 1
+) -> StepBatches:
+    """Every epoch's training batches, on either data path: `order_sampler`'s order in step batches."""
+    return StepBatches(order_sampler(num_samples, seed, sample_weights), batch_size, world_size)
 
 
 class RankShare(Sampler[list[int]]):
