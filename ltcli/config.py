@@ -1,15 +1,34 @@
-"""A run's settings in one dataclass: the CLI fills it, the engine reads it, the run folder keeps it."""
+"""A run's settings in one dataclass that checks itself: the one home of every default and every
+rule on values, so the CLI, the Python API and the web app build runs the same way.
+
+`TrainConfig(...)` raises LtcliError (one line, naming the command-line flag) for a value that
+cannot work, before anything is written to disk.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
+import re
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
+
+from ltcli.errors import LtcliError
+
+DEFAULT_LR_STAGES = (60, 60, 40, 40)  # epochs of each step stage when --lrstep is not given
+# Flags whose name is not the field's with dashes (the rest are --field-name).
+FLAGS = {"batch_size": "--batchsize", "lr_steps": "--lrstep", "warmup_epochs": "--warmup", "objective_options": "--opt"}
+
+
+def flag(name: str) -> str:
+    return FLAGS.get(name, "--" + name.replace("_", "-"))
 
 
 @dataclass
 class TrainConfig:
-    """Every option of `ltcli train`, with the defaults of the original CCE tool where it had them."""
+    """Every option of `ltcli train` with its default."""
 
     dataset: str | None = None
     data: str | None = None
@@ -28,7 +47,7 @@ class TrainConfig:
     weight_decay: float = 5e-4
     nesterov: bool = False
     sched: str = "step"
-    lr_steps: list[int] = field(default_factory=lambda: [60, 60, 40, 40])
+    lr_steps: list[int] | None = None  # None: DEFAULT_LR_STAGES
     lr_decay: float = 0.1
     warmup_epochs: int = 5
     min_lr: float = 0.0
@@ -58,6 +77,13 @@ class TrainConfig:
     logs_dir: str = "logs"
     select_metric: str = "acc"  # the validation column whose best value picks checkpoint_best.pt
 
+    def __post_init__(self) -> None:
+        self.validate()
+
+    @property
+    def lr_stages(self) -> list[int]:
+        return list(self.lr_steps) if self.lr_steps is not None else list(DEFAULT_LR_STAGES)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -65,3 +91,149 @@ class TrainConfig:
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    def validate(self) -> None:
+        """Check every value; canonicalise the objective's name and options. Raises LtcliError."""
+        self._check_types()
+        self._check_numbers()
+        self._check_choices()
+        self._check_schedule()
+        self._check_task()
+        self._check_objective()
+
+    def _check_types(self) -> None:
+        hints = {"int": int, "float": (int, float), "bool": bool, "str": str}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            kind = str(f.type).replace(" | None", "")
+            if value is None and "None" in str(f.type):
+                continue
+            wanted = hints.get(kind)
+            if wanted is None:
+                continue
+            if isinstance(value, bool) and kind != "bool" or not isinstance(value, wanted):
+                raise LtcliError(f"{flag(f.name)} takes {_describe(kind)}, got {value!r}")
+        for name in ("lr_steps", "positive_classes"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, list):
+                raise LtcliError(f"{flag(name)} takes a list, got {value!r}")
+
+    def _check_numbers(self) -> None:
+        at_least(self, "epochs", 1)
+        at_least(self, "batch_size", 1)
+        at_least(self, "height", 1)
+        at_least(self, "width", 1)
+        at_least(self, "workers", 0)
+        at_least(self, "seed", 0)
+        at_least(self, "warmup_epochs", 0)
+        for name in ("weight_decay", "min_lr", "mixup", "cutmix"):
+            at_least(self, name, 0.0)
+        in_range(self, "lr", 0.0, math.inf, low_open=True)
+        in_range(self, "lr_decay", 0.0, 1.0, low_open=True)
+        in_range(self, "momentum", 0.0, 1.0, high_open=True)
+        in_range(self, "ema_decay", 0.0, 1.0, high_open=True)
+        in_range(self, "cb_beta", 0.0, 1.0, high_open=True)
+        for name in ("hflip", "mix_prob", "mix_switch_prob"):
+            in_range(self, name, 0.0, 1.0)
+        if self.seed >= 2**32:
+            raise LtcliError(f"--seed must be below 2**32, got {self.seed}")
+        if self.min_lr >= self.lr:
+            raise LtcliError(f"--min-lr ({self.min_lr}) must be below --lr ({self.lr})")
+        if self.nesterov and self.momentum == 0:
+            raise LtcliError("--nesterov needs a momentum above 0")
+
+    def _check_choices(self) -> None:
+        from ltcli.data.memory import CACHE_MODES
+        from ltcli.data.transforms import AUGMENTS
+        from ltcli.engine.compute import AMP_MODES, SWITCH_MODES
+        from ltcli.engine.schedule import SCHEDULES
+        from ltcli.metrics import SELECT_METRICS
+        from ltcli.models.weights import FREEZE_MODES
+
+        for name, choices in (("sched", SCHEDULES), ("augment", AUGMENTS), ("data_cache", CACHE_MODES),
+                              ("amp", AMP_MODES), ("channels_last", SWITCH_MODES), ("freeze", FREEZE_MODES),
+                              ("select_metric", SELECT_METRICS)):
+            if getattr(self, name) not in choices:
+                raise LtcliError(f"unknown {flag(name)} {getattr(self, name)!r}: choose one of {', '.join(choices)}")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise LtcliError(f"unknown --device {self.device!r}: use auto, cpu or cuda[:N]")
+        if (self.dataset is None) == (self.data is None):
+            raise LtcliError("give exactly one of --dataset NAME (under a_datasets/) or --data PATH")
+        if self.weights and self.init_from:
+            raise LtcliError("give --weights FILE or --init-from RUN, not both")
+
+    def _check_schedule(self) -> None:
+        if self.lr_steps is None:
+            return
+        if not self.lr_steps or any(isinstance(n, bool) or not isinstance(n, int) or n <= 0 for n in self.lr_steps):
+            raise LtcliError(f"--lrstep needs positive whole stage lengths, got {self.lr_steps}")
+        drops = list(itertools.accumulate(self.lr_steps))[:-1]
+        late = [d for d in drops if d >= self.epochs]
+        if self.sched == "step" and late:
+            raise LtcliError(
+                f"--lrstep {','.join(map(str, self.lr_steps))} drops the rate at epoch(s) "
+                f"{', '.join(map(str, late))}, but the run has only {self.epochs} epoch(s): give stages that add "
+                f"up to --epochs (e.g. {self.epochs})"
+            )
+
+    def _check_task(self) -> None:
+        from ltcli.data.samplers import parse_pos_neg_ratio
+        from ltcli.rebalance import TrainRule
+
+        rule = TrainRule.create(self.train_rule, self.epochs, self.drw_epoch, self.cb_beta)
+        self.train_rule = rule.name
+        if self.positive_classes is not None:  # [] (a saved multi-class run's record) means none
+            self.positive_classes = [str(c).strip() for c in self.positive_classes] or None
+            if self.positive_classes is not None and not all(self.positive_classes):
+                raise LtcliError("--positive-classes needs class names separated by commas")
+        if self.pos_neg_ratio is not None:
+            parse_pos_neg_ratio(self.pos_neg_ratio)
+            if not self.positive_classes:
+                raise LtcliError("--pos-neg-ratio stratifies binary tasks: give --positive-classes too")
+            if rule.samples:
+                raise LtcliError(f"--pos-neg-ratio already decides the batches: drop --train-rule {rule.name}")
+
+    def _check_objective(self) -> None:
+        """The objective's name as registered, and its options checked by building it once on two
+        made-up classes (its own range checks run too), so a bad option never reaches training."""
+        from ltcli.objectives import create_objective, get_objective_entry
+
+        entry = get_objective_entry(self.objective)
+        self.objective = entry.name
+        if not isinstance(self.objective_options, dict):
+            raise LtcliError(f"--opt takes KEY=VALUE pairs, got {self.objective_options!r}")
+        self.objective_options = entry.check_options(dict(self.objective_options))
+        options = dict(self.objective_options)
+        if "epochs" in entry.options and "epochs" not in options:
+            options["epochs"] = self.epochs
+        create_objective(entry.name, [2, 1], **options)
+
+
+# Every default by field name (DEFAULT.epochs, ...): what the CLI's options show and fall back to.
+DEFAULT = SimpleNamespace(**{f.name: f.default for f in dataclasses.fields(TrainConfig)
+                             if f.default is not dataclasses.MISSING})
+
+
+def _describe(kind: str) -> str:
+    return {"int": "a whole number", "float": "a number", "bool": "true or false", "str": "text"}[kind]
+
+
+def at_least(config: TrainConfig, name: str, low: float) -> None:
+    value = getattr(config, name)
+    if not math.isfinite(value) or value < low:
+        raise LtcliError(f"{flag(name)} must be at least {low:g}, got {value}")
+
+
+def in_range(config: TrainConfig, name: str, low: float, high: float, low_open: bool = False,
+             high_open: bool = False) -> None:
+    value = getattr(config, name)
+    inside = math.isfinite(value) and (value > low if low_open else value >= low) and (
+        value < high if high_open else value <= high)
+    if not inside:
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        if high == math.inf:
+            interval = f"above {low:g}"
+        raise LtcliError(f"{flag(name)} must be {'in ' if high != math.inf else ''}{interval}, got {value}")

@@ -45,6 +45,12 @@ TPAUC_DEFAULT = ((0.5, 0.5),)
 SHOT_GROUPS = ("many", "medium", "few")
 # Metrics where lower is better; every other metric picks the best checkpoint by its maximum.
 LOWER_IS_BETTER = frozenset({"loss", "nll", "ece"})
+# Validation columns logged each epoch besides the loss (the lowest-recall column is named so it
+# cannot be read as the learning rate); any of them, or the loss, can pick the best checkpoint.
+VALID_COLUMNS = (
+    "acc", "top5acc", "balanced_acc", "macro_f1", "nll", "ece", "gmean_recall", "hmean_recall", "lowest_recall",
+)
+SELECT_METRICS = ("loss", *VALID_COLUMNS)
 # The scalars `ltcli test` prints and `ltcli runs --csv` lists, in order (TPAUC keys follow).
 SUMMARY_KEYS = (
     "acc", "top5acc", "balanced_acc", "macro_f1", "many_shot_acc", "medium_shot_acc", "few_shot_acc",

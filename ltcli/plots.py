@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Sequence
 from pathlib import Path
@@ -247,15 +246,6 @@ def plot_roc_curves(
     ax.grid(alpha=0.3)
     ax.set_title(title or "ROC curve")
     save_figure(fig, path)
-
-
-def read_csv_columns(path: Path) -> dict[str, list[float]]:
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    columns: dict[str, list[float]] = {}
-    for key in rows[0] if rows else []:
-        columns[key] = [float(r[key]) if r[key] not in ("", None) else float("nan") for r in rows]
-    return columns
 
 
 def _symlog_if_spiky(ax) -> None:

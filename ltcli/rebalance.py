@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -14,8 +15,6 @@ from ltcli.errors import LtcliError
 from ltcli.objectives import Objective
 
 TRAIN_RULES = ("None", "Reweight", "Resample", "SqrtResample", "DRW")
-WEIGHTING_RULES = ("Reweight", "DRW")
-SAMPLING_RULES = ("Resample", "SqrtResample")
 
 
 def effective_number_weights(class_counts: Sequence[int], beta: float = 0.9999) -> np.ndarray:
@@ -45,39 +44,50 @@ def sample_weights(targets: Sequence[int], class_counts: Sequence[int], rule: st
 
 @dataclass(frozen=True)
 class TrainRule:
-    name: str = "None"
-    drw_epoch: int = 160
-    beta: float = 0.9999
+    """`--train-rule None`: every sample and class counts the same. Each rule below changes what it
+    needs (the sample order or the loss weights) through these methods, so the engine never asks
+    which rule it holds."""
+
+    name: ClassVar[str] = "None"
+    samples: ClassVar[bool] = False  # draws the training order by class (a weighted sampler)
+    weights: ClassVar[bool] = False  # weights the loss by class
 
     @classmethod
     def create(cls, name: str, epochs: int, drw_epoch: int | None = None, beta: float = 0.9999) -> TrainRule:
-        canonical = {r.lower(): r for r in TRAIN_RULES}.get(name.lower())
-        if canonical is None:
+        rule = RULES.get(name.lower())
+        if rule is None:
             raise LtcliError(f"unknown --train-rule {name!r}: choose one of {', '.join(TRAIN_RULES)}")
-        # DRW defers re-weighting to the last 20% of training by default (160 of 200 in Cao et al. 2019).
-        start = int(0.8 * epochs) if drw_epoch is None else drw_epoch
-        if canonical == "DRW" and not 0 <= start < max(epochs, 1):
-            raise LtcliError(f"--drw-epoch must be in [0, {epochs}), got {start}")
-        return cls(canonical, start, beta)
+        return rule.build(epochs, drw_epoch, beta)
 
-    @property
-    def samples(self) -> bool:
-        return self.name in SAMPLING_RULES
+    @classmethod
+    def build(cls, epochs: int, drw_epoch: int | None, beta: float) -> TrainRule:
+        return cls()
+
+    def sample_weights(self, targets: Sequence[int], class_counts: Sequence[int]) -> np.ndarray | None:
+        """Per-sample weights for a weighted sampler; None keeps the shuffled order."""
+        return None
 
     def class_weights(self, epoch: int, class_counts: Sequence[int]) -> np.ndarray | None:
         """Loss weights for this epoch, None for uniform."""
-        if self.name == "Reweight" or (self.name == "DRW" and epoch >= self.drw_epoch):
-            return effective_number_weights(class_counts, self.beta)
         return None
+
+    def start_epoch(self, objective: Objective, epoch: int, class_counts: Sequence[int]) -> None:
+        """Give the objective this epoch's class weights (objectives without them were refused by `check`)."""
+        if objective.supports_class_weights:
+            objective.set_class_weights(self.class_weights(epoch, class_counts))
+
+    def record(self) -> dict[str, Any]:
+        """What the run's config.json records of how the rule was resolved."""
+        return {"drw_epoch_resolved": None}
 
     def check(self, objective_name: str, objective: Objective) -> None:
         """Refuse combinations that double-count the prior or that the objective cannot express."""
-        if self.name in WEIGHTING_RULES and objective.corrects_prior:
+        if self.weights and objective.corrects_prior:
             raise LtcliError(
                 f"--train-rule {self.name} with {objective_name} is refused: {objective_name} already corrects "
                 "for the training prior, and class weights on top would compensate it twice"
             )
-        if self.name in WEIGHTING_RULES and not objective.supports_class_weights:
+        if self.weights and not objective.supports_class_weights:
             raise LtcliError(
                 f"--train-rule {self.name} with {objective_name} is refused: {objective_name} has no per-class "
                 "loss weights (use Resample or SqrtResample to re-balance it)"
@@ -87,3 +97,66 @@ class TrainRule:
                 f"--train-rule {self.name} with {objective_name} is refused: {objective_name} corrects for the "
                 "training prior, which class-aware sampling already changes, so the tail would be favoured twice"
             )
+
+
+@dataclass(frozen=True)
+class Reweight(TrainRule):
+    """Effective-number class weights for the whole run (Cui et al. 2019)."""
+
+    name: ClassVar[str] = "Reweight"
+    weights: ClassVar[bool] = True
+    beta: float = 0.9999
+
+    @classmethod
+    def build(cls, epochs: int, drw_epoch: int | None, beta: float) -> TrainRule:
+        effective_number_weights([1, 1], beta)  # checks beta before anything is written
+        return cls(beta=beta)
+
+    def class_weights(self, epoch: int, class_counts: Sequence[int]) -> np.ndarray | None:
+        return effective_number_weights(class_counts, self.beta)
+
+
+@dataclass(frozen=True)
+class DeferredReweight(Reweight):
+    """DRW (Cao et al. 2019): uniform weights, then the Reweight weights from `drw_epoch` on."""
+
+    name: ClassVar[str] = "DRW"
+    drw_epoch: int = 160
+
+    @classmethod
+    def build(cls, epochs: int, drw_epoch: int | None, beta: float) -> TrainRule:
+        # DRW defers re-weighting to the last 20% of training by default (160 of 200 in Cao et al. 2019).
+        start = int(0.8 * epochs) if drw_epoch is None else drw_epoch
+        if not 0 <= start < max(epochs, 1):
+            raise LtcliError(f"--drw-epoch must be in [0, {epochs}), got {start}")
+        effective_number_weights([1, 1], beta)
+        return cls(beta=beta, drw_epoch=start)
+
+    def class_weights(self, epoch: int, class_counts: Sequence[int]) -> np.ndarray | None:
+        return super().class_weights(epoch, class_counts) if epoch >= self.drw_epoch else None
+
+    def record(self) -> dict[str, Any]:
+        return {"drw_epoch_resolved": self.drw_epoch}
+
+
+@dataclass(frozen=True)
+class Resample(TrainRule):
+    """Class-balanced sampling: every class is drawn equally often."""
+
+    name: ClassVar[str] = "Resample"
+    samples: ClassVar[bool] = True
+
+    def sample_weights(self, targets: Sequence[int], class_counts: Sequence[int]) -> np.ndarray | None:
+        return sample_weights(targets, class_counts, self.name)
+
+
+@dataclass(frozen=True)
+class SqrtResample(Resample):
+    """Square-root sampling (Mahajan et al. 2018): class c is drawn in proportion to sqrt(n_c)."""
+
+    name: ClassVar[str] = "SqrtResample"
+
+
+RULES: dict[str, type[TrainRule]] = {
+    rule.name.lower(): rule for rule in (TrainRule, Reweight, Resample, SqrtResample, DeferredReweight)
+}

@@ -1,20 +1,19 @@
-"""The run folder: logs/<model>/<dataset>/<objective>/<YYYY-MM-DD-HH-MM-SS>/ and finding it again."""
+"""Finding runs: stamped folders, listing them, and resolving what users type after --run/--datetime.
+
+The files inside a run folder belong to `ltcli.run_folder`; this module knows only where runs are.
+"""
 
 from __future__ import annotations
 
-import csv
-import json
+import math
 import time
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from ltcli.errors import LtcliError
+from ltcli.run_folder import CONFIG_NAME, LAST_CHECKPOINT, RunFileError, RunFolder
 
 STAMP_FORMAT = "%Y-%m-%d-%H-%M-%S"
-CONFIG_NAME = "config.json"
-BEST_CHECKPOINT = "checkpoint_best.pt"
-LAST_CHECKPOINT = "checkpoint_last.pt"
 ENSEMBLES_DIR = "ensembles"
 
 
@@ -30,9 +29,9 @@ def is_stamp(name: str) -> bool:
     return True
 
 
-def create_run_dir(logs_dir: Path, model: str, dataset: str, objective: str) -> Path:
+def create_run_dir(logs_dir: Path, model: str, dataset: str, objective: str) -> RunFolder:
     """Claim a fresh stamped run folder logs/<model>/<dataset>/<objective>/<stamp>/."""
-    return claim_stamped_dir(Path(logs_dir) / model / dataset / objective)
+    return RunFolder(claim_stamped_dir(Path(logs_dir) / model / dataset / objective))
 
 
 def create_ensemble_dir(logs_dir: Path, dataset: str) -> Path:
@@ -54,36 +53,13 @@ def claim_stamped_dir(parent: Path) -> Path:
             time.sleep(1.0 - (time.time() % 1.0) + 0.01)
 
 
-@dataclass(frozen=True)
-class RunInfo:
-    path: Path
-    model: str
-    dataset: str
-    objective: str
-    stamp: str
-    checkpoint: str = BEST_CHECKPOINT  # the file `ltcli test` and `ltcli predict` load
-
-    @classmethod
-    def from_path(cls, path: Path, checkpoint: str = BEST_CHECKPOINT) -> RunInfo:
-        path = Path(path)
-        return cls(path, path.parent.parent.parent.name, path.parent.parent.name, path.parent.name, path.name,
-                   checkpoint)
-
-    @property
-    def label(self) -> str:
-        return f"{self.objective} {self.stamp}"
-
-    def config(self) -> dict:
-        return json.loads((self.path / CONFIG_NAME).read_text(encoding="utf-8"))
-
-
 def list_runs(
     logs_dir: Path, model: str | None = None, dataset: str | None = None, objective: str | None = None
-) -> list[RunInfo]:
+) -> list[RunFolder]:
     """Every run folder (one holding config.json) matching the filters, oldest first."""
     logs_dir = Path(logs_dir)
     pattern = f"{model or '*'}/{dataset or '*'}/{objective or '*'}/*/{CONFIG_NAME}"
-    runs = [RunInfo.from_path(p.parent) for p in logs_dir.glob(pattern) if is_stamp(p.parent.name)]
+    runs = [RunFolder(p.parent) for p in logs_dir.glob(pattern) if is_stamp(p.parent.name)]
     return sorted(runs, key=lambda r: (r.stamp, str(r.path)))
 
 
@@ -94,13 +70,13 @@ def find_run(
     dataset: str | None = None,
     objective: str | None = None,
     stamp: str | None = None,
-) -> RunInfo:
+) -> RunFolder:
     """Resolve --run PATH, or --model/--dataset/--objective with --datetime STAMP|latest."""
     if run is not None:
         path = Path(run)
-        if not (path / CONFIG_NAME).is_file():
+        if not RunFolder.holds_run(path):
             raise LtcliError(f"{path} is not a run folder (no {CONFIG_NAME})")
-        return RunInfo.from_path(path)
+        return RunFolder(path)
     if stamp is None:
         raise LtcliError("give --run PATH, or --datetime STAMP (or latest) with --model/--dataset/--objective")
     if stamp != "latest" and not is_stamp(stamp):
@@ -123,55 +99,59 @@ def resolve_run_ref(
     model: str | None = None,
     dataset: str | None = None,
     objective: str | None = None,
-) -> RunInfo:
-    """A run from what users type after --run: a run folder, a checkpoint file in one (its other
-    checkpoint, or a copied .pt: the checkpoint alone is enough), or a stamp (or 'latest') looked up
-    under logs_dir, narrowed by --model/--dataset/--objective when several runs share it."""
+    option: str = "--run",
+) -> RunFolder:
+    """A run from what users type after --run (or --resume): a run folder, a checkpoint file in one
+    (its other checkpoint, or a copied .pt: the checkpoint alone is enough), or a stamp (or
+    'latest') looked up under logs_dir, narrowed by --model/--dataset/--objective when several
+    runs share it."""
     path = Path(ref)
     if path.is_file() and path.suffix == ".pt":
-        return RunInfo.from_path(path.parent, checkpoint=path.name)
-    if (path / CONFIG_NAME).is_file():
-        return RunInfo.from_path(path)
+        return RunFolder(path.parent, checkpoint_name=path.name)
+    if RunFolder.holds_run(path):
+        return RunFolder(path)
     text = str(ref)
     if is_stamp(text) or text == "latest":
         return find_run(logs_dir, None, model, dataset, objective, text)
     if path.exists():
         raise LtcliError(f"{path} is not a run folder (no {CONFIG_NAME})")
-    raise LtcliError(f"--run {text!r} is neither a run folder, a checkpoint .pt nor a stamp YYYY-MM-DD-HH-MM-SS "
+    raise LtcliError(f"{option} {text!r} is neither a run folder, a checkpoint .pt nor a stamp YYYY-MM-DD-HH-MM-SS "
                      "(or latest)")
 
 
-def best_valid_value(valid_csv: Path, metric: str) -> float | None:
-    """The best logged value of `metric` in valid.csv (lowest for a loss-like metric), None if absent."""
+def best_logged(values: list[float | None], metric: str) -> float | None:
+    """The best of a logged column (lowest for a loss-like metric); NaN never wins; None if none."""
     from ltcli.metrics import LOWER_IS_BETTER
 
-    if not valid_csv.is_file():
+    finite = [v for v in values if v is not None and not math.isnan(v)]
+    if not finite:
         return None
-    with open(valid_csv, newline="", encoding="utf-8") as handle:
-        values = [float(row[metric]) for row in csv.DictReader(handle) if row.get(metric) not in (None, "")]
-    values = [v for v in values if v == v]  # NaN never wins
-    if not values:
-        return None
-    return min(values) if metric in LOWER_IS_BETTER else max(values)
+    return min(finite) if metric in LOWER_IS_BETTER else max(finite)
 
 
-def count_rows(path: Path) -> int:
-    if not path.is_file():
-        return 0
-    with open(path, newline="", encoding="utf-8") as handle:
-        return sum(1 for _ in csv.DictReader(handle))
-
-
-def summarize_run(info: RunInfo) -> dict:
+def summarize_run(run: RunFolder) -> dict:
     """What `ltcli runs` shows of a run: its identity, progress, best validation value of the metric
-    that picked its checkpoint, and the test metrics (empty dict if never tested)."""
-    config = info.config()
-    metric = config.get("select_metric", "acc")
-    metrics_file = info.path / "metrics.json"
-    tested = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else {}
-    return {
-        "stamp": info.stamp, "model": info.model, "dataset": info.dataset, "objective": info.objective,
-        "epochs_done": count_rows(info.path / "valid.csv"), "epochs": config.get("epochs"),
-        "select_metric": metric, "best_valid": best_valid_value(info.path / "valid.csv", metric),
-        "test": tested, "path": str(info.path),
-    }
+    that picked its checkpoint, and the test metrics (empty dict if never tested). A run whose files
+    cannot be read is summarised by its identity and an `error` naming the file and the reason."""
+    summary = {"stamp": run.stamp, "model": run.model, "dataset": run.dataset, "objective": run.objective,
+               "path": str(run.path), "epochs_done": None, "epochs": None, "select_metric": None,
+               "best_valid": None, "test": {}, "error": None}
+    try:
+        config = run.read_config()
+        metric = str(config.get("select_metric", "acc"))
+        valid = run.read_log_columns("valid")
+        summary.update(
+            epochs=config.get("epochs"), select_metric=metric, epochs_done=len(valid.get("epoch", [])),
+            best_valid=best_logged(valid.get(metric, []), metric), test=run.read_metrics("test"),
+        )
+    except (RunFileError, OSError) as error:
+        summary["error"] = str(error) if isinstance(error, RunFileError) else f"{error.filename}: {error.strerror}"
+    return summary
+
+
+def resume_target(logs_dir: Path, ref: str) -> RunFolder:
+    """The run `--resume REF` continues: its folder, a checkpoint in it, or its stamp (or latest)."""
+    run = resolve_run_ref(logs_dir, ref, option="--resume")
+    if not run.last_checkpoint.is_file():
+        raise LtcliError(f"{run.path} has no {LAST_CHECKPOINT} to resume from")
+    return RunFolder(run.path)

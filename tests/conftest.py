@@ -29,29 +29,37 @@ def write_image(path: Path, colour: tuple[int, int, int], seed: int, size: int =
     return path
 
 
+def make_class_images(counts: dict[str, int], root: Path, suffix: str = ".png") -> Path:
+    """root/<class>/<i>.png with `counts` images per class, each class its own colour."""
+    for class_index, (name, count) in enumerate(counts.items()):
+        colour = COLOURS.get(name, (40 * class_index % 255, 90, 160))
+        for i in range(count):
+            write_image(root / name / f"img{i:03d}{suffix}", colour, seed=1000 * class_index + i)
+    return root
+
+
 @pytest.fixture
 def make_class_folder(tmp_path: Path) -> Callable[..., Path]:
     """make_class_folder({'apple': 10, 'leaf': 4}) -> a raw folder root/<class>/<i>.png."""
 
     def make(counts: dict[str, int], root: Path | None = None, suffix: str = ".png") -> Path:
-        root = root or tmp_path / "raw"
-        for class_index, (name, count) in enumerate(counts.items()):
-            colour = COLOURS.get(name, (40 * class_index % 255, 90, 160))
-            for i in range(count):
-                write_image(root / name / f"img{i:03d}{suffix}", colour, seed=1000 * class_index + i)
-        return root
+        return make_class_images(counts, root or tmp_path / "raw", suffix)
 
     return make
 
 
-@pytest.fixture
-def split_dataset(tmp_path: Path, make_class_folder) -> Path:
-    """a_datasets/colours/{train,valid,test}/<class>/ with a long-tailed train split."""
-    root = tmp_path / "a_datasets" / "colours"
-    make_class_folder({"apple": 24, "leaf": 12, "sky": 6}, root / "train")
+def make_dataset(root: Path) -> Path:
+    """root/{train,valid,test}/<class>/ with a long-tailed train split (the `split_dataset` layout)."""
+    make_class_images({"apple": 24, "leaf": 12, "sky": 6}, root / "train")
     for split in ("valid", "test"):
-        make_class_folder({"apple": 4, "leaf": 4, "sky": 4}, root / split)
+        make_class_images({"apple": 4, "leaf": 4, "sky": 4}, root / split)
     return root
+
+
+@pytest.fixture
+def split_dataset(tmp_path: Path) -> Path:
+    """a_datasets/colours/{train,valid,test}/<class>/ with a long-tailed train split."""
+    return make_dataset(tmp_path / "a_datasets" / "colours")
 
 
 def tree_digest(root: Path) -> dict[str, str]:

@@ -15,9 +15,9 @@ from sklearn.metrics import roc_auc_score
 
 from ltcli.atomic import atomic_write_text
 from ltcli.config import TrainConfig
-from ltcli.engine.assess import PER_CLASS_COLUMNS
 from ltcli.metrics import SUMMARY_KEYS
 from ltcli.models import create_model
+from ltcli.run_folder import PER_CLASS_COLUMNS
 
 CLASSES = ["apple", "leaf", "sky"]
 COUNTS = [24, 12, 6]
@@ -38,8 +38,8 @@ def make_run(logs: Path, data_root: Path, objective: str, stamp: str, seed: int,
     torch.manual_seed(seed)
     model = create_model("resnet20", num_classes=outputs or len(class_names))
     config = {
-        **TrainConfig(model="resnet20", objective=objective, epochs=len(valid_acc), height=16, width=16,
-                      select_metric=select_metric).to_dict(),
+        **TrainConfig(dataset=data_root.name, model="resnet20", objective=objective, epochs=len(valid_acc),
+                      height=16, width=16, select_metric=select_metric).to_dict(),
         "dataset_name": data_root.name, "dataset_root": str(data_root), "valid_split": "valid",
         "augment_resolved": "cifar", "class_names": class_names, "class_counts": counts,
     }
@@ -294,11 +294,11 @@ def test_plot_per_class_and_shots_compare_tested_runs(cli, two_runs, tmp_path):
 def test_select_metric_picks_the_best_checkpoint(cli, split_dataset, tmp_path, monkeypatch):
     """Scripted validation numbers (the network is real, its metrics are replaced): the lowest NLL is
     at epoch 1, neither the first nor the last, and top-1 accuracy would have picked epoch 2."""
-    import ltcli.engine.train as engine_train
+    import ltcli.engine.loop as loop
 
     script = iter([{"nll": 0.9, "acc": 0.1}, {"nll": 0.5, "acc": 0.2}, {"nll": 0.7, "acc": 0.9}])
-    real = engine_train.evaluate_logits
-    monkeypatch.setattr(engine_train, "evaluate_logits", lambda *a, **k: {**real(*a, **k), **next(script)})
+    real = loop.evaluate_logits  # where the loop meets ltcli.metrics
+    monkeypatch.setattr(loop, "evaluate_logits", lambda *a, **k: {**real(*a, **k), **next(script)})
     result = cli("train", "--dataset", "colours", "--objective", "ERM", "--model", "resnet20", "--epochs", "3",
                  "--batchsize", "8", "--lrstep", "3", "--warmup", "0", "--height", "8", "--width", "8",
                  "--workers", "0", "--device", "cpu", "--select-metric", "nll")

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from ltcli.data.samplers import EvalShard, PosNegBatchSampler, RankShare, StepBatches, share_of, step_batches
-from ltcli.engine.train import share_weight
+from ltcli.engine.loop import share_weight
 
 
 @pytest.mark.parametrize("size", range(2, 12))

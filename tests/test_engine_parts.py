@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ltcli.atomic import atomic_open, atomic_write_text
-from ltcli.engine.checkpoint import load_checkpoint, save_checkpoint
+from ltcli.checkpoint import Checkpoint
 from ltcli.engine.schedule import create_scheduler, step_milestones
 from ltcli.errors import LtcliError
 from ltcli.runs import create_run_dir, find_run, is_stamp
@@ -59,8 +59,8 @@ def test_run_dirs_started_in_the_same_second_do_not_collide(tmp_path):
         t.start()
     for t in threads:
         t.join()
-    assert len({d.name for d in dirs}) == 3
-    assert all(is_stamp(d.name) and d.parent == tmp_path / "m" / "d" / "o" for d in dirs)
+    assert len({d.stamp for d in dirs}) == 3
+    assert all(is_stamp(d.stamp) and d.path.parent == tmp_path / "m" / "d" / "o" for d in dirs)
 
 
 def test_find_run_latest_and_by_stamp(tmp_path):
@@ -91,16 +91,20 @@ class Opaque:
 
 
 def test_checkpoint_round_trip_is_weights_only(tmp_path):
-    state = {"model": {"w": torch.arange(3.0)}, "epoch": 4, "class_names": ["a", "b"], "config": {"lr": 0.1}}
-    save_checkpoint(tmp_path / "c.pt", state)
-    loaded = load_checkpoint(tmp_path / "c.pt")
-    assert loaded["epoch"] == 4 and loaded["class_names"] == ["a", "b"]
-    assert torch.equal(loaded["model"]["w"], torch.arange(3.0))
+    Checkpoint(model={"w": torch.arange(3.0)}, epoch=4, class_names=["a", "b"], config={"model": "m"}).save(
+        tmp_path / "c.pt")
+    loaded = Checkpoint.load(tmp_path / "c.pt")
+    assert loaded.epoch == 4 and loaded.class_names == ["a", "b"]
+    assert torch.equal(loaded.model["w"], torch.arange(3.0))
+    # the file is a plain dict under the field names (the layout earlier ltcli versions wrote)
+    raw = torch.load(tmp_path / "c.pt", weights_only=True)
+    assert raw["epoch"] == 4 and raw["config"] == {"model": "m"} and raw["model_ema"] is None
     torch.save({"x": Opaque()}, tmp_path / "evil.pt")
-    with pytest.raises(LtcliError, match="cannot load checkpoint"):
-        load_checkpoint(tmp_path / "evil.pt")
+    with pytest.raises(LtcliError, match="holds Python objects besides tensors") as refused:
+        Checkpoint.load(tmp_path / "evil.pt")
+    assert "weights_only=False" not in str(refused.value)  # never steer users to an unsafe load
     with pytest.raises(LtcliError, match="checkpoint not found"):
-        load_checkpoint(tmp_path / "missing.pt")
+        Checkpoint.load(tmp_path / "missing.pt")
 
 
 def test_atomic_files_get_the_usual_permissions(tmp_path):

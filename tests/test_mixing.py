@@ -14,9 +14,9 @@ from rich.progress import Progress
 from timm.utils import ModelEmaV3
 from torch.utils.data import DataLoader, TensorDataset
 
+from ltcli.engine.loop import forward_loss, train_one_epoch
 from ltcli.engine.mixing import BatchMix, create_batch_mix
 from ltcli.engine.schedule import create_scheduler
-from ltcli.engine.train import forward_loss, train_one_epoch
 from ltcli.errors import LtcliError
 from ltcli.models.heads import WithFeatures
 from ltcli.objectives import create_objective

@@ -8,8 +8,8 @@ from rich.progress import Progress
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from ltcli.engine.loop import forward_loss, train_one_epoch
 from ltcli.engine.schedule import create_scheduler
-from ltcli.engine.train import forward_loss, train_one_epoch
 from ltcli.models.heads import WithFeatures, use_cosine_classifier
 from ltcli.objectives import create_objective, list_objectives
 

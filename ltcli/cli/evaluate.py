@@ -44,7 +44,7 @@ def resolve_runs(logs_dir: Path, refs: list[str] | None, model: str | None, data
         if datetime is not None:
             raise LtcliError("give --run or --datetime, not both")
         infos = [resolve_run_ref(logs_dir, ref, model, dataset, objective_name) for ref in refs]
-        if len({(i.path.resolve(), i.checkpoint) for i in infos}) < len(infos):
+        if len({(i.path.resolve(), i.checkpoint_name) for i in infos}) < len(infos):
             raise LtcliError("the same run is named twice in --run")
         return infos
     return [find_run(logs_dir, None, model, dataset, objective_name, datetime)]
@@ -114,7 +114,8 @@ def test(
     per_class.csv, predictions.csv, confusion_matrix.svg, per_class_recall.svg (and roc_curve.svg for
     a binary task)."""
     from ltcli.engine.assess import test_runs
-    from ltcli.runs import CONFIG_NAME, create_ensemble_dir
+    from ltcli.run_folder import CONFIG_NAME
+    from ltcli.runs import create_ensemble_dir
 
     if split_name not in ("test", "valid"):
         raise LtcliError(f"--split must be test or valid, got {split_name!r}")
@@ -124,8 +125,8 @@ def test(
         root = data
     elif dataset is not None:
         root = datasets_dir / dataset
-    elif (infos[0].path / CONFIG_NAME).is_file():
-        root = Path(infos[0].config()["dataset_root"])
+    elif infos[0].holds_run(infos[0].path):
+        root = Path(str(infos[0].read_config().get("dataset_root", infos[0].path)))
     else:
         raise LtcliError(f"{infos[0].path} has no {CONFIG_NAME} naming its dataset: give --data PATH or --dataset NAME")
     claimed = None
@@ -171,9 +172,9 @@ def predict(
     classes and probabilities of each image, printed and written to a CSV. Needs only the checkpoint."""
     from ltcli.atomic import atomic_write_text
     from ltcli.data.files import ImageFiles, collect_images
-    from ltcli.engine.assess import rows_to_csv
     from ltcli.engine.inference import ensemble_log_probs, load_runs, top_k_rows
-    from ltcli.engine.train import resolve_device
+    from ltcli.engine.runtime import resolve_device
+    from ltcli.run_folder import csv_text
 
     if not run:
         raise LtcliError("give the run to predict with: --run PATH or --run STAMP (repeat it for an ensemble)")
@@ -189,9 +190,9 @@ def predict(
         members, lambda m: ImageFiles(found.images, m.eval_transform()), torch_device, batch_size
     )
     rows = top_k_rows([str(p) for p in found.images], members[0].class_names, log_probs, top_k)
-    atomic_write_text(out, rows_to_csv(rows))
+    atomic_write_text(out, csv_text(rows))
     shown = min(len(rows), 20)
-    label = members[0].info.label if len(members) == 1 else f"ensemble of {len(members)}"
+    label = members[0].info.label() if len(members) == 1 else f"ensemble of {len(members)}"
     table = Table("file", "top class", "probability", "then", title=f"{label}: {len(rows)} image(s)",
                   title_justify="left")
     for row in rows[:shown]:

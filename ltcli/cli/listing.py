@@ -59,7 +59,7 @@ def runs_csv(summaries: list[dict]) -> str:
 
     test_keys = list(SUMMARY_KEYS) + sorted({k for s in summaries for k in s["test"] if k.startswith("tpauc_")})
     columns = ["stamp", *IDENTITY_COLUMNS, "epochs_done", "epochs", "select_metric", "best_valid",
-               *(f"test_{k}" for k in test_keys), "path"]
+               *(f"test_{k}" for k in test_keys), "path", "error"]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
@@ -75,7 +75,7 @@ def runs_table(summaries: list[dict], title: str) -> tuple[Table, str]:
     never wrapped (it is what --run takes)."""
     varying = [c for c in IDENTITY_COLUMNS if len({s[c] for s in summaries}) > 1]
     shared = [summaries[0][c] for c in IDENTITY_COLUMNS if c not in varying]
-    metrics = {s["select_metric"] for s in summaries}
+    metrics = {s["select_metric"] for s in summaries if not s.get("error")} or {"acc"}
     one_metric = len(metrics) == 1
     table = Table(title=" / ".join([title, *shared]), box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
     table.add_column("stamp", no_wrap=True)
@@ -86,6 +86,10 @@ def runs_table(summaries: list[dict], title: str) -> tuple[Table, str]:
     for _, header in TABLE_TEST_KEYS:
         table.add_column(header, justify="right", no_wrap=True)
     for s in summaries:
+        if s.get("error"):
+            table.add_row(s["stamp"], *([" ".join(s[c] for c in varying)] if varying else []), "",
+                          "[red]unreadable[/]", *([""] * len(TABLE_TEST_KEYS)))
+            continue
         best_value = _number(s["best_valid"])
         if not one_metric and best_value:
             best_value = f"{s['select_metric']} {best_value}"
@@ -125,3 +129,6 @@ def runs(
     table, legend = runs_table(summaries, f"runs under {logs_dir}")
     console.print(table)
     console.print(legend, highlight=False)
+    for summary in summaries:
+        if summary.get("error"):
+            console.print(f"[yellow]unreadable run[/] {summary['path']}: {summary['error']}", highlight=False)

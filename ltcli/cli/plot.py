@@ -2,55 +2,59 @@
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from ltcli.cli.app import app, console, friendly
 from ltcli.errors import LtcliError
+from ltcli.run_folder import ResultsFolder, RunFileError, RunFolder
 
 KINDS = ("curves", "per-class", "shots")
 
 
-def results_name(kind: str, split: str) -> str:
-    """The file a kind needs in each run folder: valid.csv for curves, test results otherwise."""
+def needed_file(folder: ResultsFolder, kind: str, split: str) -> Path:
+    """The file a kind reads in each folder: valid.csv for curves, test results otherwise."""
     if kind == "curves":
-        return "valid.csv"
-    suffix = "" if split == "test" else f"_{split}"
-    return f"per_class{suffix}.csv" if kind == "per-class" else f"metrics{suffix}.json"
+        return RunFolder(folder.path).log_path("valid")
+    return folder.per_class_path(split) if kind == "per-class" else folder.metrics_path(split)
 
 
-def resolve_folder(ref: str, logs_dir: Path, needed: str) -> Path:
-    """--run PATH|STAMP to a folder holding `needed` (an ensemble's result folder counts too)."""
+def resolve_folder(ref: str, logs_dir: Path, kind: str, split: str) -> ResultsFolder:
+    """--run PATH|STAMP to a folder holding what `kind` reads (an ensemble's result folder counts too)."""
     from ltcli.runs import resolve_run_ref
 
     path = Path(ref)
-    folder = path if (path / needed).is_file() else resolve_run_ref(logs_dir, ref).path
-    if not (folder / needed).is_file():
-        hint = "no epoch finished yet?" if needed == "valid.csv" else "run `ltcli test` on it first"
-        raise LtcliError(f"{folder} has no {needed}: {hint}")
+    folder: ResultsFolder = ResultsFolder(path)
+    if not needed_file(folder, kind, split).is_file():
+        folder = resolve_run_ref(logs_dir, ref)
+    needed = needed_file(folder, kind, split)
+    if not needed.is_file():
+        hint = "no epoch finished yet?" if kind == "curves" else "run `ltcli test` on it first"
+        raise LtcliError(f"{folder.path} has no {needed.name}: {hint}")
+    if RunFolder.holds_run(folder.path):
+        return RunFolder(folder.path)
     return folder
 
 
 def select_folders(
-    refs: list[str] | None, logs_dir: Path, needed: str, model: str | None, dataset: str | None,
+    refs: list[str] | None, logs_dir: Path, kind: str, split: str, model: str | None, dataset: str | None,
     objectives: list[str] | None, stamps: list[str] | None,
-) -> list[Path]:
-    """The folders named by --run, else every run matching the filters that has `needed`."""
+) -> list[ResultsFolder]:
+    """The folders named by --run, else every run matching the filters that has what `kind` reads."""
     from ltcli.runs import list_runs
 
     if refs:
-        return [resolve_folder(ref, logs_dir, needed) for ref in refs]
+        return [resolve_folder(ref, logs_dir, kind, split) for ref in refs]
     wanted = {o.lower() for o in objectives or []}
     matching = [
         r for r in list_runs(logs_dir, model, dataset)
         if (not wanted or r.objective.lower() in wanted) and (not stamps or r.stamp in stamps)
     ]
-    folders = [r.path for r in matching if (r.path / needed).is_file()]
+    folders: list[ResultsFolder] = [r for r in matching if needed_file(r, kind, split).is_file()]
+    needed = needed_file(ResultsFolder(Path(logs_dir)), kind, split).name
     if len(folders) < len(matching):
         console.print(f"skipped {len(matching) - len(folders)} run(s) without {needed}")
     if not folders:
@@ -58,51 +62,53 @@ def select_folders(
     return folders
 
 
-def folder_label(folder: Path, split: str) -> str:
-    """'CCE 2026-...' for a run, the ensemble's own label for an ensemble result folder."""
-    from ltcli.runs import CONFIG_NAME, RunInfo
-
-    metrics_file = folder / results_name("shots", split)
-    if not (folder / CONFIG_NAME).is_file() and metrics_file.is_file():
-        return json.loads(metrics_file.read_text(encoding="utf-8")).get("label", folder.name)
-    return RunInfo.from_path(folder).label
+def read_curves(folder: ResultsFolder, split: str) -> dict[str, dict[str, list[float]]]:
+    run = RunFolder(folder.path)
+    return {s: run.read_log_columns(s) for s in ("train", "valid") if run.log_path(s).is_file()}
 
 
-def read_per_class(path: Path) -> tuple[list[str], list[int], list[float | None]]:
-    """(class names, training counts, recalls) from a per_class.csv."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    return ([r["class"] for r in rows], [int(r["train_count"]) for r in rows],
-            [float(r["recall"]) if r["recall"] else None for r in rows])
+READ: dict[str, Callable[[ResultsFolder, str], Any]] = {
+    "curves": read_curves,
+    "per-class": lambda folder, split: folder.read_per_class(split),
+    "shots": lambda folder, split: folder.read_metrics(split),
+}
 
 
-def draw_curves(folders: list[Path], metrics: str | None, split: str, path: Path) -> None:
-    from ltcli.plots import plot_curves, read_csv_columns
-    from ltcli.runs import RunInfo
-
-    series = []
+def read_all(folders: list[ResultsFolder], kind: str, split: str, named: bool) -> list[tuple[str, Any]]:
+    """(label, data) of each folder. A folder whose files cannot be read is an error when the user
+    named it, and is skipped with its reason when it was only matched by the filters."""
+    results = []
     for folder in folders:
-        by_split = {s: read_csv_columns(folder / f"{s}.csv")
-                    for s in ("train", "valid") if (folder / f"{s}.csv").is_file()}
-        series.append((RunInfo.from_path(folder).label, by_split))
+        try:
+            results.append((folder.label(split), READ[kind](folder, split)))
+        except RunFileError as error:
+            if named:
+                raise
+            console.print(f"[yellow]skipped unreadable run[/] {folder.path}: {error}", highlight=False)
+    if not results:
+        raise LtcliError("every matching run is unreadable: nothing to plot")
+    return results
+
+
+def draw_curves(results: list[tuple[str, Any]], metrics: str | None, split: str, path: Path) -> None:
+    from ltcli.plots import plot_curves
+
     columns = [m.strip() for m in (metrics or "acc,loss").split(",") if m.strip()]
-    known = set().union(*(cols.keys() for _, by_split in series for cols in by_split.values()))
+    known = set().union(*(cols.keys() for _, by_split in results for cols in by_split.values()))
     unknown = [m for m in columns if m not in known]
     if unknown:
         raise LtcliError(f"no logged column {', '.join(unknown)}; logged: {', '.join(sorted(known - {'epoch'}))}")
-    plot_curves(series, columns, path)
+    plot_curves(results, columns, path)
 
 
-def draw_per_class(folders: list[Path], metrics: str | None, split: str, path: Path) -> None:
+def draw_per_class(results: list[tuple[str, Any]], metrics: str | None, split: str, path: Path) -> None:
     from ltcli.plots import plot_recall_comparison
 
-    names, counts, _ = read_per_class(folders[0] / results_name("per-class", split))
-    series = []
-    for folder in folders:
-        other_names, _, recalls = read_per_class(folder / results_name("per-class", split))
+    (first_label, (names, counts, _)) = results[0]
+    for label, (other_names, _, _) in results:
         if other_names != names:
-            raise LtcliError(f"{folder} was tested on other classes than {folders[0]}: cannot compare per class")
-        series.append((folder_label(folder, split), recalls))
+            raise LtcliError(f"{label} was tested on other classes than {first_label}: cannot compare per class")
+    series = [(label, recalls) for label, (_, _, recalls) in results]
     plot_recall_comparison(names, counts, series, path, title=f"per-class recall on {split}")
 
 
@@ -110,19 +116,17 @@ def class_count(count: int | None) -> str:
     return "? classes" if count is None else f"{count} class" + ("" if count == 1 else "es")
 
 
-def draw_shots(folders: list[Path], metrics: str | None, split: str, path: Path) -> None:
+def draw_shots(results: list[tuple[str, Any]], metrics: str | None, split: str, path: Path) -> None:
     from ltcli.plots import plot_shot_comparison
 
-    results = [json.loads((f / results_name("shots", split)).read_text(encoding="utf-8")) for f in folders]
-    sizes = results[0].get("shot_groups", {})
+    sizes = results[0][1].get("shot_groups", {})
     groups = [(f"{g}_shot_acc", f"{g}-shot\n({class_count(sizes.get(f'{g}_classes'))})")
               for g in ("many", "medium", "few")]
     groups.append(("balanced_acc", "all classes\n(balanced acc)"))
-    series = [(folder_label(f, split), r) for f, r in zip(folders, results, strict=True)]
-    plot_shot_comparison(series, groups, path, title=f"many / medium / few-shot accuracy on {split}")
+    plot_shot_comparison(results, groups, path, title=f"many / medium / few-shot accuracy on {split}")
 
 
-DRAW: dict[str, Callable[[list[Path], str | None, str, Path], None]] = {
+DRAW: dict[str, Callable[[list[tuple[str, Any]], str | None, str, Path], None]] = {
     "curves": draw_curves, "per-class": draw_per_class, "shots": draw_shots,
 }
 
@@ -157,10 +161,11 @@ def plot(
         out = logs_dir / "plots" / f"{kind}-{make_stamp()}.svg"
     if out.suffix.lower() not in (".svg", ".png"):
         raise LtcliError(f"--out must end in .svg or .png, got {out.name}")
-    folders = select_folders(run, logs_dir, results_name(kind, split_name), model, dataset, objective, datetime)
+    folders = select_folders(run, logs_dir, kind, split_name, model, dataset, objective, datetime)
+    results = read_all(folders, kind, split_name, named=bool(run))
     written = [out]
     if png and out.suffix.lower() == ".svg":
         written.append(out.with_suffix(".png"))
     for path in written:
-        DRAW[kind](folders, metrics, split_name, path)
-    console.print(f"plotted {len(folders)} run(s): " + ", ".join(str(p) for p in written), highlight=False)
+        DRAW[kind](results, metrics, split_name, path)
+    console.print(f"plotted {len(results)} run(s): " + ", ".join(str(p) for p in written), highlight=False)

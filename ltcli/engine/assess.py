@@ -3,9 +3,6 @@ probabilities of several) and write the metrics files and figures."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,17 +10,15 @@ from typing import Any
 
 import numpy as np
 
-from ltcli.atomic import atomic_write_text
 from ltcli.data.binary import IsPositive
 from ltcli.data.loaders import check_same_classes, image_folder
 from ltcli.engine.inference import LoadedRun, ensemble_log_probs, load_runs
-from ltcli.engine.train import resolve_device
+from ltcli.engine.runtime import resolve_device
+from ltcli.engine.skipped import require_any_decodable
 from ltcli.errors import LtcliError
 from ltcli.metrics import SUMMARY_KEYS, TPAUC_DEFAULT, binary_roc, confusion, evaluate_log_probs, shot_groups
 from ltcli.plots import plot_confusion_matrix, plot_per_class_recall, plot_roc_curves
-from ltcli.runs import RunInfo
-
-PER_CLASS_COLUMNS = ("class", "train_count", "test_count", "shot_group", "recall", "precision", "f1")
+from ltcli.run_folder import ResultsFolder, RunFolder
 
 
 @dataclass
@@ -31,19 +26,6 @@ class TestResult:
     metrics: dict
     files: list[Path]
     out_dir: Path
-
-
-def output_files(out_dir: Path, split: str, binary: bool) -> dict[str, Path]:
-    """The files `ltcli test` writes; a `valid` split gets a `_valid` suffix so test results stay."""
-    suffix = "" if split == "test" else f"_{split}"
-    names = {
-        "metrics": f"metrics{suffix}.json", "per_class": f"per_class{suffix}.csv",
-        "predictions": f"predictions{suffix}.csv", "confusion": f"confusion_matrix{suffix}.svg",
-        "recall": f"per_class_recall{suffix}.svg",
-    }
-    if binary:
-        names["roc"] = f"roc_curve{suffix}.svg"
-    return {key: out_dir / name for key, name in names.items()}
 
 
 def refuse_to_overwrite(files: Sequence[Path], force: bool) -> None:
@@ -78,20 +60,10 @@ def prediction_rows(files: Sequence[str], class_names: Sequence[str], labels: np
     ]
 
 
-def rows_to_csv(rows: list[dict], columns: Sequence[str] | None = None) -> str:
-    """CSV text; None (an undefined metric) becomes an empty cell."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns or rows[0]), lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
-    return buffer.getvalue()
-
-
 def results_label(members: Sequence[LoadedRun]) -> str:
     if len(members) == 1:
-        return members[0].info.label
-    return f"ensemble of {len(members)}: " + " + ".join(m.info.label for m in members)
+        return members[0].info.label()
+    return f"ensemble of {len(members)}: " + " + ".join(m.info.label() for m in members)
 
 
 def member_record(member: LoadedRun, metrics: dict) -> dict[str, Any]:
@@ -120,7 +92,7 @@ class Evaluation:
         return self.members[0].class_counts
 
 
-def evaluate_split(infos: Sequence[RunInfo], split_dir: Path, device_name: str, batch_size: int, workers: int
+def evaluate_split(infos: Sequence[RunFolder], split_dir: Path, device_name: str, batch_size: int, workers: int
                    ) -> Evaluation:
     """Run every member over `split_dir` (each through its own transform) and average them."""
     device = resolve_device(device_name)
@@ -139,6 +111,7 @@ def evaluate_split(infos: Sequence[RunInfo], split_dir: Path, device_name: str, 
         datasets.append(dataset)
         return dataset
 
+    require_any_decodable(image_folder(split_dir), split_dir, purpose="testing needs")
     log_probs, member_log_probs, labels = ensemble_log_probs(members, split_for, device, batch_size, workers)
     # files that did not decode are left out of every number, and listed (relative to the split)
     relative = lambda path: Path(path).relative_to(split_dir).as_posix()  # noqa: E731
@@ -167,7 +140,7 @@ def summarise(evaluation: Evaluation, options: dict[str, Any], split: str, data_
 
 
 def test_runs(
-    infos: Sequence[RunInfo],
+    infos: Sequence[RunFolder],
     data_root: Path,
     split: str = "test",
     device_name: str = "auto",
@@ -191,26 +164,27 @@ def test_runs(
     if out_dir is None and len(infos) > 1:
         raise LtcliError("an ensemble needs an output folder (--out)")
     options = {"tpauc": TPAUC_DEFAULT, **(metric_options or {})}
-    target = out_dir if out_dir is not None else infos[0].path
+    target = ResultsFolder(out_dir if out_dir is not None else infos[0].path)
     if out_dir is not None:  # before the (slow) evaluation; any file the results could include
-        refuse_to_overwrite(list(output_files(target, split, binary=True).values()), force)
+        refuse_to_overwrite(list(target.results_files(split, binary=True).values()), force)
     evaluation = evaluate_split(infos, split_dir, device_name, batch_size, workers)
-    files = output_files(target, split, binary=len(evaluation.class_names) == 2)
+    files = target.results_files(split, binary=len(evaluation.class_names) == 2)
     summary = summarise(evaluation, options, split, data_root)
-    write_results(files, summary, evaluation, options)
-    return TestResult(metrics=summary, files=list(files.values()), out_dir=target)
+    write_results(target, files, summary, evaluation, options)
+    return TestResult(metrics=summary, files=list(files.values()), out_dir=target.path)
 
 
-def write_results(files: dict[str, Path], summary: dict, evaluation: Evaluation, options: dict[str, Any]) -> None:
+def write_results(target: ResultsFolder, files: dict[str, Path], summary: dict, evaluation: Evaluation,
+                  options: dict[str, Any]) -> None:
     """metrics.json, per_class.csv, predictions.csv and the figures, each written atomically."""
     class_names, counts, labels = evaluation.class_names, evaluation.train_counts, evaluation.labels
     groups = shot_groups(counts, **{k: options[k] for k in ("many_min", "few_max") if k in options})
-    title = f"{summary['label']} on {summary['split']}"
-    atomic_write_text(files["metrics"], json.dumps(summary, indent=2) + "\n")
-    atomic_write_text(files["per_class"], rows_to_csv(per_class_rows(class_names, counts, groups, summary),
-                                                      PER_CLASS_COLUMNS))
-    atomic_write_text(files["predictions"],
-                      rows_to_csv(prediction_rows(evaluation.sample_files, class_names, labels, evaluation.log_probs)))
+    split = summary["split"]
+    title = f"{summary['label']} on {split}"
+    target.write_metrics(split, summary)
+    target.write_per_class(split, per_class_rows(class_names, counts, groups, summary))
+    target.write_predictions(split, prediction_rows(evaluation.sample_files, class_names, labels,
+                                                    evaluation.log_probs))
     preds = evaluation.log_probs.argmax(axis=1)
     plot_confusion_matrix(confusion(labels, preds, len(class_names)), class_names, files["confusion"], title=title)
     plot_per_class_recall(class_names, summary["per_class_recall"], counts, groups, files["recall"],
@@ -229,7 +203,7 @@ def roc_curves(evaluation: Evaluation, summary: dict) -> list[tuple]:
                                              strict=True):
             roc = binary_roc(log_probs, evaluation.labels)
             if roc is not None:
-                curves.append((member.info.label, *roc, record.get("auroc")))
+                curves.append((member.info.label(), *roc, record.get("auroc")))
     roc = binary_roc(evaluation.log_probs, evaluation.labels)
     if roc is not None:
         label = "ensemble" if len(evaluation.members) > 1 else summary["label"]

@@ -16,22 +16,21 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from ltcli.checkpoint import Checkpoint
 from ltcli.data.loaders import make_loader
 from ltcli.data.transforms import build_transform
-from ltcli.engine.checkpoint import load_checkpoint
 from ltcli.engine.evaluate import predict
 from ltcli.errors import LtcliError
 from ltcli.metrics import average_probabilities, log_probabilities
 from ltcli.models import create_model
-from ltcli.models.weights import evaluated_weights
-from ltcli.runs import RunInfo
+from ltcli.run_folder import RunFolder
 
 
 @dataclass
 class LoadedRun:
     """A run's model in eval mode on its device, with what the checkpoint says about it."""
 
-    info: RunInfo
+    info: RunFolder
     model: nn.Module
     class_names: list[str]
     class_counts: list[int]
@@ -71,6 +70,9 @@ def build_model(config: dict[str, Any], num_classes: int, state: dict[str, torch
     model = create_model(config["model"], num_classes=config.get("num_outputs", num_classes),
                          cosine_head=config.get("cosine_head", False))
     outputs = classifier_outputs(model, state)
+    if outputs is not None and outputs != num_classes and not (outputs == 1 and num_classes == 2):
+        raise LtcliError(f"the checkpoint names {num_classes} classes but its classifier has {outputs} outputs: "
+                         "it is damaged or was edited")
     if outputs is not None and outputs != num_classes and hasattr(model, "reset_classifier"):
         model.reset_classifier(outputs)
     try:
@@ -80,21 +82,20 @@ def build_model(config: dict[str, Any], num_classes: int, state: dict[str, torch
     return model
 
 
-def load_run(info: RunInfo, device: torch.device) -> LoadedRun:
+def load_run(info: RunFolder, device: torch.device) -> LoadedRun:
     """Load `info`'s checkpoint (the best one unless it names another) into an eval-mode model on `device`."""
-    checkpoint_name = info.checkpoint
-    checkpoint = load_checkpoint(info.path / checkpoint_name)
-    class_names = list(checkpoint["class_names"])
-    config = dict(checkpoint["config"])
-    model = build_model(config, len(class_names), evaluated_weights(checkpoint)).to(device).eval()
-    counts = checkpoint.get("class_counts") or config.get("class_counts") or [0] * len(class_names)
+    checkpoint = Checkpoint.load(info.checkpoint_path)
+    class_names = list(checkpoint.class_names)
+    config = dict(checkpoint.config)
+    model = build_model(config, len(class_names), checkpoint.evaluated_weights).to(device).eval()
+    counts = checkpoint.class_counts or config.get("class_counts") or [0] * len(class_names)
     return LoadedRun(
         info=info, model=model, class_names=class_names, class_counts=list(counts), config=config,
-        epoch=int(checkpoint.get("epoch", -1)), checkpoint_name=checkpoint_name,
+        epoch=int(checkpoint.epoch), checkpoint_name=info.checkpoint_name,
     )
 
 
-def load_runs(infos: Sequence[RunInfo], device: torch.device) -> list[LoadedRun]:
+def load_runs(infos: Sequence[RunFolder], device: torch.device) -> list[LoadedRun]:
     """Load every run; an ensemble's members must share their classes, in the same order."""
     members = [load_run(info, device) for info in infos]
     first = members[0]

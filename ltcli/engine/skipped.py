@@ -5,17 +5,16 @@ Kept out of the training loop so `fit` only calls `require_decodable` and `Skipp
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from ltcli.atomic import atomic_write_text
+from ltcli.data.folder import image_decodes
 from ltcli.data.loaders import RobustImageFolder, TrainData, undecodable_files
 from ltcli.errors import LtcliError
+from ltcli.run_folder import RunFolder
 
-SKIPPED_NAME = "skipped_files.json"
 LISTED_IN_ERROR = 3
 
 
@@ -37,11 +36,19 @@ def require_decodable(data: TrainData, console: Console) -> None:
         )
 
 
+def require_any_decodable(dataset: RobustImageFolder, where: Path, purpose: str = "validation needs") -> None:
+    """Decode files until one works (normally the first), so a split where nothing decodes is an
+    error before any work (training, or testing), not a crash after it."""
+    if not any(image_decodes(Path(path)) for path, _ in dataset.samples):
+        raise LtcliError(f"no image in {where} decodes ({len(dataset.samples)} file(s) tried): {purpose} at least "
+                         "one (`ltcli stats` lists the bad files)")
+
+
 class SkippedFiles:
     """Undecodable files met during a run: each warned about once, all listed in the run folder."""
 
-    def __init__(self, run_dir: Path, data_root: Path, datasets: dict[str, RobustImageFolder]) -> None:
-        self.path = Path(run_dir) / SKIPPED_NAME
+    def __init__(self, run: RunFolder, data_root: Path, datasets: dict[str, RobustImageFolder]) -> None:
+        self.run = run
         self.data_root = Path(data_root)
         self.datasets = datasets
         self.files: dict[str, list[str]] = {split: [] for split in datasets}  # relative to data_root
@@ -62,8 +69,7 @@ class SkippedFiles:
         self.write()
 
     def write(self) -> None:
-        record = {"count": self.count, "data_root": str(self.data_root.resolve()), "files": self.files}
-        atomic_write_text(self.path, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+        self.run.write_skipped({"count": self.count, "data_root": str(self.data_root.resolve()), "files": self.files})
 
     def summary(self) -> str:
-        return f"[yellow]skipped {self.count} file(s) that do not decode[/] (listed in {self.path})"
+        return f"[yellow]skipped {self.count} file(s) that do not decode[/] (listed in {self.run.skipped_path})"

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ltcli.checkpoint import Checkpoint, safe_torch_load
 from ltcli.errors import LtcliError
 from ltcli.models.heads import classifier_path
 
@@ -40,21 +40,12 @@ class WeightsReport:
         return text
 
 
-def evaluated_weights(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """The weights an ltcli run validated and chose its best epoch by: the EMA of the weights when
-    the run kept one (--ema-decay), else the trained weights."""
-    return checkpoint.get("model_ema") or checkpoint["model"]
-
-
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise LtcliError(f"--weights file not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001  foreign or corrupt file: one line
-        raise LtcliError(f"cannot read weights from {path}: {str(error).splitlines()[0]}") from None
-    if isinstance(obj, dict) and "class_counts" in obj and isinstance(obj.get("model"), dict):
-        obj = evaluated_weights(obj)  # an ltcli checkpoint
+    obj = safe_torch_load(path)
+    if Checkpoint.is_checkpoint(obj):
+        obj = Checkpoint.from_dict(obj, path).evaluated_weights  # an ltcli run validated these
     for key in ("model", "state_dict", "model_state", "model_ema"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

@@ -85,6 +85,7 @@ class TwoWayPartialAUCLoss(Objective):
     """
 
     single_logit_binary = True
+    option_aliases = {"tpauc-gamma": "gamma", "epoch-to-paced": "epoch_to_paced", "re-scheme": "re_scheme"}
 
     def __init__(
         self, class_counts: Sequence[int], gamma: float = 0.01, epoch_to_paced: int = 10, re_scheme: str = "Poly"

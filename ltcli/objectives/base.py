@@ -24,6 +24,9 @@ class Objective(nn.Module):
     supports_class_weights: ClassVar[bool] = False  # honours set_class_weights (Reweight, DRW)
     corrects_prior: ClassVar[bool] = False  # already compensates the training prior (BSCE, LA, ...)
     single_logit_binary: ClassVar[bool] = False  # binary tasks use one output, score sigmoid(z) (AUC)
+    # Flags of the tools ltcli replaces that set an option of this objective: {"ccegamma": "gamma"}
+    # makes `--ccegamma 2` mean `--opt gamma=2`; the CLI declares them from here.
+    option_aliases: ClassVar[dict[str, str]] = {}
 
     def __init__(self, class_counts: Sequence[int | float]) -> None:
         super().__init__()

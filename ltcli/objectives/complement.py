@@ -40,6 +40,7 @@ class ComplementCrossEntropy(Objective):
     """
 
     supports_class_weights = True
+    option_aliases = {"ccegamma": "gamma"}  # the CCE tool's flag
 
     def __init__(self, class_counts: Sequence[int], gamma: float = 1.0) -> None:
         super().__init__(class_counts)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import math
+import types
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +29,75 @@ class ObjectiveEntry:
         """Keyword options after `class_counts` with their defaults."""
         params = list(inspect.signature(self.cls.__init__).parameters.values())
         return {p.name: p.default for p in params if p.name not in ("self", "class_counts")}
+
+    @property
+    def aliases(self) -> dict[str, str]:
+        """Command-line flags of the tools ltcli replaces (flag name -> option), e.g. --ccegamma."""
+        return dict(self.cls.option_aliases)
+
+    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The options with their values checked against the constructor's annotations (a whole
+        number where a float is wanted becomes a float), so a wrong type is a one-line error before
+        anything is written instead of a TypeError mid-training."""
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            takes = ", ".join(self.options) or "no options"
+            raise LtcliError(f"objective {self.name} does not take {', '.join(unknown)} (it takes {takes})")
+        hints = typing.get_type_hints(self.cls.__init__)
+        checked = {}
+        for key, value in options.items():
+            try:
+                checked[key] = conform(value, hints.get(key, Any))
+            except TypeError as error:
+                raise LtcliError(f"objective {self.name}: option {key} takes {error}, got {value!r}") from None
+        return checked
+
+
+def conform(value: Any, hint: Any) -> Any:
+    """`value` as type `hint` (float, int, bool, str, a Sequence of them, a union, None); TypeError
+    naming what is expected otherwise. Numbers must be finite."""
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        members = typing.get_args(hint)
+        if value is None and type(None) in members:
+            return None
+        for member in (m for m in members if m is not type(None)):
+            try:
+                return conform(value, member)
+            except TypeError:
+                continue
+        raise TypeError(" or ".join(describe(m) for m in members))
+    if origin is not None and issubclass(origin, Sequence) and origin is not str:
+        (item,) = typing.get_args(hint) or (Any,)
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(describe(hint))
+        return [conform(v, item) for v in value]
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    else:
+        return value
+    raise TypeError(describe(hint))
+
+
+def describe(hint: Any) -> str:
+    names = {float: "a finite number", int: "a whole number", bool: "true or false", str: "text",
+             type(None): "null"}
+    if hint in names:
+        return names[hint]
+    args = typing.get_args(hint)
+    return f"a list of {describe(args[0]) if args else 'values'}"
 
 
 _REGISTRY: dict[str, ObjectiveEntry] = {}
@@ -56,10 +128,7 @@ def list_objectives() -> list[str]:
 def create_objective(name: str, class_counts: Sequence[int | float], **options: Any) -> Objective:
     """Build objective `name` for a training set with `class_counts` images per class."""
     entry = get_objective_entry(name)
-    unknown = sorted(set(options) - set(entry.options))
-    if unknown:
-        takes = ", ".join(entry.options) or "no options"
-        raise LtcliError(f"objective {entry.name} does not take {', '.join(unknown)} (it takes {takes})")
+    options = entry.check_options(options)
     try:
         return entry.cls(class_counts, **options)
     except ValueError as error:

@@ -1,0 +1,231 @@
+"""Assemble a run's parts from its config: data, task labels, objective, rule, model, optimizer,
+schedule. Nothing is written here, so every check runs before a run folder exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from timm.layers import convert_sync_batchnorm
+from timm.scheduler.scheduler import Scheduler
+from timm.utils import ModelEmaV3
+from torch import nn
+
+from ltcli.config import TrainConfig
+from ltcli.data.binary import BINARY_CLASS_NAMES, IsPositive, parse_positive_classes
+from ltcli.data.loaders import TrainData, open_train_data, resolve_data_root
+from ltcli.data.pipeline import Pipeline, build_pipeline
+from ltcli.data.samplers import PosNegBatchSampler, parse_pos_neg_ratio
+from ltcli.data.transforms import build_transform, resolve_augment
+from ltcli.engine.compute import Compute, prepare_model, resolve_compute
+from ltcli.engine.distributed import Dist
+from ltcli.engine.mixing import BatchMix, create_batch_mix
+from ltcli.engine.runtime import library_versions, seed_everything
+from ltcli.engine.schedule import create_scheduler
+from ltcli.engine.skipped import require_any_decodable, require_decodable
+from ltcli.errors import LtcliError
+from ltcli.models import create_model
+from ltcli.models.weights import freeze, load_weights
+from ltcli.objectives import Objective, create_objective, get_objective_entry
+from ltcli.rebalance import TrainRule
+from ltcli.runs import find_run
+
+
+@dataclass
+class Task:
+    """What the model learns: the folder's classes, or negative/positive with --positive-classes."""
+
+    class_names: list[str]
+    train_targets: list[int]
+    positive: list[str]  # the source classes counted positive ([] for a multi-class task)
+    class_counts: list[int]
+
+
+@dataclass
+class Training:
+    """Everything `fit` drives, built by `build_training`; `record` is the run's config.json."""
+
+    config: TrainConfig
+    dist: Dist
+    device: torch.device
+    root: Path
+    dataset_name: str
+    data: TrainData
+    task: Task
+    objective: Objective
+    rule: TrainRule
+    mix: BatchMix | None
+    model: nn.Module
+    step: nn.Module  # the module the loop calls: images -> (logits, features or None)
+    ema: ModelEmaV3 | None
+    compute: Compute
+    optimizer: torch.optim.Optimizer
+    scheduler: Scheduler
+    pipeline: Pipeline
+    record: dict[str, Any]
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The weights validated and kept as the best: the EMA when there is one."""
+        return self.ema.module if self.ema is not None else self.model
+
+    @property
+    def loaders(self) -> dict[str, Any]:
+        return {"train": self.pipeline.train, "valid": self.pipeline.valid}
+
+
+def open_data(config: TrainConfig, console: Console) -> tuple[Path, str, TrainData, str]:
+    """The dataset folder, its name, its train and validation splits, and the augmentation recipe."""
+    root, dataset_name = resolve_data_root(
+        config.dataset, Path(config.data) if config.data else None, Path(config.datasets_dir)
+    )
+    augment = resolve_augment(config.augment, config.height, config.width)
+    data = open_train_data(
+        root,
+        build_transform(config.height, config.width, True, augment, config.hflip),
+        build_transform(config.height, config.width, False, augment, config.hflip),
+    )
+    if config.strict:
+        require_decodable(data, console)
+    require_any_decodable(data.valid, root / data.valid_split)
+    if data.valid_split == "test":
+        console.print(f"[yellow]note:[/] {root} has no valid/ split: validation (best-epoch choice) uses test/")
+    return root, dataset_name, data, augment
+
+
+def task_labels(data: TrainData, positive_classes: list[str] | None) -> Task:
+    """Class names and training targets of the task: the folder's classes, or, with
+    --positive-classes, negative/positive (the datasets then map their targets to 0/1)."""
+    if not positive_classes:
+        names, targets, positive = data.class_names, list(data.train.targets), []
+    else:
+        positive = parse_positive_classes(positive_classes, data.class_names)
+        to_binary = IsPositive(data.class_names, positive)
+        data.train.target_transform = data.valid.target_transform = to_binary
+        names, targets = BINARY_CLASS_NAMES, [to_binary(t) for t in data.train.targets]
+    counts = np.bincount(targets, minlength=len(names)).tolist()
+    if min(counts) == 0:
+        empty = [n for n, c in zip(names, counts, strict=True) if c == 0]
+        raise LtcliError(f"class(es) with no training image: {', '.join(empty)}")
+    return Task(list(names), targets, positive, counts)
+
+
+def build_objective(config: TrainConfig, class_counts: list[int]) -> Objective:
+    """The objective with the run's options; an objective paced over training gets --epochs."""
+    entry = get_objective_entry(config.objective)
+    options = dict(config.objective_options)
+    if "epochs" in entry.options and "epochs" not in options:
+        options["epochs"] = config.epochs
+    return create_objective(entry.name, class_counts, **options)
+
+
+def build_model(config: TrainConfig, num_outputs: int, objective: Objective, dist: Dist, device: torch.device,
+                console: Console, resume: bool) -> nn.Module:
+    """The backbone with its head, started from --weights/--init-from (not when resuming), frozen
+    as asked, with SyncBatchNorm under torchrun on GPUs."""
+    model = create_model(config.model, num_classes=num_outputs, pretrained=config.pretrained,
+                         cosine_head=objective.needs_cosine_head).to(device)
+    weights_file = Path(config.weights) if config.weights else None
+    if config.init_from:
+        weights_file = find_run(Path(config.logs_dir), run=Path(config.init_from)).best_checkpoint
+    if weights_file is not None and not resume:
+        console.print(load_weights(model, weights_file).summary(weights_file))
+    freeze(model, config.freeze)
+    if config.sync_bn:
+        if not (dist.enabled and device.type == "cuda"):
+            raise LtcliError("--sync-bn shares BatchNorm statistics between the GPUs of a torchrun run: "
+                             "it needs torchrun and CUDA")
+        model = convert_sync_batchnorm(model)  # timm's: keeps BatchNormAct2d's activation
+    return model
+
+
+def per_process_batch(config: TrainConfig, dist: Dist) -> int:
+    """The batch each process trains on: --batchsize is the images per optimizer step over all processes."""
+    if not dist.enabled:
+        return config.batch_size
+    if config.batch_size % dist.world_size or config.batch_size < 2 * dist.world_size:
+        raise LtcliError(
+            f"--batchsize {config.batch_size} is the batch of each step over all {dist.world_size} processes: "
+            f"it must split evenly, at least 2 images each"
+        )
+    return config.batch_size // dist.world_size
+
+
+def build_pipeline_for(config: TrainConfig, data: TrainData, task: Task, rule: TrainRule, augment: str,
+                       dist: Dist, device: torch.device, console: Console) -> Pipeline:
+    """Training and validation loaders: the rule's sampling or --pos-neg-ratio batches, sharded over processes."""
+    batch_sampler = None
+    if config.pos_neg_ratio is not None:
+        batch_sampler = PosNegBatchSampler(task.train_targets, config.batch_size,
+                                           parse_pos_neg_ratio(config.pos_neg_ratio), config.seed,
+                                           parts=dist.world_size)
+    to_task = data.valid.target_transform or (lambda t: t)
+    pipeline = build_pipeline(
+        data, task.train_targets, [to_task(t) for t in data.valid.targets], cache_mode=config.data_cache,
+        augment=augment, height=config.height, width=config.width, hflip=config.hflip,
+        mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD, batch_size=config.batch_size,
+        workers=config.workers, device=device, seed=config.seed,
+        sample_weights=rule.sample_weights(task.train_targets, task.class_counts),
+        batch_sampler=batch_sampler, console=console, rank=dist.rank, world_size=dist.world_size,
+    )
+    if len(pipeline.train) == 0:
+        raise LtcliError(f"the training split has {len(data.train)} image(s): too few for one step of at least "
+                         "2 images per process")
+    return pipeline
+
+
+def run_record(training: Training, augment: str) -> dict[str, Any]:
+    """config.json: the settings, then how each `auto` was resolved and what the data held."""
+    config, task, dist = training.config, training.task, training.dist
+    return {
+        **config.to_dict(),
+        "dataset_name": training.dataset_name, "dataset_root": str(training.root.resolve()),
+        "valid_split": training.data.valid_split, "augment_resolved": augment,
+        "data_cache_resolved": training.pipeline.cache, "amp_resolved": training.compute.amp_name,
+        "channels_last_resolved": training.compute.channels_last, "device_resolved": str(training.device),
+        "world_size": dist.world_size, "distributed_backend": dist.backend,
+        "class_names": task.class_names, "source_class_names": training.data.class_names,
+        "positive_classes": task.positive, "num_outputs": num_outputs(task, training.objective),
+        "class_counts": task.class_counts, "cosine_head": training.objective.needs_cosine_head,
+        "lr_steps_resolved": config.lr_stages, **training.rule.record(), "versions": library_versions(),
+    }
+
+
+def num_outputs(task: Task, objective: Objective) -> int:
+    """One logit for a binary task whose objective scores sigmoid(z) (the AUC losses), else one per class."""
+    return 1 if task.positive and objective.single_logit_binary else len(task.class_names)
+
+
+def build_training(config: TrainConfig, console: Console, dist: Dist, device: torch.device,
+                   resume: bool = False) -> Training:
+    """Every part of a run, in the order that keeps the random streams of earlier ltcli runs."""
+    batch = per_process_batch(config, dist)
+    seed_everything(config.seed + dist.rank)  # samplers are seeded alike on all processes, below
+    root, dataset_name, data, augment = open_data(config, console)
+    task = task_labels(data, config.positive_classes)
+    objective = build_objective(config, task.class_counts).to(device)
+    rule = TrainRule.create(config.train_rule, config.epochs, config.drw_epoch, config.cb_beta)
+    rule.check(config.objective, objective)
+    mix = create_batch_mix(config.mixup, config.cutmix, config.mix_prob, config.mix_switch_prob,
+                           len(task.class_names), batch)
+    model = build_model(config, num_outputs(task, objective), objective, dist, device, console, resume)
+    compute = resolve_compute(config.amp, config.channels_last, device)
+    step = prepare_model(model, compute, config.compile, objective.needs_features, dist)
+    ema = ModelEmaV3(model, decay=config.ema_decay, use_warmup=True) if config.ema_decay > 0 else None
+    optimizer = torch.optim.SGD(
+        [p for p in model.parameters() if p.requires_grad], lr=config.lr, momentum=config.momentum,
+        weight_decay=config.weight_decay, nesterov=config.nesterov,
+    )
+    pipeline = build_pipeline_for(config, data, task, rule, augment, dist, device, console)
+    scheduler = create_scheduler(optimizer, config.sched, config.epochs, len(pipeline.train), config.lr_stages,
+                                 config.lr_decay, config.warmup_epochs, config.min_lr)
+    training = Training(config, dist, device, root, dataset_name, data, task, objective, rule, mix, model, step,
+                        ema, compute, optimizer, scheduler, pipeline, record={})
+    training.record = run_record(training, augment)
+    return training

@@ -1,0 +1,220 @@
+"""The training loop's inner parts: one step, one epoch, one validation pass, and stopping
+cleanly on Ctrl-C/SIGTERM. No files: `fit` decides what is kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+
+import numpy as np
+import torch
+from rich.progress import Progress
+from timm.utils import ModelEmaV3
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ltcli.engine.compute import Compute
+from ltcli.engine.distributed import Dist
+from ltcli.engine.evaluate import predict_with_features
+from ltcli.engine.mixing import BatchMix, MixedTargets
+from ltcli.errors import LtcliError
+from ltcli.metrics import VALID_COLUMNS, evaluate_logits
+from ltcli.models.heads import WithFeatures
+from ltcli.models.weights import train_mode
+from ltcli.objectives import Objective
+
+SINGLE = Dist()  # a process on its own
+
+
+def forward_loss(
+    step: nn.Module, objective: Objective, images: torch.Tensor, targets: torch.Tensor,
+    compute: Compute | None = None, mixed: MixedTargets | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and the objective's loss. `step` is the training module of `prepare_model`
+    (images -> (logits, features or None)); with mixup the loss mixes the two targets' losses."""
+    with compute.autocast() if compute is not None else contextlib.nullcontext():
+        logits, features = step(images)
+    # Objectives always compute in float32 (or the float64 of tests), whatever autocast produced.
+    logits = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+    if features is not None:
+        features = features.float()
+
+    def loss(target: torch.Tensor) -> torch.Tensor:
+        return objective(logits, target) if features is None else objective(logits, target, features=features)
+
+    return logits, loss(targets) if mixed is None else mixed.combine(loss, targets)
+
+
+NO_BAD_BATCH = 2**62  # "no non-finite loss yet", larger than any batch number (reduced with min)
+
+
+def train_one_epoch(
+    step: nn.Module,
+    objective: Objective,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    device: torch.device,
+    epoch: int,
+    progress: Progress,
+    compute: Compute | None = None,
+    *,
+    dist: Dist = SINGLE,
+    ema: ModelEmaV3 | None = None,
+    mix: BatchMix | None = None,
+) -> dict[str, float]:
+    """One pass over the training data; returns sample-weighted loss, acc, top5acc and the final lr.
+
+    Running sums stay on the device and are read once at the end: a per-batch `.item()` would make
+    the CPU wait for the GPU every step. For the same reason a non-finite loss is remembered on the
+    device (its first batch) and reported after the epoch; the previous epoch's checkpoint is intact.
+    Under torchrun the sums and the first bad batch are reduced over the processes.
+    """
+    compute = compute or Compute(device)
+    train_mode(step)
+    sums = torch.zeros(3, device=device, dtype=torch.float64)  # loss * n, top-1 hits, top-5 hits
+    seen = 0
+    first_bad = torch.full((), NO_BAD_BATCH, device=device, dtype=torch.long)
+    task = progress.add_task(f"epoch {epoch + 1}", total=len(loader))
+    updates = epoch * len(loader)
+    for batch, item in enumerate(loader):
+        # Under torchrun the streaming loader yields None for a share in which no file decoded;
+        # then every process skips the step (all must make the same collective calls).
+        stop, skip = dist.any(STOP.requested, item is None)
+        if stop:
+            raise KeyboardInterrupt
+        updates += 1
+        if skip:
+            scheduler.step_update(num_updates=updates)
+            progress.update(task, advance=1)
+            continue
+        images, targets = item
+        targets = targets.to(device, non_blocking=True)
+        weight = share_weight(targets.numel(), loader, batch, dist.world_size) if dist.enabled else 1.0
+        logits, loss = train_step(step, objective, optimizer, compute, images.to(device, non_blocking=True), targets,
+                                  mix, weight)
+        first_bad = torch.where((first_bad == NO_BAD_BATCH) & ~torch.isfinite(loss), batch, first_bad)
+        scheduler.step_update(num_updates=updates)
+        if ema is not None:
+            ema.update(ema_source(step), step=updates)
+        sums += torch.cat([(loss.double() * targets.numel()).view(1), topk_correct(logits, targets)])
+        seen += targets.numel()
+        progress.update(task, advance=1)
+    progress.remove_task(task)
+    return epoch_totals(sums, seen, first_bad, epoch, dist, optimizer)
+
+
+def train_step(step: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer, compute: Compute,
+               images: torch.Tensor, targets: torch.Tensor, mix: BatchMix | None, weight: float = 1.0
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step (two for COT) on a batch; returns the detached logits and loss. `weight`
+    scales this process's loss so DDP's gradient average is the whole batch's mean."""
+    images = compute.images(images)
+    images, mixed = mix(images, targets) if mix is not None else (images, None)
+    logits, loss = forward_loss(step, objective, images, targets, compute, mixed)
+    optimizer.zero_grad(set_to_none=True)
+    compute.backward_step(loss * weight if weight != 1.0 else loss, optimizer)
+    if objective.has_second_step:
+        # COT's second step: fresh logits from the updated weights, then the complement objective.
+        with compute.autocast():
+            second_logits = step(images)[0].float()
+        second_loss = functools.partial(objective.second_step, second_logits)
+        second = second_loss(targets) if mixed is None else mixed.combine(second_loss, targets)
+        optimizer.zero_grad(set_to_none=True)
+        compute.backward_step(second * weight if weight != 1.0 else second, optimizer)
+    return logits.detach(), loss.detach()
+
+
+def epoch_totals(sums: torch.Tensor, seen: int, first_bad: torch.Tensor, epoch: int, dist: Dist,
+                 optimizer: torch.optim.Optimizer) -> dict[str, float]:
+    """The epoch's train row from the device-side sums (one host sync), or an error for a
+    non-finite loss or an epoch in which nothing decoded."""
+    device = sums.device
+    bad_batch = int(dist.min_(first_bad))
+    if bad_batch != NO_BAD_BATCH:
+        raise LtcliError(
+            f"the loss became NaN or infinite at epoch {epoch + 1}, batch {bad_batch + 1}: stopped; the last "
+            "good checkpoint is checkpoint_last.pt (try a lower --lr)"
+        )
+    totals = torch.cat([sums, torch.tensor([seen], dtype=torch.float64).to(device)])
+    total_loss, top1, top5, seen = dist.sum_(totals).tolist()
+    if seen == 0:
+        raise LtcliError(
+            f"no training image of epoch {epoch + 1} decoded: every file failed to load "
+            "(`ltcli stats` lists the bad files)"
+        )
+    return {
+        "loss": total_loss / max(seen, 1),
+        "acc": top1 / max(seen, 1),
+        "top5acc": top5 / max(seen, 1),
+        "lr": optimizer.param_groups[0]["lr"],
+    }
+
+
+def share_weight(images: int, loader, step: int, world_size: int) -> float:
+    """DDP averages the processes' gradients with equal weights; a process whose share of a step's
+    batch is larger or smaller than 1/world_size of it (the epoch's last batch, say 9 and 8 of 17)
+    scales its mean loss so the average is the mean over the whole batch, as in one process."""
+    return images * world_size / loader.batch_sampler.step_size(step)
+
+
+def ema_source(step: nn.Module) -> nn.Module:
+    """The model inside the training module (under DDP / torch.compile / WithFeatures wrappers)."""
+    while not isinstance(step, WithFeatures):
+        step = step.module if hasattr(step, "module") else step._orig_mod
+    return step.model
+
+
+def topk_correct(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """[top-1 hits, top-5 hits] of a batch as a device tensor (single-logit binary: z > 0 is positive)."""
+    if logits.shape[1] == 1:
+        logits = torch.cat([torch.zeros_like(logits), logits], dim=1)
+    top = logits.topk(min(5, logits.shape[1]), dim=1).indices
+    hits = top == targets[:, None]
+    return torch.stack([hits[:, 0].sum(), hits.any(dim=1).sum()])
+
+
+@torch.no_grad()
+def validation_loss(
+    objective: Objective, logits: np.ndarray, labels: np.ndarray, device: torch.device,
+    features: np.ndarray | None = None,
+) -> float:
+    """The objective on the whole validation set at once (for batch-level objectives this is their
+    value with the whole set as one batch)."""
+    args = (torch.from_numpy(logits).to(device), torch.from_numpy(labels).to(device))
+    if objective.needs_features and features is not None:
+        return float(objective(*args, features=torch.from_numpy(features).to(device)))
+    return float(objective(*args))
+
+
+def validate(model: nn.Module, objective: Objective, loader: DataLoader, class_counts: list[int],
+             device: torch.device, dist: Dist = SINGLE) -> dict[str, float]:
+    """The validation row of an epoch: the objective's loss on the whole split, then VALID_COLUMNS.
+    Under torchrun every process predicts its shard and the predictions are gathered first."""
+    logits, labels, features = dist.concat(predict_with_features(
+        model, loader, device, features=objective.needs_features
+    ))
+    metrics = evaluate_logits(logits, labels, class_counts)  # one-logit binary runs included
+    return {"loss": validation_loss(objective, logits, labels, device, features),
+            **{k: metrics[k] for k in VALID_COLUMNS}}
+
+
+class StopRequest:
+    """Ctrl-C and SIGTERM only raise a flag; the loop stops at the next batch boundary, so a signal
+    can never land inside a checkpoint write."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.requested = True
+
+    def check(self, dist: Dist | None = None) -> None:
+        """Raise KeyboardInterrupt when asked to stop; under torchrun all processes stop together
+        (a signal may reach them a batch apart)."""
+        if (dist or SINGLE).any(self.requested)[0]:
+            raise KeyboardInterrupt
+
+
+STOP = StopRequest()

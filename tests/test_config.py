@@ -1,0 +1,104 @@
+"""TrainConfig checks itself: every bad value is one LtcliError naming the flag, whoever builds the config."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+
+from ltcli.config import DEFAULT, TrainConfig
+from ltcli.errors import LtcliError
+from ltcli.objectives import get_objective_entry, list_objectives
+
+
+def config(**changes) -> TrainConfig:
+    return TrainConfig(**{"dataset": "d", **changes})
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"lr": -0.1}, "--lr must be above 0"),
+    ({"lr": 0.0}, "--lr must be above 0"),
+    ({"lr": math.nan}, "--lr must be above 0"),
+    ({"momentum": -1.0}, "--momentum must be in [0, 1)"),
+    ({"weight_decay": -1.0}, "--weight-decay must be at least 0"),
+    ({"height": 0}, "--height must be at least 1"),
+    ({"width": -3}, "--width must be at least 1"),
+    ({"workers": -1}, "--workers must be at least 0"),
+    ({"hflip": 5.0}, "--hflip must be in [0, 1]"),
+    ({"warmup_epochs": -2}, "--warmup must be at least 0"),
+    ({"lr_decay": -1.0}, "--lr-decay must be in (0, 1]"),
+    ({"lr_steps": [5, 5], "epochs": 1}, "--lrstep 5,5 drops the rate at epoch(s) 5, but the run has only 1"),
+    ({"lr_steps": [2, 0]}, "--lrstep needs positive whole stage lengths"),
+    ({"epochs": 0}, "--epochs must be at least 1"),
+    ({"batch_size": 0}, "--batchsize must be at least 1"),
+    ({"ema_decay": 1.0}, "--ema-decay must be in [0, 1)"),
+    ({"mix_prob": 1.5}, "--mix-prob must be in [0, 1]"),
+    ({"cb_beta": 1.0}, "--cb-beta must be in [0, 1)"),
+    ({"min_lr": 0.5}, "--min-lr (0.5) must be below --lr (0.1)"),
+    ({"seed": -1}, "--seed must be at least 0"),
+    ({"sched": "linear"}, "unknown --sched 'linear'"),
+    ({"augment": "heavy"}, "unknown --augment 'heavy'"),
+    ({"select_metric": "lr"}, "unknown --select-metric 'lr'"),
+    ({"device": "tpu"}, "unknown --device 'tpu'"),
+    ({"freeze": "head"}, "unknown --freeze 'head'"),
+    ({"train_rule": "Oversample"}, "unknown --train-rule 'Oversample'"),
+    ({"train_rule": "DRW", "drw_epoch": 300}, "--drw-epoch must be in [0, 200)"),
+    ({"pos_neg_ratio": "1:10"}, "--pos-neg-ratio stratifies binary tasks"),
+    ({"dataset": None}, "give exactly one of --dataset"),
+    ({"lr": "0.1"}, "--lr takes a number, got '0.1'"),
+    ({"epochs": 2.5}, "--epochs takes a whole number"),
+    ({"nesterov": True, "momentum": 0.0}, "--nesterov needs a momentum above 0"),
+    ({"objective": "NoSuchLoss"}, "unknown objective 'NoSuchLoss'"),
+])
+def test_bad_values_are_one_line_errors(changes, message):
+    with pytest.raises(LtcliError) as error:
+        config(**changes)
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(("objective", "options", "message"), [
+    ("CCE", {"gamma": "abc"}, "objective CCE: option gamma takes a finite number, got 'abc'"),
+    ("LA", {"tau": None}, "objective LA: option tau takes a finite number, got None"),
+    ("LADE", {"alpha": [1]}, "objective LADE: option alpha takes a finite number, got [1]"),
+    ("TPAUC", {"epoch_to_paced": 2.5}, "option epoch_to_paced takes a whole number"),
+    ("FL", {"gamma": -1.0}, "gamma must be >= 0"),  # the objective's own range check, run at construction
+    ("CCE", {"gama": 1.0}, "objective CCE does not take gama"),
+])
+def test_objective_options_are_checked_before_anything_is_written(objective, options, message):
+    with pytest.raises(LtcliError) as error:
+        config(objective=objective, objective_options=options)
+    assert message in str(error.value)
+
+
+def test_options_of_the_right_kind_are_conformed():
+    made = config(objective="cce", objective_options={"gamma": 2})  # an int where a float is wanted
+    assert made.objective == "CCE" and made.objective_options == {"gamma": 2.0}
+    assert isinstance(made.objective_options["gamma"], float)
+    assert config(objective="FL", objective_options={"alpha": [0.25, 0.75]}).objective_options["alpha"] == [0.25, 0.75]
+
+
+@pytest.mark.parametrize("name", list_objectives())
+def test_every_objective_builds_with_its_defaults(name):
+    """Each registered objective's own defaults pass the checks (found from the registry, not by name)."""
+    defaults = get_objective_entry(name).options
+    assert config(objective=name, objective_options=defaults).objective == name
+
+
+def test_defaults_live_in_one_place():
+    """The CLI's option defaults are TrainConfig's: --help shows what a config without the flag gets."""
+    import inspect
+
+    from ltcli.cli.train import train
+
+    parameters = inspect.signature(train).parameters
+    renamed = {"batchsize": "batch_size", "warmup": "warmup_epochs", "compile_model": "compile"}
+    checked = 0
+    for name, parameter in parameters.items():
+        field = renamed.get(name, name)
+        if field in DEFAULT.__dict__ and parameter.default is not None and field not in ("datasets_dir", "logs_dir"):
+            assert parameter.default == getattr(DEFAULT, field), name
+            checked += 1
+    assert checked >= 30
+    assert {f.name for f in dataclasses.fields(TrainConfig)} >= set(DEFAULT.__dict__)
