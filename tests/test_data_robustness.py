@@ -3,13 +3,19 @@ exit code 1 (never a traceback), no data lost, no junk left behind."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from conftest import tree_digest
 
+from ltcli.data.staging import LEGACY_STALE_AFTER_S, host_tag
 from ltcli.errors import describe_os_error
 
 COUNTS = {"apple": 8, "leaf": 6}
@@ -75,6 +81,14 @@ def test_split_under_a_file_is_a_one_line_error(cli, fruit, tmp_path):
     assert hidden(tmp_path) == []
 
 
+def test_split_over_a_file_named_like_the_split_is_refused(cli, fruit, tmp_path):
+    (tmp_path / "a_datasets").mkdir()
+    (tmp_path / "a_datasets" / "fruit").write_text("keep me")
+    one_line_error(cli("split", "fruit", "--force", ok=False), "a_datasets/fruit exists and is not a folder")
+    assert (tmp_path / "a_datasets" / "fruit").read_text() == "keep me"
+    assert hidden(tmp_path / "a_datasets") == []
+
+
 def test_split_that_cannot_copy_a_file_is_a_one_line_error_and_leaves_nothing(cli, fruit, tmp_path, monkeypatch):
     def denied(src, dst, *args, **kwargs):
         raise PermissionError(13, "Permission denied", str(src))
@@ -107,6 +121,21 @@ def test_split_file_system_error_in_a_real_process(fruit, tmp_path):
     assert result.stderr.strip() == "error: not a directory: blocker/sets"
 
 
+def test_demo_data_under_a_file_is_an_error_not_already_exists(cli, tmp_path):
+    (tmp_path / "blocker").write_text("")
+    one_line_error(cli("demo-data", "--root", "blocker", ok=False), "file exists: blocker")
+    assert (tmp_path / "blocker").read_text() == ""
+
+
+def test_demo_data_that_cannot_write_is_a_one_line_error_and_leaves_nothing(cli, tmp_path, monkeypatch):
+    def denied(self, path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr("PIL.Image.Image.save", denied)
+    one_line_error(cli("demo-data", ok=False), "error: permission denied:", "0000.png")
+    assert list((tmp_path / "data_split").iterdir()) == []
+
+
 @pytest.mark.parametrize(("where", "fragment"), [(("--out", "blocker/hist.svg"), "file exists: blocker"),
                                                  (("--logs-dir", "blocker"), "not a directory: blocker/plots")])
 def test_stats_histogram_under_a_file_is_a_one_line_error(cli, fruit, tmp_path, where, fragment):
@@ -116,3 +145,179 @@ def test_stats_histogram_under_a_file_is_a_one_line_error(cli, fruit, tmp_path, 
 
 def test_error_paths_print_as_they_are(cli):
     one_line_error(cli("split", "x[red]y", ok=False), "folder not found: data_split/x[red]y")
+
+
+# 2. Replacing and interrupted splits leave no junk -----------------------------------------------------------
+
+
+def undeletable_rmtree(real):
+    """shutil.rmtree that cannot delete a tree holding a file named LOCKED (and deletes none of it)."""
+
+    def rmtree(path, ignore_errors=False, onerror=None):
+        locked = sorted(Path(path).rglob("LOCKED"))
+        if not locked:
+            return real(path, ignore_errors=ignore_errors, onerror=onerror)
+        if not ignore_errors:
+            raise PermissionError(13, "Permission denied", str(locked[0]))
+
+    return rmtree
+
+
+def test_force_over_an_old_split_that_cannot_be_deleted_keeps_it_whole(cli, fruit, tmp_path, monkeypatch):
+    cli("split", "fruit")
+    out = tmp_path / "a_datasets" / "fruit"
+    (out / "train" / "apple" / "LOCKED").write_text("")
+    before = tree_digest(out)
+    monkeypatch.setattr(shutil, "rmtree", undeletable_rmtree(shutil.rmtree))
+    one_line_error(cli("split", "fruit", "--force", "--seed", "9", ok=False),
+                   "cannot replace a_datasets/fruit", "permission denied", "LOCKED", "left as it was")
+    assert tree_digest(out) == before  # the old split, whole and in place
+    assert hidden(tmp_path / "a_datasets") == []  # no .fruit.old-, no staging
+
+
+PARTLY_DELETABLE = """
+import shutil
+from pathlib import Path
+
+real = shutil.rmtree
+
+def rmtree(path, ignore_errors=False, onerror=None):
+    locked = sorted(Path(path).rglob("LOCKED"))
+    if not locked:
+        return real(path, ignore_errors=ignore_errors, onerror=onerror)
+    for entry in sorted(Path(path).rglob("*"), reverse=True):  # deepest first, all but LOCKED
+        if entry.is_dir() and not any(entry.iterdir()):
+            entry.rmdir()
+        elif entry.is_file() and entry.name != "LOCKED":
+            entry.unlink()
+    if not ignore_errors:
+        raise PermissionError(13, "Permission denied", str(locked[0]))
+
+shutil.rmtree = rmtree
+from ltcli.cli import main
+main()
+"""
+
+
+def test_force_over_an_old_split_that_is_partly_deleted_keeps_the_new_one(cli, fruit, tmp_path):
+    cli("split", "fruit")
+    out = tmp_path / "a_datasets" / "fruit"
+    (out / "train" / "apple" / "LOCKED").write_text("")
+    result = run_ltcli(tmp_path, "split", "fruit", "--force", "--seed", "9", script=PARTLY_DELETABLE)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("error: wrote the new a_datasets/fruit, but part of the old one cannot be deleted")
+    assert "LOCKED" in result.stderr and "delete that by hand" in result.stderr
+    assert json.loads((out / "split.json").read_text())["seed"] == 9  # the new split is in place
+    [left] = hidden(tmp_path / "a_datasets")
+    assert left.startswith(".fruit.trash-") and left in result.stderr  # reported, not stray
+    cli("split", "fruit", "--force", "--seed", "3")  # its writer is gone: the next split removes it
+    assert hidden(tmp_path / "a_datasets") == []
+    assert json.loads((out / "split.json").read_text())["seed"] == 3
+
+
+SLOW_SPLIT = """
+import time
+import ltcli.data.split as split
+
+place = split._place
+
+def slow(*args):
+    time.sleep(0.2)
+    place(*args)
+
+split._place = slow
+from ltcli.cli import main
+main()
+"""
+
+
+def test_a_killed_split_leaves_staging_that_the_next_split_removes(cli, fruit, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen([sys.executable, "-c", SLOW_SPLIT, "split", "fruit"], cwd=tmp_path, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    datasets = tmp_path / "a_datasets"
+    deadline = time.monotonic() + 60
+    try:
+        while not any(p.is_file() for name in hidden(datasets) for p in (datasets / name).rglob("*")):
+            assert time.monotonic() < deadline and process.poll() is None, "the split never started copying"
+            time.sleep(0.05)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    [staging] = hidden(datasets)
+    assert staging.startswith(".fruit.") and not (datasets / "fruit").exists()
+    cli("split", "fruit")
+    assert hidden(datasets) == []
+    assert (datasets / "fruit" / "split.json").is_file()
+
+
+def test_only_stale_staging_of_this_name_is_removed(cli, fruit, tmp_path):
+    cli("split", "fruit")
+    datasets = tmp_path / "a_datasets"
+    host, gone = host_tag(), dead_pid()
+    names = {
+        f".fruit.staging-{host}-{gone}-abcd1234": False,  # writer gone: removed
+        f".fruit.old-{host}-{gone}": False,
+        f".fruit.trash-{host}-{gone}": False,
+        f".fruit.staging-{host}-{os.getpid()}-abcd1234": True,  # writer alive (this test): kept
+        f".fruit.staging-another-host-{gone}-abcd1234": True,  # a PID of another host means nothing here
+        f".fruit.old-{host}-2-{gone}": True,  # nor on host HOST-2
+        f".fruit.v2.staging-{host}-{gone}-abcd1234": True,  # another dataset's
+        ".fruit.k3j4h5g6": False,  # before PIDs were recorded, and old enough
+        ".fruit.old-4242": False,
+        ".fruit.zz9y8x7w": True,  # before PIDs, but recent: maybe still being written
+    }
+    for name in names:
+        (datasets / name / "train").mkdir(parents=True)
+        (datasets / name / "train" / "x.png").write_bytes(b"")
+    long_ago = time.time() - LEGACY_STALE_AFTER_S - 60
+    for name in (".fruit.k3j4h5g6", ".fruit.old-4242"):
+        os.utime(datasets / name, (long_ago, long_ago))
+    cli("split", "fruit", "--force")
+    assert hidden(datasets) == sorted(name for name, kept in names.items() if kept)
+
+
+def test_a_split_lost_between_the_renames_of_a_swap_is_restored(cli, fruit, tmp_path):
+    cli("split", "fruit")
+    datasets = tmp_path / "a_datasets"
+    before = tree_digest(datasets / "fruit")
+    (datasets / "fruit").rename(datasets / f".fruit.old-{host_tag()}-{dead_pid()}")  # killed mid-swap
+    one_line_error(cli("split", "fruit", "--seed", "5", ok=False), "already exists", "--force")
+    assert tree_digest(datasets / "fruit") == before
+    assert hidden(datasets) == []
+
+
+def test_demo_data_removes_stale_staging(cli, tmp_path):
+    stale = tmp_path / "data_split" / f".digits-lt.staging-{host_tag()}-{dead_pid()}-abcd1234"
+    (stale / "3").mkdir(parents=True)
+    cli("demo-data")
+    assert hidden(tmp_path / "data_split") == []
+    assert len(list((tmp_path / "data_split" / "digits-lt").iterdir())) == 10
+
+
+def test_demo_data_force_over_an_undeletable_demo_keeps_it(cli, tmp_path, monkeypatch):
+    cli("demo-data")
+    demo = tmp_path / "data_split" / "digits-lt"
+    (demo / "LOCKED").write_text("")
+    before = tree_digest(demo)
+    monkeypatch.setattr(shutil, "rmtree", undeletable_rmtree(shutil.rmtree))
+    one_line_error(cli("demo-data", "--force", "--imbalance-factor", "20", ok=False),
+                   "cannot replace data_split/digits-lt", "left as it was")
+    assert tree_digest(demo) == before
+    assert hidden(tmp_path / "data_split") == []
+
+
+# 6. Modes --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o755), (0o027, 0o750)])
+def test_split_folder_gets_the_normal_mode(cli, fruit, tmp_path, umask, mask, mode):
+    umask(mask)
+    cli("split", "fruit")
+    assert os.stat(tmp_path / "a_datasets" / "fruit").st_mode & 0o777 == mode
+    assert os.stat(tmp_path / "a_datasets" / "fruit" / "train").st_mode & 0o777 == mode
+
+
+def test_demo_folder_gets_the_normal_mode(cli, tmp_path, umask):
+    cli("demo-data")
+    assert os.stat(tmp_path / "data_split" / "digits-lt").st_mode & 0o777 == 0o755

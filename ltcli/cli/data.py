@@ -27,12 +27,12 @@ def demo_data(
     force: Annotated[bool, typer.Option(help="Rewrite the demo folder if it exists.")] = False,
 ) -> None:
     """Write the bundled long-tailed demo (scikit-learn's real 8x8 digits) to data_split/digits-lt/."""
-    from ltcli.data.demo import DEMO_NAME, write_demo_dataset
+    from ltcli.data.demo import DEMO_NAME, DemoExistsError, write_demo_dataset
 
     destination = root / DEMO_NAME
     try:
         counts = write_demo_dataset(destination, imbalance_factor, force=force)
-    except FileExistsError:
+    except DemoExistsError:
         console.print(f"{destination} already exists: left as is (pass --force to rewrite it)")
         return
     console.print(
@@ -75,6 +75,7 @@ def split(
     from ltcli.data.longtail import PROFILES, parse_class_order, plan_long_tail
     from ltcli.data.split import DEFAULT_RATIOS, apply_long_tail, check_destination, parse_ratios, plan_presplit
     from ltcli.data.split import plan_split as plan_raw_split
+    from ltcli.data.staging import remove_stale
 
     source = src if src is not None else data_split_dir / name
     destination = datasets_dir / name
@@ -85,6 +86,7 @@ def split(
     parsed = None if presplit else parse_ratios(ratios or DEFAULT_RATIOS)
     if not presplit:
         list_class_dirs(source)  # fail fast with a clear message
+    remove_stale(destination)  # left by a killed split; may bring back a split lost mid-swap
     check_destination(source, destination, force)
     scans = scan_with_progress(presplit or {"raw": source})
     plan = plan_presplit(source, scans, seed) if presplit else plan_raw_split(scans["raw"], parsed, seed)

@@ -5,7 +5,8 @@ Either way the train part can then be made long-tailed (`ltcli.data.longtail`) w
 test stay untouched.
 
 The source is only ever read: files are copied (or linked) into a new folder, which is built
-beside the destination and renamed into place, so a failed split leaves nothing half-written.
+beside the destination and renamed into place (`ltcli.data.staging`), so a failed split leaves
+nothing half-written.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import math
 import os
 import random
 import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +23,7 @@ from pathlib import Path
 from ltcli.atomic import atomic_write_text
 from ltcli.data.folder import FolderScan
 from ltcli.data.longtail import LongTailPlan, subsample
+from ltcli.data.staging import discard, finish, new_staging, refuse_non_folder, remove_stale
 from ltcli.errors import LtcliError
 
 SPLITS = ("train", "valid", "test")
@@ -165,6 +166,7 @@ def check_destination(source: Path, destination: Path, force: bool) -> None:
     src, dst = source.resolve(), destination.resolve()
     if dst == src or src in dst.parents or dst in src.parents:
         raise LtcliError(f"the split folder {destination} must not overlap the source {source}")
+    refuse_non_folder(destination)
     if destination.exists() and any(destination.iterdir()) and not force:
         raise LtcliError(f"{destination} already exists: pass --force to replace it (the source is never touched)")
 
@@ -180,9 +182,9 @@ def write_split(
     """Materialise `plan` at `destination` and return the manifest written beside the splits."""
     if link not in LINK_MODES:
         raise LtcliError(f"unknown --link {link!r}: choose one of {', '.join(LINK_MODES)}")
+    remove_stale(destination)
     check_destination(plan.source, destination, force)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+    staging = new_staging(destination)
     try:
         for split, classes in plan.assignment.items():
             for name, files in classes.items():
@@ -204,20 +206,9 @@ def write_split(
             "skipped_corrupt": [str(p) for scan in scans for p in scan.corrupt],
         }
         atomic_write_text(staging / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
-        _swap_into_place(staging, destination)
+        finish(staging, destination)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        discard(staging)
         raise
     return manifest
-
-
-def _swap_into_place(staging: Path, destination: Path) -> None:
-    """Rename the finished split into place; an old split is removed only after the swap."""
-    old = None
-    if destination.exists():
-        old = destination.with_name(f".{destination.name}.old-{os.getpid()}")
-        destination.rename(old)
-    staging.rename(destination)
-    if old is not None:
-        shutil.rmtree(old)
 
