@@ -307,6 +307,64 @@ def test_demo_data_force_over_an_undeletable_demo_keeps_it(cli, tmp_path, monkey
     assert hidden(tmp_path / "data_split") == []
 
 
+# 3. Numbers ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "fragment"), [
+    ("nan", "--imbalance-factor must be a finite number >= 1"),
+    ("inf", "--imbalance-factor must be a finite number >= 1"),
+    ("-inf", "--imbalance-factor must be a finite number >= 1"),
+    ("0", "--imbalance-factor must be >= 1"),
+    ("-3", "--imbalance-factor must be >= 1"),
+])
+def test_split_refuses_impossible_imbalance_factors(cli, fruit, tmp_path, value, fragment):
+    one_line_error(cli("split", "fruit", "--imbalance-factor", value, ok=False), fragment, value)
+    assert not (tmp_path / "a_datasets").exists()
+
+
+@pytest.mark.parametrize("ratios", ["nan,0.5,0.5", "0.5,nan,0.5", "inf,0,0", "1,inf,-inf"])
+def test_split_refuses_non_finite_ratios(cli, fruit, tmp_path, ratios):
+    one_line_error(cli("split", "fruit", "--ratios", ratios, ok=False), "--ratios must be finite numbers", ratios)
+    assert not (tmp_path / "a_datasets").exists()
+
+
+def test_split_refuses_n_max_below_one_before_scanning(cli, fruit, tmp_path, monkeypatch):
+    def no_scan(*args, **kwargs):
+        raise AssertionError("scanned before checking --n-max")
+
+    monkeypatch.setattr("ltcli.cli.data.scan_with_progress", no_scan)
+    one_line_error(cli("split", "fruit", "--imbalance-factor", "2", "--n-max", "-4", ok=False),
+                   "--n-max must be at least 1, got -4")
+
+
+@pytest.mark.parametrize(("value", "fragments"), [
+    ("1e9", ("--imbalance-factor 1e+09 leaves digit(s)", "9 no image", "the largest allowed is 174")),
+    ("175", ("--imbalance-factor 175 leaves digit(s) 9 no image", "the largest allowed is 174")),
+    ("nan", ("--imbalance-factor must be a finite number >= 1", "nan")),
+    ("inf", ("--imbalance-factor must be a finite number >= 1", "inf")),
+    ("0.5", ("--imbalance-factor must be >= 1",)),
+])
+def test_demo_data_refuses_a_factor_that_leaves_a_digit_empty(cli, tmp_path, value, fragments):
+    one_line_error(cli("demo-data", "--imbalance-factor", value, ok=False), *fragments)
+    assert not (tmp_path / "data_split").exists()
+
+
+def test_demo_data_refuses_bad_numbers_even_when_the_demo_exists(cli, tmp_path):
+    cli("demo-data")
+    one_line_error(cli("demo-data", "--imbalance-factor", "nan", ok=False), "finite number")
+
+
+def test_the_largest_demo_factor_leaves_one_image():
+    from ltcli.data.demo import demo_counts
+    from ltcli.data.longtail import largest_imbalance_factor, long_tail_counts
+
+    assert demo_counts(174)[-1] == 1
+    assert largest_imbalance_factor(174, 10) == 174
+    # 49 * (1 / 49) is 0.999... in floating point: the tail of F = 49 is empty, so a hair less is the largest
+    assert long_tail_counts(49, 10, 49.0)[-1] == 0
+    assert largest_imbalance_factor(49, 10) == 48.99 and long_tail_counts(49, 10, 48.99)[-1] == 1
+
+
 # 6. Modes --------------------------------------------------------------------------------------------------
 
 

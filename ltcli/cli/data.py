@@ -110,15 +110,19 @@ def check_long_tail_options(
     imbalance_factor: float | None, profile: str | None, class_order: str | None, n_max: int | None,
     profiles: tuple[str, ...],
 ) -> None:
-    """Refuse long-tail options that would be silently ignored, before any scanning."""
+    """Refuse long-tail options that would be silently ignored, and numbers that make no tail
+    (nan, inf, a factor below 1, an n_max below 1), before any scanning."""
+    from ltcli.data.longtail import check_imbalance_factor
+
     if imbalance_factor is None:
         given = [flag for flag, value in (("--profile", profile), ("--class-order", class_order),
                                           ("--n-max", n_max)) if value is not None]
         if given:
             raise LtcliError(f"{', '.join(given)} shape a long tail: add --imbalance-factor F")
         return
-    if imbalance_factor < 1:
-        raise LtcliError(f"--imbalance-factor must be >= 1 (head count / tail count), got {imbalance_factor:g}")
+    check_imbalance_factor(imbalance_factor, "--imbalance-factor")
+    if n_max is not None and n_max < 1:
+        raise LtcliError(f"--n-max must be at least 1, got {n_max}")
     if profile is not None and profile not in profiles:
         raise LtcliError(f"unknown --profile {profile!r}: choose one of {', '.join(profiles)}")
 

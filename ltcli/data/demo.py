@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ltcli.data.longtail import long_tail_counts
+from ltcli.data.longtail import check_imbalance_factor, largest_imbalance_factor, long_tail_counts
 from ltcli.data.staging import discard, finish, new_staging, refuse_non_folder, remove_stale
 from ltcli.errors import LtcliError
 
@@ -25,8 +25,16 @@ def demo_counts(imbalance_factor: float = 10.0, profile: str = "exp") -> list[in
     """Images kept per digit 0..9: the head is the smallest class's full size (174)."""
     from sklearn.datasets import load_digits
 
-    available = np.bincount(load_digits().target, minlength=10)
-    return long_tail_counts(int(available.min()), 10, imbalance_factor, profile)
+    check_imbalance_factor(imbalance_factor, "--imbalance-factor")
+    head = int(np.bincount(load_digits().target, minlength=10).min())
+    counts = long_tail_counts(head, 10, imbalance_factor, profile)
+    if min(counts) < 1:
+        empty = [str(digit) for digit, count in enumerate(counts) if count < 1]
+        raise LtcliError(
+            f"--imbalance-factor {imbalance_factor:g} leaves digit(s) {', '.join(empty)} no image (the head keeps "
+            f"{head}): the largest allowed is {largest_imbalance_factor(head, 10, profile):g}"
+        )
+    return counts
 
 
 def write_demo_dataset(
@@ -40,8 +48,6 @@ def write_demo_dataset(
     """
     from sklearn.datasets import load_digits
 
-    if imbalance_factor < 1:
-        raise LtcliError(f"imbalance factor must be >= 1, got {imbalance_factor}")
     counts = demo_counts(imbalance_factor, profile)
     remove_stale(destination)
     refuse_non_folder(destination)

@@ -40,6 +40,8 @@ def parse_ratios(text: str) -> tuple[float, float, float]:
         raise LtcliError(f"--ratios must be three numbers like 0.7,0.15,0.15, got {text!r}") from None
     if len(values) != 3:
         raise LtcliError(f"--ratios needs three fractions (train,valid,test), got {len(values)}")
+    if not all(math.isfinite(v) for v in values):
+        raise LtcliError(f"--ratios must be finite numbers, got {text!r}")
     if any(v < 0 for v in values) or values[0] <= 0:
         raise LtcliError(f"--ratios must be >= 0 with a positive train fraction, got {text!r}")
     if not math.isclose(sum(values), 1.0, abs_tol=1e-6):
