@@ -365,6 +365,48 @@ def test_the_largest_demo_factor_leaves_one_image():
     assert largest_imbalance_factor(49, 10) == 48.99 and long_tail_counts(49, 10, 48.99)[-1] == 1
 
 
+# 4. Already split sources ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def presplit(make_class_folder, tmp_path) -> Path:
+    root = tmp_path / "cifar-like"
+    make_class_folder({"ant": 6, "bee": 6}, root / "train")
+    make_class_folder({"ant": 3, "bee": 3}, root / "test")
+    return root
+
+
+@pytest.mark.parametrize(("where", "fragment"), [
+    ("train", "class 'eel' is in train/ but missing from test/"),
+    ("test", "class 'eel' is in test/ but missing from train/"),
+])
+def test_presplit_class_in_one_split_only_is_named_with_the_split_it_is_missing_from(
+    cli, presplit, make_class_folder, tmp_path, where, fragment
+):
+    make_class_folder({"eel": 3}, presplit / where)
+    one_line_error(cli("split", "cifar", "--src", presplit, ok=False), fragment, "every split needs the same")
+    assert not (tmp_path / "a_datasets").exists()
+
+
+def test_presplit_class_in_one_of_three_splits(cli, presplit, make_class_folder, tmp_path):
+    make_class_folder({"ant": 2, "bee": 2, "eel": 2}, presplit / "valid")
+    one_line_error(cli("split", "cifar", "--src", presplit, ok=False),
+                   "class 'eel' is in valid/ but missing from train/, test/")
+
+
+def test_presplit_folders_beside_the_splits_are_reported_not_dropped_silently(
+    cli, presplit, make_class_folder, tmp_path
+):
+    make_class_folder({"ant": 2, "bee": 2}, presplit / "val")  # meant as valid/
+    make_class_folder({"eel": 3}, presplit / "eel")  # a class beside the splits
+    result = cli("split", "cifar", "--src", presplit)
+    output = " ".join(result.output.split())
+    assert "ignored 2 folder(s) beside the split folders" in output
+    assert f"{presplit / 'eel'}/" in "".join(result.output.split()) and "val/" in output
+    manifest = json.loads((tmp_path / "a_datasets" / "cifar" / "split.json").read_text())
+    assert manifest["ignored_folders"] == [str(presplit / "eel"), str(presplit / "val")]
+
+
 # 6. Modes --------------------------------------------------------------------------------------------------
 
 

@@ -96,14 +96,24 @@ def split(
         apply_long_tail(plan, plan_long_tail(available, imbalance_factor, profile or "exp", order, n_max))
     manifest = write_with_progress(plan, list(scans.values()), destination, link, force)
     print_split_summary(name, source, destination, manifest)
-    skipped = [path for scan in scans.values() for path in scan.corrupt]
-    non_images = sum(len(scan.non_images) for scan in scans.values())
+    print_skipped(list(scans.values()), plan.ignored_folders)
+
+
+def print_skipped(scans: list[FolderScan], ignored_folders: list[Path]) -> None:
+    """What the split left out, so nothing is dropped silently (split.json lists it too)."""
+    skipped = [path for scan in scans for path in scan.corrupt]
+    non_images = sum(len(scan.non_images) for scan in scans)
     if non_images:
         console.print(f"skipped {non_images} non-image file(s) (listed in split.json)")
     if skipped:
         console.print(f"[yellow]skipped {len(skipped)} unreadable image(s):[/]")
         for path in skipped:
-            console.print(f"  {path}", highlight=False)
+            console.print(f"  {path}", highlight=False, markup=False)
+    if ignored_folders:
+        console.print(f"[yellow]ignored {len(ignored_folders)} folder(s) beside the split folders "
+                      "(only train/, valid/ and test/ are read):[/]")
+        for path in ignored_folders:
+            console.print(f"  {path}/", highlight=False, markup=False)
 
 
 def check_long_tail_options(
