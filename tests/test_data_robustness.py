@@ -407,6 +407,40 @@ def test_presplit_folders_beside_the_splits_are_reported_not_dropped_silently(
     assert manifest["ignored_folders"] == [str(presplit / "eel"), str(presplit / "val")]
 
 
+# 5. Broken links ----------------------------------------------------------------------------------------
+
+
+def test_split_lists_broken_links(cli, fruit, tmp_path):
+    (fruit / "apple" / "moved.png").symlink_to(tmp_path / "nowhere.png")
+    (fruit / "leaf" / "loop.png").symlink_to(fruit / "leaf" / "loop.png")
+    result = cli("split", "fruit")
+    output = " ".join(result.output.split())
+    assert "skipped 2 broken link(s)" in output
+    assert "moved.png ->" in output and "loop.png ->" in output
+    manifest = json.loads((tmp_path / "a_datasets" / "fruit" / "split.json").read_text())
+    assert sorted(Path(p).name for p in manifest["skipped_broken_links"]) == ["loop.png", "moved.png"]
+    assert {c: sum(manifest["counts"][s][c] for s in manifest["counts"]) for c in COUNTS} == COUNTS
+
+
+def test_stats_lists_broken_links_and_unreadable_files(cli, fruit, tmp_path, monkeypatch):
+    (fruit / "apple" / "moved.png").symlink_to(tmp_path / "nowhere.png")
+    read_bytes = Path.read_bytes
+
+    def guarded(self):
+        if self.name == "img001.png" and self.parent.name == "leaf":
+            raise PermissionError(13, "Permission denied", str(self))
+        return read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", guarded)
+    document = json.loads(cli("stats", "fruit", "--json", "--no-plot").stdout)
+    assert document["unreadable"] == ["apple/moved.png", "leaf/img001.png"]
+    assert document["undecodable"] == [] and document["non_images"] == []
+    assert document["counts"]["all"] == {"apple": 8, "leaf": 5}
+    output = " ".join(cli("stats", "fruit", "--no-plot").output.split())
+    assert "files that cannot be read: broken links, no permission (skipped): 2" in output
+    assert "apple/moved.png" in output
+
+
 # 6. Modes --------------------------------------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -102,6 +103,7 @@ def split(
 def print_skipped(scans: list[FolderScan], ignored_folders: list[Path]) -> None:
     """What the split left out, so nothing is dropped silently (split.json lists it too)."""
     skipped = [path for scan in scans for path in scan.corrupt]
+    broken = [path for scan in scans for path in scan.broken]
     non_images = sum(len(scan.non_images) for scan in scans)
     if non_images:
         console.print(f"skipped {non_images} non-image file(s) (listed in split.json)")
@@ -109,6 +111,10 @@ def print_skipped(scans: list[FolderScan], ignored_folders: list[Path]) -> None:
         console.print(f"[yellow]skipped {len(skipped)} unreadable image(s):[/]")
         for path in skipped:
             console.print(f"  {path}", highlight=False, markup=False)
+    if broken:
+        console.print(f"[yellow]skipped {len(broken)} broken link(s), their target is missing:[/]")
+        for path in broken:
+            console.print(f"  {path} -> {os.readlink(path)}", highlight=False, markup=False)
     if ignored_folders:
         console.print(f"[yellow]ignored {len(ignored_folders)} folder(s) beside the split folders "
                       "(only train/, valid/ and test/ are read):[/]")
@@ -254,6 +260,7 @@ def print_stats(name: str, result: DatasetStats) -> None:
     _say(f"images in nested folders (counted in their class): {result.nested_images}")
     _say_paths("non-image files (skipped)", result.non_images)
     _say_paths("image files that do not decode (skipped)", result.undecodable)
+    _say_paths("files that cannot be read: broken links, no permission (skipped)", result.unreadable)
     _say_paths("hidden files (ignored)", result.hidden)
     _say_paths("files outside class folders (ignored)", result.loose)
     _say_paths("duplicate files across splits (same bytes)", [" = ".join(g) for g in result.duplicates_across_splits])

@@ -229,6 +229,7 @@ def write_split(
             "long_tail": plan.long_tail.to_dict() if plan.long_tail is not None else None,
             "skipped_non_images": [str(p) for scan in scans for p in scan.non_images],
             "skipped_corrupt": [str(p) for scan in scans for p in scan.corrupt],
+            "skipped_broken_links": [str(p) for scan in scans for p in scan.broken],
             "ignored_folders": [str(p) for p in plan.ignored_folders],
         }
         atomic_write_text(staging / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
