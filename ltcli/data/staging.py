@@ -61,6 +61,8 @@ def discard(staging: Path) -> None:
 
 
 def _pid_alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill(pid, 0) terminates the process there: never judge, keep the folder
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
