@@ -189,7 +189,7 @@ def test_presplit_skips_unreadable_files_and_lists_them(cli, presplit, tmp_path)
     ("change", "fragments"),
     [
         ("ratios", ("already split (train, test)", "--ratios applies to raw folders only")),
-        ("extra-class", ("classes of", "differ from those of train/", "extra eel")),
+        ("extra-class", ("classes of", "differ between splits", "class 'eel' is in test/ but missing from train/")),
         ("empty-class", ("class 'cow' has no readable images",)),
         ("no-train", ("has test/ but no train/ folder",)),
     ],

@@ -8,10 +8,11 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 import ltcli
-from ltcli.errors import LtcliError
+from ltcli.errors import LtcliError, describe_os_error
 
 app = typer.Typer(
     name="ltcli",
@@ -27,20 +28,33 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def friendly(command: F) -> F:
-    """Turn an LtcliError into one line on stderr and exit code 1, never a traceback."""
+    """Turn an LtcliError, or an OSError (a folder that cannot be written, a file in the way of a
+    folder, a full disk), into one line on stderr and exit code 1, never a traceback.
+
+    The OSError is the file system's own report, so its line names the path and the reason, e.g.
+    `error: permission denied: a_datasets/x`; the message is escaped so a path with [brackets]
+    prints as it is.
+    """
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except LtcliError as error:
-            err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            _print_error(str(error))
+            raise typer.Exit(code=1) from None
+        except OSError as error:
+            _print_error(describe_os_error(error))
             raise typer.Exit(code=1) from None
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]")
             raise typer.Exit(code=130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _print_error(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def _version(value: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -27,12 +28,12 @@ def demo_data(
     force: Annotated[bool, typer.Option(help="Rewrite the demo folder if it exists.")] = False,
 ) -> None:
     """Write the bundled long-tailed demo (scikit-learn's real 8x8 digits) to data_split/digits-lt/."""
-    from ltcli.data.demo import DEMO_NAME, write_demo_dataset
+    from ltcli.data.demo import DEMO_NAME, DemoExistsError, write_demo_dataset
 
     destination = root / DEMO_NAME
     try:
         counts = write_demo_dataset(destination, imbalance_factor, force=force)
-    except FileExistsError:
+    except DemoExistsError:
         console.print(f"{destination} already exists: left as is (pass --force to rewrite it)")
         return
     console.print(
@@ -75,6 +76,7 @@ def split(
     from ltcli.data.longtail import PROFILES, parse_class_order, plan_long_tail
     from ltcli.data.split import DEFAULT_RATIOS, apply_long_tail, check_destination, parse_ratios, plan_presplit
     from ltcli.data.split import plan_split as plan_raw_split
+    from ltcli.data.staging import remove_stale
 
     source = src if src is not None else data_split_dir / name
     destination = datasets_dir / name
@@ -85,6 +87,7 @@ def split(
     parsed = None if presplit else parse_ratios(ratios or DEFAULT_RATIOS)
     if not presplit:
         list_class_dirs(source)  # fail fast with a clear message
+    remove_stale(destination)  # left by a killed split; may bring back a split lost mid-swap
     check_destination(source, destination, force)
     scans = scan_with_progress(presplit or {"raw": source})
     plan = plan_presplit(source, scans, seed) if presplit else plan_raw_split(scans["raw"], parsed, seed)
@@ -94,29 +97,48 @@ def split(
         apply_long_tail(plan, plan_long_tail(available, imbalance_factor, profile or "exp", order, n_max))
     manifest = write_with_progress(plan, list(scans.values()), destination, link, force)
     print_split_summary(name, source, destination, manifest)
-    skipped = [path for scan in scans.values() for path in scan.corrupt]
-    non_images = sum(len(scan.non_images) for scan in scans.values())
+    print_skipped(list(scans.values()), plan.ignored_folders)
+
+
+def print_skipped(scans: list[FolderScan], ignored_folders: list[Path]) -> None:
+    """What the split left out, so nothing is dropped silently (split.json lists it too)."""
+    skipped = [path for scan in scans for path in scan.corrupt]
+    broken = [path for scan in scans for path in scan.broken]
+    non_images = sum(len(scan.non_images) for scan in scans)
     if non_images:
         console.print(f"skipped {non_images} non-image file(s) (listed in split.json)")
     if skipped:
         console.print(f"[yellow]skipped {len(skipped)} unreadable image(s):[/]")
         for path in skipped:
-            console.print(f"  {path}", highlight=False)
+            console.print(f"  {path}", highlight=False, markup=False)
+    if broken:
+        console.print(f"[yellow]skipped {len(broken)} broken link(s), their target is missing:[/]")
+        for path in broken:
+            console.print(f"  {path} -> {os.readlink(path)}", highlight=False, markup=False)
+    if ignored_folders:
+        console.print(f"[yellow]ignored {len(ignored_folders)} folder(s) beside the split folders "
+                      "(only train/, valid/ and test/ are read):[/]")
+        for path in ignored_folders:
+            console.print(f"  {path}/", highlight=False, markup=False)
 
 
 def check_long_tail_options(
     imbalance_factor: float | None, profile: str | None, class_order: str | None, n_max: int | None,
     profiles: tuple[str, ...],
 ) -> None:
-    """Refuse long-tail options that would be silently ignored, before any scanning."""
+    """Refuse long-tail options that would be silently ignored, and numbers that make no tail
+    (nan, inf, a factor below 1, an n_max below 1), before any scanning."""
+    from ltcli.data.longtail import check_imbalance_factor
+
     if imbalance_factor is None:
         given = [flag for flag, value in (("--profile", profile), ("--class-order", class_order),
                                           ("--n-max", n_max)) if value is not None]
         if given:
             raise LtcliError(f"{', '.join(given)} shape a long tail: add --imbalance-factor F")
         return
-    if imbalance_factor < 1:
-        raise LtcliError(f"--imbalance-factor must be >= 1 (head count / tail count), got {imbalance_factor:g}")
+    check_imbalance_factor(imbalance_factor, "--imbalance-factor")
+    if n_max is not None and n_max < 1:
+        raise LtcliError(f"--n-max must be at least 1, got {n_max}")
     if profile is not None and profile not in profiles:
         raise LtcliError(f"unknown --profile {profile!r}: choose one of {', '.join(profiles)}")
 
@@ -238,6 +260,7 @@ def print_stats(name: str, result: DatasetStats) -> None:
     _say(f"images in nested folders (counted in their class): {result.nested_images}")
     _say_paths("non-image files (skipped)", result.non_images)
     _say_paths("image files that do not decode (skipped)", result.undecodable)
+    _say_paths("files that cannot be read: broken links, no permission (skipped)", result.unreadable)
     _say_paths("hidden files (ignored)", result.hidden)
     _say_paths("files outside class folders (ignored)", result.loose)
     _say_paths("duplicate files across splits (same bytes)", [" = ".join(g) for g in result.duplicates_across_splits])

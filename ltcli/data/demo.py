@@ -5,25 +5,36 @@ scikit-learn ships the 1,797 8x8 digit scans inside its wheel, so the demo needs
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from ltcli.data.longtail import long_tail_counts
+from ltcli.data.longtail import check_imbalance_factor, largest_imbalance_factor, long_tail_counts
+from ltcli.data.staging import discard, finish, new_staging, refuse_non_folder, remove_stale
 from ltcli.errors import LtcliError
 
 DEMO_NAME = "digits-lt"
+
+
+class DemoExistsError(FileExistsError):
+    """The demo folder is there already and force was not given: left as it is."""
 
 
 def demo_counts(imbalance_factor: float = 10.0, profile: str = "exp") -> list[int]:
     """Images kept per digit 0..9: the head is the smallest class's full size (174)."""
     from sklearn.datasets import load_digits
 
-    available = np.bincount(load_digits().target, minlength=10)
-    return long_tail_counts(int(available.min()), 10, imbalance_factor, profile)
+    check_imbalance_factor(imbalance_factor, "--imbalance-factor")
+    head = int(np.bincount(load_digits().target, minlength=10).min())
+    counts = long_tail_counts(head, 10, imbalance_factor, profile)
+    if min(counts) < 1:
+        empty = [str(digit) for digit, count in enumerate(counts) if count < 1]
+        raise LtcliError(
+            f"--imbalance-factor {imbalance_factor:g} leaves digit(s) {', '.join(empty)} no image (the head keeps "
+            f"{head}): the largest allowed is {largest_imbalance_factor(head, 10, profile):g}"
+        )
+    return counts
 
 
 def write_demo_dataset(
@@ -31,18 +42,19 @@ def write_demo_dataset(
 ) -> dict[str, int]:
     """Write `destination/<digit>/<index>.png`; digit d keeps its first n_d images in dataset order.
 
-    Deterministic: the same arguments always give byte-identical files.
+    Deterministic: the same arguments always give byte-identical files. Bad numbers are refused
+    before anything is written; the folder is built beside `destination` and renamed into place
+    (`ltcli.data.staging`).
     """
     from sklearn.datasets import load_digits
 
-    if destination.exists() and any(destination.iterdir()) and not force:
-        raise FileExistsError(destination)
-    if imbalance_factor < 1:
-        raise LtcliError(f"imbalance factor must be >= 1, got {imbalance_factor}")
-    digits = load_digits()
     counts = demo_counts(imbalance_factor, profile)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+    remove_stale(destination)
+    refuse_non_folder(destination)
+    if destination.is_dir() and any(destination.iterdir()) and not force:
+        raise DemoExistsError(destination)
+    digits = load_digits()
+    staging = new_staging(destination)
     written: dict[str, int] = {}
     try:
         for digit, count in enumerate(counts):
@@ -53,10 +65,8 @@ def write_demo_dataset(
                 pixels = np.rint(digits.images[index] * (255.0 / 16.0)).astype(np.uint8)
                 Image.fromarray(pixels, mode="L").save(class_dir / f"{index:04d}.png")
             written[str(digit)] = int(count)
-        if destination.exists():
-            shutil.rmtree(destination)
-        staging.rename(destination)
+        finish(staging, destination)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        discard(staging)
         raise
     return written

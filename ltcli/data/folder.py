@@ -20,6 +20,11 @@ def is_hidden(name: str) -> bool:
     return name.startswith(".")
 
 
+def is_broken_link(path: Path) -> bool:
+    """A symlink whose target is gone (or a loop of links): it names a file nobody can read."""
+    return path.is_symlink() and not path.exists()
+
+
 def is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
@@ -43,6 +48,7 @@ class FolderScan:
     images: dict[str, list[Path]] = field(default_factory=dict)
     non_images: list[Path] = field(default_factory=list)
     corrupt: list[Path] = field(default_factory=list)
+    broken: list[Path] = field(default_factory=list)  # symlinks whose target is missing
 
     @property
     def class_names(self) -> list[str]:
@@ -61,16 +67,30 @@ def list_class_dirs(root: Path) -> list[Path]:
     return class_dirs
 
 
-def iter_class_files(class_dir: Path, on_hidden: Callable[[Path], None] | None = None) -> Iterator[Path]:
+def iter_class_files(
+    class_dir: Path,
+    on_hidden: Callable[[Path], None] | None = None,
+    on_broken: Callable[[Path], None] | None = None,
+) -> Iterator[Path]:
     """Every file that belongs to a class, sorted: nested folders count, hidden files and anything
     under a hidden folder (.DS_Store, .ipynb_checkpoints/) do not (`on_hidden` sees those).
-    Scans, stats and the training loaders all list files through this one rule."""
+    Scans, stats and the training loaders all list files through this one rule.
+
+    A symlink whose target is missing is no file either, but it is surely meant as one (a dataset
+    moved from under its links), so `on_broken` sees it and scans can report it as skipped.
+    """
     for path in sorted(class_dir.rglob("*")):
-        if not path.is_file():
+        is_file = path.is_file()
+        broken = not is_file and is_broken_link(path)
+        if not is_file and not broken:
             continue
         if any(is_hidden(part) for part in path.relative_to(class_dir).parts):
             if on_hidden is not None:
                 on_hidden(path)
+            continue
+        if broken:
+            if on_broken is not None:
+                on_broken(path)
             continue
         yield path
 
@@ -92,12 +112,13 @@ def scan_class_folders(
     """Walk `root/<class>/**` and sort every file into images, non-images and corrupt images.
 
     Hidden files and folders are ignored. Nested folders inside a class folder belong to that class.
+    Symlinks whose target is missing are listed in `broken`.
     """
     root = Path(root)
     scan = FolderScan(root=root)
     for class_dir in list_class_dirs(root):
         kept: list[Path] = []
-        for path in iter_class_files(class_dir):
+        for path in iter_class_files(class_dir, on_broken=scan.broken.append):
             if on_file is not None:
                 on_file()
             if not is_image_name(path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -12,6 +13,15 @@ from ltcli.errors import LtcliError
 PROFILES = ("exp", "step")
 
 
+def check_imbalance_factor(imbalance_factor: float, flag: str = "imbalance factor") -> None:
+    """Refuse nan, inf and factors below 1. nan passes every `<` check and would reach int(nan); inf
+    would give every class but the head zero images."""
+    if not math.isfinite(imbalance_factor):
+        raise LtcliError(f"{flag} must be a finite number >= 1 (head count / tail count), got {imbalance_factor}")
+    if imbalance_factor < 1:
+        raise LtcliError(f"{flag} must be >= 1 (head count / tail count), got {imbalance_factor:g}")
+
+
 def long_tail_counts(n_max: int, num_classes: int, imbalance_factor: float, profile: str = "exp") -> list[int]:
     """Counts for class index 0..C-1, head first.
 
@@ -20,8 +30,7 @@ def long_tail_counts(n_max: int, num_classes: int, imbalance_factor: float, prof
     """
     if num_classes < 1:
         raise LtcliError("a long tail needs at least one class")
-    if imbalance_factor < 1:
-        raise LtcliError(f"imbalance factor must be >= 1, got {imbalance_factor}")
+    check_imbalance_factor(imbalance_factor)
     if profile == "exp":
         if num_classes == 1:
             return [n_max]
@@ -52,6 +61,17 @@ def parse_class_order(text: str | None, class_names: Sequence[str]) -> list[str]
             + "; ".join(p for p in problems if p)
         )
     return order
+
+
+def largest_imbalance_factor(n_max: int, num_classes: int, profile: str = "exp") -> float:
+    """The largest imbalance factor that leaves every class at least one image.
+
+    The tail keeps int(n_max / F) (both profiles), so that is n_max, except where floating point
+    rounds n_max * (1 / n_max) down to 0.99... (n_max 49, for one): then a hair less, shown as n_max - 0.01.
+    """
+    if min(long_tail_counts(n_max, num_classes, float(n_max), profile)) >= 1:
+        return float(n_max)
+    return n_max - 0.01
 
 
 def largest_feasible_n_max(available: Sequence[int], imbalance_factor: float, profile: str) -> int:
@@ -109,7 +129,8 @@ def plan_long_tail(
     if empty:
         raise LtcliError(
             f"the {profile} profile with n_max {n_max} and imbalance factor {imbalance_factor:g} leaves "
-            f"{', '.join(map(repr, empty))} no image: lower --imbalance-factor (below {n_max}) or raise --n-max"
+            f"{', '.join(map(repr, empty))} no image: lower --imbalance-factor to "
+            f"{largest_imbalance_factor(n_max, len(order), profile):g} or less, or raise --n-max"
         )
     for position, name in enumerate(order):
         if available[name] < targets[name]:

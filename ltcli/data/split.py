@@ -5,7 +5,8 @@ Either way the train part can then be made long-tailed (`ltcli.data.longtail`) w
 test stay untouched.
 
 The source is only ever read: files are copied (or linked) into a new folder, which is built
-beside the destination and renamed into place, so a failed split leaves nothing half-written.
+beside the destination and renamed into place (`ltcli.data.staging`), so a failed split leaves
+nothing half-written.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ import math
 import os
 import random
 import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ltcli.atomic import atomic_write_text
-from ltcli.data.folder import FolderScan
+from ltcli.data.folder import FolderScan, is_hidden
 from ltcli.data.longtail import LongTailPlan, subsample
+from ltcli.data.staging import discard, finish, new_staging, refuse_non_folder, remove_stale
 from ltcli.errors import LtcliError
 
 SPLITS = ("train", "valid", "test")
@@ -39,6 +40,8 @@ def parse_ratios(text: str) -> tuple[float, float, float]:
         raise LtcliError(f"--ratios must be three numbers like 0.7,0.15,0.15, got {text!r}") from None
     if len(values) != 3:
         raise LtcliError(f"--ratios needs three fractions (train,valid,test), got {len(values)}")
+    if not all(math.isfinite(v) for v in values):
+        raise LtcliError(f"--ratios must be finite numbers, got {text!r}")
     if any(v < 0 for v in values) or values[0] <= 0:
         raise LtcliError(f"--ratios must be >= 0 with a positive train fraction, got {text!r}")
     if not math.isclose(sum(values), 1.0, abs_tol=1e-6):
@@ -74,6 +77,7 @@ class SplitPlan:
     seed: int
     assignment: dict[str, dict[str, list[Path]]] = field(default_factory=dict)  # split -> class -> files
     split_roots: dict[str, Path] = field(default_factory=dict)  # split -> its folder in an already split source
+    ignored_folders: list[Path] = field(default_factory=list)  # beside the split folders, in no split
     long_tail: LongTailPlan | None = None
 
     def counts(self) -> dict[str, dict[str, int]]:
@@ -116,27 +120,49 @@ def plan_split(scan: FolderScan, ratios: Sequence[float], seed: int) -> SplitPla
 def plan_presplit(source: Path, scans: dict[str, FolderScan], seed: int) -> SplitPlan:
     """Keep an already split source's splits as they are (every readable image, same place).
 
-    Every split must hold the same classes, each with at least one readable image, because
-    training and testing match classes by folder name.
+    Every split must hold the same classes (see `check_same_classes`), each with at least one
+    readable image. Folders beside the split folders (`val/`, a class folder) belong to no split:
+    they are not copied, and the plan lists them so the user is told.
     """
     if "train" not in scans:
         raise LtcliError(f"{source} has {', '.join(sorted(scans))}/ but no train/ folder to train on")
     plan = SplitPlan(source=source, ratios=None, seed=seed,
-                     split_roots={split: scan.root for split, scan in scans.items()})
-    train_classes = scans["train"].class_names
+                     split_roots={split: scan.root for split, scan in scans.items()},
+                     ignored_folders=folders_beside_splits(source))
+    check_same_classes(source, scans)
     for split, scan in scans.items():
-        if scan.class_names != train_classes:
-            missing = sorted(set(train_classes) - set(scan.class_names))
-            extra = sorted(set(scan.class_names) - set(train_classes))
-            detail = "; ".join(p for p in (f"missing {', '.join(missing)}" if missing else "",
-                                           f"extra {', '.join(extra)}" if extra else "") if p)
-            raise LtcliError(f"the classes of {scan.root} differ from those of train/: {detail}")
         empty = [name for name in scan.class_names if not scan.images[name]]
         if empty:
             raise LtcliError(f"class {empty[0]!r} has no readable images in {scan.root / empty[0]}: "
                              "add images or remove the class from every split")
         plan.assignment[split] = {name: list(scan.images[name]) for name in scan.class_names}
     return plan
+
+
+def check_same_classes(source: Path, scans: dict[str, FolderScan], listed: int = 5) -> None:
+    """Refuse splits that hold different class folders, naming each class and the split it is missing from.
+
+    Training and testing match classes by folder name, so a class missing from test/ would be
+    trained on but silently left out of every per-class and balanced test number, and a class
+    missing from train/ could never be predicted: dropping or keeping it quietly gives wrong numbers.
+    """
+    every = sorted({name for scan in scans.values() for name in scan.class_names})
+    gaps = []
+    for name in every:
+        missing = [split for split, scan in scans.items() if name not in scan.images]
+        if missing:
+            present = [split for split in scans if split not in missing]
+            gaps.append(f"class {name!r} is in {', '.join(s + '/' for s in present)} "
+                        f"but missing from {', '.join(s + '/' for s in missing)}")
+    if gaps:
+        more = f"; and {len(gaps) - listed} more" if len(gaps) > listed else ""
+        raise LtcliError(f"the classes of {source} differ between splits: {'; '.join(gaps[:listed])}{more}: "
+                         "every split needs the same class folders")
+
+
+def folders_beside_splits(source: Path) -> list[Path]:
+    """Visible folders of an already split source that are not a split folder (train, valid, test)."""
+    return sorted(p for p in source.iterdir() if p.is_dir() and not is_hidden(p.name) and p.name not in SPLITS)
 
 
 def apply_long_tail(plan: SplitPlan, long_tail: LongTailPlan) -> SplitPlan:
@@ -165,6 +191,7 @@ def check_destination(source: Path, destination: Path, force: bool) -> None:
     src, dst = source.resolve(), destination.resolve()
     if dst == src or src in dst.parents or dst in src.parents:
         raise LtcliError(f"the split folder {destination} must not overlap the source {source}")
+    refuse_non_folder(destination)
     if destination.exists() and any(destination.iterdir()) and not force:
         raise LtcliError(f"{destination} already exists: pass --force to replace it (the source is never touched)")
 
@@ -180,9 +207,9 @@ def write_split(
     """Materialise `plan` at `destination` and return the manifest written beside the splits."""
     if link not in LINK_MODES:
         raise LtcliError(f"unknown --link {link!r}: choose one of {', '.join(LINK_MODES)}")
+    remove_stale(destination)
     check_destination(plan.source, destination, force)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+    staging = new_staging(destination)
     try:
         for split, classes in plan.assignment.items():
             for name, files in classes.items():
@@ -202,22 +229,13 @@ def write_split(
             "long_tail": plan.long_tail.to_dict() if plan.long_tail is not None else None,
             "skipped_non_images": [str(p) for scan in scans for p in scan.non_images],
             "skipped_corrupt": [str(p) for scan in scans for p in scan.corrupt],
+            "skipped_broken_links": [str(p) for scan in scans for p in scan.broken],
+            "ignored_folders": [str(p) for p in plan.ignored_folders],
         }
         atomic_write_text(staging / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
-        _swap_into_place(staging, destination)
+        finish(staging, destination)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        discard(staging)
         raise
     return manifest
-
-
-def _swap_into_place(staging: Path, destination: Path) -> None:
-    """Rename the finished split into place; an old split is removed only after the swap."""
-    old = None
-    if destination.exists():
-        old = destination.with_name(f".{destination.name}.old-{os.getpid()}")
-        destination.rename(old)
-    staging.rename(destination)
-    if old is not None:
-        shutil.rmtree(old)
 

@@ -41,6 +41,7 @@ class DatasetListing:
     classes: dict[str, list[str]]  # split -> class folders found there
     files: list[ListedFile] = field(default_factory=list)
     hidden: list[Path] = field(default_factory=list)
+    broken: list[Path] = field(default_factory=list)  # symlinks whose target is missing
     loose: list[Path] = field(default_factory=list)  # files beside the class folders, in no class
 
 
@@ -62,7 +63,8 @@ def list_dataset(root: str | Path) -> DatasetListing:
         listing.loose += sorted(p for p in split_root.iterdir() if p.is_file() and not is_hidden(p.name))
         for class_dir in class_dirs:
             listing.files += [ListedFile(path, split, class_dir.name)
-                              for path in iter_class_files(class_dir, on_hidden=listing.hidden.append)]
+                              for path in iter_class_files(class_dir, on_hidden=listing.hidden.append,
+                                                           on_broken=listing.broken.append)]
     return listing
 
 
@@ -79,7 +81,7 @@ class FileReport:
     """One read file: its content hash and, when it decodes, what the image is."""
 
     listed: ListedFile
-    sha256: str
+    sha256: str | None  # None: the file cannot be read (no permission, gone since it was listed)
     is_image_name: bool
     info: ImageInfo | None  # None: not an image name, or does not decode
 
@@ -87,10 +89,18 @@ class FileReport:
     def usable(self) -> bool:
         return self.info is not None
 
+    @property
+    def readable(self) -> bool:
+        return self.sha256 is not None
+
 
 def read_file_report(listed: ListedFile) -> FileReport:
-    """Read the bytes once: hash them, and decode them fully if the name says image."""
-    data = listed.path.read_bytes()
+    """Read the bytes once: hash them, and decode them fully if the name says image. A file that
+    cannot be read is reported as such, never a crash: stats only reports."""
+    try:
+        data = listed.path.read_bytes()
+    except OSError:
+        return FileReport(listed, None, is_image_name(listed.path), None)
     digest = hashlib.sha256(data).hexdigest()
     if not is_image_name(listed.path):
         return FileReport(listed, digest, False, None)
@@ -113,6 +123,7 @@ class DatasetStats:
     reference_split: str  # whose counts define imbalance and head/medium/tail
     non_images: list[str]
     undecodable: list[str]
+    unreadable: list[str]  # broken symlinks and files that cannot be read
     hidden: list[str]
     loose: list[str]
     nested_images: int
@@ -154,7 +165,8 @@ class DatasetStats:
             "group_thresholds": {"head_more_than": MANY_SHOT_MIN, "tail_fewer_than": FEW_SHOT_MAX},
             "missing_classes": self.missing_classes(),
             "sizes": self.sizes, "modes": self.modes, "formats": self.formats, "exif_rotated": self.exif_rotated,
-            "non_images": self.non_images, "undecodable": self.undecodable, "hidden": self.hidden,
+            "non_images": self.non_images, "undecodable": self.undecodable, "unreadable": self.unreadable,
+            "hidden": self.hidden,
             "loose_files": self.loose, "nested_images": self.nested_images,
             "duplicates_across_splits": self.duplicates_across_splits,
             "duplicates_within_splits": self.duplicates_within_splits,
@@ -198,8 +210,11 @@ def summarise(listing: DatasetListing, reports: list[FileReport]) -> DatasetStat
     return DatasetStats(
         root=root, layout=listing.layout, splits=splits, class_names=class_names, counts=counts,
         reference_split="train" if "train" in splits else splits[0],
-        non_images=[_relative(r.listed.path, root) for r in reports if not r.is_image_name],
-        undecodable=[_relative(r.listed.path, root) for r in reports if r.is_image_name and not r.usable],
+        non_images=[_relative(r.listed.path, root) for r in reports if r.readable and not r.is_image_name],
+        undecodable=[_relative(r.listed.path, root) for r in reports
+                     if r.readable and r.is_image_name and not r.usable],
+        unreadable=sorted(_relative(p, root) for p in [*listing.broken,
+                                                        *(r.listed.path for r in reports if not r.readable)]),
         hidden=[_relative(p, root) for p in listing.hidden],
         loose=[_relative(p, root) for p in listing.loose],
         nested_images=sum(
