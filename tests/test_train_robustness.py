@@ -119,3 +119,17 @@ def test_resume_takes_a_checkpoint_path_and_names_its_own_option(cli, split_data
     (run,) = [p.parent for p in (tmp_path / "logs").rglob("config.json")]
     result = cli("train", "--resume", str(run / "checkpoint_last.pt"), ok=False)
     one_line_error(result, f"{run} already finished all 2 epochs")  # found the run from its checkpoint
+
+
+def test_an_unwritable_logs_dir_is_one_line_and_leaves_nothing(cli, split_dataset, tmp_path):
+    """Tests run as root, where permissions do not stop a write: a file where the folder should be
+    gives the same OSError path through the CLI."""
+    (tmp_path / "blocked").write_text("a file, not a folder")
+    result = cli("train", "--dataset", "colours", "--objective", "ERM", *TRAIN_ARGS, "--logs-dir", "blocked",
+                 ok=False)
+    one_line_error(result, "blocked")
+    assert (tmp_path / "blocked").read_text() == "a file, not a folder"
+    cli("train", "--dataset", "colours", "--objective", "ERM", *TRAIN_ARGS)
+    (run,) = [p.parent for p in (tmp_path / "logs").rglob("config.json")]
+    result = cli("test", "--run", str(run), "--out", "blocked/results", ok=False)
+    one_line_error(result, "blocked")
