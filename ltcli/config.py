@@ -199,7 +199,7 @@ class TrainConfig:
     def _check_objective(self) -> None:
         """The objective's name as registered, and its options checked by building it once on two
         made-up classes (its own range checks run too), so a bad option never reaches training."""
-        from ltcli.objectives import create_objective, get_objective_entry
+        from ltcli.objectives import get_objective_entry
 
         entry = get_objective_entry(self.objective)
         self.objective = entry.name
@@ -209,7 +209,7 @@ class TrainConfig:
         options = dict(self.objective_options)
         if "epochs" in entry.options and "epochs" not in options:
             options["epochs"] = self.epochs
-        create_objective(entry.name, [2, 1], **options)
+        entry.create([2, 1], **options)
 
 
 # Every default by field name (DEFAULT.epochs, ...): what the CLI's options show and fall back to.

@@ -32,7 +32,7 @@ from ltcli.engine.skipped import require_any_decodable, require_decodable
 from ltcli.errors import LtcliError
 from ltcli.models import create_model
 from ltcli.models.weights import freeze, load_weights
-from ltcli.objectives import Objective, create_objective, get_objective_entry
+from ltcli.objectives import Objective, get_objective_entry
 from ltcli.rebalance import TrainRule
 from ltcli.runs import find_run
 
@@ -122,7 +122,7 @@ def build_objective(config: TrainConfig, class_counts: list[int]) -> Objective:
     options = dict(config.objective_options)
     if "epochs" in entry.options and "epochs" not in options:
         options["epochs"] = config.epochs
-    return create_objective(entry.name, class_counts, **options)
+    return entry.create(class_counts, **options)
 
 
 def build_model(config: TrainConfig, num_outputs: int, objective: Objective, dist: Dist, device: torch.device,

@@ -35,6 +35,14 @@ class ObjectiveEntry:
         """Command-line flags of the tools ltcli replaces (flag name -> option), e.g. --ccegamma."""
         return dict(self.cls.option_aliases)
 
+    def create(self, class_counts: Sequence[int | float], **options: Any) -> Objective:
+        """The objective for a training set with `class_counts` images per class."""
+        options = self.check_options(options)
+        try:
+            return self.cls(class_counts, **options)
+        except ValueError as error:
+            raise LtcliError(f"objective {self.name}: {error}") from None
+
     def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """The options with their values checked against the constructor's annotations (a whole
         number where a float is wanted becomes a float), so a wrong type is a one-line error before
@@ -127,9 +135,4 @@ def list_objectives() -> list[str]:
 
 def create_objective(name: str, class_counts: Sequence[int | float], **options: Any) -> Objective:
     """Build objective `name` for a training set with `class_counts` images per class."""
-    entry = get_objective_entry(name)
-    options = entry.check_options(options)
-    try:
-        return entry.cls(class_counts, **options)
-    except ValueError as error:
-        raise LtcliError(f"objective {entry.name}: {error}") from None
+    return get_objective_entry(name).create(class_counts, **options)
