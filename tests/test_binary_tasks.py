@@ -12,8 +12,12 @@ from ltcli.data.binary import IsPositive, parse_positive_classes
 from ltcli.data.samplers import PosNegBatchSampler, parse_pos_neg_ratio
 from ltcli.errors import LtcliError
 from ltcli.metrics import log_probabilities
+from ltcli.objectives import get_objective_entry, list_objectives
 
 TARGETS = [0] * 40 + [1] * 6  # 40 negatives, 6 positives
+
+# The objectives that score a binary task from one output, sigmoid(z) (single_logit_binary).
+SINGLE_LOGIT = [name for name in list_objectives() if get_objective_entry(name).cls.single_logit_binary]
 
 
 @pytest.mark.parametrize(("batch", "ratio", "pos_per_batch"), [(11, (1, 10), 1), (12, (1, 2), 4), (8, (1, 100), 1),
@@ -69,8 +73,14 @@ def test_positive_classes_and_single_logit_probabilities():
     assert log_probabilities(np.zeros((2, 3))).shape == (2, 3)
 
 
-@pytest.mark.parametrize(("objective", "outputs"), [("TPAUC", 1), ("SquareAUC", 1), ("ERM", 2)])
-def test_binary_training_end_to_end(cli, split_dataset, tmp_path, objective, outputs):
+def test_the_auc_objectives_and_not_erm_are_single_logit():
+    assert {"SquareAUC", "TPAUC"} <= set(SINGLE_LOGIT) and "ERM" not in SINGLE_LOGIT
+
+
+# Every single-logit objective, and ERM for the two-output path.
+@pytest.mark.parametrize("objective", [*SINGLE_LOGIT, "ERM"])
+def test_binary_training_end_to_end(cli, split_dataset, tmp_path, objective):
+    outputs = 1 if get_objective_entry(objective).cls.single_logit_binary else 2
     cli("train", "--dataset", "colours", "--objective", objective, "--positive-classes", "sky",
         "--pos-neg-ratio", "1:3", *TRAIN_ARGS)
     run = only_run(tmp_path, objective)

@@ -117,6 +117,7 @@ def one_run(logs: Path, model: str, objective: str) -> Path:
     return run
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra", [
     ["--data-cache", "memory"],
     ["--data-cache", "none", "--train-rule", "Resample"],  # class-aware re-sampling, streaming loaders
@@ -148,6 +149,7 @@ def test_torchrun_two_processes_train_what_one_process_trains(split_dataset, ext
     assert len(b["rng"]) == 2  # each process's random state, for --resume
 
 
+@pytest.mark.slow
 def test_torchrun_validation_metrics_are_those_of_the_whole_valid_split(split_dataset):
     # Each process predicts its shard of valid/; the metrics of the gathered predictions equal a
     # single-process evaluation of the saved weights. BatchNorm model, mixup, EMA and stratified
@@ -204,6 +206,7 @@ def test_gathered_predictions_ignore_an_empty_shard():
     assert out[0].shape == (3, 4) and out[1].tolist() == [0, 1, 2] and out[2].shape == (3, 2)
 
 
+@pytest.mark.slow
 def test_sigterm_to_torchrun_then_resume_under_torchrun_matches_an_uninterrupted_run(split_dataset):
     import signal
     import time

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import pytest
 import torch
 
 from ltcli.errors import LtcliError
-from ltcli.objectives import create_objective, get_objective_entry, list_objectives
+from ltcli.objectives import Objective, create_objective, get_objective_entry, list_objectives
 
 
 def probs_to_logits(rows):
@@ -86,3 +87,59 @@ def test_gml_stays_finite_when_class_probabilities_underflow():
     log_p1 = torch.log_softmax(logits.detach().double(), 1)[2, 1]
     expected = -((torch.logsumexp(log_p0, 0) - math.log(2)) + log_p1) / 2
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+# --- every registered objective, from the registry -----------------------------------------------
+FLAGS = ("needs_features", "has_second_step", "needs_cosine_head", "supports_class_weights", "corrects_prior",
+         "single_logit_binary")
+
+
+def batch(name: str, counts: list[int]) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """A seeded batch with every class present; cosine logits and features where the objective declares them."""
+    generator = torch.Generator().manual_seed(5)
+    targets = torch.arange(2 * len(counts)) % len(counts)
+    logits = torch.randn(len(targets), len(counts), generator=generator, dtype=torch.float64)
+    cls = get_objective_entry(name).cls
+    if cls.needs_cosine_head:
+        logits = torch.tanh(logits)
+    features = torch.randn(len(targets), 4, generator=generator, dtype=torch.float64)
+    return logits, targets, ({"features": features} if cls.needs_features else {})
+
+
+@pytest.mark.parametrize("name", list_objectives())
+def test_every_objective_builds_from_defaults_and_honours_its_flags(name):
+    entry = get_objective_entry(name)
+    assert issubclass(entry.cls, Objective) and all(isinstance(getattr(entry.cls, f), bool) for f in FLAGS)
+    assert all(default is not inspect.Parameter.empty for default in entry.options.values()), entry.options
+    counts = [50, 20, 5]
+    objective = create_objective(name, counts)
+    logits, targets, inputs = batch(name, counts)
+    value = objective(logits, targets, **inputs)
+    assert value.dim() == 0 and torch.isfinite(value)
+
+    if entry.cls.supports_class_weights:
+        objective.set_class_weights([1.0, 2.0, 4.0])
+        weighted = objective(logits, targets, **inputs)
+        assert torch.isfinite(weighted) and not math.isclose(weighted.item(), value.item(), rel_tol=1e-6)
+        objective.set_class_weights(None)
+        assert objective(logits, targets, **inputs).item() == pytest.approx(value.item(), rel=1e-12)
+    else:
+        with pytest.raises(ValueError, match="does not take per-class weights"):
+            objective.set_class_weights([1.0, 2.0, 4.0])
+
+    if entry.cls.has_second_step:
+        second = objective.second_step(logits, targets)
+        assert second.dim() == 0 and torch.isfinite(second)
+    else:
+        with pytest.raises(NotImplementedError):
+            objective.second_step(logits, targets)
+
+    if entry.cls.corrects_prior:  # the loss depends on the training prior it corrects
+        uniform = create_objective(name, [25, 25, 25])(logits, targets, **inputs)
+        assert not math.isclose(uniform.item(), value.item(), rel_tol=1e-6)
+
+    if entry.cls.single_logit_binary:  # one output per sample on a binary task
+        binary = create_objective(name, [9, 3])
+        one_logit = torch.randn(8, 1, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+        out = binary(one_logit, torch.tensor([0, 1, 0, 0, 1, 0, 0, 0]))
+        assert out.dim() == 0 and torch.isfinite(out)

@@ -3,6 +3,12 @@
 The references live in ``tests/objective_reference.py`` (plain numpy, float64, written from the
 papers' formulas; every convention is documented there).  All comparisons are in float64 with
 ``rtol=1e-6``.
+
+Which objectives a test covers comes from the registry (``list_objectives()``, each entry's
+``options`` read from its constructor, and the ``Objective`` class flags), so a newly registered
+objective is tested by default. The per-objective references stay a mapping by name;
+``test_every_registered_objective_has_a_reference_and_a_gradient_check`` and ``test_defaults``
+fail for a registered objective that has none.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import objective_reference as ref  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from ltcli.objectives import create_objective  # noqa: E402
+from ltcli.objectives import create_objective, get_objective_entry, list_objectives  # noqa: E402
 
 RTOL = 1e-6
 ATOL = 1e-12
@@ -77,6 +83,21 @@ def _check(actual: float, expected: float) -> None:
     np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=ATOL)
 
 
+def _cosine(name: str) -> bool:
+    """Objectives that declare needs_cosine_head get logits in [-1, 1] (cosine similarities)."""
+    return get_objective_entry(name).cls.needs_cosine_head
+
+
+def _inputs(name: str, case: str) -> dict:
+    """The extra forward() inputs an objective declares it needs (needs_features: penultimate features)."""
+    return {"features": _t(_features(case))} if get_objective_entry(name).cls.needs_features else {}
+
+
+def _epoch_options(name: str) -> list[str]:
+    """Constructor options that tie an objective to the epoch (`epochs`, `epoch_to_paced`, ...)."""
+    return [option for option in get_objective_entry(name).options if "epoch" in option]
+
+
 # --------------------------------------------------------------------------------------------
 # value checks: objectives that need only (logits, targets)
 # --------------------------------------------------------------------------------------------
@@ -86,51 +107,49 @@ def _alpha_list(counts):
     return [0.25 + 0.5 * c / (k - 1) for c in range(k)]
 
 
-# (name, options-from-counts, reference(logits, targets, counts), cosine logits?)
+# (name, options-from-counts, reference(logits, targets, counts)); logits are cosine similarities for
+# the objectives that declare needs_cosine_head
 SPECS = [
-    ("ERM", lambda n: {}, lambda z, y, n: ref.erm(z, y), False),
-    ("ERM", lambda n: {"label_smoothing": 0.1}, lambda z, y, n: ref.erm(z, y, 0.1), False),
-    ("ERM", lambda n: {"label_smoothing": 0.3}, lambda z, y, n: ref.erm(z, y, 0.3), False),
-    ("CCE", lambda n: {"gamma": 0.0}, lambda z, y, n: ref.cce(z, y, 0.0), False),
-    ("CCE", lambda n: {"gamma": 1.0}, lambda z, y, n: ref.cce(z, y, 1.0), False),
-    ("CCE", lambda n: {"gamma": 2.5}, lambda z, y, n: ref.cce(z, y, 2.5), False),
-    ("COT", lambda n: {}, lambda z, y, n: ref.cot_primary(z, y), False),
-    ("FL", lambda n: {"gamma": 0.0}, lambda z, y, n: ref.focal(z, y, 0.0), False),
-    ("FL", lambda n: {"gamma": 1.0}, lambda z, y, n: ref.focal(z, y, 1.0), False),
-    ("FL", lambda n: {"gamma": 2.5}, lambda z, y, n: ref.focal(z, y, 2.5), False),
-    ("FL", lambda n: {"gamma": 2.0, "alpha": 0.25}, lambda z, y, n: ref.focal(z, y, 2.0, 0.25), False),
+    ("ERM", lambda n: {}, lambda z, y, n: ref.erm(z, y)),
+    ("ERM", lambda n: {"label_smoothing": 0.1}, lambda z, y, n: ref.erm(z, y, 0.1)),
+    ("ERM", lambda n: {"label_smoothing": 0.3}, lambda z, y, n: ref.erm(z, y, 0.3)),
+    ("CCE", lambda n: {"gamma": 0.0}, lambda z, y, n: ref.cce(z, y, 0.0)),
+    ("CCE", lambda n: {"gamma": 1.0}, lambda z, y, n: ref.cce(z, y, 1.0)),
+    ("CCE", lambda n: {"gamma": 2.5}, lambda z, y, n: ref.cce(z, y, 2.5)),
+    ("COT", lambda n: {}, lambda z, y, n: ref.cot_primary(z, y)),
+    ("FL", lambda n: {"gamma": 0.0}, lambda z, y, n: ref.focal(z, y, 0.0)),
+    ("FL", lambda n: {"gamma": 1.0}, lambda z, y, n: ref.focal(z, y, 1.0)),
+    ("FL", lambda n: {"gamma": 2.5}, lambda z, y, n: ref.focal(z, y, 2.5)),
+    ("FL", lambda n: {"gamma": 2.0, "alpha": 0.25}, lambda z, y, n: ref.focal(z, y, 2.0, 0.25)),
     (
         "FL",
         lambda n: {"gamma": 1.0, "alpha": _alpha_list(n)},
         lambda z, y, n: ref.focal(z, y, 1.0, _alpha_list(n)),
-        False,
     ),
-    ("SquareAUC", lambda n: {}, lambda z, y, n: ref.square_auc(z, y), False),
-    ("BSCE", lambda n: {}, lambda z, y, n: ref.bsce(z, y, n), False),
-    ("LA", lambda n: {"tau": 0.5}, lambda z, y, n: ref.la(z, y, n, 0.5), False),
-    ("LA", lambda n: {"tau": 1.0}, lambda z, y, n: ref.la(z, y, n, 1.0), False),
-    ("LA", lambda n: {"tau": 2.0}, lambda z, y, n: ref.la(z, y, n, 2.0), False),
+    ("SquareAUC", lambda n: {}, lambda z, y, n: ref.square_auc(z, y)),
+    ("BSCE", lambda n: {}, lambda z, y, n: ref.bsce(z, y, n)),
+    ("LA", lambda n: {"tau": 0.5}, lambda z, y, n: ref.la(z, y, n, 0.5)),
+    ("LA", lambda n: {"tau": 1.0}, lambda z, y, n: ref.la(z, y, n, 1.0)),
+    ("LA", lambda n: {"tau": 2.0}, lambda z, y, n: ref.la(z, y, n, 2.0)),
     (
         "LDAM",
         lambda n: {"max_margin": 0.5, "scale": 30.0},
         lambda z, y, n: ref.ldam(z, y, n, 0.5, 30.0),
-        True,
     ),
     (
         "LDAM",
         lambda n: {"max_margin": 0.3, "scale": 16.0},
         lambda z, y, n: ref.ldam(z, y, n, 0.3, 16.0),
-        True,
     ),
-    ("LADE", lambda n: {"alpha": 0.1, "lam": 0.1}, lambda z, y, n: ref.lade(z, y, n, 0.1, 0.1), False),
-    ("LADE", lambda n: {"alpha": 0.5, "lam": 0.0}, lambda z, y, n: ref.lade(z, y, n, 0.5, 0.0), False),
-    ("LADE", lambda n: {"alpha": 1.0, "lam": 0.5}, lambda z, y, n: ref.lade(z, y, n, 1.0, 0.5), False),
-    ("GML", lambda n: {}, lambda z, y, n: ref.gml(z, y, n), False),
+    ("LADE", lambda n: {"alpha": 0.1, "lam": 0.1}, lambda z, y, n: ref.lade(z, y, n, 0.1, 0.1)),
+    ("LADE", lambda n: {"alpha": 0.5, "lam": 0.0}, lambda z, y, n: ref.lade(z, y, n, 0.5, 0.0)),
+    ("LADE", lambda n: {"alpha": 1.0, "lam": 0.5}, lambda z, y, n: ref.lade(z, y, n, 1.0, 0.5)),
+    ("GML", lambda n: {}, lambda z, y, n: ref.gml(z, y, n)),
 ]
 
 
 def _spec_id(spec) -> str:
-    name, opts, _, _ = spec
+    name, opts, _ = spec
     o = opts(COUNTS4)
     if "alpha" in o and isinstance(o["alpha"], list):
         o = {**o, "alpha": "per-class"}
@@ -140,11 +159,11 @@ def _spec_id(spec) -> str:
 @pytest.mark.parametrize("case", CASE_IDS)
 @pytest.mark.parametrize("spec", SPECS, ids=[_spec_id(s) for s in SPECS])
 def test_matches_reference(spec, case):
-    name, opts, reference, cosine = spec
-    counts, z, y = _batch(case, cosine=cosine)
+    name, opts, reference = spec
+    counts, z, y = _batch(case, cosine=_cosine(name))
     loss = create_objective(name, class_counts=counts, **opts(counts))
     loss.set_epoch(0)
-    _check(_value(loss, z, y), reference(z, y, counts))
+    _check(_value(loss, z, y, **_inputs(name, case)), reference(z, y, counts))
 
 
 @pytest.mark.parametrize("case", CASE_IDS)
@@ -371,6 +390,10 @@ def test_tpauc_binary_hand(shape, gamma, expected):
 # --------------------------------------------------------------------------------------------
 # defaults, names, set_epoch
 # --------------------------------------------------------------------------------------------
+# Objectives with dedicated tests (pacing epochs, features) besides the shared tables, and the test of
+# their defaults.
+DEDICATED = {"TPAUC": "test_defaults_tpauc", "FeaBal": "test_defaults_feabal"}
+
 DEFAULTS = {
     # name: (extra options needed, reference with the defaults documented in objective_reference)
     "ERM": ({}, lambda z, y, n: ref.erm(z, y, 0.0)),
@@ -386,13 +409,19 @@ DEFAULTS = {
 }
 
 
-@pytest.mark.parametrize("name", list(DEFAULTS))
+@pytest.mark.parametrize("name", [name for name in list_objectives() if name not in DEDICATED])
 def test_defaults(name):
+    assert name in DEFAULTS, f"objective {name} has no defaults reference: add it to DEFAULTS"
     extra, reference = DEFAULTS[name]
-    counts, z, y = _batch("k5_all", cosine=(name == "LDAM"))
+    counts, z, y = _batch("k5_all", cosine=_cosine(name))
     loss = create_objective(name, class_counts=counts, **extra)
     loss.set_epoch(0)
-    _check(_value(loss, z, y), reference(z, y, counts))
+    _check(_value(loss, z, y, **_inputs(name, "k5_all")), reference(z, y, counts))
+
+
+def test_dedicated_defaults_tests_exist():
+    for name, test in DEDICATED.items():
+        assert name in list_objectives() and callable(globals().get(test)), (name, test)
 
 
 def test_defaults_feabal():
@@ -414,59 +443,88 @@ def test_defaults_tpauc():
     _check(_value(loss, z, y), ref.tpauc(z, y, 0.01, 10, 10, "Poly"))
 
 
-@pytest.mark.parametrize(
-    "spelling", ["erm", "ERM", "Erm", "squareauc", "SQUAREAUC", "feabal", "FeaBal", "la"]
-)
+# Hand-picked mixed spellings, then every registered name in lower, upper and swapped case.
+SPELLINGS = list(dict.fromkeys(
+    ["erm", "ERM", "Erm", "squareauc", "SQUAREAUC", "feabal", "FeaBal", "la"]
+    + [spell(name) for name in list_objectives() for spell in (str.lower, str.upper, str.swapcase)]
+))
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
 def test_name_case_insensitive(spelling):
-    opts = {"epochs": 10} if spelling.lower() == "feabal" else {}
+    (name,) = [name for name in list_objectives() if name.lower() == spelling.lower()]
+    # an objective with an `epochs` horizon gets a short one, as a short run would pass it
+    opts = {"epochs": 10} if "epochs" in get_objective_entry(name).options else {}
     loss = create_objective(spelling, class_counts=COUNTS4, **opts)
     assert isinstance(loss, torch.nn.Module)
+    assert type(loss) is get_objective_entry(name).cls
     assert callable(getattr(loss, "set_epoch", None))
 
 
-EPOCH_FREE = ["ERM", "CCE", "COT", "FL", "SquareAUC", "BSCE", "LA", "LDAM", "LADE", "GML"]
+# Found by signature: an objective without an epoch-related option must not depend on the epoch.
+EPOCH_FREE = [name for name in list_objectives() if not _epoch_options(name)]
+EPOCH_DEPENDENT = [name for name in list_objectives() if _epoch_options(name)]
 
 
 @pytest.mark.parametrize("name", EPOCH_FREE)
 def test_set_epoch_is_noop(name):
-    counts, z, y = _batch("k4_all", cosine=(name == "LDAM"))
+    counts, z, y = _batch("k4_all", cosine=_cosine(name))
     loss = create_objective(name, class_counts=counts)
+    inputs = _inputs(name, "k4_all")
     loss.set_epoch(0)
-    v0 = _value(loss, z, y)
+    v0 = _value(loss, z, y, **inputs)
     loss.set_epoch(57)
-    _check(_value(loss, z, y), v0)
+    _check(_value(loss, z, y, **inputs), v0)
+
+
+@pytest.mark.parametrize("name", EPOCH_DEPENDENT)
+def test_set_epoch_matters_with_an_epoch_option(name):
+    # the converse: an epoch-related option (defaults) changes the loss by epoch 57
+    counts, z, y = _batch("k4_all", cosine=_cosine(name))
+    loss = create_objective(name, class_counts=counts)
+    inputs = _inputs(name, "k4_all")
+    loss.set_epoch(0)
+    v0 = _value(loss, z, y, **inputs)
+    loss.set_epoch(57)
+    assert not math.isclose(_value(loss, z, y, **inputs), v0, rel_tol=RTOL), _epoch_options(name)
+
+
+def test_the_epoch_lists_split_the_registry():
+    assert sorted(EPOCH_FREE + EPOCH_DEPENDENT) == sorted(list_objectives())
+    assert {"TPAUC", "FeaBal"} <= set(EPOCH_DEPENDENT)  # pacing epoch / curriculum horizon
 
 
 # --------------------------------------------------------------------------------------------
 # gradient checks (float64 torch.autograd.gradcheck on the logits)
 # --------------------------------------------------------------------------------------------
 GRAD_SPECS = [
-    ("ERM", {"label_smoothing": 0.1}, "k4_all", False),
-    ("CCE", {"gamma": 2.5}, "k4_all", False),
-    ("COT", {}, "k4_all", False),
-    ("FL", {"gamma": 2.5, "alpha": [0.2, 0.4, 0.6, 0.8]}, "k4_all", False),
-    ("FL", {"gamma": 1.0}, "k4_absent", False),
-    ("SquareAUC", {}, "k4_absent", False),
-    ("BSCE", {}, "k4_all", False),
-    ("LA", {"tau": 2.0}, "k4_all", False),
-    ("LDAM", {"max_margin": 0.5, "scale": 30.0}, "k4_all", True),
-    ("LADE", {"alpha": 0.1, "lam": 0.1}, "k4_absent", False),
-    ("LADE", {"alpha": 1.0, "lam": 0.5}, "k4_all", False),
-    ("GML", {}, "k4_absent", False),
-    ("TPAUC", {"gamma": 2.0, "epoch_to_paced": 2, "re_scheme": "Poly"}, "k4_all", False),  # epoch 0
+    ("ERM", {"label_smoothing": 0.1}, "k4_all"),
+    ("CCE", {"gamma": 2.5}, "k4_all"),
+    ("COT", {}, "k4_all"),
+    ("FL", {"gamma": 2.5, "alpha": [0.2, 0.4, 0.6, 0.8]}, "k4_all"),
+    ("FL", {"gamma": 1.0}, "k4_absent"),
+    ("SquareAUC", {}, "k4_absent"),
+    ("BSCE", {}, "k4_all"),
+    ("LA", {"tau": 2.0}, "k4_all"),
+    ("LDAM", {"max_margin": 0.5, "scale": 30.0}, "k4_all"),
+    ("LADE", {"alpha": 0.1, "lam": 0.1}, "k4_absent"),
+    ("LADE", {"alpha": 1.0, "lam": 0.5}, "k4_all"),
+    ("GML", {}, "k4_absent"),
+    ("TPAUC", {"gamma": 2.0, "epoch_to_paced": 2, "re_scheme": "Poly"}, "k4_all"),  # epoch 0
 ]
 
 
 @pytest.mark.parametrize(
-    "name,opts,case,cosine", GRAD_SPECS, ids=[f"{s[0]}-{s[2]}-{i}" for i, s in enumerate(GRAD_SPECS)]
+    "name,opts,case", GRAD_SPECS, ids=[f"{s[0]}-{s[2]}-{i}" for i, s in enumerate(GRAD_SPECS)]
 )
-def test_gradcheck(name, opts, case, cosine):
-    counts, z, y = _batch(case, cosine=cosine)
+def test_gradcheck(name, opts, case):
+    counts, z, y = _batch(case, cosine=_cosine(name))
     loss = create_objective(name, class_counts=counts, **opts)
     loss.set_epoch(0)
     x = _t(z).requires_grad_(True)
     yt = _ty(y)
-    assert torch.autograd.gradcheck(lambda a: loss(a, yt), (x,), fast_mode=True)
+    inputs = _inputs(name, case)
+    assert torch.autograd.gradcheck(lambda a: loss(a, yt, **inputs), (x,), fast_mode=True)
 
 
 def test_gradcheck_cot_complement():
@@ -589,10 +647,8 @@ def test_reference_gml_and_lade_by_loops():
 
 def test_every_registered_objective_has_a_reference_and_a_gradient_check():
     """A new registry entry fails here until it gets a reference implementation and a gradcheck."""
-    from ltcli.objectives import list_objectives
-
     # TPAUC and FeaBal have dedicated tests (pacing, features) besides the shared tables.
-    dedicated = {"TPAUC", "FeaBal"}
+    dedicated = set(DEDICATED)
     referenced = {spec[0] for spec in SPECS} | dedicated
     gradchecked = {spec[0] for spec in GRAD_SPECS} | dedicated
     assert set(list_objectives()) <= referenced

@@ -35,6 +35,7 @@ def the_run(logs: Path) -> Path:
     return run
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cache", ["memory", "none"])
 def test_sigterm_then_resume_matches_an_uninterrupted_run(split_dataset, tmp_path, cache):
     root = split_dataset.parent.parent  # the folder holding a_datasets/
