@@ -9,10 +9,12 @@ can report one corrupt run and still show the others.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -78,20 +80,35 @@ def nan_if_none(value: float | None) -> float:
     return float("nan") if value is None else value
 
 
-def results_suffix(split: str) -> str:
-    """Results on test/ keep the plain names; any other split gets `_<split>`, so test results stay."""
-    return "" if split == "test" else f"_{split}"
+def results_suffix(split: str, tag: str = "") -> str:
+    """Results on test/ keep the plain names; any other split gets `_<split>`, so test results stay.
+    Corrected results (post-hoc corrections, ensemble temperatures) put their tag first, `_<tag>`,
+    so they never replace plain results: metrics_taunorm.json, per_class_logitadjust_valid.csv."""
+    return (f"_{tag}" if tag else "") + ("" if split == "test" else f"_{split}")
+
+
+TAG_PATTERN = re.compile(r"[a-z0-9]+(_[a-z0-9]+)*")
 
 
 @dataclass(frozen=True)
 class ResultsFolder:
-    """A folder that holds `ltcli test` results: a run folder, or an ensemble's logs/ensembles/D/STAMP."""
+    """A folder that holds `ltcli test` results: a run folder, or an ensemble's logs/ensembles/D/STAMP.
+
+    `tag` names results made with corrections (`corrected`): every file name then carries it.
+    """
 
     path: Path
+    tag: str = field(default="", kw_only=True)
+
+    def corrected(self, tag: str) -> ResultsFolder:
+        """The same folder, for results whose names carry `tag` ('' for plain results), e.g. 'taunorm'."""
+        if tag and not TAG_PATTERN.fullmatch(tag):
+            raise ValueError(f"a results tag is lowercase words joined by '_', got {tag!r}")
+        return dataclasses.replace(self, tag=tag)
 
     def results_files(self, split: str, binary: bool) -> dict[str, Path]:
         """The files `ltcli test` writes for `split` (a binary task adds the ROC curve)."""
-        suffix = results_suffix(split)
+        suffix = results_suffix(split, self.tag)
         names = {
             "metrics": f"metrics{suffix}.json", "per_class": f"per_class{suffix}.csv",
             "predictions": f"predictions{suffix}.csv", "confusion": f"confusion_matrix{suffix}.svg",

@@ -87,6 +87,18 @@ def weakest_classes(metrics: dict, count: int = 5) -> str:
     return ", ".join(f"{name} {recall:.2f} ({train} train)" for recall, name, train in sorted(scored)[:count])
 
 
+def sweep_table(posthoc: dict, key: str) -> Table:
+    """The validation value of every tau of the sweep, the chosen one marked."""
+    from ltcli.posthoc import direction
+
+    metric = posthoc["sweep_metric"]
+    table = Table("tau", f"{metric} on valid/", "", title=f"{key} sweep ({direction(metric)} {metric} wins)",
+                  title_justify="left")
+    for tau, value in posthoc["sweep"]:
+        table.add_row(f"{tau:g}", _fmt(value), "chosen" if tau == posthoc[key] else "")
+    return table
+
+
 @app.command()
 @friendly
 def test(
@@ -106,14 +118,29 @@ def test(
     tpauc: Annotated[list[str] | None, typer.Option(
         help="TPAUC ALPHA,BETA: fraction of lowest-scored positives, of highest-scored negatives (repeatable; "
         "default 0.5,0.5).")] = None,
+    tau_norm: Annotated[str | None, typer.Option(
+        "--tau-norm", help="Tau-normalise the classifier: w_c / ||w_c||^TAU, bias dropped (Kang et al. 2020). One "
+        "TAU, or a grid for --sweep: 0:2:0.1 (START:STOP:STEP) or 0,0.5,1.")] = None,
+    logit_adjust: Annotated[str | None, typer.Option(
+        "--logit-adjust", help="Post-hoc logit adjustment: logits - TAU * log(training prior) (Menon et al. 2021). "
+        "One TAU, or a grid for --sweep.")] = None,
+    sweep: Annotated[bool, typer.Option(
+        "--sweep", help="Choose TAU from the grid on the run's valid/ split, then test with it alone.")] = False,
+    sweep_metric: Annotated[str | None, typer.Option(
+        help="What the sweep optimises on valid/ (default balanced_acc; nll and ece are minimised).")] = None,
+    temperatures: Annotated[str | None, typer.Option(
+        help="One temperature per --run, in order (1,2): average softmax(logits / t) instead of softmax(logits).")
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     datasets_dir: Annotated[Path, typer.Option(help="Folder of split datasets.")] = Path("a_datasets"),
     logs_dir: Annotated[Path, typer.Option(help="Folder of runs.")] = Path("logs"),
 ) -> None:
     """Evaluate a run's best checkpoint (or several runs' averaged probabilities); write metrics.json,
     per_class.csv, predictions.csv, confusion_matrix.svg, per_class_recall.svg (and roc_curve.svg for
-    a binary task)."""
+    a binary task). With --tau-norm, --logit-adjust or --temperatures the file names carry the
+    correction (metrics_taunorm.json, ...), so the plain results stay."""
     from ltcli.engine.assess import test_runs
+    from ltcli.posthoc import PosthocPlan
     from ltcli.run_folder import CONFIG_NAME
     from ltcli.runs import create_ensemble_dir
 
@@ -121,6 +148,7 @@ def test(
         raise LtcliError(f"--split must be test or valid, got {split_name!r}")
     options = {"many_min": many_shot, "few_max": few_shot, "tpauc": parse_tpauc(tpauc)}
     infos = resolve_runs(logs_dir, run, model, dataset, objective, datetime)
+    plan = PosthocPlan.from_options(tau_norm, logit_adjust, sweep, sweep_metric, temperatures, len(infos), split_name)
     if data is not None:
         root = data
     elif dataset is not None:
@@ -133,12 +161,14 @@ def test(
     if out is None and len(infos) > 1:
         out = claimed = create_ensemble_dir(logs_dir, infos[0].dataset)
     try:
-        result = test_runs(infos, root, split_name, device, out, force, options)
+        result = test_runs(infos, root, split_name, device, out, force, options, plan=plan)
     except LtcliError:
         if claimed is not None and not any(claimed.iterdir()):
             claimed.rmdir()  # leave no empty ensemble folder behind a failed test
         raise
     metrics = result.metrics
+    if "sweep" in metrics.get("posthoc", {}):
+        console.print(sweep_table(metrics["posthoc"], plan.correction.key))
     console.print(summary_table(metrics, f"{metrics['label']} on {root / split_name}"))
     if len(infos) > 1:
         members = Table("member", "acc", "balanced_acc", "few_shot_acc", title="ensemble members", title_justify="left")

@@ -1,5 +1,9 @@
 """Test trained runs: predict a split with the best checkpoint of one run (or the averaged
-probabilities of several) and write the metrics files and figures."""
+probabilities of several) and write the metrics files and figures.
+
+With post-hoc corrections (ltcli.posthoc) a sweep first predicts valid/ once and chooses tau there;
+only then is the evaluated split predicted, once, and corrected with the chosen tau.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from ltcli.data.binary import IsPositive
 from ltcli.data.loaders import check_same_classes, image_folder
-from ltcli.engine.inference import LoadedRun, ensemble_log_probs, load_runs
+from ltcli.engine.inference import LoadedRun, ensemble_caches, load_runs
 from ltcli.engine.runtime import resolve_device
 from ltcli.engine.skipped import require_any_decodable
 from ltcli.errors import LtcliError
 from ltcli.metrics import SUMMARY_KEYS, TPAUC_DEFAULT, binary_roc, confusion, evaluate_log_probs, shot_groups
 from ltcli.plots import plot_confusion_matrix, plot_per_class_recall, plot_roc_curves
+from ltcli.posthoc import SWEEP_SPLIT, MemberCache, PosthocPlan, choose_tau, sweep_taus
 from ltcli.run_folder import ResultsFolder, RunFolder
 
 
@@ -92,13 +98,20 @@ class Evaluation:
         return self.members[0].class_counts
 
 
-def evaluate_split(infos: Sequence[RunFolder], split_dir: Path, device_name: str, batch_size: int, workers: int
-                   ) -> Evaluation:
-    """Run every member over `split_dir` (each through its own transform) and average them."""
-    device = resolve_device(device_name)
-    members = load_runs(infos, device)
-    class_names = members[0].class_names
+@dataclass
+class SplitPrediction:
+    """One pass of every member over a split: what any correction is computed from."""
 
+    caches: list[MemberCache]
+    labels: np.ndarray
+    sample_files: list[str]  # relative to the split folder, in sample order
+    skipped_files: list[str]  # did not decode: in no number
+
+
+def predict_split(members: Sequence[LoadedRun], split_dir: Path, device: torch.device, batch_size: int,
+                  workers: int, features: bool = False) -> SplitPrediction:
+    """Run every member over `split_dir` once (each through its own transform)."""
+    class_names = members[0].class_names
     datasets = []
 
     def split_for(member: LoadedRun):
@@ -112,20 +125,56 @@ def evaluate_split(infos: Sequence[RunFolder], split_dir: Path, device_name: str
         return dataset
 
     require_any_decodable(image_folder(split_dir), split_dir, purpose="testing needs")
-    log_probs, member_log_probs, labels = ensemble_log_probs(members, split_for, device, batch_size, workers)
+    caches, labels = ensemble_caches(members, split_for, device, batch_size, workers, features)
     # files that did not decode are left out of every number, and listed (relative to the split)
     relative = lambda path: Path(path).relative_to(split_dir).as_posix()  # noqa: E731
     files = [relative(path) for path, _ in datasets[0].decoded_samples()]
     skipped = [relative(path) for path in datasets[0].failed_paths()]
-    return Evaluation(members, labels, log_probs, member_log_probs, files, skipped)
+    return SplitPrediction(caches, labels, files, skipped)
 
 
-def summarise(evaluation: Evaluation, options: dict[str, Any], split: str, data_root: Path) -> dict[str, Any]:
-    """metrics.json: where the numbers come from, then every metric."""
+def evaluate_split(members: Sequence[LoadedRun], split_dir: Path, device: torch.device, batch_size: int,
+                   workers: int, plan: PosthocPlan | None = None, tau: float | None = None) -> Evaluation:
+    """Predict `split_dir` once, correct every member with `tau` (plan's correction), temper and average."""
+    plan = plan or PosthocPlan()
+    prediction = predict_split(members, split_dir, device, batch_size, workers, plan.needs_features)
+    log_probs, member_log_probs = plan.log_probs(prediction.caches, tau)
+    return Evaluation(list(members), prediction.labels, log_probs, member_log_probs, prediction.sample_files,
+                      prediction.skipped_files)
+
+
+def check_plan(plan: PosthocPlan, members: Sequence[LoadedRun], data_root: Path) -> None:
+    """Refuse what the loaded runs or the dataset cannot do, before the (slow) predictions."""
+    if plan.correction is not None:
+        for member in members:
+            plan.correction.check(member.model, member.class_counts, member.class_names, member.info.label())
+    if plan.sweep and not (data_root / SWEEP_SPLIT).is_dir():
+        raise LtcliError(f"--sweep chooses on the run's {SWEEP_SPLIT}/ split, and {data_root} has none "
+                         "(never on test/): give one value instead")
+
+
+def choose_on_valid(plan: PosthocPlan, members: Sequence[LoadedRun], data_root: Path, device: torch.device,
+                    options: dict[str, Any], batch_size: int, workers: int
+                    ) -> tuple[float | None, list[tuple[float, float | None]] | None]:
+    """(tau, sweep table): the given tau, or the one that scores best on valid/ (only valid/ is read)."""
+    if plan.correction is None:
+        return None, None
+    if not plan.sweep:
+        return plan.taus[0], None
+    valid = predict_split(members, data_root / SWEEP_SPLIT, device, batch_size, workers, plan.needs_features)
+    counts = members[0].class_counts
+    table = sweep_taus(plan, valid.caches, valid.labels, counts, options)
+    return choose_tau(table, plan.sweep_metric), table
+
+
+def summarise(evaluation: Evaluation, options: dict[str, Any], split: str, data_root: Path,
+              corrections: dict[str, Any] | None = None, described: str = "") -> dict[str, Any]:
+    """metrics.json: where the numbers come from (and which corrections made them), then every metric."""
     members, labels, counts = evaluation.members, evaluation.labels, evaluation.train_counts
+    label = results_label(members) + (f" ({described})" if described else "")
     summary: dict[str, Any] = {
-        "label": results_label(members), "split": split, "data_root": str(data_root.resolve()),
-        "class_names": evaluation.class_names, "class_counts": list(counts),
+        "label": label, "split": split, "data_root": str(data_root.resolve()),
+        "class_names": evaluation.class_names, "class_counts": list(counts), **(corrections or {}),
     }
     if len(members) == 1:
         described = members[0].describe()
@@ -149,13 +198,17 @@ def test_runs(
     metric_options: dict[str, Any] | None = None,
     batch_size: int = 256,
     workers: int = 0,
+    plan: PosthocPlan | None = None,
 ) -> TestResult:
     """Evaluate the checkpoint of each run in `infos` on `data_root/split`, averaging their
     probabilities when there are several, and write the results.
 
     One run writes into its own folder unless `out_dir` is given; an ensemble needs `out_dir` (the
-    CLI claims a fresh one), so no member's own results are replaced.
+    CLI claims a fresh one), so no member's own results are replaced. With a post-hoc `plan`, tau is
+    the given one or, with a sweep, chosen on valid/ before `split` is read; the results carry the
+    plan's tag in their names (ResultsFolder.corrected), so they never replace plain results.
     """
+    plan = plan or PosthocPlan()
     if not infos:
         raise LtcliError("no run to test")
     split_dir = data_root / split
@@ -164,12 +217,16 @@ def test_runs(
     if out_dir is None and len(infos) > 1:
         raise LtcliError("an ensemble needs an output folder (--out)")
     options = {"tpauc": TPAUC_DEFAULT, **(metric_options or {})}
-    target = ResultsFolder(out_dir if out_dir is not None else infos[0].path)
+    target = ResultsFolder(out_dir if out_dir is not None else infos[0].path).corrected(plan.results_tag)
     if out_dir is not None:  # before the (slow) evaluation; any file the results could include
         refuse_to_overwrite(list(target.results_files(split, binary=True).values()), force)
-    evaluation = evaluate_split(infos, split_dir, device_name, batch_size, workers)
+    device = resolve_device(device_name)
+    members = load_runs(infos, device)
+    check_plan(plan, members, data_root)
+    tau, table = choose_on_valid(plan, members, data_root, device, options, batch_size, workers)
+    evaluation = evaluate_split(members, split_dir, device, batch_size, workers, plan, tau)
     files = target.results_files(split, binary=len(evaluation.class_names) == 2)
-    summary = summarise(evaluation, options, split, data_root)
+    summary = summarise(evaluation, options, split, data_root, plan.record(tau, table), plan.describe(tau))
     write_results(target, files, summary, evaluation, options)
     return TestResult(metrics=summary, files=list(files.values()), out_dir=target.path)
 

@@ -19,10 +19,10 @@ from torch.utils.data import Dataset
 from ltcli.checkpoint import Checkpoint
 from ltcli.data.loaders import make_loader
 from ltcli.data.transforms import build_transform
-from ltcli.engine.evaluate import predict
+from ltcli.engine.evaluate import predict_with_features
 from ltcli.errors import LtcliError
-from ltcli.metrics import average_probabilities, log_probabilities
 from ltcli.models import create_model
+from ltcli.posthoc import MemberCache, linear_classifier, tempered_log_probs
 from ltcli.run_folder import RunFolder
 
 
@@ -108,13 +108,45 @@ def load_runs(infos: Sequence[RunFolder], device: torch.device) -> list[LoadedRu
     return members
 
 
-def member_log_probs(
-    member: LoadedRun, dataset: Dataset, device: torch.device, batch_size: int = 256, workers: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Log-probabilities [N, K] (K = 2 for a one-logit binary run) and labels/indices in dataset order."""
+def member_cache(
+    member: LoadedRun, dataset: Dataset, device: torch.device, batch_size: int = 256, workers: int = 0,
+    features: bool = False,
+) -> tuple[MemberCache, np.ndarray]:
+    """One pass of `member` over `dataset`: its logits (and, with `features`, its penultimate features
+    and classifier weight, which tau-normalisation recomputes the logits from), and the labels."""
     loader = make_loader(dataset, batch_size, False, workers, device)
-    logits, labels = predict(member.model, loader, device)
-    return log_probabilities(logits), labels
+    logits, labels, penultimate = predict_with_features(member.model, loader, device, features=features)
+    weight = None
+    if features:
+        weight = linear_classifier(member.model, member.info.label()).weight.detach().float().cpu().numpy()
+    cache = MemberCache(logits=logits, class_counts=member.class_counts, features=penultimate,
+                        classifier_weight=weight)
+    return cache, labels
+
+
+def ensemble_caches(
+    members: Sequence[LoadedRun],
+    make_dataset: Callable[[LoadedRun], Dataset],
+    device: torch.device,
+    batch_size: int = 256,
+    workers: int = 0,
+    features: bool = False,
+) -> tuple[list[MemberCache], np.ndarray]:
+    """Each member's outputs over the same samples, and the labels.
+
+    `make_dataset(member)` gives the data with that member's transform; the sample order must not
+    depend on the member (it does not for a sorted folder or a list of files).
+    """
+    caches: list[MemberCache] = []
+    labels: np.ndarray | None = None
+    for member in members:
+        cache, member_labels = member_cache(member, make_dataset(member), device, batch_size, workers, features)
+        if labels is not None and not np.array_equal(labels, member_labels):
+            raise LtcliError(f"{member.info.path} saw the samples in another order: cannot average")
+        labels = member_labels
+        caches.append(cache)
+    assert labels is not None
+    return caches, labels
 
 
 def ensemble_log_probs(
@@ -123,22 +155,12 @@ def ensemble_log_probs(
     device: torch.device,
     batch_size: int = 256,
     workers: int = 0,
+    temperatures: Sequence[float] | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
-    """(averaged log-probabilities, each member's log-probabilities, labels) over the same samples.
-
-    `make_dataset(member)` gives the data with that member's transform; the sample order must not
-    depend on the member (it does not for a sorted folder or a list of files).
-    """
-    per_member: list[np.ndarray] = []
-    labels: np.ndarray | None = None
-    for member in members:
-        log_probs, member_labels = member_log_probs(member, make_dataset(member), device, batch_size, workers)
-        if labels is not None and not np.array_equal(labels, member_labels):
-            raise LtcliError(f"{member.info.path} saw the samples in another order: cannot average")
-        labels = member_labels
-        per_member.append(log_probs)
-    combined = per_member[0] if len(per_member) == 1 else average_probabilities(per_member)
-    assert labels is not None
+    """(averaged log-probabilities, each member's log-probabilities, labels) over the same samples:
+    the mean of softmax(z_m / t_m), t_m = 1 unless `temperatures` gives one per member."""
+    caches, labels = ensemble_caches(members, make_dataset, device, batch_size, workers)
+    combined, per_member = tempered_log_probs([c.logits for c in caches], temperatures)
     return combined, per_member, labels
 
 
