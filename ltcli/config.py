@@ -69,6 +69,9 @@ class TrainConfig:
     weights: str | None = None
     init_from: str | None = None
     freeze: str = "none"
+    reinit_head: bool = False  # leave the classifier of --weights/--init-from out: a fresh one (cRT)
+    head: str = "plain"  # plain, or lws: per-class learned logit scales (models.heads.HEADS)
+    recipe: str | None = None  # the second-stage recipe whose values filled the options not given
     seed: int = 0
     device: str = "auto"
     workers: int = 2
@@ -88,6 +91,16 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
+    def create(cls, **given: Any) -> TrainConfig:
+        """The config of the options a user gave: with `recipe`, the recipe's values fill the options
+        not given (ltcli.recipes), the defaults above the rest. The CLI passes only what was typed."""
+        from ltcli.recipes import get_recipe
+
+        if given.get("recipe") is not None:
+            given = {**get_recipe(str(given["recipe"])).fill(given), **given}
+        return cls(**given)
+
+    @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
@@ -103,6 +116,7 @@ class TrainConfig:
         self._check_schedule()
         self._check_task()
         self._check_objective()
+        self._check_two_stage()
 
     def _check_types(self) -> None:
         hints = {"int": int, "float": (int, float), "bool": bool, "str": str}
@@ -151,11 +165,12 @@ class TrainConfig:
         from ltcli.engine.compute import AMP_MODES, SWITCH_MODES
         from ltcli.engine.schedule import SCHEDULES
         from ltcli.metrics import SELECT_METRICS
+        from ltcli.models.heads import HEADS
         from ltcli.models.weights import FREEZE_MODES
 
         for name, choices in (("sched", SCHEDULES), ("augment", AUGMENTS), ("data_cache", CACHE_MODES),
                               ("amp", AMP_MODES), ("channels_last", SWITCH_MODES), ("freeze", FREEZE_MODES),
-                              ("select_metric", SELECT_METRICS)):
+                              ("head", HEADS), ("select_metric", SELECT_METRICS)):
             if getattr(self, name) not in choices:
                 raise LtcliError(f"unknown {flag(name)} {getattr(self, name)!r}: choose one of {', '.join(choices)}")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
@@ -210,6 +225,22 @@ class TrainConfig:
         if "epochs" in entry.options and "epochs" not in options:
             options["epochs"] = self.epochs
         entry.create([2, 1], **options)
+
+    def _check_two_stage(self) -> None:
+        """A second stage needs a first: --reinit-head and every --recipe start from --init-from/--weights."""
+        from ltcli.recipes import get_recipe
+
+        start = self.weights or self.init_from
+        if self.recipe is not None:
+            self.recipe = get_recipe(self.recipe).name
+            if not start:
+                raise LtcliError(f"--recipe {self.recipe} trains the second stage of a run: give --init-from RUN "
+                                 "(the first stage) or --weights FILE")
+        if self.reinit_head and not start:
+            raise LtcliError("--reinit-head re-initialises the classifier of --init-from RUN or --weights FILE: "
+                             "give one")
+        if self.freeze == "backbone+classifier" and self.head != "lws":
+            raise LtcliError("--freeze backbone+classifier trains only an LWS head's scales: add --head lws")
 
 
 # Every default by field name (DEFAULT.epochs, ...): what the CLI's options show and fall back to.

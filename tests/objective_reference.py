@@ -43,6 +43,8 @@ __all__ = [
     "feabal_class_term",
     "feabal_curriculum",
     "feabal",
+    "las_smoothing",
+    "las",
 ]
 
 
@@ -551,3 +553,55 @@ def feabal(
     curr = curriculum(epoch, epochs)
     zhat = z - curr * lam * beta[None, :] / norm[:, None]
     return float(np.mean(_ce_rows(zhat, y)))
+
+
+# --------------------------------------------------------------------------------------------
+# LAS (MiSLAS label-aware smoothing)
+# --------------------------------------------------------------------------------------------
+def las_smoothing(class_counts, smooth_head: float = 0.3, smooth_tail: float = 0.0, shape: str = "concave",
+                  power: float | None = None) -> np.ndarray:
+    """Per-class smoothing eps_c of label-aware smoothing (Zhong et al., "Improving Calibration for
+    Long-Tailed Recognition", CVPR 2021, Eq. 6), with n_1 = max(n) (head), n_K = min(n) (tail) and
+    u_c = (n_c - n_K) * pi / (2 (n_1 - n_K)).
+
+    Facts, copied in form from the official dvlab-research/MiSLAS ``methods.py``
+    ``LabelAwareSmoothing`` (default shape 'concave'):
+
+    * concave: smooth_tail + (smooth_head - smooth_tail) * sin(u_c)
+    * linear:  smooth_tail + (smooth_head - smooth_tail) * (n_c - n_K) / (n_1 - n_K)
+    * convex:  smooth_head + (smooth_head - smooth_tail) * sin(1.5 pi + u_c)
+    * exp:     smooth_tail + (smooth_head - smooth_tail) * ((n_c - n_K) / (n_1 - n_K)) ** power
+
+    Defaults 0.3 / 0.0: the official CIFAR-10-LT imbalance-100 stage-two config
+    (``cifar10_imb001_stage2_mislas.yaml``).  Undefined (0/0) when all counts are equal.
+    """
+    n = np.asarray(class_counts, dtype=np.float64)
+    n1, nk = n.max(), n.min()
+    u = (n - nk) * np.pi / (2 * (n1 - nk))
+    if shape == "concave":
+        return smooth_tail + (smooth_head - smooth_tail) * np.sin(u)
+    if shape == "linear":
+        return smooth_tail + (smooth_head - smooth_tail) * (n - nk) / (n1 - nk)
+    if shape == "convex":
+        return smooth_head + (smooth_head - smooth_tail) * np.sin(1.5 * np.pi + u)
+    if shape == "exp":
+        return smooth_tail + (smooth_head - smooth_tail) * np.power((n - nk) / (n1 - nk), power)
+    raise ValueError(f"unknown shape {shape!r}")
+
+
+def las(logits, targets, class_counts, smooth_head: float = 0.3, smooth_tail: float = 0.0,
+        shape: str = "concave", power: float | None = None) -> float:
+    """Label-aware smoothing loss (MiSLAS, CVPR 2021, Eq. 5), batch mean:
+
+        loss_i = (1 - eps_{y_i}) * (-log p_{i,y_i}) + eps_{y_i} * mean_k(-log p_ik)
+
+    with eps from ``las_smoothing``.  Fact: this is the official ``LabelAwareSmoothing.forward``
+    (``confidence * nll_loss + smoothing * smooth_loss``, smooth_loss = -logprobs.mean(dim=-1)), which
+    spreads eps_y / K over all K classes, the true one included.  No epsilon.
+    """
+    z = _as2d(logits)
+    y = _targets(targets, z.shape[0])
+    eps = las_smoothing(class_counts, smooth_head, smooth_tail, shape, power)[y]
+    logp = log_softmax(z)
+    nll = -logp[np.arange(z.shape[0]), y]
+    return float(np.mean((1.0 - eps) * nll + eps * (-logp.mean(axis=1))))

@@ -145,6 +145,22 @@ SPECS = [
     ("LADE", lambda n: {"alpha": 0.5, "lam": 0.0}, lambda z, y, n: ref.lade(z, y, n, 0.5, 0.0)),
     ("LADE", lambda n: {"alpha": 1.0, "lam": 0.5}, lambda z, y, n: ref.lade(z, y, n, 1.0, 0.5)),
     ("GML", lambda n: {}, lambda z, y, n: ref.gml(z, y, n)),
+    ("LAS", lambda n: {"smooth_head": 0.3, "smooth_tail": 0.0}, lambda z, y, n: ref.las(z, y, n, 0.3, 0.0)),
+    (
+        "LAS",
+        lambda n: {"smooth_head": 0.4, "smooth_tail": 0.1, "shape": "linear"},
+        lambda z, y, n: ref.las(z, y, n, 0.4, 0.1, "linear"),
+    ),
+    (
+        "LAS",
+        lambda n: {"smooth_head": 0.2, "smooth_tail": 0.05, "shape": "convex"},
+        lambda z, y, n: ref.las(z, y, n, 0.2, 0.05, "convex"),
+    ),
+    (
+        "LAS",
+        lambda n: {"smooth_head": 0.3, "smooth_tail": 0.1, "shape": "exp", "power": 2.0},
+        lambda z, y, n: ref.las(z, y, n, 0.3, 0.1, "exp", 2.0),
+    ),
 ]
 
 
@@ -406,6 +422,7 @@ DEFAULTS = {
     "LDAM": ({}, lambda z, y, n: ref.ldam(z, y, n, 0.5, 30.0)),
     "LADE": ({}, lambda z, y, n: ref.lade(z, y, n, 0.1, 0.1)),
     "GML": ({}, lambda z, y, n: ref.gml(z, y, n)),
+    "LAS": ({}, lambda z, y, n: ref.las(z, y, n, 0.3, 0.0, "concave")),
 }
 
 
@@ -511,6 +528,8 @@ GRAD_SPECS = [
     ("LADE", {"alpha": 1.0, "lam": 0.5}, "k4_all"),
     ("GML", {}, "k4_absent"),
     ("TPAUC", {"gamma": 2.0, "epoch_to_paced": 2, "re_scheme": "Poly"}, "k4_all"),  # epoch 0
+    ("LAS", {"smooth_head": 0.4, "smooth_tail": 0.1, "shape": "convex"}, "k4_all"),
+    ("LAS", {"smooth_head": 0.3, "smooth_tail": 0.0, "shape": "exp", "power": 0.5}, "k5_tail"),
 ]
 
 
@@ -616,6 +635,10 @@ def test_reference_identities(case):
     _check(ref.ldam(z, y, counts, max_margin=0.0, scale=3.0), ref.erm(3.0 * z, y))
     m = ref.ldam_margins(counts, 0.5)
     assert math.isclose(m.max(), 0.5) and np.all(np.diff(m) > 0)
+    # LAS without smoothing is CE; with the same smoothing for every class, torch-style label smoothing
+    _check(ref.las(z, y, counts, 0.0, 0.0), ce)
+    for shape in ("concave", "linear", "convex"):
+        _check(ref.las(z, y, counts, 0.2, 0.2, shape), ref.erm(z, y, 0.2))
 
 
 def test_reference_feabal_class_term():

@@ -14,6 +14,8 @@ from ltcli.config import DEFAULT, DEFAULT_LR_STAGES, TrainConfig
 from ltcli.errors import LtcliError
 
 ALIAS_PANEL = "Options of the tools ltcli replaces (each sets one objective's option)"
+# TrainConfig fields whose `train` parameter has another name (the rest share it).
+PARAMETERS = {"batch_size": "batchsize", "lr_steps": "lrstep", "warmup_epochs": "warmup", "compile": "compile_model"}
 
 
 def parse_option_value(text: str) -> Any:
@@ -46,6 +48,7 @@ def parse_int_list(text: str, option: str) -> list[int]:
 @app.command()
 @friendly
 def train(
+    ctx: typer.Context,
     dataset: Annotated[str | None, typer.Option(help="Dataset under a_datasets/.")] = None,
     data: Annotated[Path | None, typer.Option(help="Any folder with train/ and valid/ (or test/).")] = None,
     model: Annotated[str, typer.Option(help="timm model name (see `ltcli models`).")] = DEFAULT.model,
@@ -92,8 +95,18 @@ def train(
     weights: Annotated[Path | None, typer.Option(help="Start from a local state dict or checkpoint file.")] = None,
     init_from: Annotated[Path | None, typer.Option(help="Start from an earlier run's best checkpoint.")] = None,
     freeze: Annotated[
-        str, typer.Option(help="none, backbone (train the classifier only, e.g. cRT) or all.")
+        str, typer.Option(help="What stays fixed: none; backbone (the classifier trains, cRT); backbone-except-bn "
+                          "(classifier and BatchNorm train, MiSLAS); backbone+classifier (only LWS scales train); "
+                          "all (only BatchNorm trains: shift learning).")
     ] = DEFAULT.freeze,
+    reinit_head: Annotated[bool, typer.Option(
+        help="Leave the classifier of --init-from/--weights out: start from a fresh one (cRT).")
+    ] = DEFAULT.reinit_head,
+    head: Annotated[str, typer.Option(
+        help="plain, or lws: each class's logit times a learned scale (Kang et al. 2020).")] = DEFAULT.head,
+    recipe: Annotated[str | None, typer.Option(
+        help="Second stage of a two-stage method, from --init-from/--weights: crt, lws or mislas; fills the "
+        "options not given (see README).")] = None,
     opt: Annotated[list[str] | None, typer.Option(help="Objective option KEY=VALUE (repeatable).")] = None,
     train_rule: Annotated[
         str, typer.Option(help="None, Reweight, Resample, SqrtResample or DRW.")
@@ -132,7 +145,7 @@ def train(
         resume_run(resume_target(logs_dir, resume), console)
         return
     options = {**parse_objective_options(opt or []), **alias_options(objective, aliases)}
-    config = TrainConfig(
+    values = dict(
         dataset=dataset, data=str(data) if data else None, model=model, objective=objective,
         objective_options=options, train_rule=train_rule, drw_epoch=drw_epoch, cb_beta=cb_beta,
         positive_classes=positive_classes.split(",") if positive_classes else None, pos_neg_ratio=pos_neg_ratio,
@@ -143,9 +156,39 @@ def train(
         mix_prob=mix_prob, mix_switch_prob=mix_switch_prob, ema_decay=ema_decay, sync_bn=sync_bn,
         weights=str(weights) if weights else None, init_from=str(init_from) if init_from else None, freeze=freeze,
         pretrained=pretrained, seed=seed, device=device, workers=workers, datasets_dir=str(datasets_dir),
-        logs_dir=str(logs_dir), strict=strict, select_metric=select_metric,
+        logs_dir=str(logs_dir), strict=strict, select_metric=select_metric, reinit_head=reinit_head, head=head,
+        recipe=recipe,
     )
+    given = given_options(ctx, values)
+    config = TrainConfig.create(**given)
+    if config.recipe is not None:
+        console.print(describe_recipe(config, given))
     fit(config, console)
+
+
+def given_options(ctx: typer.Context, values: dict[str, Any]) -> dict[str, Any]:
+    """The options typed on the command line (or set from the environment), so that a --recipe
+    fills only the others; objective options count as given when any was set."""
+    given = {}
+    for name, value in values.items():
+        if name == "objective_options":
+            typed = bool(value)  # from --opt and the alias flags together
+        else:
+            source = ctx.get_parameter_source(PARAMETERS.get(name, name))
+            typed = source is not None and source.name != "DEFAULT"
+        if typed:
+            given[name] = value
+    return given
+
+
+def describe_recipe(config: TrainConfig, given: dict[str, Any]) -> str:
+    """One line: the values the recipe set (the options given on the command line are not listed)."""
+    from ltcli.config import flag
+    from ltcli.recipes import get_recipe
+
+    filled = get_recipe(config.recipe).fill(given)
+    settings = " ".join(flag(name) if value is True else f"{flag(name)} {value}" for name, value in filled.items())
+    return f"recipe {config.recipe}: {settings}"
 
 
 def alias_table() -> dict[str, tuple[str, str, str]]:

@@ -127,15 +127,16 @@ def build_objective(config: TrainConfig, class_counts: list[int]) -> Objective:
 
 def build_model(config: TrainConfig, num_outputs: int, objective: Objective, dist: Dist, device: torch.device,
                 console: Console, resume: bool) -> nn.Module:
-    """The backbone with its head, started from --weights/--init-from (not when resuming), frozen
-    as asked, with SyncBatchNorm under torchrun on GPUs."""
+    """The backbone with its head (--head), started from --weights/--init-from (not when resuming;
+    the classifier left fresh with --reinit-head), frozen as asked, with SyncBatchNorm under
+    torchrun on GPUs."""
     model = create_model(config.model, num_classes=num_outputs, pretrained=config.pretrained,
-                         cosine_head=objective.needs_cosine_head).to(device)
+                         cosine_head=objective.needs_cosine_head, head=config.head).to(device)
     weights_file = Path(config.weights) if config.weights else None
     if config.init_from:
         weights_file = find_run(Path(config.logs_dir), run=Path(config.init_from)).best_checkpoint
     if weights_file is not None and not resume:
-        console.print(load_weights(model, weights_file).summary(weights_file))
+        console.print(load_weights(model, weights_file, reinit_head=config.reinit_head).summary(weights_file))
     freeze(model, config.freeze)
     if config.sync_bn:
         if not (dist.enabled and device.type == "cuda"):

@@ -9,7 +9,7 @@ from torch import nn
 
 from ltcli.errors import LtcliError
 from ltcli.models import cifar_resnet  # noqa: F401  (registers resnet20/32/44/56/110 with timm)
-from ltcli.models.heads import use_cosine_classifier
+from ltcli.models.heads import use_cosine_classifier, use_head
 
 CIFAR_MODELS = ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110")
 
@@ -20,11 +20,14 @@ def list_models(pattern: str = "*") -> list[str]:
 
 
 def create_model(
-    name: str, num_classes: int, pretrained: bool = False, cosine_head: bool = False, **kwargs
+    name: str, num_classes: int, pretrained: bool = False, cosine_head: bool = False, head: str = "plain",
+    **kwargs,
 ) -> nn.Module:
     """timm.create_model with a one-line error for unknown names or unreachable weights.
 
-    `cosine_head` swaps the classifier for a cosine one (objectives such as LDAM need it).
+    `cosine_head` swaps the classifier for a cosine one (objectives such as LDAM need it); `head`
+    ("plain" or "lws", see `heads.HEADS`) then wraps it, e.g. in learnable per-class scales (LWS).
+    A run's config.json holds both, so `ltcli test` rebuilds the same model.
     """
     if not timm.is_model(name):
         close = timm.list_models(f"*{name}*")[:5]
@@ -38,4 +41,4 @@ def create_model(
         if pretrained:
             raise LtcliError(f"could not load pretrained weights for {name}: {str(error).splitlines()[0]}") from None
         raise
-    return use_cosine_classifier(model) if cosine_head else model
+    return use_head(use_cosine_classifier(model) if cosine_head else model, head)

@@ -1,10 +1,16 @@
-"""Classifier heads that objectives ask for, swapped into any timm model."""
+"""Classifier heads that objectives and two-stage methods ask for, swapped into any timm model."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ltcli.errors import LtcliError
+
+# --head: `plain` keeps the model's classifier (a cosine one for LDAM); `lws` multiplies each class's
+# logit by a learned scale (LearnableWeightScaling).
+HEADS = ("plain", "lws")
 
 
 class CosineClassifier(nn.Module):
@@ -24,13 +30,43 @@ class CosineClassifier(nn.Module):
         return F.linear(F.normalize(features, dim=1), F.normalize(self.weight, dim=1))
 
 
-def classifier_path(model: nn.Module) -> str:
-    """Dotted name of the module `model.get_classifier()` returns (timm models name it differently)."""
+class LearnableWeightScaling(nn.Module):
+    """The wrapped classifier's logits times a learned scale per class, s_c (initialised to 1):
+    f_c(x) = s_c * (w_c . x + b_c).
+
+    LWS of Kang et al., "Decoupling Representation and Classifier for Long-Tailed Recognition",
+    ICLR 2020, Sec. 4: the paper writes it as re-scaling each class's weight vector, w_c -> s_c w_c,
+    with the representation and the classifier's weights fixed and only s_c learned (ltcli does
+    that with `--freeze backbone+classifier`); the authors' code (models/TauNormClassifier.py)
+    multiplies the whole logit, bias included, as here. Its tensors are `classifier.*` and `scales`.
+    """
+
+    def __init__(self, classifier: nn.Module) -> None:
+        super().__init__()
+        num_classes = getattr(classifier, "out_features", None)
+        if not isinstance(num_classes, int):
+            raise LtcliError(f"--head lws scales the logits of a linear classifier; this model's is a "
+                             f"{type(classifier).__name__}")
+        self.classifier = classifier
+        self.in_features, self.out_features = getattr(classifier, "in_features", None), num_classes
+        self.scales = nn.Parameter(torch.ones(num_classes))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.classifier(features) * self.scales
+
+
+def find_classifier_path(model: nn.Module) -> str | None:
+    """Dotted name of the module `model.get_classifier()` returns (timm models name it differently);
+    None when there is no single one (a distilled model returns two)."""
     head = model.get_classifier()
-    for name, module in model.named_modules():
-        if module is head and name:
-            return name
-    raise ValueError(f"cannot locate the classifier of {type(model).__name__}")
+    return next((name for name, module in model.named_modules() if module is head and name), None)
+
+
+def classifier_path(model: nn.Module) -> str:
+    path = find_classifier_path(model)
+    if path is None:
+        raise LtcliError(f"cannot locate the classifier of {type(model).__name__} (timm's get_classifier)")
+    return path
 
 
 def replace_classifier(model: nn.Module, new_head: nn.Module) -> None:
@@ -43,6 +79,35 @@ def use_cosine_classifier(model: nn.Module) -> nn.Module:
     head = model.get_classifier()
     replace_classifier(model, CosineClassifier(head.in_features, head.out_features))
     return model
+
+
+def use_head(model: nn.Module, head: str) -> nn.Module:
+    """`model` with the classifier `head` asks for (one of HEADS)."""
+    if head not in HEADS:
+        raise LtcliError(f"unknown --head {head!r}: choose one of {', '.join(HEADS)}")
+    if head == "lws":
+        replace_classifier(model, LearnableWeightScaling(model.get_classifier()))
+    return model
+
+
+def match_head_keys(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A plain classifier's tensors (`fc.weight`) renamed to an LWS head's (`fc.classifier.weight`)
+    and back, so a stage-one checkpoint loads into an LWS model and an LWS run's weights into a
+    plain one (its `scales` are then unused)."""
+    path = find_classifier_path(model)
+    if path is None:
+        return state
+    head, inner = path + ".", path + ".classifier."
+    wrapped = isinstance(model.get_classifier(), LearnableWeightScaling)
+
+    def rename(key: str) -> str:
+        if wrapped and key.startswith(head) and not key.startswith(inner) and key != head + "scales":
+            return inner + key[len(head):]
+        if not wrapped and key.startswith(inner):
+            return head + key[len(inner):]
+        return key
+
+    return {rename(key): value for key, value in state.items()}
 
 
 def forward_with_features(model: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -2,7 +2,8 @@
 
 Files come from many tools: a plain state dict, a timm/ltcli checkpoint ({"model": ...},
 {"state_dict": ...}), keys prefixed by DataParallel (`module.`) or torch.compile (`_orig_mod.`).
-A classifier whose shape differs (another number of classes) is left freshly initialised, and said so.
+A classifier whose shape differs (another number of classes) is left freshly initialised, and said so;
+`reinit_head` leaves it fresh on purpose (classifier re-training, cRT).
 """
 
 from __future__ import annotations
@@ -16,10 +17,23 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ltcli.checkpoint import Checkpoint, safe_torch_load
 from ltcli.errors import LtcliError
-from ltcli.models.heads import classifier_path
+from ltcli.models.heads import LearnableWeightScaling, classifier_path, match_head_keys
 
 PREFIXES = ("module.", "_orig_mod.", "model.")
-FREEZE_MODES = ("none", "backbone", "all")
+
+# --freeze: the parts of the model that keep training (everything else is fixed). The parts:
+# `classifier` the classifier's own weights, `scales` the per-class scales of an LWS head,
+# `bn` the BatchNorm layers outside the classifier (affine weight and bias), `rest` all else.
+# A BatchNorm layer updates its running statistics exactly when its affine parameters train.
+FREEZE_MODES: dict[str, frozenset[str]] = {
+    "none": frozenset({"classifier", "scales", "bn", "rest"}),
+    "backbone": frozenset({"classifier", "scales"}),  # cRT (Kang et al. 2020)
+    "backbone-except-bn": frozenset({"classifier", "scales", "bn"}),  # MiSLAS stage two (Zhong et al. 2021)
+    "backbone+classifier": frozenset({"scales"}),  # LWS: only an LWS head's scales (Kang et al. 2020)
+    "all": frozenset({"bn"}),  # shift learning on BatchNorm alone (Zhong et al. 2021, Sec. 3.3)
+}
+PART_NAMES = {"classifier": "the classifier", "scales": "an LWS head's scales (--head lws)",
+              "bn": "BatchNorm layers", "rest": "the other layers"}
 
 
 @dataclass
@@ -28,9 +42,12 @@ class WeightsReport:
     reinitialised: list[str] = field(default_factory=list)  # shape differed: new head
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
+    fresh_head: list[str] = field(default_factory=list)  # left out on purpose (reinit_head)
 
     def summary(self, source: Path) -> str:
         text = f"loaded {self.loaded} tensors from {source}"
+        if self.fresh_head:
+            text += f"; classifier freshly initialised (--reinit-head): {', '.join(self.fresh_head)} not loaded"
         if self.reinitialised:
             text += f"; re-initialised {', '.join(self.reinitialised)} (shape differs: a new classifier head)"
         if self.missing:
@@ -69,40 +86,67 @@ def strip_prefixes(state: dict[str, torch.Tensor], wanted: set[str]) -> dict[str
     return {normalise(key): value for key, value in state.items()}
 
 
-def load_weights(model: nn.Module, path: Path) -> WeightsReport:
+def load_weights(model: nn.Module, path: Path, reinit_head: bool = False) -> WeightsReport:
+    """Copy the tensors of `path` that fit `model` into it. With `reinit_head` the classifier's are
+    left out, so it keeps the initialisation it was created with (seeded like a fresh run's): the
+    re-initialised classifier of cRT (Kang et al., ICLR 2020, Sec. 4)."""
     own = model.state_dict()
-    state = strip_prefixes(read_state_dict(Path(path)), set(own))
+    state = match_head_keys(model, strip_prefixes(read_state_dict(Path(path)), set(own)))
+    head = classifier_path(model) + "." if reinit_head else None
+    fresh = sorted(k for k in state if k in own and k.startswith(head)) if head else []
+    state = {k: v for k, v in state.items() if k not in fresh}
     usable = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
     if not usable:
         raise LtcliError(f"no tensor in {path} fits this model: is it the same architecture?")
     report = WeightsReport(
         loaded=len(usable),
         reinitialised=sorted(k for k, v in state.items() if k in own and v.shape != own[k].shape),
-        missing=sorted(set(own) - set(usable)),
+        missing=sorted(set(own) - set(usable) - set(fresh)),
         unexpected=sorted(set(state) - set(own)),
+        fresh_head=fresh,
     )
     model.load_state_dict(usable, strict=False)
     return report
 
 
+def parameter_parts(model: nn.Module) -> dict[str, str]:
+    """Parameter name -> the part of FREEZE_MODES it belongs to: classifier, scales, bn or rest."""
+    head = classifier_path(model)
+    parts = {}
+    for module_name, module in model.named_modules():
+        in_head = module_name == head or module_name.startswith(head + ".")
+        for name, _ in module.named_parameters(prefix=module_name, recurse=False):
+            if isinstance(module, LearnableWeightScaling) and name.endswith(".scales"):
+                parts[name] = "scales"
+            elif in_head:
+                parts[name] = "classifier"
+            else:
+                parts[name] = "bn" if isinstance(module, _BatchNorm) else "rest"
+    return parts
+
+
 def freeze(model: nn.Module, mode: str) -> int:
-    """`backbone`: train only the classifier (classifier re-training, Kang et al. 2020); `all`: train
-    nothing of the model. Returns the number of trainable parameters left."""
+    """Fix every parameter outside the parts `mode` trains (FREEZE_MODES): `backbone` trains the
+    classifier (cRT, Kang et al. 2020), `backbone-except-bn` the classifier and BatchNorm (MiSLAS
+    stage two), `backbone+classifier` only an LWS head's scales, `all` only BatchNorm (shift learning,
+    Zhong et al. 2021). Returns the number of trainable parameters left."""
     if mode not in FREEZE_MODES:
         raise LtcliError(f"unknown --freeze {mode!r}: choose one of {', '.join(FREEZE_MODES)}")
     if mode != "none":
-        head = classifier_path(model)
+        parts = parameter_parts(model)
         for name, parameter in model.named_parameters():
-            keep = mode == "backbone" and (name == head or name.startswith(head + "."))
-            parameter.requires_grad_(keep)
+            parameter.requires_grad_(parts[name] in FREEZE_MODES[mode])
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     if trainable == 0:
-        raise LtcliError(f"--freeze {mode} leaves nothing to train (no ltcli objective adds parameters yet)")
+        trains = " and ".join(PART_NAMES[part] for part in sorted(FREEZE_MODES[mode]))
+        raise LtcliError(f"--freeze {mode} leaves nothing to train: it trains only {trains}, which this model lacks")
     return trainable
 
 
 def train_mode(model: nn.Module) -> None:
-    """model.train(), except frozen normalisation layers, whose running statistics stay fixed too."""
+    """model.train(), except frozen normalisation layers, whose running statistics stay fixed too:
+    a BatchNorm layer whose affine parameters train (`--freeze all`, shift learning) updates its
+    statistics, one whose parameters are fixed (`--freeze backbone`) keeps them."""
     model.train()
     for module in model.modules():
         if isinstance(module, _BatchNorm) and not any(p.requires_grad for p in module.parameters(recurse=False)):
