@@ -288,8 +288,6 @@ def test_lws_trains_only_the_scales(cli, split_dataset, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="ltcli/engine/inference.py::build_model must pass head=config.get('head', "
-                   "'plain') to create_model (owned by the post-hoc branch); drop this mark with that line")
 def test_an_lws_run_tests_like_any_run(cli, split_dataset, tmp_path):
     stage_two(cli, tmp_path, "--recipe", "lws", "--epochs", "1")
     run = next(p for p in tmp_path.glob("logs/resnet20/colours/ERM/*") if (p / "config.json").is_file()

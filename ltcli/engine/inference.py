@@ -66,9 +66,9 @@ def classifier_outputs(model: nn.Module, state: dict[str, torch.Tensor]) -> int 
 
 def build_model(config: dict[str, Any], num_classes: int, state: dict[str, torch.Tensor]) -> nn.Module:
     """The run's architecture, its head sized like the checkpoint's, with the weights loaded."""
-    # A binary run on one logit has a single output; LDAM's runs have a cosine head.
+    # A binary run on one logit has a single output; LDAM's runs have a cosine head, LWS runs a scaled one.
     model = create_model(config["model"], num_classes=config.get("num_outputs", num_classes),
-                         cosine_head=config.get("cosine_head", False))
+                         cosine_head=config.get("cosine_head", False), head=config.get("head", "plain"))
     outputs = classifier_outputs(model, state)
     if outputs is not None and outputs != num_classes and not (outputs == 1 and num_classes == 2):
         raise LtcliError(f"the checkpoint names {num_classes} classes but its classifier has {outputs} outputs: "
