@@ -18,8 +18,8 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from ltcli.data.memory import BatchAugment, MemoryLoader
 from ltcli.data.samplers import step_batches
+from ltcli.engine.loop import train_one_epoch
 from ltcli.engine.schedule import create_scheduler
-from ltcli.engine.train import train_one_epoch
 from ltcli.models import create_model
 from ltcli.models.heads import WithFeatures
 from ltcli.objectives import create_objective

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,9 +35,10 @@ def safe_torch_load(path: Path, map_location: str | torch.device = "cpu") -> Any
             raise LtcliError(f"cannot load {path}: it holds Python objects besides tensors, which ltcli does not "
                              "load (loading them could run code from the file)") from None
         raise LtcliError(f"cannot load {path}: not a PyTorch file ({str(error).splitlines()[0]})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
+    except Exception as error:  # noqa: BLE001  torch's loaders raise many types on foreign bytes
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise LtcliError(f"cannot load {path}: truncated or not a PyTorch file ({reason})") from None
+        raise LtcliError(f"cannot load {path}: truncated or not a PyTorch file ({type(error).__name__}: "
+                         f"{reason})") from None
 
 
 @dataclass
@@ -87,12 +87,34 @@ class Checkpoint:
                              "to start training from its weights use `ltcli train --weights FILE`")
         known = {f.name for f in dataclasses.fields(cls)}
         checkpoint = cls(**{k: v for k, v in obj.items() if k in known})
-        names = checkpoint.class_names
-        if not isinstance(names, list) or len(names) < 2 or not all(isinstance(n, str) for n in names):
-            raise LtcliError(f"{source} is damaged: its class names are not a list of at least two names")
-        if not isinstance(checkpoint.config, dict) or "model" not in checkpoint.config:
-            raise LtcliError(f"{source} is damaged: its config names no model")
+        problem = checkpoint.damage()
+        if problem:
+            raise LtcliError(f"{source} is damaged: {problem}")
         return checkpoint
+
+    def damage(self) -> str | None:
+        """What makes the contents unusable (None when nothing does): the parts test/predict rely on."""
+        names = self.class_names
+        if not isinstance(names, list) or len(names) < 2 or not all(isinstance(n, str) for n in names):
+            return "its class names are not a list of at least two names"
+        if isinstance(self.epoch, bool) or not isinstance(self.epoch, int):
+            return f"its epoch is {self.epoch!r}, not a whole number"
+        for name in ("model", "model_ema"):
+            weights = getattr(self, name)
+            if weights is not None and (not isinstance(weights, dict)
+                                        or not all(isinstance(v, torch.Tensor) for v in weights.values())):
+                return f"its {name} is not a state dict (tensors by name)"
+        counts = self.class_counts
+        if counts is not None and (not isinstance(counts, list) or len(counts) != len(names)
+                                   or not all(isinstance(c, int) and not isinstance(c, bool) for c in counts)):
+            return f"its class counts do not give one whole number for each of its {len(names)} classes"
+        config = self.config
+        if not isinstance(config, dict) or not isinstance(config.get("model"), str):
+            return "its config names no model"
+        outputs = config.get("num_outputs", len(names))
+        if isinstance(outputs, bool) or not isinstance(outputs, int) or outputs < 1:
+            return f"its config's num_outputs is {outputs!r}"
+        return None
 
     @classmethod
     def load(cls, path: Path, map_location: str | torch.device = "cpu") -> Checkpoint:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-import re
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -80,15 +79,20 @@ class TrainConfig:
     logs_dir: str = "logs"
     select_metric: str = "acc"  # the validation column whose best value picks checkpoint_best.pt
 
-    def __post_init__(self) -> None:
-        self.validate()
+    # A saved run's config (from_dict) was checked when the run started; rules added since then
+    # (a --lrstep drop after the last epoch) must not stop it from being resumed or tested.
+    saved: dataclasses.InitVar[bool] = False
+
+    def __post_init__(self, saved: bool) -> None:
+        self.validate(saved)
 
     @property
     def lr_stages(self) -> list[int]:
         return list(self.lr_steps) if self.lr_steps is not None else list(DEFAULT_LR_STAGES)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The settings as config.json stores them (the step stages resolved: what the run used)."""
+        return {**dataclasses.asdict(self), "lr_steps": self.lr_stages}
 
     @classmethod
     def create(cls, **given: Any) -> TrainConfig:
@@ -102,18 +106,19 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """A run's saved settings (config.json, or a checkpoint's config)."""
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        return cls(**{k: v for k, v in values.items() if k in known}, saved=True)
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
 
-    def validate(self) -> None:
+    def validate(self, saved: bool = False) -> None:
         """Check every value; canonicalise the objective's name and options. Raises LtcliError."""
         self._check_types()
         self._check_numbers()
         self._check_choices()
-        self._check_schedule()
+        self._check_schedule(saved)
         self._check_task()
         self._check_objective()
         self._check_two_stage()
@@ -149,7 +154,6 @@ class TrainConfig:
         in_range(self, "lr_decay", 0.0, 1.0, low_open=True)
         in_range(self, "momentum", 0.0, 1.0, high_open=True)
         in_range(self, "ema_decay", 0.0, 1.0, high_open=True)
-        in_range(self, "cb_beta", 0.0, 1.0, high_open=True)
         for name in ("hflip", "mix_prob", "mix_switch_prob"):
             in_range(self, name, 0.0, 1.0)
         if self.seed >= 2**32:
@@ -163,6 +167,7 @@ class TrainConfig:
         from ltcli.data.memory import CACHE_MODES
         from ltcli.data.transforms import AUGMENTS
         from ltcli.engine.compute import AMP_MODES, SWITCH_MODES
+        from ltcli.engine.runtime import check_device_name
         from ltcli.engine.schedule import SCHEDULES
         from ltcli.metrics import SELECT_METRICS
         from ltcli.models.heads import HEADS
@@ -173,21 +178,20 @@ class TrainConfig:
                               ("head", HEADS), ("select_metric", SELECT_METRICS)):
             if getattr(self, name) not in choices:
                 raise LtcliError(f"unknown {flag(name)} {getattr(self, name)!r}: choose one of {', '.join(choices)}")
-        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
-            raise LtcliError(f"unknown --device {self.device!r}: use auto, cpu or cuda[:N]")
+        check_device_name(self.device)
         if (self.dataset is None) == (self.data is None):
             raise LtcliError("give exactly one of --dataset NAME (under a_datasets/) or --data PATH")
         if self.weights and self.init_from:
             raise LtcliError("give --weights FILE or --init-from RUN, not both")
 
-    def _check_schedule(self) -> None:
+    def _check_schedule(self, saved: bool) -> None:
         if self.lr_steps is None:
             return
         if not self.lr_steps or any(isinstance(n, bool) or not isinstance(n, int) or n <= 0 for n in self.lr_steps):
             raise LtcliError(f"--lrstep needs positive whole stage lengths, got {self.lr_steps}")
         drops = list(itertools.accumulate(self.lr_steps))[:-1]
         late = [d for d in drops if d >= self.epochs]
-        if self.sched == "step" and late:
+        if self.sched == "step" and late and not saved:
             raise LtcliError(
                 f"--lrstep {','.join(map(str, self.lr_steps))} drops the rate at epoch(s) "
                 f"{', '.join(map(str, late))}, but the run has only {self.epochs} epoch(s): give stages that add "
@@ -212,8 +216,9 @@ class TrainConfig:
                 raise LtcliError(f"--pos-neg-ratio already decides the batches: drop --train-rule {rule.name}")
 
     def _check_objective(self) -> None:
-        """The objective's name as registered, and its options checked by building it once on two
-        made-up classes (its own range checks run too), so a bad option never reaches training."""
+        """The objective's name as registered and its options' names and types. Checks that need the
+        class counts (per-class values, ranges) run when the objective is built, which is still
+        before a run folder exists."""
         from ltcli.objectives import get_objective_entry
 
         entry = get_objective_entry(self.objective)
@@ -221,10 +226,6 @@ class TrainConfig:
         if not isinstance(self.objective_options, dict):
             raise LtcliError(f"--opt takes KEY=VALUE pairs, got {self.objective_options!r}")
         self.objective_options = entry.check_options(dict(self.objective_options))
-        options = dict(self.objective_options)
-        if "epochs" in entry.options and "epochs" not in options:
-            options["epochs"] = self.epochs
-        entry.create([2, 1], **options)
 
     def _check_two_stage(self) -> None:
         """A second stage needs a first: --reinit-head and every --recipe start from --init-from/--weights."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import glob
 import io
 import json
 import re
@@ -64,6 +65,9 @@ def read_csv_rows(path: Path) -> list[dict[str, str | None]]:
             rows = list(csv.DictReader(handle))
     except (UnicodeDecodeError, csv.Error) as error:
         raise RunFileError(f"{path} is unreadable ({type(error).__name__}: {error})") from None
+    for number, row in enumerate(rows, start=2):
+        if None in row:  # csv.DictReader files the cells beyond the header under the key None
+            raise RunFileError(f"{path} is unreadable (line {number} has more cells than the header)")
     return [{k: (None if v == "" else v) for k, v in row.items()} for row in rows]
 
 
@@ -72,7 +76,7 @@ def to_number(path: Path, column: str, text: str | None) -> float | None:
         return None
     try:
         return float(text)
-    except ValueError:
+    except (TypeError, ValueError):
         raise RunFileError(f"{path} is unreadable (column {column!r} holds {text!r}, not a number)") from None
 
 
@@ -128,9 +132,20 @@ class ResultsFolder:
         atomic_write_text(self.metrics_path(split), json.dumps(summary, indent=2) + "\n")
 
     def read_metrics(self, split: str = "test") -> dict[str, Any]:
-        """The metrics of `split`, {} if never tested."""
+        """The metrics of `split`, {} if never tested; every headline metric a number or None."""
+        from ltcli.metrics import SUMMARY_KEYS
+
         path = self.metrics_path(split)
-        return read_json(path) if path.is_file() else {}
+        if not path.is_file():
+            return {}
+        metrics = read_json(path)
+        for key, value in metrics.items():
+            headline = key in SUMMARY_KEYS or key.startswith("tpauc_")
+            if headline and value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise RunFileError(f"{path} is unreadable ({key} is {value!r}, not a number)")
+        if not isinstance(metrics.get("shot_groups", {}), dict):
+            raise RunFileError(f"{path} is unreadable (shot_groups is not an object)")
+        return metrics
 
     def write_per_class(self, split: str, rows: Sequence[dict]) -> None:
         atomic_write_text(self.per_class_path(split), csv_text(rows, PER_CLASS_COLUMNS))
@@ -239,9 +254,11 @@ class RunFolder(ResultsFolder):
         return {c: [nan_if_none(to_number(path, c, row.get(c))) for row in rows] for c in columns}
 
     def remove_stray_temps(self) -> int:
-        """Remove temp files of writes a kill interrupted. Only the training process writes a run
-        folder, so when a run is resumed every temp file in it is stray. Returns how many."""
-        stray = [p for p in self.path.glob(".*.tmp") if p.is_file()]
+        """Remove temp files of training's own writes that a kill interrupted: only the training
+        process writes these files, so when a run is resumed their temp files are stray (a test's
+        result files, which another command may be writing right now, are left alone). Returns how many."""
+        own = (BEST_CHECKPOINT, LAST_CHECKPOINT, CONFIG_NAME, SKIPPED_NAME, *(f"{s}.csv" for s in LOG_SPLITS))
+        stray = [p for name in own for p in self.path.glob(f".{glob.escape(name)}.*.tmp") if p.is_file()]
         for path in stray:
             path.unlink(missing_ok=True)
         return len(stray)

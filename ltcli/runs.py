@@ -1,6 +1,7 @@
-"""Finding runs: stamped folders, listing them, and resolving what users type after --run/--datetime.
+"""Finding runs: stamped folders, listing and summarising them, and resolving what users type
+after --run/--datetime/--resume.
 
-The files inside a run folder belong to `ltcli.run_folder`; this module knows only where runs are.
+The files inside a run folder belong to `ltcli.run_folder`; this module reads them only through it.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ def config(**changes) -> TrainConfig:
     ({"batch_size": 0}, "--batchsize must be at least 1"),
     ({"ema_decay": 1.0}, "--ema-decay must be in [0, 1)"),
     ({"mix_prob": 1.5}, "--mix-prob must be in [0, 1]"),
-    ({"cb_beta": 1.0}, "--cb-beta must be in [0, 1)"),
+    ({"cb_beta": 1.0, "train_rule": "Reweight"}, "--cb-beta must be in [0, 1)"),
     ({"min_lr": 0.5}, "--min-lr (0.5) must be below --lr (0.1)"),
     ({"seed": -1}, "--seed must be at least 0"),
     ({"sched": "linear"}, "unknown --sched 'linear'"),
@@ -63,13 +63,29 @@ def test_bad_values_are_one_line_errors(changes, message):
     ("LA", {"tau": None}, "objective LA: option tau takes a finite number, got None"),
     ("LADE", {"alpha": [1]}, "objective LADE: option alpha takes a finite number, got [1]"),
     ("TPAUC", {"epoch_to_paced": 2.5}, "option epoch_to_paced takes a whole number"),
-    ("FL", {"gamma": -1.0}, "gamma must be >= 0"),  # the objective's own range check, run at construction
     ("CCE", {"gama": 1.0}, "objective CCE does not take gama"),
 ])
 def test_objective_options_are_checked_before_anything_is_written(objective, options, message):
     with pytest.raises(LtcliError) as error:
         config(objective=objective, objective_options=options)
     assert message in str(error.value)
+
+
+def test_per_class_options_and_ranges_wait_for_the_class_counts():
+    """A per-class value cannot be checked without the counts: the config checks its type only (the
+    objective, built before any run folder exists, checks the length and the ranges)."""
+    assert config(objective="FL", objective_options={"alpha": [0.1] * 10}).objective_options["alpha"] == [0.1] * 10
+    assert config(objective="FL", objective_options={"gamma": -1.0}).objective == "FL"
+
+
+def test_a_saved_config_is_taken_as_it_ran():
+    """Runs of an older ltcli stored the default stages [60, 60, 40, 40] for short runs too: resuming
+    one must not fail on a rule added later; a new config with the same stages is refused."""
+    saved = TrainConfig(dataset="d", epochs=3).to_dict()
+    assert saved["lr_steps"] == [60, 60, 40, 40]  # config.json keeps the stages the run used
+    assert TrainConfig.from_dict(saved).lr_stages == [60, 60, 40, 40]
+    with pytest.raises(LtcliError, match="drops the rate at epoch"):
+        TrainConfig(**{k: v for k, v in saved.items()})
 
 
 def test_options_of_the_right_kind_are_conformed():

@@ -31,6 +31,8 @@ def no_run_written(tmp_path: Path) -> None:
     (("--objective", "LADE", "--opt", "alpha=[1]"), "objective LADE: option alpha takes a finite number, got [1]"),
     (("--objective", "CCE", "--ccegamma", "abc"), "option gamma takes a finite number, got 'abc'"),
     (("--objective", "ERM", "--ccegamma", "2"), "--ccegamma applies to CCE, not ERM"),
+    (("--objective", "FL", "--opt", "gamma=-1"), "objective FL: gamma must be >= 0"),
+    (("--objective", "FL", "--opt", "alpha=1,1"), "objective FL: alpha needs one value per class (3), got 2"),
     (("--lr", "-0.1"), "--lr must be above 0"),
     (("--momentum", "-1"), "--momentum must be in [0, 1)"),
     (("--weight-decay", "-1"), "--weight-decay must be at least 0"),
@@ -133,3 +135,40 @@ def test_an_unwritable_logs_dir_is_one_line_and_leaves_nothing(cli, split_datase
     (run,) = [p.parent for p in (tmp_path / "logs").rglob("config.json")]
     result = cli("test", "--run", str(run), "--out", "blocked/results", ok=False)
     one_line_error(result, "blocked")
+
+
+@pytest.mark.parametrize("content", [b"hello\n", b"abc", b""])
+def test_bytes_that_are_no_torch_file(cli, split_dataset, tmp_path, content):
+    path = tmp_path / "junk" / "file.pt"
+    path.parent.mkdir()
+    path.write_bytes(content)
+    one_line_error(cli("test", "--run", str(path), "--data", str(split_dataset), ok=False),
+                   "truncated or not a PyTorch file")
+    one_line_error(cli("train", "--dataset", "colours", *TRAIN_ARGS, "--weights", str(path), ok=False),
+                   "truncated or not a PyTorch file")
+    no_run_written(tmp_path)
+
+
+DAMAGE = {
+    "epoch": ("x", "its epoch is 'x', not a whole number"),
+    "class_counts": ([1, 2], "its class counts do not give one whole number for each of its 3 classes"),
+    "model_ema": ([1], "its model_ema is not a state dict"),
+    "config.model": (5, "its config names no model"),
+    "config.num_outputs": ("x", "its config's num_outputs is 'x'"),
+}
+
+
+@pytest.mark.parametrize("field", DAMAGE)
+def test_a_damaged_checkpoint_is_one_line(cli, split_dataset, tmp_path, field):
+    value, message = DAMAGE[field]
+    config = TrainConfig(dataset="colours", model="resnet20", height=16, width=16).to_dict()
+    state = {"model": create_model("resnet20", num_classes=3).state_dict(), "epoch": 0,
+             "class_names": ["apple", "leaf", "sky"], "config": config}
+    if field.startswith("config."):
+        config[field.split(".")[1]] = value
+    else:
+        state[field] = value
+    path = save_foreign(tmp_path / "edited" / "checkpoint_best.pt", state)
+    one_line_error(cli("test", "--run", str(path), "--data", str(split_dataset), ok=False), message)
+    one_line_error(cli("predict", str(split_dataset / "test"), "--run", str(path), "--out",
+                       str(tmp_path / "p.csv"), ok=False), message)

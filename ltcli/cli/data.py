@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from ltcli.cli.app import app, console, err_console, file_progress, friendly
+from ltcli.config import DEFAULT
 from ltcli.errors import LtcliError
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ def split(
         int | None, typer.Option(help="Head class count (default: the largest train count available).")
     ] = None,
     data_split_dir: Annotated[Path, typer.Option(help="Folder of raw datasets.")] = Path("data_split"),
-    datasets_dir: Annotated[Path, typer.Option(help="Folder of split datasets.")] = Path("a_datasets"),
+    datasets_dir: Annotated[Path, typer.Option(help="Folder of split datasets.")] = Path(DEFAULT.datasets_dir),
 ) -> None:
     """Split data_split/NAME/<class>/ into a_datasets/NAME/{train,valid,test}/<class>/, stratified and seeded.
 
@@ -195,9 +196,10 @@ def stats(
         Path | None, typer.Option(help="Histogram file, .svg or .png (default logs/plots/stats-NAME.svg).")
     ] = None,
     log: Annotated[bool, typer.Option("--log", help="Log scale for the histogram's counts.")] = False,
-    datasets_dir: Annotated[Path, typer.Option(help="Folder of split datasets.")] = Path("a_datasets"),
+    datasets_dir: Annotated[Path, typer.Option(help="Folder of split datasets.")] = Path(DEFAULT.datasets_dir),
     data_split_dir: Annotated[Path, typer.Option(help="Folder of raw datasets.")] = Path("data_split"),
-    logs_dir: Annotated[Path, typer.Option(help="The histogram goes to LOGS_DIR/plots/ by default.")] = Path("logs"),
+    logs_dir: Annotated[Path, typer.Option(help="The histogram goes to LOGS_DIR/plots/ by default.")
+                        ] = Path(DEFAULT.logs_dir),
 ) -> None:
     """Per-class counts per split, imbalance, head/medium/tail groups, image sizes and modes, and
     every file training would skip (non-images, undecodable, hidden), duplicates across splits and

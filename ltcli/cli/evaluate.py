@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from ltcli.cli.app import app, console, friendly
+from ltcli.config import DEFAULT
 from ltcli.errors import LtcliError
 from ltcli.metrics import FEW_SHOT_MAX, MANY_SHOT_MIN
 
@@ -132,8 +133,8 @@ def test(
         help="One temperature per --run, in order (1,2): average softmax(logits / t) instead of softmax(logits).")
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    datasets_dir: Annotated[Path, typer.Option(help="Folder of split datasets.")] = Path("a_datasets"),
-    logs_dir: Annotated[Path, typer.Option(help="Folder of runs.")] = Path("logs"),
+    datasets_dir: Annotated[Path, typer.Option(help="Folder of split datasets.")] = Path(DEFAULT.datasets_dir),
+    logs_dir: Annotated[Path, typer.Option(help="Folder of runs.")] = Path(DEFAULT.logs_dir),
 ) -> None:
     """Evaluate a run's best checkpoint (or several runs' averaged probabilities); write metrics.json,
     per_class.csv, predictions.csv, confusion_matrix.svg, per_class_recall.svg (and roc_curve.svg for
@@ -153,10 +154,11 @@ def test(
         root = data
     elif dataset is not None:
         root = datasets_dir / dataset
-    elif infos[0].holds_run(infos[0].path):
-        root = Path(str(infos[0].read_config().get("dataset_root", infos[0].path)))
+    elif infos[0].holds_run(infos[0].path) and infos[0].read_config().get("dataset_root"):
+        root = Path(str(infos[0].read_config()["dataset_root"]))
     else:
-        raise LtcliError(f"{infos[0].path} has no {CONFIG_NAME} naming its dataset: give --data PATH or --dataset NAME")
+        raise LtcliError(f"{infos[0].path} has no {CONFIG_NAME} naming its dataset (dataset_root): give --data PATH "
+                         "or --dataset NAME")
     claimed = None
     if out is None and len(infos) > 1:
         out = claimed = create_ensemble_dir(logs_dir, infos[0].dataset)
@@ -196,7 +198,7 @@ def predict(
     objective: Annotated[str | None, typer.Option(help="Narrow a stamp lookup to this objective.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 64,
-    logs_dir: Annotated[Path, typer.Option(help="Folder of runs.")] = Path("logs"),
+    logs_dir: Annotated[Path, typer.Option(help="Folder of runs.")] = Path(DEFAULT.logs_dir),
 ) -> None:
     """Classify images with a trained run (or the averaged probabilities of several): the top-k
     classes and probabilities of each image, printed and written to a CSV. Needs only the checkpoint."""

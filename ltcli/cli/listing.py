@@ -13,6 +13,7 @@ from rich import box
 from rich.table import Table
 
 from ltcli.cli.app import app, console, err_console, friendly
+from ltcli.config import DEFAULT
 from ltcli.errors import LtcliError
 
 
@@ -111,7 +112,7 @@ def runs(
     model: Annotated[str | None, typer.Option(help="Filter by model.")] = None,
     objective: Annotated[str | None, typer.Option(help="Filter by objective.")] = None,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV (every metric, full precision) instead.")] = False,
-    logs_dir: Annotated[Path, typer.Option(help="Folder of runs.")] = Path("logs"),
+    logs_dir: Annotated[Path, typer.Option(help="Folder of runs.")] = Path(DEFAULT.logs_dir),
 ) -> None:
     """List runs: stamp, model, dataset, objective, epochs done, best validation value of the metric
     that picked the checkpoint, and test accuracy, balanced accuracy and few-shot accuracy if tested."""

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ltcli.cli.app import app, console, friendly
+from ltcli.config import DEFAULT
 from ltcli.errors import LtcliError
 from ltcli.run_folder import ResultsFolder, RunFileError, RunFolder
 
@@ -146,7 +147,7 @@ def plot(
     split_name: Annotated[str, typer.Option("--split", help="per-class and shots: test or valid results.")] = "test",
     out: Annotated[Path | None, typer.Option(help="Output file (.svg or .png).")] = None,
     png: Annotated[bool, typer.Option(help="Also write a PNG beside the SVG.")] = False,
-    logs_dir: Annotated[Path, typer.Option(help="Folder of runs.")] = Path("logs"),
+    logs_dir: Annotated[Path, typer.Option(help="Folder of runs.")] = Path(DEFAULT.logs_dir),
 ) -> None:
     """Draw one figure comparing runs: training curves, per-class recall, or many/medium/few-shot accuracy."""
     from ltcli.runs import make_stamp

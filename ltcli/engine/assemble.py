@@ -194,7 +194,7 @@ def run_record(training: Training, augment: str) -> dict[str, Any]:
         "class_names": task.class_names, "source_class_names": training.data.class_names,
         "positive_classes": task.positive, "num_outputs": num_outputs(task, training.objective),
         "class_counts": task.class_counts, "cosine_head": training.objective.needs_cosine_head,
-        "lr_steps_resolved": config.lr_stages, **training.rule.record(), "versions": library_versions(),
+        **training.rule.record(), "versions": library_versions(),
     }
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import signal
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -23,6 +25,7 @@ from ltcli.metrics import VALID_COLUMNS, evaluate_logits
 from ltcli.models.heads import WithFeatures
 from ltcli.models.weights import train_mode
 from ltcli.objectives import Objective
+from ltcli.run_folder import LAST_CHECKPOINT
 
 SINGLE = Dist()  # a process on its own
 
@@ -135,7 +138,7 @@ def epoch_totals(sums: torch.Tensor, seen: int, first_bad: torch.Tensor, epoch: 
     if bad_batch != NO_BAD_BATCH:
         raise LtcliError(
             f"the loss became NaN or infinite at epoch {epoch + 1}, batch {bad_batch + 1}: stopped; the last "
-            "good checkpoint is checkpoint_last.pt (try a lower --lr)"
+            f"good checkpoint is {LAST_CHECKPOINT} (try a lower --lr)"
         )
     totals = torch.cat([sums, torch.tensor([seen], dtype=torch.float64).to(device)])
     total_loss, top1, top5, seen = dist.sum_(totals).tolist()
@@ -218,3 +221,15 @@ class StopRequest:
 
 
 STOP = StopRequest()
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Ctrl-C and SIGTERM only raise STOP's flag while training; the loop stops at a batch boundary."""
+    STOP.requested = False
+    previous = {sig: signal.signal(sig, STOP) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import platform
 import random
+import re
 
 import numpy as np
 import torch
@@ -15,12 +16,16 @@ import ltcli
 from ltcli.errors import LtcliError
 
 
+def check_device_name(name: str) -> None:
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", name):
+        raise LtcliError(f"unknown --device {name!r}: use auto, cpu or cuda[:N]")
+
+
 def resolve_device(name: str) -> torch.device:
     """auto (CUDA when PyTorch sees a GPU), cpu or cuda[:N]; a GPU asked for but absent is an error."""
+    check_device_name(name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise LtcliError(f"unknown --device {name!r}: use auto, cpu or cuda[:N]")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise LtcliError("--device cuda asked for, but PyTorch sees no CUDA GPU: use --device cpu")
     return torch.device(name)

@@ -4,10 +4,8 @@ the checkpoints from `persist`; this file tells the story of a run and keeps its
 
 from __future__ import annotations
 
-import contextlib
-import signal
+import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from rich.console import Console
@@ -19,11 +17,11 @@ from ltcli.engine import persist
 from ltcli.engine.assemble import Training, build_training
 from ltcli.engine.distributed import distributed
 from ltcli.engine.logger import RunLogger
-from ltcli.engine.loop import STOP, train_one_epoch, validate
+from ltcli.engine.loop import STOP, stop_on_signals, train_one_epoch, validate
 from ltcli.engine.runtime import resolve_device
 from ltcli.engine.skipped import SkippedFiles
 from ltcli.errors import LtcliError
-from ltcli.run_folder import RunFolder
+from ltcli.run_folder import LOG_SPLITS, RunFolder
 from ltcli.runs import create_run_dir
 
 
@@ -31,11 +29,9 @@ def fit(config: TrainConfig, console: Console | None = None, resume: Path | RunF
     """Train `config` and return the run folder; with `resume`, continue that run from its last
     checkpoint. Launched by torchrun, every process calls this and trains its share."""
     with distributed(config.device) as (dist, device_name):
-        if not dist.is_main:
-            console = Console(quiet=True)
-        training = build_training(config, console or Console(), dist, resolve_device(device_name),
-                                  resume=resume is not None)
-        return train(training, console or Console(), None if resume is None else as_run(resume))
+        console = Console(quiet=True) if not dist.is_main else console or Console()
+        training = build_training(config, console, dist, resolve_device(device_name), resume=resume is not None)
+        return train(training, console, None if resume is None else as_run(resume))
 
 
 def resume_run(run: RunFolder | Path, console: Console | None = None) -> Path:
@@ -43,7 +39,11 @@ def resume_run(run: RunFolder | Path, console: Console | None = None) -> Path:
     run = as_run(run)
     last = persist.load_last(run)
     config = TrainConfig.from_dict(last.config)
-    persist.resume_progress(run, last)  # a best checkpoint lost to a kill is put back even when all epochs ran
+    for split in LOG_SPLITS:  # a corrupt CSV is an error here, on every process, not on rank 0 mid-start
+        run.read_log(split)
+    # A best checkpoint lost to a kill is put back even when all epochs ran (by one process only:
+    # under torchrun every process runs this before the process group exists).
+    persist.resume_progress(run, last, write=os.environ.get("RANK", "0") == "0")
     if last.epoch + 1 >= config.epochs:
         raise LtcliError(f"{run.path} already finished all {config.epochs} epochs: nothing to resume")
     return fit(config, console, resume=run)
@@ -152,16 +152,3 @@ def run_epoch(training: Training, epoch: int, run: RunFolder, progress: persist.
         f"bal {valid_stats['balanced_acc']:.2%}  |  lr {train_stats['lr']:.4g}  {elapsed:.1f}s"
         + ("  [green]best[/]" if improved else "")
     )
-
-
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[None]:
-    """Ctrl-C and SIGTERM only raise STOP's flag while training; the loop stops at a batch boundary."""
-    STOP.requested = False
-    previous = {sig: signal.signal(sig, STOP) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
