@@ -87,36 +87,48 @@ def row(name: str, metrics: dict, started: float) -> dict:
     return {"method": name, **{k: metrics.get(k) for k in COLUMNS}, "minutes": (time.time() - started) / 60}
 
 
+ROWS = ("erm", "crt", "taunorm", "ssp", "mislas", "gml")
+
+
 def run_all(chain: Chain, args: argparse.Namespace) -> list[dict]:
+    """The rows asked for (`--rows`); the ERM run is trained once for every row that builds on it."""
+    wanted = set(args.rows.split(","))
     stage_two = ("--epochs", str(args.stage2_epochs))
     rows = []
-    t = time.time()
-    erm = chain.train("ERM")
-    erm_minutes = (time.time() - t) / 60
-    rows.append(row("ERM", chain.test(erm), t))
-    t = time.time()
-    crt = chain.train("ERM", "--recipe", "crt", "--init-from", str(erm), *stage_two, stage_one=False)
-    rows.append(row("ERM → cRT", chain.test(crt), t) | {"minutes": erm_minutes + (time.time() - t) / 60})
-    t = time.time()
-    tau = chain.test(erm, extra=("--tau-norm", "0:2:0.25", "--sweep"), out="taunorm")
-    rows.append(row(f"ERM → τ-norm (τ={tau['posthoc']['tau_norm']:g}, chosen on valid)", tau, t)
-                | {"minutes": erm_minutes + (time.time() - t) / 60})
-    if not args.skip_pretrain:
+    erm = None
+    if wanted & {"erm", "crt", "taunorm", "gml"}:
+        t = time.time()
+        erm = chain.train("ERM")
+        erm_minutes = (time.time() - t) / 60
+        if "erm" in wanted:
+            rows.append(row("ERM", chain.test(erm), t))
+    if "crt" in wanted:
+        t = time.time()
+        crt = chain.train("ERM", "--recipe", "crt", "--init-from", str(erm), *stage_two, stage_one=False)
+        rows.append(row("ERM → cRT", chain.test(crt), t) | {"minutes": erm_minutes + (time.time() - t) / 60})
+    if "taunorm" in wanted:
+        t = time.time()
+        tau = chain.test(erm, extra=("--tau-norm", "0:2:0.25", "--sweep"), out="taunorm")
+        rows.append(row(f"ERM → τ-norm (τ={tau['posthoc']['tau_norm']:g}, chosen on valid)", tau, t)
+                    | {"minutes": erm_minutes + (time.time() - t) / 60})
+    if "ssp" in wanted:
         t = time.time()
         ssp = chain.pretrain("rotation", "--epochs", str(args.pretrain_epochs))
         ssp_erm = chain.train("ERM", "--init-from", str(ssp))
         ssp_crt = chain.train("ERM", "--recipe", "crt", "--init-from", str(ssp_erm), *stage_two, stage_one=False)
         rows.append(row("rotation SSP → ERM → cRT", chain.test(ssp_crt), t))
-    t = time.time()
-    mixup = chain.train("ERM", "--mixup", "1.0")
-    mislas = chain.train("LAS", "--recipe", "mislas", "--init-from", str(mixup), *stage_two, stage_one=False)
-    rows.append(row("mixup → LAS + shift learning", chain.test(mislas), t))
-    t = time.time()
-    gml = chain.train("GML", "--init-from", str(erm), *stage_two, "--sched", "cosine", "--warmup", "0",
-                      stage_one=False)
-    ensemble = chain.test(gml, erm, extra=("--temperatures", args.temperatures), out="gml-ensemble")
-    rows.append(row(f"ERM → GML tune + ensemble (t={args.temperatures})", ensemble, t)
-                | {"minutes": erm_minutes + (time.time() - t) / 60})
+    if "mislas" in wanted:
+        t = time.time()
+        mixup = chain.train("ERM", "--mixup", "1.0")
+        mislas = chain.train("LAS", "--recipe", "mislas", "--init-from", str(mixup), *stage_two, stage_one=False)
+        rows.append(row("mixup → LAS + shift learning", chain.test(mislas), t))
+    if "gml" in wanted:
+        t = time.time()
+        gml = chain.train("GML", "--init-from", str(erm), *stage_two, "--sched", "cosine", "--warmup", "0",
+                          stage_one=False)
+        ensemble = chain.test(gml, erm, extra=("--temperatures", args.temperatures), out="gml-ensemble")
+        rows.append(row(f"ERM → GML tune + ensemble (t={args.temperatures})", ensemble, t)
+                    | {"minutes": erm_minutes + (time.time() - t) / 60})
     return rows
 
 
@@ -137,7 +149,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="stage one (ERM, mixup ERM, ERM after SSP)")
     parser.add_argument("--stage2-epochs", type=int, default=1)
     parser.add_argument("--pretrain-epochs", type=int, default=1)
-    parser.add_argument("--skip-pretrain", action="store_true")
+    parser.add_argument("--rows", default=",".join(ROWS), help=f"comma list of {', '.join(ROWS)}")
     parser.add_argument("--temperatures", default="1,2", help="GML-tuned run, ERM run")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--workers", type=int, default=2)
