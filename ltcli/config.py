@@ -216,9 +216,10 @@ class TrainConfig:
                 raise LtcliError(f"--pos-neg-ratio already decides the batches: drop --train-rule {rule.name}")
 
     def _check_objective(self) -> None:
-        """The objective's name as registered and its options' names and types. Checks that need the
-        class counts (per-class values, ranges) run when the objective is built, which is still
-        before a run folder exists."""
+        """The objective's name as registered, its options' names and types, and their ranges: the
+        objective is built once on two made-up classes. Per-class values (lists) are left out of that
+        build: their length is checked when the real class counts are known, which is still before a
+        run folder exists."""
         from ltcli.objectives import get_objective_entry
 
         entry = get_objective_entry(self.objective)
@@ -226,6 +227,10 @@ class TrainConfig:
         if not isinstance(self.objective_options, dict):
             raise LtcliError(f"--opt takes KEY=VALUE pairs, got {self.objective_options!r}")
         self.objective_options = entry.check_options(dict(self.objective_options))
+        scalars = {k: v for k, v in self.objective_options.items() if not isinstance(v, list)}
+        if "epochs" in entry.options and "epochs" not in scalars:
+            scalars["epochs"] = self.epochs
+        entry.create([2, 1], **scalars)
 
     def _check_two_stage(self) -> None:
         """A second stage needs a first: --reinit-head and every --recipe start from --init-from/--weights."""

@@ -71,11 +71,12 @@ def test_objective_options_are_checked_before_anything_is_written(objective, opt
     assert message in str(error.value)
 
 
-def test_per_class_options_and_ranges_wait_for_the_class_counts():
+def test_per_class_options_wait_for_the_class_counts():
     """A per-class value cannot be checked without the counts: the config checks its type only (the
-    objective, built before any run folder exists, checks the length and the ranges)."""
+    objective, built before any run folder exists, checks the length); scalar ranges are checked."""
     assert config(objective="FL", objective_options={"alpha": [0.1] * 10}).objective_options["alpha"] == [0.1] * 10
-    assert config(objective="FL", objective_options={"gamma": -1.0}).objective == "FL"
+    with pytest.raises(LtcliError, match="objective FL: gamma must be >= 0"):
+        config(objective="FL", objective_options={"gamma": -1.0, "alpha": [0.1] * 10})
 
 
 def test_a_saved_config_is_taken_as_it_ran():
