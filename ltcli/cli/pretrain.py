@@ -23,7 +23,7 @@ def pretrain(
     ctx: typer.Context,
     method: Annotated[str, typer.Option(
         help="rotation (predict 0/90/180/270 degrees, Gidaris et al. 2018) or moco (momentum contrast, He et al. "
-        "2020; needs `pip install \"ltcli[ssl]\"`).")] = DEFAULT.method,
+        "2020; needs `pip install \"ltcli\\[ssl]\"`).")] = DEFAULT.method,  # \[: not rich markup
     dataset: Annotated[str | None, typer.Option(help="Dataset under a_datasets/.")] = None,
     data: Annotated[Path | None, typer.Option(help="Any folder with train/ and valid/ (or test/).")] = None,
     extra_unlabeled: Annotated[Path | None, typer.Option(
