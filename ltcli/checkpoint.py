@@ -60,6 +60,7 @@ class Checkpoint:
     scaler: dict[str, Any] | None = None
     rng: Any = None  # one state, or a list with one per process of a torchrun run
     valid_metrics: dict[str, float] | None = None
+    pretext: dict[str, torch.Tensor] | None = None  # `ltcli pretrain`: the pretext head(s) beside the backbone
 
     @property
     def evaluated_weights(self) -> dict[str, torch.Tensor]:

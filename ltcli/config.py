@@ -107,6 +107,9 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         """A run's saved settings (config.json, or a checkpoint's config)."""
+        if values.get("command") == "pretrain":  # config.json of `ltcli pretrain` (ltcli.pretrain.assemble)
+            raise LtcliError("that run is a self-supervised pre-training (`ltcli pretrain`): continue it with "
+                             "`ltcli pretrain --resume`, or train from it with `ltcli train --init-from`")
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known}, saved=True)
 
@@ -124,21 +127,7 @@ class TrainConfig:
         self._check_two_stage()
 
     def _check_types(self) -> None:
-        hints = {"int": int, "float": (int, float), "bool": bool, "str": str}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            kind = str(f.type).replace(" | None", "")
-            if value is None and "None" in str(f.type):
-                continue
-            wanted = hints.get(kind)
-            if wanted is None:
-                continue
-            if isinstance(value, bool) and kind != "bool" or not isinstance(value, wanted):
-                raise LtcliError(f"{flag(f.name)} takes {_describe(kind)}, got {value!r}")
-        for name in ("lr_steps", "positive_classes"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, list):
-                raise LtcliError(f"{flag(name)} takes a list, got {value!r}")
+        check_types(self, lists=("lr_steps", "positive_classes"))
 
     def _check_numbers(self) -> None:
         at_least(self, "epochs", 1)
@@ -185,18 +174,7 @@ class TrainConfig:
             raise LtcliError("give --weights FILE or --init-from RUN, not both")
 
     def _check_schedule(self, saved: bool) -> None:
-        if self.lr_steps is None:
-            return
-        if not self.lr_steps or any(isinstance(n, bool) or not isinstance(n, int) or n <= 0 for n in self.lr_steps):
-            raise LtcliError(f"--lrstep needs positive whole stage lengths, got {self.lr_steps}")
-        drops = list(itertools.accumulate(self.lr_steps))[:-1]
-        late = [d for d in drops if d >= self.epochs]
-        if self.sched == "step" and late and not saved:
-            raise LtcliError(
-                f"--lrstep {','.join(map(str, self.lr_steps))} drops the rate at epoch(s) "
-                f"{', '.join(map(str, late))}, but the run has only {self.epochs} epoch(s): give stages that add "
-                f"up to --epochs (e.g. {self.epochs})"
-            )
+        check_schedule(self, saved)
 
     def _check_task(self) -> None:
         from ltcli.data.samplers import parse_pos_neg_ratio
@@ -254,17 +232,55 @@ DEFAULT = SimpleNamespace(**{f.name: f.default for f in dataclasses.fields(Train
                              if f.default is not dataclasses.MISSING})
 
 
+def check_types(config: Any, lists: tuple[str, ...] = ()) -> None:
+    """Each field of a config dataclass holds its declared type (int, float, bool, str; None where
+    allowed) and each field named in `lists` a list: a value from JSON or Python, not only the CLI."""
+    hints = {"int": int, "float": (int, float), "bool": bool, "str": str}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        kind = str(f.type).replace(" | None", "")
+        if value is None and "None" in str(f.type):
+            continue
+        wanted = hints.get(kind)
+        if wanted is None:
+            continue
+        if isinstance(value, bool) and kind != "bool" or not isinstance(value, wanted):
+            raise LtcliError(f"{flag(f.name)} takes {_describe(kind)}, got {value!r}")
+    for name in lists:
+        value = getattr(config, name)
+        if value is not None and not isinstance(value, list):
+            raise LtcliError(f"{flag(name)} takes a list, got {value!r}")
+
+
+def check_schedule(config: Any, saved: bool = False) -> None:
+    """--lrstep's stages (`lr_steps`) are positive and, with `sched` step, drop within `epochs` (a
+    saved run's stages are taken as they ran)."""
+    lr_steps, epochs = config.lr_steps, config.epochs
+    if lr_steps is None:
+        return
+    if not lr_steps or any(isinstance(n, bool) or not isinstance(n, int) or n <= 0 for n in lr_steps):
+        raise LtcliError(f"--lrstep needs positive whole stage lengths, got {lr_steps}")
+    drops = list(itertools.accumulate(lr_steps))[:-1]
+    late = [d for d in drops if d >= epochs]
+    if config.sched == "step" and late and not saved:
+        raise LtcliError(
+            f"--lrstep {','.join(map(str, lr_steps))} drops the rate at epoch(s) "
+            f"{', '.join(map(str, late))}, but the run has only {epochs} epoch(s): give stages that add "
+            f"up to --epochs (e.g. {epochs})"
+        )
+
+
 def _describe(kind: str) -> str:
     return {"int": "a whole number", "float": "a number", "bool": "true or false", "str": "text"}[kind]
 
 
-def at_least(config: TrainConfig, name: str, low: float) -> None:
+def at_least(config: Any, name: str, low: float) -> None:
     value = getattr(config, name)
     if not math.isfinite(value) or value < low:
         raise LtcliError(f"{flag(name)} must be at least {low:g}, got {value}")
 
 
-def in_range(config: TrainConfig, name: str, low: float, high: float, low_open: bool = False,
+def in_range(config: Any, name: str, low: float, high: float, low_open: bool = False,
              high_open: bool = False) -> None:
     value = getattr(config, name)
     inside = math.isfinite(value) and (value > low if low_open else value >= low) and (

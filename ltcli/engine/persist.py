@@ -5,21 +5,47 @@ A kill between the two leaves checkpoint_last.pt at the previous epoch, so `--re
 epoch and writes both again; the other order would leave a last checkpoint that believes a best
 was saved which never was. On resume, a best checkpoint newer than the last one (such a redone
 epoch's) is taken into the bookkeeping, so the files and the recorded best always agree.
+
+Any run's parts can be kept this way (`RunParts`): a `Training`, or the `Pretraining` of `ltcli pretrain`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
+
+import torch
+from timm.scheduler.scheduler import Scheduler
+from timm.utils import ModelEmaV3
+from torch import nn
 
 from ltcli.checkpoint import Checkpoint
-from ltcli.engine.assemble import Training
+from ltcli.engine.assemble import Task
+from ltcli.engine.compute import Compute
+from ltcli.engine.distributed import Dist
 from ltcli.engine.state import capture_rng, restore_rng
 from ltcli.errors import LtcliError
 from ltcli.metrics import is_improvement
 from ltcli.run_folder import RunFolder
 
 REPORTED = ("loss", "acc", "balanced_acc")  # validation values a checkpoint records besides the select metric
+
+
+class RunParts(Protocol):
+    """What a checkpoint is captured from and restored into (`Training` has all of it)."""
+
+    config: Any  # its `select_metric` picks the best epoch
+    dist: Dist
+    task: Task
+    model: nn.Module
+    ema: ModelEmaV3 | None
+    compute: Compute
+    optimizer: torch.optim.Optimizer
+    scheduler: Scheduler
+    record: dict[str, Any]
+
+    @property
+    def loaders(self) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -39,7 +65,7 @@ class Progress:
         return improved
 
 
-def capture(training: Training, progress: Progress, epoch: int, valid_stats: dict[str, float] | None = None
+def capture(training: RunParts, progress: Progress, epoch: int, valid_stats: dict[str, float] | None = None
             ) -> Checkpoint:
     """The state after `epoch` (collective under torchrun: every process's RNG state is gathered)."""
     rng = capture_rng(training.loaders)
@@ -47,7 +73,7 @@ def capture(training: Training, progress: Progress, epoch: int, valid_stats: dic
     compute, ema, dist = training.compute, training.ema, training.dist
     metrics = None
     if valid_stats is not None:
-        metrics = {k: valid_stats[k] for k in (*REPORTED, config.select_metric)}
+        metrics = {k: valid_stats[k] for k in (*REPORTED, config.select_metric) if k in valid_stats}
     return Checkpoint(
         model=training.model.state_dict(), epoch=epoch, class_names=training.task.class_names,
         config=training.record, class_counts=training.task.class_counts, select_metric=config.select_metric,
@@ -68,9 +94,14 @@ def save_epoch(run: RunFolder, checkpoint: Checkpoint, improved: bool, is_main: 
     checkpoint.save(run.last_checkpoint)
 
 
-def restore(training: Training, checkpoint: Checkpoint) -> None:
+def restore(training: RunParts, checkpoint: Checkpoint) -> None:
     """Load a last checkpoint into freshly built parts, so training continues where it stopped."""
-    training.model.load_state_dict(checkpoint.model)
+    try:
+        training.model.load_state_dict(checkpoint.model)
+    except RuntimeError as error:  # e.g. another command's run (a `ltcli pretrain` backbone has no classifier)
+        model = training.record.get("model", type(training.model).__name__)
+        raise LtcliError(f"cannot resume: the checkpoint's weights do not fit {model} as this command builds it "
+                         f"({str(error).splitlines()[0]})") from None
     training.optimizer.load_state_dict(checkpoint.optimizer)
     training.scheduler.load_state_dict(checkpoint.scheduler)
     rng: Any = checkpoint.rng

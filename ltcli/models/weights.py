@@ -17,7 +17,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ltcli.checkpoint import Checkpoint, safe_torch_load
 from ltcli.errors import LtcliError
-from ltcli.models.heads import LearnableWeightScaling, classifier_path, match_head_keys
+from ltcli.models.heads import LearnableWeightScaling, classifier_path, find_classifier_path, match_head_keys
 
 PREFIXES = ("module.", "_orig_mod.", "model.")
 
@@ -43,11 +43,14 @@ class WeightsReport:
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     fresh_head: list[str] = field(default_factory=list)  # left out on purpose (reinit_head)
+    absent_head: list[str] = field(default_factory=list)  # the file has no classifier (a backbone, e.g. pretrained)
 
     def summary(self, source: Path) -> str:
         text = f"loaded {self.loaded} tensors from {source}"
         if self.fresh_head:
             text += f"; classifier freshly initialised (--reinit-head): {', '.join(self.fresh_head)} not loaded"
+        if self.absent_head:
+            text += f"; classifier freshly initialised: {', '.join(self.absent_head)} not in the file"
         if self.reinitialised:
             text += f"; re-initialised {', '.join(self.reinitialised)} (shape differs: a new classifier head)"
         if self.missing:
@@ -98,12 +101,18 @@ def load_weights(model: nn.Module, path: Path, reinit_head: bool = False) -> Wei
     usable = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
     if not usable:
         raise LtcliError(f"no tensor in {path} fits this model: is it the same architecture?")
+    missing = sorted(set(own) - set(usable) - set(fresh))
+    head_path = find_classifier_path(model)
+    head_keys = [k for k in own if head_path is not None and k.startswith(head_path + ".")]
+    # A file without any of the classifier's tensors holds a backbone (`ltcli pretrain`, timm's num_classes=0).
+    absent = sorted(head_keys) if head_keys and not any(k in state for k in head_keys) and not fresh else []
     report = WeightsReport(
         loaded=len(usable),
         reinitialised=sorted(k for k, v in state.items() if k in own and v.shape != own[k].shape),
-        missing=sorted(set(own) - set(usable) - set(fresh)),
+        missing=[k for k in missing if k not in absent],
         unexpected=sorted(set(state) - set(own)),
         fresh_head=fresh,
+        absent_head=absent,
     )
     model.load_state_dict(usable, strict=False)
     return report

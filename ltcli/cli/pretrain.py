@@ -1,0 +1,108 @@
+"""The pretrain command: self-supervised pre-training of a backbone on a dataset's images, labels unused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ltcli.cli.app import app, console, friendly
+from ltcli.cli.train import parse_int_list
+from ltcli.errors import LtcliError
+from ltcli.pretrain.config import DEFAULT, PretrainConfig
+
+MOCO_PANEL = "MoCo (--method moco)"
+# PretrainConfig fields whose `pretrain` parameter has another name (the rest share it).
+PARAMETERS = {"batch_size": "batchsize", "lr_steps": "lrstep", "warmup_epochs": "warmup"}
+
+
+@app.command()
+@friendly
+def pretrain(
+    ctx: typer.Context,
+    method: Annotated[str, typer.Option(
+        help="rotation (predict 0/90/180/270 degrees, Gidaris et al. 2018) or moco (momentum contrast, He et al. "
+        "2020; needs `pip install \"ltcli\\[ssl]\"`).")] = DEFAULT.method,  # \[: not rich markup
+    dataset: Annotated[str | None, typer.Option(help="Dataset under a_datasets/.")] = None,
+    data: Annotated[Path | None, typer.Option(help="Any folder with train/ and valid/ (or test/).")] = None,
+    extra_unlabeled: Annotated[Path | None, typer.Option(
+        help="A folder of more images (any layout, outside the dataset) added to the pre-training images.")] = None,
+    model: Annotated[str, typer.Option(help="timm model name (see `ltcli models`).")] = DEFAULT.model,
+    epochs: Annotated[int, typer.Option(help="Pre-training epochs.")] = DEFAULT.epochs,
+    batchsize: Annotated[int, typer.Option(
+        "--batchsize", "--batch-size", help="Images per optimizer step (rotation trains on their 4 rotations).")
+    ] = DEFAULT.batch_size,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (SGD).")] = DEFAULT.lr,
+    momentum: Annotated[float, typer.Option(help="SGD momentum.")] = DEFAULT.momentum,
+    weight_decay: Annotated[float, typer.Option(help="SGD weight decay.")] = DEFAULT.weight_decay,
+    sched: Annotated[str, typer.Option(help="cosine or step (drops after each --lrstep stage).")] = DEFAULT.sched,
+    lrstep: Annotated[str | None, typer.Option(help="With --sched step: epochs in each stage.")] = None,
+    lr_decay: Annotated[float, typer.Option(help="Factor applied at each step.")] = DEFAULT.lr_decay,
+    warmup: Annotated[int, typer.Option(help="Epochs of linear warmup.")] = DEFAULT.warmup_epochs,
+    height: Annotated[int, typer.Option(help="Input height.")] = DEFAULT.height,
+    width: Annotated[int, typer.Option(help="Input width.")] = DEFAULT.width,
+    hflip: Annotated[float, typer.Option(help="Horizontal flip probability (0 for digits/text).")] = DEFAULT.hflip,
+    data_cache: Annotated[
+        str, typer.Option(help="auto, memory (decode once, augment batches on the device) or none (stream).")
+    ] = DEFAULT.data_cache,
+    amp: Annotated[str, typer.Option(help="Mixed precision: auto (bf16 on CUDA, off on CPU), bf16, fp16, off.")
+                   ] = DEFAULT.amp,
+    channels_last: Annotated[str, typer.Option(help="channels_last memory format: auto (on for CUDA), on, off.")
+                             ] = DEFAULT.channels_last,
+    moco_dim: Annotated[int, typer.Option(help="Size of the projected features.", rich_help_panel=MOCO_PANEL)
+                        ] = DEFAULT.moco_dim,
+    moco_queue: Annotated[int, typer.Option(help="Queued keys used as negatives.", rich_help_panel=MOCO_PANEL)
+                          ] = DEFAULT.moco_queue,
+    moco_momentum: Annotated[float, typer.Option(
+        help="Momentum m of the key encoder: key = m key + (1 - m) query.", rich_help_panel=MOCO_PANEL)
+    ] = DEFAULT.moco_momentum,
+    temperature: Annotated[float, typer.Option(help="Temperature of the contrastive loss.",
+                                               rich_help_panel=MOCO_PANEL)] = DEFAULT.temperature,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = DEFAULT.seed,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = DEFAULT.device,
+    workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = DEFAULT.workers,
+    strict: Annotated[bool, typer.Option(help="Decode every image first; stop if one is corrupt.")] = DEFAULT.strict,
+    resume: Annotated[
+        str | None, typer.Option(help="Continue an interrupted pre-training run (its folder, a checkpoint .pt in it, "
+                                 "or its stamp); its own settings apply.")
+    ] = None,
+    datasets_dir: Annotated[Path, typer.Option(help="Folder of split datasets.")] = Path(DEFAULT.datasets_dir),
+    logs_dir: Annotated[Path, typer.Option(help="Folder of runs.")] = Path(DEFAULT.logs_dir),
+) -> None:
+    """Self-supervised pre-training on the training images without their labels (Yang & Xu, NeurIPS 2020,
+    Sec. 4); the run goes to logs/<model>/<dataset>/pretrain-<method>/<YYYY-MM-DD-HH-MM-SS>/. Then train from
+    its backbone: `ltcli train --init-from RUN`."""
+    from ltcli.pretrain.run import pretrain as run_pretrain
+    from ltcli.pretrain.run import resume_pretraining
+    from ltcli.runs import resume_target
+
+    if resume is not None:
+        resume_pretraining(resume_target(logs_dir, resume), console)
+        return
+    values = dict(
+        method=method, dataset=dataset, data=str(data) if data else None,
+        extra_unlabeled=str(extra_unlabeled) if extra_unlabeled else None, model=model, epochs=epochs,
+        batch_size=batchsize, lr=lr, momentum=momentum, weight_decay=weight_decay, sched=sched,
+        lr_steps=parse_int_list(lrstep, "--lrstep") if lrstep is not None else None, lr_decay=lr_decay,
+        warmup_epochs=warmup, height=height, width=width, hflip=hflip, data_cache=data_cache, amp=amp,
+        channels_last=channels_last, moco_dim=moco_dim, moco_queue=moco_queue, moco_momentum=moco_momentum,
+        temperature=temperature, seed=seed, device=device, workers=workers, strict=strict,
+        datasets_dir=str(datasets_dir), logs_dir=str(logs_dir),
+    )
+    refuse_other_methods_options(ctx, values)
+    run_pretrain(PretrainConfig(**values), console)
+
+
+def refuse_other_methods_options(ctx: typer.Context, values: dict[str, Any]) -> None:
+    """MoCo's options typed for another method would be silently ignored: say so instead."""
+    from ltcli.config import flag
+
+    if values["method"] == "moco":
+        return
+    typed = [name for name in PretrainConfig.MOCO_OPTIONS
+             if (source := ctx.get_parameter_source(PARAMETERS.get(name, name))) is not None
+             and source.name != "DEFAULT"]
+    if typed:
+        raise LtcliError(f"{', '.join(flag(name) for name in typed)} appl{'ies' if len(typed) == 1 else 'y'} to "
+                         f"--method moco, not {values['method']}")

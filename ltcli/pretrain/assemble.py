@@ -1,0 +1,170 @@
+"""Assemble a pre-training run's parts from its config: the images (labels set aside), the backbone,
+the pretext task on it, optimizer and schedule. The data side is train's own (`engine.assemble`,
+`data.pipeline`); nothing is written here, so every check runs before a run folder exists.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from timm.scheduler.scheduler import Scheduler
+from torch import nn
+
+from ltcli.data.folder import is_image_name, iter_class_files
+from ltcli.data.loaders import RobustImageFolder, TrainData, open_train_data, resolve_data_root
+from ltcli.data.pipeline import Pipeline, build_pipeline
+from ltcli.data.transforms import build_transform, resolve_augment
+from ltcli.engine.assemble import Task
+from ltcli.engine.compute import Compute, resolve_compute
+from ltcli.engine.distributed import Dist
+from ltcli.engine.runtime import library_versions, seed_everything
+from ltcli.engine.schedule import create_scheduler
+from ltcli.engine.skipped import require_any_decodable, require_decodable
+from ltcli.errors import LtcliError
+from ltcli.models import create_model
+from ltcli.pretrain.config import PretrainConfig
+from ltcli.pretrain.methods import get_pretext
+from ltcli.pretrain.parts import PretextLoader, PretextParts, feature_size
+
+UNLABELED = -1  # the target of an --extra-unlabeled image in the data pipeline (never read)
+
+
+@dataclass
+class Pretraining:
+    """Everything a pre-training run drives. `persist` captures and restores it as it does a Training:
+    `model` is the backbone (a timm model without classifier), whose weights checkpoints keep under
+    `model` with timm's own names, so `ltcli train --init-from` loads them."""
+
+    config: PretrainConfig
+    device: torch.device
+    root: Path
+    dataset_name: str
+    data: TrainData
+    task: Task  # the dataset's classes and training counts: recorded in checkpoints, never trained on
+    extra_images: int
+    model: nn.Module
+    pretext: PretextParts
+    compute: Compute
+    optimizer: torch.optim.Optimizer
+    scheduler: Scheduler
+    pipeline: Pipeline
+    record: dict[str, Any] = field(default_factory=dict)
+    dist: Dist = field(default_factory=Dist)  # one process
+    ema: None = None
+
+    @property
+    def loaders(self) -> dict[str, PretextLoader]:
+        """The pipeline's loaders, yielding the pretext task's inputs and targets."""
+        make = self.pretext.make_batch
+        return {"train": PretextLoader(self.pipeline.train, make, self.device),
+                "valid": PretextLoader(self.pipeline.valid, make, self.device)}
+
+    @property
+    def files_root(self) -> Path:
+        """The folder that skipped files are listed relative to: the dataset's, or one that also holds
+        the --extra-unlabeled folder."""
+        if self.config.extra_unlabeled is None:
+            return self.root
+        return Path(os.path.commonpath([self.root, Path(self.config.extra_unlabeled).resolve()]))
+
+
+def add_unlabeled(dataset: RobustImageFolder, folder: Path, root: Path) -> int:
+    """Append every image file under `folder` (any layout; hidden files skipped, as everywhere) to the
+    training split, without a label. Returns how many."""
+    folder = folder.resolve()
+    if not folder.is_dir():
+        raise LtcliError(f"--extra-unlabeled folder not found: {folder}")
+    if folder == root or root in folder.parents or folder in root.parents:
+        raise LtcliError(f"--extra-unlabeled {folder} overlaps the dataset {root}: its training images are used "
+                         "already, and its validation and test images must stay unseen")
+    files = [str(path) for path in iter_class_files(folder) if is_image_name(path)]
+    if not files:
+        raise LtcliError(f"--extra-unlabeled {folder} holds no image files")
+    dataset.samples.extend((path, UNLABELED) for path in files)  # `imgs` is the same list
+    dataset.targets.extend([UNLABELED] * len(files))
+    dataset.failed = torch.zeros(len(dataset.samples), dtype=torch.bool).share_memory_()
+    return len(files)
+
+
+def open_images(config: PretrainConfig, augment: str, console: Console) -> tuple[Path, str, TrainData, int]:
+    """The dataset (its folder resolved, so files from --extra-unlabeled and from the dataset share one
+    form), its name, train and validation splits, and the number of extra unlabeled images."""
+    root, dataset_name = resolve_data_root(config.dataset, Path(config.data) if config.data else None,
+                                           Path(config.datasets_dir))
+    root = root.resolve()
+    data = open_train_data(
+        root,
+        build_transform(config.height, config.width, True, augment, config.hflip),
+        build_transform(config.height, config.width, False, augment, config.hflip),
+    )
+    if len(data.class_names) < 2:
+        raise LtcliError(f"{root / 'train'} has {len(data.class_names)} class folder(s): the backbone is for a "
+                         "classifier, and its checkpoints name at least two classes")
+    extra = add_unlabeled(data.train, Path(config.extra_unlabeled), root) if config.extra_unlabeled else 0
+    if config.strict:
+        require_decodable(data, console)
+    require_any_decodable(data.valid, root / data.valid_split, purpose="the pretext's validation needs")
+    if data.valid_split == "test":
+        console.print(f"[yellow]note:[/] {root} has no valid/ split: the pretext's validation (best-epoch choice) "
+                      "uses the test/ images, without their labels")
+    return root, dataset_name, data, extra
+
+
+def build_pretraining(config: PretrainConfig, console: Console, device: torch.device) -> Pretraining:
+    """Every part of a pre-training run, built in a fixed order from a seed (so a resumed run rebuilds
+    the same parts before its checkpoint is loaded)."""
+    seed_everything(config.seed)
+    pretext_task = get_pretext(config.method)
+    augment = resolve_augment(pretext_task.augment(config), config.height, config.width)
+    root, dataset_name, data, extra = open_images(config, augment, console)
+    labelled = [t for t in data.train.targets if t != UNLABELED]
+    counts = np.bincount(labelled, minlength=len(data.class_names)).tolist()
+    task = Task(list(data.class_names), labelled, [], counts)
+    backbone = create_model(config.model, num_classes=0)
+    pretext = pretext_task.build(backbone, config, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD)
+    pretext.network.to(device)
+    pretext.objective.to(device)
+    compute = resolve_compute(config.amp, config.channels_last, device)
+    if compute.channels_last:
+        pretext.network.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD([p for p in pretext.network.parameters() if p.requires_grad], lr=config.lr,
+                                momentum=config.momentum, weight_decay=config.weight_decay)
+    pipeline = build_pipeline(
+        data, list(data.train.targets), list(data.valid.targets), cache_mode=config.data_cache, augment=augment,
+        height=config.height, width=config.width, hflip=config.hflip, mean=IMAGENET_DEFAULT_MEAN,
+        std=IMAGENET_DEFAULT_STD, batch_size=config.batch_size, workers=config.workers, device=device,
+        seed=config.seed, sample_weights=None, batch_sampler=None, console=console,
+    )
+    if len(pipeline.train) == 0:
+        raise LtcliError(f"the training split has {len(data.train)} image(s): too few for one step of at least "
+                         "2 images")
+    scheduler = create_scheduler(optimizer, config.sched, config.epochs, len(pipeline.train), config.lr_stages,
+                                 config.lr_decay, config.warmup_epochs, config.min_lr)
+    parts = Pretraining(config, device, root, dataset_name, data, task, extra, backbone, pretext, compute,
+                        optimizer, scheduler, pipeline)
+    parts.record = run_record(parts, augment)
+    return parts
+
+
+def run_record(parts: Pretraining, augment: str) -> dict[str, Any]:
+    """config.json: the settings, then how each `auto` was resolved and what the data held."""
+    config, task = parts.config, parts.task
+    pretext_task = get_pretext(config.method)
+    return {
+        **config.to_dict(), "command": "pretrain", "paper": pretext_task.paper,
+        "select_metric": config.select_metric, "dataset_name": parts.dataset_name, "dataset_root": str(parts.root),
+        "valid_split": parts.data.valid_split, "augment_resolved": augment,
+        "data_cache_resolved": parts.pipeline.cache, "amp_resolved": parts.compute.amp_name,
+        "channels_last_resolved": parts.compute.channels_last, "device_resolved": str(parts.device),
+        "world_size": 1, "class_names": task.class_names, "class_counts": task.class_counts,
+        "train_images": len(parts.data.train), "extra_unlabeled_images": parts.extra_images,
+        "feature_size": feature_size(parts.model), "lr_steps_resolved": config.lr_stages,
+        "versions": library_versions(),
+    }
