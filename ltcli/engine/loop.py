@@ -7,11 +7,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import torch
-from rich.progress import Progress
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from timm.utils import ModelEmaV3
 from torch import nn
 from torch.utils.data import DataLoader
@@ -233,3 +235,20 @@ def stop_on_signals() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def run_epochs(epochs: range, one_epoch: Callable[[int, Progress], None], console: Console, last_checkpoint: Path,
+               resume_command: str, show: bool = True) -> None:
+    """Run `one_epoch(epoch, bar)` for each epoch with a progress bar, Ctrl-C/SIGTERM stopping at a
+    batch boundary; an interrupt says where the last finished epoch is and how to continue."""
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=console, transient=True, disable=not show)
+    try:
+        with bar, stop_on_signals():
+            for epoch in epochs:
+                one_epoch(epoch, bar)
+    except KeyboardInterrupt:
+        # checkpoint_last.pt already holds the last finished epoch (written atomically)
+        console.print(f"[yellow]interrupted:[/] {last_checkpoint} holds the last finished epoch; "
+                      f"continue with `{resume_command}`")
+        raise

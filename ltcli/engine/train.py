@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import Progress
 
 from ltcli.checkpoint import Checkpoint
 from ltcli.config import TrainConfig
@@ -17,7 +17,7 @@ from ltcli.engine import persist
 from ltcli.engine.assemble import Training, build_training
 from ltcli.engine.distributed import distributed
 from ltcli.engine.logger import RunLogger
-from ltcli.engine.loop import STOP, stop_on_signals, train_one_epoch, validate
+from ltcli.engine.loop import STOP, run_epochs, train_one_epoch, validate
 from ltcli.engine.runtime import resolve_device
 from ltcli.engine.skipped import SkippedFiles
 from ltcli.errors import LtcliError
@@ -61,17 +61,10 @@ def train(training: Training, console: Console, resume: RunFolder | None = None)
         else None
     skipped = SkippedFiles(run, training.root, {"train": training.data.train,
                                                 training.data.valid_split: training.data.valid})
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   console=console, transient=True, disable=not dist.is_main)
     try:
-        with bar, stop_on_signals():
-            for epoch in range(progress.next_epoch, config.epochs):
-                run_epoch(training, epoch, run, progress, bar, logger, skipped, console)
-    except KeyboardInterrupt:
-        # Ctrl-C or SIGTERM: checkpoint_last.pt already holds the last finished epoch (written atomically).
-        console.print(f"[yellow]interrupted:[/] {run.last_checkpoint} holds the last finished epoch; "
-                      f"continue with `ltcli train --resume {run.path}`")
-        raise
+        run_epochs(range(progress.next_epoch, config.epochs),
+                   lambda epoch, bar: run_epoch(training, epoch, run, progress, bar, logger, skipped, console),
+                   console, run.last_checkpoint, f"ltcli train --resume {run.path}", show=dist.is_main)
     finally:
         if logger is not None:
             logger.close()

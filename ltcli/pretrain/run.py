@@ -13,16 +13,16 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import Progress
 
 from ltcli.checkpoint import Checkpoint
 from ltcli.engine import persist
 from ltcli.engine.compute import Compute
 from ltcli.engine.logger import RunLogger
-from ltcli.engine.loop import STOP, forward_loss, topk_correct, train_one_epoch
+from ltcli.engine.loop import STOP, forward_loss, run_epochs, topk_correct, train_one_epoch
 from ltcli.engine.runtime import resolve_device
 from ltcli.engine.skipped import SkippedFiles
-from ltcli.engine.train import as_run, stop_on_signals
+from ltcli.engine.train import as_run
 from ltcli.errors import LtcliError
 from ltcli.pretrain.assemble import Pretraining, build_pretraining
 from ltcli.pretrain.config import PretrainConfig
@@ -60,16 +60,10 @@ def run_pretraining(parts: Pretraining, console: Console, resume: RunFolder | No
     run, progress = open_run(parts, resume, console)
     logger = RunLogger(run, resume_after=None if resume is None else progress.next_epoch - 1)
     skipped = SkippedFiles(run, parts.files_root, {"train": parts.data.train, parts.data.valid_split: parts.data.valid})
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   console=console, transient=True)
     try:
-        with bar, stop_on_signals():
-            for epoch in range(progress.next_epoch, config.epochs):
-                run_epoch(parts, epoch, run, progress, bar, logger, skipped, console)
-    except KeyboardInterrupt:
-        console.print(f"[yellow]interrupted:[/] {run.last_checkpoint} holds the last finished epoch; "
-                      f"continue with `ltcli pretrain --resume {run.path}`")
-        raise
+        run_epochs(range(progress.next_epoch, config.epochs),
+                   lambda epoch, bar: run_epoch(parts, epoch, run, progress, bar, logger, skipped, console),
+                   console, run.last_checkpoint, f"ltcli pretrain --resume {run.path}")
     finally:
         logger.close()
     console.print(f"done: best {parts.data.valid_split} pretext loss {progress.best_value:.4f} (epoch "
