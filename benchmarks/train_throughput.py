@@ -21,7 +21,7 @@ from ltcli.data.samplers import step_batches
 from ltcli.engine.loop import train_one_epoch
 from ltcli.engine.schedule import create_scheduler
 from ltcli.models import create_model
-from ltcli.models.heads import WithFeatures
+from ltcli.models.heads import TrainStep
 from ltcli.objectives import create_objective
 
 
@@ -54,7 +54,7 @@ def ltcli_loop(model, images, targets, batch: int, steps: int, device) -> float:
     sync(device)
     start = time.perf_counter()
     with Progress(disable=True) as progress:
-        train_one_epoch(WithFeatures(model, False), objective, loader, optimizer, scheduler, device, 0, progress)
+        train_one_epoch(TrainStep(model, False), objective, loader, optimizer, scheduler, device, 0, progress)
     sync(device)
     return steps * batch / (time.perf_counter() - start)
 

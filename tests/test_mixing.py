@@ -18,7 +18,7 @@ from ltcli.engine.loop import forward_loss, train_one_epoch
 from ltcli.engine.mixing import BatchMix, create_batch_mix
 from ltcli.engine.schedule import create_scheduler
 from ltcli.errors import LtcliError
-from ltcli.models.heads import WithFeatures
+from ltcli.models.heads import TrainStep
 from ltcli.objectives import create_objective
 
 
@@ -68,7 +68,7 @@ def test_forward_loss_with_symmetric_targets_is_the_plain_loss():
     np.random.seed(3)
     objective = create_objective("LDAM", [9, 3])
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(192, 2))
-    step = WithFeatures(model, False)
+    step = TrainStep(model, False)
     images, targets = distinct_batch(4), torch.tensor([0, 1, 1, 0])
     mixed_images, mixed = BatchMix(1.0, 0.0, 1.0, 0.5, 2)(images, targets)
     _, plain = forward_loss(step, objective, mixed_images, targets)
@@ -101,7 +101,7 @@ def test_ema_follows_every_optimizer_step_with_timm_warmup_decay():
     trained: list[torch.Tensor] = []
     optimizer.register_step_post_hook(lambda *_: trained.append(model.weight.detach().clone()))
     with Progress(disable=True) as progress:
-        train_one_epoch(WithFeatures(model, False), objective, loader, optimizer, scheduler, torch.device("cpu"),
+        train_one_epoch(TrainStep(model, False), objective, loader, optimizer, scheduler, torch.device("cpu"),
                         0, progress, ema=ema)
     assert len(trained) == 3
     expected = trained[0]

@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ltcli.engine.loop import forward_loss, train_one_epoch
 from ltcli.engine.schedule import create_scheduler
-from ltcli.models.heads import WithFeatures, use_cosine_classifier
+from ltcli.models.heads import TrainStep, use_cosine_classifier
 from ltcli.objectives import create_objective, get_objective_entry, list_objectives
 
 COUNTS = [60, 25, 10]
@@ -51,7 +51,7 @@ def blobs() -> TensorDataset:
 def dataset_loss(model, objective, dataset) -> float:
     model.eval()
     with torch.no_grad():
-        _, loss = forward_loss(WithFeatures(model, objective.needs_features), objective, *dataset.tensors)
+        _, loss = forward_loss(TrainStep(model, objective.needs_features), objective, *dataset.tensors)
     return float(loss)
 
 
@@ -74,7 +74,7 @@ def test_objective_lowers_training_loss(name):
         for epoch in range(EPOCHS):
             objective.set_epoch(epoch)
             cpu = torch.device("cpu")
-            step = WithFeatures(model, objective.needs_features)
+            step = TrainStep(model, objective.needs_features)
             stats = train_one_epoch(step, objective, loader, optimizer, scheduler, cpu, epoch, progress)
     objective.set_epoch(0)  # compare at the same pacing / curriculum point
     after = dataset_loss(model, objective, dataset)
@@ -106,5 +106,5 @@ def test_non_finite_loss_stops_with_epoch_and_batch():
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     scheduler = create_scheduler(optimizer, "step", 2, len(loader), [2], warmup_epochs=0)
     with Progress(disable=True) as progress, pytest.raises(LtcliError, match="at epoch 2, batch 3"):
-        step, cpu = WithFeatures(model, False), torch.device("cpu")
+        step, cpu = TrainStep(model, False), torch.device("cpu")
         train_one_epoch(step, NaNOnThirdBatch(), loader, optimizer, scheduler, cpu, 1, progress)

@@ -45,12 +45,20 @@ def build_pipeline(
     data: TrainData, train_targets: Sequence[int], valid_targets: Sequence[int], *, cache_mode: str,
     augment: str, height: int, width: int, hflip: float, mean: Sequence[float], std: Sequence[float],
     batch_size: int, workers: int, device: torch.device, seed: int, sample_weights: Sequence[float] | None,
-    batch_sampler: Sampler | None, console: Console, rank: int = 0, world_size: int = 1,
+    batch_sampler: Sampler | None, console: Console, rank: int = 0, world_size: int = 1, views: int = 1,
 ) -> Pipeline:
     """Both paths see the same samplers and the same augmentation recipe; under torchrun each
-    process trains on its share of every step's batch and validates on its shard of valid/."""
+    process trains on its share of every step's batch and validates on its shard of valid/.
+    With `views` > 1 (the training set's transform then yields them, `ltcli.data.views`) only the
+    streaming path serves: the in-memory path draws one crop and flip per image."""
     if cache_mode not in CACHE_MODES:
         raise LtcliError(f"unknown --data-cache {cache_mode!r}: choose one of {', '.join(CACHE_MODES)}")
+    if views > 1:
+        if cache_mode == "memory":
+            raise LtcliError(f"--data-cache memory draws one crop-and-flip view of each image on the device; this "
+                             f"objective trains on {views} views, the extra ones RandAugment on PIL images: use "
+                             "--data-cache none (or auto)")
+        cache_mode = "none"
     if cache_mode == "memory" and augment not in ("cifar", "none"):
         raise LtcliError(f"--data-cache memory supports the cifar/none augmentations, not {augment!r}")
     total = len(data.train) + len(data.valid)

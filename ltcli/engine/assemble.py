@@ -23,6 +23,7 @@ from ltcli.data.loaders import TrainData, open_train_data, resolve_data_root
 from ltcli.data.pipeline import Pipeline, build_pipeline
 from ltcli.data.samplers import PosNegBatchSampler, parse_pos_neg_ratio
 from ltcli.data.transforms import build_transform, resolve_augment
+from ltcli.data.views import multi_view_transform
 from ltcli.engine.compute import Compute, prepare_model, resolve_compute
 from ltcli.engine.distributed import Dist
 from ltcli.engine.mixing import BatchMix, create_batch_mix
@@ -62,7 +63,7 @@ class Training:
     rule: TrainRule
     mix: BatchMix | None
     model: nn.Module
-    step: nn.Module  # the module the loop calls: images -> (logits, features or None)
+    step: nn.Module  # the module the loop calls: (images, targets) -> {"logits": ..., extra outputs}
     ema: ModelEmaV3 | None
     compute: Compute
     optimizer: torch.optim.Optimizer
@@ -127,11 +128,13 @@ def build_objective(config: TrainConfig, class_counts: list[int]) -> Objective:
 
 def build_model(config: TrainConfig, num_outputs: int, objective: Objective, dist: Dist, device: torch.device,
                 console: Console, resume: bool) -> nn.Module:
-    """The backbone with its head (--head), started from --weights/--init-from (not when resuming;
+    """The backbone with its head (--head), inside the module the objective trains (`wrap_model`:
+    RIDE's experts, PaCo's encoder pair), started from --weights/--init-from (not when resuming;
     the classifier left fresh with --reinit-head), frozen as asked, with SyncBatchNorm under
     torchrun on GPUs."""
     model = create_model(config.model, num_classes=num_outputs, pretrained=config.pretrained,
-                         cosine_head=objective.needs_cosine_head, head=config.head).to(device)
+                         cosine_head=objective.needs_cosine_head, head=config.head)
+    model = objective.wrap_model(model).to(device)
     weights_file = Path(config.weights) if config.weights else None
     if config.init_from:
         weights_file = find_run(Path(config.logs_dir), run=Path(config.init_from)).best_checkpoint
@@ -159,21 +162,25 @@ def per_process_batch(config: TrainConfig, dist: Dist) -> int:
 
 
 def build_pipeline_for(config: TrainConfig, data: TrainData, task: Task, rule: TrainRule, augment: str,
-                       dist: Dist, device: torch.device, console: Console) -> Pipeline:
-    """Training and validation loaders: the rule's sampling or --pos-neg-ratio batches, sharded over processes."""
+                       dist: Dist, device: torch.device, console: Console, views: int = 1) -> Pipeline:
+    """Training and validation loaders: the rule's sampling or --pos-neg-ratio batches, sharded over
+    processes; `views` augmented views of each training image (an objective's `train_views`)."""
     batch_sampler = None
     if config.pos_neg_ratio is not None:
         batch_sampler = PosNegBatchSampler(task.train_targets, config.batch_size,
                                            parse_pos_neg_ratio(config.pos_neg_ratio), config.seed,
                                            parts=dist.world_size)
     to_task = data.valid.target_transform or (lambda t: t)
+    if views > 1:  # the streaming path's dataset yields every view of an image, stacked
+        data.train.transform = multi_view_transform(data.train.transform, views, config.height, config.width, augment,
+                                                    config.hflip)
     pipeline = build_pipeline(
         data, task.train_targets, [to_task(t) for t in data.valid.targets], cache_mode=config.data_cache,
         augment=augment, height=config.height, width=config.width, hflip=config.hflip,
         mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD, batch_size=config.batch_size,
         workers=config.workers, device=device, seed=config.seed,
         sample_weights=rule.sample_weights(task.train_targets, task.class_counts),
-        batch_sampler=batch_sampler, console=console, rank=dist.rank, world_size=dist.world_size,
+        batch_sampler=batch_sampler, console=console, rank=dist.rank, world_size=dist.world_size, views=views,
     )
     if len(pipeline.train) == 0:
         raise LtcliError(f"the training split has {len(data.train)} image(s): too few for one step of at least "
@@ -194,8 +201,16 @@ def run_record(training: Training, augment: str) -> dict[str, Any]:
         "class_names": task.class_names, "source_class_names": training.data.class_names,
         "positive_classes": task.positive, "num_outputs": num_outputs(task, training.objective),
         "class_counts": task.class_counts, "cosine_head": training.objective.needs_cosine_head,
+        "model_wrapper": model_wrapper(training.model, training.objective),
+        "train_views": training.objective.train_views,
         **training.rule.record(), "versions": library_versions(),
     }
+
+
+def model_wrapper(model: nn.Module, objective: Objective) -> str | None:
+    """The class of the module `objective.wrap_model` built around the backbone (None: the backbone
+    itself); `ltcli test` and `predict` rebuild it when the run's config names one."""
+    return type(model).__name__ if type(objective).wrap_model is not Objective.wrap_model else None
 
 
 def num_outputs(task: Task, objective: Objective) -> int:
@@ -215,6 +230,9 @@ def build_training(config: TrainConfig, console: Console, dist: Dist, device: to
     rule.check(config.objective, objective)
     mix = create_batch_mix(config.mixup, config.cutmix, config.mix_prob, config.mix_switch_prob,
                            len(task.class_names), batch)
+    if mix is not None and objective.train_views > 1:
+        raise LtcliError(f"--mixup/--cutmix mix single images; {config.objective} trains on {objective.train_views} "
+                         "views of each image and is not combined with them")
     model = build_model(config, num_outputs(task, objective), objective, dist, device, console, resume)
     compute = resolve_compute(config.amp, config.channels_last, device)
     step = prepare_model(model, compute, config.compile, objective.needs_features, dist)
@@ -223,7 +241,7 @@ def build_training(config: TrainConfig, console: Console, dist: Dist, device: to
         [p for p in model.parameters() if p.requires_grad], lr=config.lr, momentum=config.momentum,
         weight_decay=config.weight_decay, nesterov=config.nesterov,
     )
-    pipeline = build_pipeline_for(config, data, task, rule, augment, dist, device, console)
+    pipeline = build_pipeline_for(config, data, task, rule, augment, dist, device, console, objective.train_views)
     scheduler = create_scheduler(optimizer, config.sched, config.epochs, len(pipeline.train), config.lr_stages,
                                  config.lr_decay, config.warmup_epochs, config.min_lr)
     training = Training(config, dist, device, root, dataset_name, data, task, objective, rule, mix, model, step,

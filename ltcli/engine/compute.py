@@ -11,7 +11,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ltcli.engine.distributed import Dist
 from ltcli.errors import LtcliError
-from ltcli.models.heads import WithFeatures
+from ltcli.models.heads import TrainStep
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 SWITCH_MODES = ("auto", "on", "off")
@@ -66,16 +66,16 @@ def resolve_compute(amp: str, channels_last: str, device: torch.device) -> Compu
 def prepare_model(
     model: nn.Module, compute: Compute, compile_model: bool, features: bool = False, dist: Dist | None = None
 ) -> nn.Module:
-    """The module a training step calls, `step(images) -> (logits, features or None)`.
+    """The module a training step calls, `step(images, targets) -> {"logits": ..., extra outputs}` (TrainStep).
 
     channels_last is applied to `model` in place; under torchrun the step is wrapped in
     DistributedDataParallel (which averages gradients only through its own forward, hence one
-    module for logits and features); torch.compile optionally wraps the lot. Checkpoints keep
+    module for all of a step's outputs); torch.compile optionally wraps the lot. Checkpoints keep
     using `model` itself, whose keys carry no `module.` or `_orig_mod.` prefix.
     """
     if compute.channels_last:
         model.to(memory_format=torch.channels_last)
-    step: nn.Module = WithFeatures(model, features)
+    step: nn.Module = TrainStep(model, features)
     if dist is not None and dist.enabled:
         device_ids = [compute.device.index] if compute.device.type == "cuda" else None
         step = DistributedDataParallel(step, device_ids=device_ids)

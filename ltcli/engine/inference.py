@@ -22,6 +22,7 @@ from ltcli.data.transforms import build_transform
 from ltcli.engine.evaluate import predict_with_features
 from ltcli.errors import LtcliError
 from ltcli.models import create_model
+from ltcli.objectives import get_objective_entry
 from ltcli.posthoc import MemberCache, linear_classifier, tempered_log_probs
 from ltcli.run_folder import RunFolder
 
@@ -64,11 +65,17 @@ def classifier_outputs(model: nn.Module, state: dict[str, torch.Tensor]) -> int 
     return int(weight.shape[0]) if weight is not None and weight.ndim >= 1 else None
 
 
-def build_model(config: dict[str, Any], num_classes: int, state: dict[str, torch.Tensor]) -> nn.Module:
+def build_model(config: dict[str, Any], num_classes: int, state: dict[str, torch.Tensor],
+                class_counts: Sequence[int] | None = None) -> nn.Module:
     """The run's architecture, its head sized like the checkpoint's, with the weights loaded."""
     # A binary run on one logit has a single output; LDAM's runs have a cosine head, LWS runs a scaled one.
     model = create_model(config["model"], num_classes=config.get("num_outputs", num_classes),
                          cosine_head=config.get("cosine_head", False), head=config.get("head", "plain"))
+    if config.get("model_wrapper"):  # the module the run's objective trained (RIDE's experts, PaCo's encoders)
+        # the counts shape only the loss, never the wrapped model: any positive ones rebuild it
+        counts = [max(1, int(c)) for c in class_counts or config.get("class_counts") or [1] * num_classes]
+        objective = get_objective_entry(config["objective"]).create(counts, **config.get("objective_options", {}))
+        model = objective.wrap_model(model)
     outputs = classifier_outputs(model, state)
     if outputs is not None and outputs != num_classes and not (outputs == 1 and num_classes == 2):
         raise LtcliError(f"the checkpoint names {num_classes} classes but its classifier has {outputs} outputs: "
@@ -87,8 +94,8 @@ def load_run(info: RunFolder, device: torch.device) -> LoadedRun:
     checkpoint = Checkpoint.load(info.checkpoint_path)
     class_names = list(checkpoint.class_names)
     config = dict(checkpoint.config)
-    model = build_model(config, len(class_names), checkpoint.evaluated_weights).to(device).eval()
     counts = checkpoint.class_counts or config.get("class_counts") or [0] * len(class_names)
+    model = build_model(config, len(class_names), checkpoint.evaluated_weights, counts).to(device).eval()
     return LoadedRun(
         info=info, model=model, class_names=class_names, class_counts=list(counts), config=config,
         epoch=int(checkpoint.epoch), checkpoint_name=info.checkpoint_name,

@@ -24,7 +24,7 @@ from ltcli.engine.evaluate import predict_with_features
 from ltcli.engine.mixing import BatchMix, MixedTargets
 from ltcli.errors import LtcliError
 from ltcli.metrics import VALID_COLUMNS, evaluate_logits
-from ltcli.models.heads import WithFeatures
+from ltcli.models.heads import TrainStep
 from ltcli.models.weights import train_mode
 from ltcli.objectives import Objective
 from ltcli.run_folder import LAST_CHECKPOINT
@@ -32,21 +32,34 @@ from ltcli.run_folder import LAST_CHECKPOINT
 SINGLE = Dist()  # a process on its own
 
 
+Images = torch.Tensor | tuple[torch.Tensor, ...]  # a batch, or the views of it a multi-view objective trains on
+
+
+def step_outputs(step: nn.Module, images: Images, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The training module's outputs as {"logits": ..., extra inputs of the objective by name}, in float32.
+
+    `step` is `prepare_model`'s TrainStep (which takes the targets, e.g. for PaCo's queue of labelled
+    keys) or a module of `ltcli pretrain` returning (logits, features or None)."""
+    out = step(images, targets)
+    if not isinstance(out, dict):
+        logits, features = out
+        out = {"logits": logits, "features": features}
+    # Objectives always compute in float32 (or the float64 of tests), whatever autocast produced.
+    return {k: v.float() if v.dtype in (torch.float16, torch.bfloat16) else v for k, v in out.items() if v is not None}
+
+
 def forward_loss(
-    step: nn.Module, objective: Objective, images: torch.Tensor, targets: torch.Tensor,
+    step: nn.Module, objective: Objective, images: Images, targets: torch.Tensor,
     compute: Compute | None = None, mixed: MixedTargets | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits and the objective's loss. `step` is the training module of `prepare_model`
-    (images -> (logits, features or None)); with mixup the loss mixes the two targets' losses."""
+    """Logits and the objective's loss, `objective(logits, targets, **extra outputs)`; with mixup the
+    loss mixes the two targets' losses."""
     with compute.autocast() if compute is not None else contextlib.nullcontext():
-        logits, features = step(images)
-    # Objectives always compute in float32 (or the float64 of tests), whatever autocast produced.
-    logits = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
-    if features is not None:
-        features = features.float()
+        out = step_outputs(step, images, targets)
+    logits = out.pop("logits")
 
     def loss(target: torch.Tensor) -> torch.Tensor:
-        return objective(logits, target) if features is None else objective(logits, target, features=features)
+        return objective(logits, target, **out)
 
     return logits, loss(targets) if mixed is None else mixed.combine(loss, targets)
 
@@ -115,7 +128,10 @@ def train_step(step: nn.Module, objective: Objective, optimizer: torch.optim.Opt
                ) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimizer step (two for COT) on a batch; returns the detached logits and loss. `weight`
     scales this process's loss so DDP's gradient average is the whole batch's mean."""
-    images = compute.images(images)
+    if images.ndim == 5:  # [B, views, C, H, W]: the views a multi-view objective (train_views > 1) trains on
+        images = tuple(compute.images(view) for view in images.unbind(1))
+    else:
+        images = compute.images(images)
     images, mixed = mix(images, targets) if mix is not None else (images, None)
     logits, loss = forward_loss(step, objective, images, targets, compute, mixed)
     optimizer.zero_grad(set_to_none=True)
@@ -123,7 +139,7 @@ def train_step(step: nn.Module, objective: Objective, optimizer: torch.optim.Opt
     if objective.has_second_step:
         # COT's second step: fresh logits from the updated weights, then the complement objective.
         with compute.autocast():
-            second_logits = step(images)[0].float()
+            second_logits = step_outputs(step, images, targets)["logits"]
         second_loss = functools.partial(objective.second_step, second_logits)
         second = second_loss(targets) if mixed is None else mixed.combine(second_loss, targets)
         optimizer.zero_grad(set_to_none=True)
@@ -165,8 +181,8 @@ def share_weight(images: int, loader, step: int, world_size: int) -> float:
 
 
 def ema_source(step: nn.Module) -> nn.Module:
-    """The model inside the training module (under DDP / torch.compile / WithFeatures wrappers)."""
-    while not isinstance(step, WithFeatures):
+    """The model inside the training module (under DDP / torch.compile / TrainStep wrappers)."""
+    while not isinstance(step, TrainStep):
         step = step.module if hasattr(step, "module") else step._orig_mod
     return step.model
 

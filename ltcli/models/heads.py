@@ -116,15 +116,27 @@ def forward_with_features(model: nn.Module, images: torch.Tensor) -> tuple[torch
     return model.get_classifier()(features), features
 
 
-class WithFeatures(nn.Module):
-    """`model` as one call returning (logits, penultimate features, or None when not asked for),
-    so a wrapper such as DistributedDataParallel sees every forward of the training step."""
+class TrainStep(nn.Module):
+    """What a training step calls: `step(images, targets) -> {"logits": ..., <extra inputs of the
+    objective>}` as one module call, so a wrapper such as DistributedDataParallel sees every forward.
+
+    `images` is a batch, or a tuple of views of it (an objective with `train_views` 2). A model with a
+    `forward_train(*views, targets=...)` (a method's wrapper: RIDE's experts, PaCo's encoder pair) gives
+    its own outputs; any other model gives its logits, and its penultimate features when `features`.
+    """
 
     def __init__(self, model: nn.Module, features: bool) -> None:
         super().__init__()
         self.model, self.features = model, features
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(self, images: torch.Tensor | tuple[torch.Tensor, ...], targets: torch.Tensor | None = None
+                ) -> dict[str, torch.Tensor]:
+        views = images if isinstance(images, tuple) else (images,)
+        if hasattr(self.model, "forward_train"):
+            return self.model.forward_train(*views, targets=targets)
+        if len(views) != 1:
+            raise LtcliError(f"{type(self.model).__name__} takes one view of each image, not {len(views)}")
         if self.features:
-            return forward_with_features(self.model, images)
-        return self.model(images), None
+            logits, features = forward_with_features(self.model, views[0])
+            return {"logits": logits, "features": features}
+        return {"logits": self.model(views[0])}

@@ -23,5 +23,7 @@ from ltcli.objectives import lade  # noqa: E402,F401  isort: skip
 from ltcli.objectives import gml  # noqa: E402,F401  isort: skip
 from ltcli.objectives import feabal  # noqa: E402,F401  isort: skip
 from ltcli.objectives import las  # noqa: E402,F401  isort: skip
+from ltcli.objectives import ride  # noqa: E402,F401  isort: skip
+from ltcli.objectives import paco  # noqa: E402,F401  isort: skip
 
 __all__ = ["Objective", "create_objective", "get_objective_entry", "list_objectives", "register_objective"]

@@ -14,8 +14,9 @@ class Objective(nn.Module):
 
     Subclasses take `class_counts` plus their own keyword options and implement
     `forward(logits, targets) -> 0-dim batch mean`. Hooks the engine uses:
-    `set_epoch` (called at the start of every epoch) and `second_step` (an extra optimizer
-    step per batch, for methods such as COT).
+    `set_epoch` (called at the start of every epoch), `second_step` (an extra optimizer
+    step per batch, for methods such as COT) and `wrap_model` (the module a method trains, built
+    around the backbone: RIDE's experts, PaCo's encoder pair and queue).
     """
 
     needs_features: ClassVar[bool] = False  # forward(logits, targets, features=...) (FeaBal)
@@ -24,6 +25,7 @@ class Objective(nn.Module):
     supports_class_weights: ClassVar[bool] = False  # honours set_class_weights (Reweight, DRW)
     corrects_prior: ClassVar[bool] = False  # already compensates the training prior (BSCE, LA, ...)
     single_logit_binary: ClassVar[bool] = False  # binary tasks use one output, score sigmoid(z) (AUC)
+    train_views: ClassVar[int] = 1  # augmented views of each training image the model's forward_train takes (PaCo: 2)
     # Flags of the tools ltcli replaces that set an option of this objective: {"ccegamma": "gamma"}
     # makes `--ccegamma 2` mean `--opt gamma=2`; the CLI declares them from here.
     option_aliases: ClassVar[dict[str, str]] = {}
@@ -62,6 +64,16 @@ class Objective(nn.Module):
             return per_sample.mean()
         weights = self.class_weights.to(per_sample)[targets]
         return (weights * per_sample).sum() / weights.sum()
+
+    def wrap_model(self, model: nn.Module) -> nn.Module:
+        """The module this method trains, built around the backbone `model` (default: `model` itself).
+
+        A wrapper keeps `wrapper(images) -> logits` for validation, `ltcli test` and `predict`, and may
+        define `forward_train(*views, targets=...) -> dict`: the training step then calls that with the
+        objective's `train_views` views of the batch and passes its outputs to `forward` by name
+        (`logits` first, then e.g. `expert_logits=`). Whatever state it keeps (a queue) belongs in its
+        state_dict, so checkpoints, `--resume` and `ltcli test` rebuild it from the run's config."""
+        return model
 
     def second_step(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} has no second step")

@@ -64,7 +64,7 @@ class MoCoNet(nn.Module):
         self.momentum = momentum
         self._update_momentum = lightly.update_momentum
 
-    def forward(self, views: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, views: torch.Tensor, targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         query_view, key_view = views.chunk(2)
         if self.training:
             # The key encoder follows the query encoder before every training forward, i.e. right after the

@@ -1,7 +1,7 @@
 """What a pretext task gives the engine: a network the training loop steps, its objective, and the
 batches it learns from; and the task's own state (heads, key encoder, queue) for checkpoints.
 
-The engine's loop (`engine.loop.train_one_epoch`) runs unchanged: it calls `network(inputs)` for
+The engine's loop (`engine.loop.train_one_epoch`) runs unchanged: it calls `network(inputs, targets)` for
 `(logits, features or None)` and `objective(logits, targets[, features=...])` for the loss, and counts
 top-1/top-5 hits of the logits against the targets. A pretext task fits that shape by making its own
 inputs and targets from each batch of images (`PretextLoader`): the four rotations and their labels,
@@ -28,7 +28,7 @@ MakeBatch = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 class PretextParts:
     """A pretext task built on a backbone.
 
-    `network(inputs) -> (logits, features or None)` holds the backbone as `network.backbone`;
+    `network(inputs, targets=None) -> (logits, features or None)` holds the backbone as `network.backbone`;
     `objective` is its loss; `make_batch(images) -> (inputs, targets)` turns a batch of images (already
     resized, augmented as `augment` says, normalised, on the device) into the task's inputs and targets.
     """

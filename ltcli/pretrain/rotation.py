@@ -33,7 +33,7 @@ class RotationNet(nn.Module):
         self.backbone = backbone
         self.head = nn.Linear(feature_size(backbone), ROTATIONS)
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, None]:
+    def forward(self, images: torch.Tensor, targets: torch.Tensor | None = None) -> tuple[torch.Tensor, None]:
         return self.head(self.backbone(images)), None
 
 
