@@ -45,6 +45,8 @@ __all__ = [
     "feabal",
     "las_smoothing",
     "las",
+    "ride",
+    "paco",
 ]
 
 
@@ -605,3 +607,104 @@ def las(logits, targets, class_counts, smooth_head: float = 0.3, smooth_tail: fl
     logp = log_softmax(z)
     nll = -logp[np.arange(z.shape[0]), y]
     return float(np.mean((1.0 - eps) * nll + eps * (-logp.mean(axis=1))))
+
+
+# --------------------------------------------------------------------------------------------
+# RIDE
+# --------------------------------------------------------------------------------------------
+def ride(expert_logits, targets, class_counts, epoch: int, reweight_epoch: int, max_margin: float = 0.5,
+         scale: float = 30.0, diversity_factor: float = -0.45, diversity_temperature: float = 1.0,
+         reweight_factor: float = 0.05, beta: float = 0.9999) -> float:
+    """RIDE (Wang et al., "Long-tailed Recognition by Routing Diverse Distribution-Aware Experts",
+    ICLR 2021, Eq. 2-4; settings of the official RIDELoss, facts only). ``expert_logits`` is
+    ``[E, N, K]``: each expert's logits, already scaled by s (s times cosines). The prediction is
+    zbar = mean over experts. Written with explicit loops over experts, samples and classes:
+
+        loss = sum_e [ CE_w(z_e - s m_y onehot(y), y) + lambda * Tbar^2 * KL(p || q_e) ]
+
+    * m_c: LDAM margins (``ldam_margins``), scaled by s because the logits are.
+    * CE_w: before ``reweight_epoch`` the plain mean; from it on (epoch >= reweight_epoch, the
+      official 1-based ``epoch > 160``) the weighted mean sum_i w_{y_i} l_i / sum_i w_{y_i} with
+      w_c = (1 - beta) / (1 - beta^n_c) normalised to sum K.
+    * Temperatures: T_c = diversity_temperature before reweight_epoch; from it on
+      diversity_temperature * t_c / max(t), t_c = K pi_c r + 1 - r (r = reweight_factor).
+      Tbar = mean_c T_c.
+    * p = softmax(zbar / T) (a constant for gradients), q_e = softmax(z_e / T), KL per sample
+      sum_c p_c (log p_c - log q_c), averaged over the N samples ("batchmean").
+    """
+    z = np.asarray(expert_logits, dtype=np.float64)
+    e_count, n, k = z.shape
+    y = _targets(targets, n)
+    counts = np.asarray(class_counts, dtype=np.float64)
+    margins = ldam_margins(counts, max_margin)
+    late = epoch >= reweight_epoch
+    if late:
+        raw = (1 - beta) / (1 - beta ** counts)
+        weights = raw / raw.sum() * k
+        t = k * (counts / counts.sum()) * reweight_factor + 1 - reweight_factor
+        temperature = diversity_temperature * t / t.max()
+    else:
+        weights = np.ones(k)
+        temperature = np.full(k, diversity_temperature)
+    zbar = z.mean(axis=0)
+    total = 0.0
+    for e in range(e_count):
+        numerator = denominator = 0.0
+        for i in range(n):
+            row = z[e, i].copy()
+            row[y[i]] -= scale * margins[y[i]]
+            ce = -(row[y[i]] - np.log(np.sum(np.exp(row))))
+            numerator += weights[y[i]] * ce
+            denominator += weights[y[i]]
+        kl = 0.0
+        for i in range(n):
+            p = np.exp(zbar[i] / temperature) / np.sum(np.exp(zbar[i] / temperature))
+            log_q = z[e, i] / temperature - np.log(np.sum(np.exp(z[e, i] / temperature)))
+            kl += sum(p[c] * (np.log(p[c]) - log_q[c]) for c in range(k))
+        total += numerator / denominator + diversity_factor * np.mean(temperature) ** 2 * kl / n
+    return float(total)
+
+
+# --------------------------------------------------------------------------------------------
+# PaCo
+# --------------------------------------------------------------------------------------------
+def paco(logits, targets, class_counts, queries, keys, queue, queue_labels, alpha: float = 0.01,
+         beta: float = 1.0, gamma: float = 1.0, temperature: float = 0.05, supt: float = 1.0) -> float:
+    """PaCo (Cui et al., "Parametric Contrastive Learning", ICCV 2021, Eq. 8-9; facts of the official
+    PaCoLoss with base_temperature = temperature). For anchor i (a query of the batch) the
+    candidates are
+
+    * the K class centres, score a_c = (z_ic + log pi_c) / supt, weight 1 in the denominator,
+      positive weight beta for c = y_i;
+    * every contrast sample f_j of [queries, keys, queue] except the anchor itself (j = i), score
+      a_j = q_i . f_j / temperature, weight gamma in the denominator, positive weight alpha when
+      its label equals y_i (the labels of the keys are the batch's, of the queue ``queue_labels``).
+
+    loss_i = -sum_j pos_j (a_j - log sum_j' w_j' exp(a_j')) / sum_j pos_j; the batch value is the
+    mean over the anchors. Written with explicit loops; no epsilons (the official code adds 1e-9 to
+    the prior and 1e-12 inside the log, both negligible here).
+    """
+    z = _as2d(logits)
+    n, k = z.shape
+    y = _targets(targets, n)
+    pi = _prior(class_counts)
+    q = np.asarray(queries, dtype=np.float64)
+    contrast = np.concatenate([q, np.asarray(keys, dtype=np.float64), np.asarray(queue, dtype=np.float64)])
+    labels = np.concatenate([y, y, np.asarray(queue_labels)])
+    losses = []
+    for i in range(n):
+        scores, denominator_weights, positive = [], [], []
+        for c in range(k):
+            scores.append((z[i, c] + np.log(pi[c])) / supt)
+            denominator_weights.append(1.0)
+            positive.append(beta if c == y[i] else 0.0)
+        for j in range(len(contrast)):
+            if j == i:
+                continue
+            scores.append(float(q[i] @ contrast[j]) / temperature)
+            denominator_weights.append(gamma)
+            positive.append(alpha if labels[j] == y[i] else 0.0)
+        scores, denominator_weights, positive = map(np.asarray, (scores, denominator_weights, positive))
+        log_denominator = np.log(np.sum(denominator_weights * np.exp(scores)))
+        losses.append(-np.sum(positive * (scores - log_denominator)) / np.sum(positive))
+    return float(np.mean(losses))

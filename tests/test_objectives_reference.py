@@ -88,8 +88,33 @@ def _cosine(name: str) -> bool:
     return get_objective_entry(name).cls.needs_cosine_head
 
 
+def _expert_logits(case: str, experts: int = 3, scale: float = 30.0):
+    """RIDE's inputs: each expert's logits, s times cosine similarities, [experts, N, K]."""
+    counts, targets, seed = CASES[case]
+    rng = np.random.default_rng(3000 + seed)
+    return scale * rng.uniform(-1.0, 1.0, size=(experts, len(targets), len(counts)))
+
+
+def _contrast(case: str, dim: int = 5, queue: int = 7):
+    """PaCo's inputs: unit queries and keys of the batch, a queue of unit keys with labels."""
+    counts, targets, seed = CASES[case]
+    rng = np.random.default_rng(4000 + seed)
+
+    def unit(rows: int) -> np.ndarray:
+        x = rng.normal(size=(rows, dim))
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    return unit(len(targets)), unit(len(targets)), unit(queue), rng.integers(0, len(counts), size=queue)
+
+
 def _inputs(name: str, case: str) -> dict:
-    """The extra forward() inputs an objective declares it needs (needs_features: penultimate features)."""
+    """The extra forward() inputs an objective declares it needs (needs_features: penultimate features;
+    the outputs of the model an objective wraps: RIDE's expert logits, PaCo's queries, keys and queue)."""
+    if name == "RIDE":
+        return {"expert_logits": _t(_expert_logits(case))}
+    if name == "PaCo":
+        queries, keys, queue, labels = _contrast(case)
+        return {"queries": _t(queries), "keys": _t(keys), "queue": _t(queue), "queue_labels": _ty(labels)}
     return {"features": _t(_features(case))} if get_objective_entry(name).cls.needs_features else {}
 
 
@@ -408,7 +433,8 @@ def test_tpauc_binary_hand(shape, gamma, expected):
 # --------------------------------------------------------------------------------------------
 # Objectives with dedicated tests (pacing epochs, features) besides the shared tables, and the test of
 # their defaults.
-DEDICATED = {"TPAUC": "test_defaults_tpauc", "FeaBal": "test_defaults_feabal"}
+DEDICATED = {"TPAUC": "test_defaults_tpauc", "FeaBal": "test_defaults_feabal", "RIDE": "test_defaults_ride",
+             "PaCo": "test_defaults_paco"}
 
 DEFAULTS = {
     # name: (extra options needed, reference with the defaults documented in objective_reference)
@@ -480,6 +506,7 @@ def test_name_case_insensitive(spelling):
 
 # Found by signature: an objective without an epoch-related option must not depend on the epoch.
 EPOCH_FREE = [name for name in list_objectives() if not _epoch_options(name)]
+LATE_EPOCH = 199  # the last epoch of a run of the default 200 epochs (RIDE re-weights from its 160th)
 EPOCH_DEPENDENT = [name for name in list_objectives() if _epoch_options(name)]
 
 
@@ -490,25 +517,25 @@ def test_set_epoch_is_noop(name):
     inputs = _inputs(name, "k4_all")
     loss.set_epoch(0)
     v0 = _value(loss, z, y, **inputs)
-    loss.set_epoch(57)
+    loss.set_epoch(LATE_EPOCH)
     _check(_value(loss, z, y, **inputs), v0)
 
 
 @pytest.mark.parametrize("name", EPOCH_DEPENDENT)
 def test_set_epoch_matters_with_an_epoch_option(name):
-    # the converse: an epoch-related option (defaults) changes the loss by epoch 57
+    # the converse: an epoch-related option (defaults) changes the loss by the last epoch of a default run
     counts, z, y = _batch("k4_all", cosine=_cosine(name))
     loss = create_objective(name, class_counts=counts)
     inputs = _inputs(name, "k4_all")
     loss.set_epoch(0)
     v0 = _value(loss, z, y, **inputs)
-    loss.set_epoch(57)
+    loss.set_epoch(LATE_EPOCH)
     assert not math.isclose(_value(loss, z, y, **inputs), v0, rel_tol=RTOL), _epoch_options(name)
 
 
 def test_the_epoch_lists_split_the_registry():
     assert sorted(EPOCH_FREE + EPOCH_DEPENDENT) == sorted(list_objectives())
-    assert {"TPAUC", "FeaBal"} <= set(EPOCH_DEPENDENT)  # pacing epoch / curriculum horizon
+    assert {"TPAUC", "FeaBal", "RIDE"} <= set(EPOCH_DEPENDENT)  # pacing epoch / curriculum horizon / DRW
 
 
 # --------------------------------------------------------------------------------------------
@@ -613,6 +640,102 @@ def test_gradcheck_feabal(epoch):
 
 
 # --------------------------------------------------------------------------------------------
+# RIDE and PaCo: objectives of wrapped models (expert logits; queries, keys and a queue)
+# --------------------------------------------------------------------------------------------
+def _ride_value(loss, experts: np.ndarray, y) -> float:
+    return _value(loss, experts.mean(axis=0), y, expert_logits=_t(experts))
+
+
+def test_defaults_ride():
+    counts, _, y = _batch("k5_all")
+    experts = _expert_logits("k5_all")
+    loss = create_objective("RIDE", class_counts=counts)  # 200 epochs: re-weighting from epoch 160
+    for epoch in (0, 159, 160, 199):
+        loss.set_epoch(epoch)
+        _check(_ride_value(loss, experts, y), ref.ride(experts, y, counts, epoch, reweight_epoch=160))
+
+
+RIDE_OPTIONS = [
+    {"max_margin": 0.3, "scale": 16.0, "diversity_factor": -0.2},
+    {"diversity_temperature": 2.0, "reweight_factor": 0.2, "reweight_epoch": 3, "epochs": 10},
+    {"diversity_factor": 0.0, "max_margin": 0.0, "reweight_epoch": 50},
+]
+
+
+@pytest.mark.parametrize("epoch", [2, 3])
+@pytest.mark.parametrize("options", RIDE_OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
+@pytest.mark.parametrize("case", CASE_IDS)
+def test_ride_matches_reference(case, options, epoch):
+    counts, _, y = _batch(case)
+    scale = options.get("scale", 30.0)
+    experts = _expert_logits(case, experts=2, scale=scale)
+    loss = create_objective("RIDE", class_counts=counts, **options)
+    loss.set_epoch(epoch)
+    reweight_epoch = options.get("reweight_epoch", int(0.8 * options.get("epochs", 200)))
+    kwargs = {k: v for k, v in options.items() if k not in ("reweight_epoch", "epochs")}
+    _check(_ride_value(loss, experts, y), ref.ride(experts, y, counts, epoch, reweight_epoch, **kwargs))
+
+
+def test_ride_without_expert_logits_is_the_prediction_cross_entropy():
+    counts, z, y = _batch("k4_all")
+    _check(_value(create_objective("RIDE", class_counts=counts), z, y), ref.erm(z, y))
+
+
+@pytest.mark.parametrize("epoch", [0, 5])
+def test_gradcheck_ride(epoch):
+    counts, _, y = _batch("k4_all")
+    loss = create_objective("RIDE", class_counts=counts, scale=4.0, reweight_epoch=5)
+    loss.set_epoch(epoch)
+    x = _t(_expert_logits("k4_all", experts=2, scale=4.0)).requires_grad_(True)
+    yt = _ty(y)
+    # the experts' mean is the prediction; RIDE's KL target is computed from it without gradient
+    assert torch.autograd.gradcheck(lambda a: loss(a.mean(0), yt, expert_logits=a), (x,), fast_mode=True)
+
+
+def _paco_value(loss, z, y, case: str) -> float:
+    return _value(loss, z, y, **_inputs("PaCo", case))
+
+
+def test_defaults_paco():
+    counts, z, y = _batch("k5_all")
+    queries, keys, queue, labels = _contrast("k5_all")
+    loss = create_objective("PaCo", class_counts=counts)
+    _check(_paco_value(loss, z, y, "k5_all"),
+           ref.paco(z, y, counts, queries, keys, queue, labels, alpha=0.01, beta=1.0, gamma=1.0, temperature=0.05))
+
+
+PACO_OPTIONS = [
+    {"alpha": 0.05, "temperature": 0.2},
+    {"alpha": 1.0, "beta": 0.5, "gamma": 2.0, "temperature": 0.07, "supt": 2.0},
+    {"alpha": 0.0, "gamma": 0.0, "temperature": 0.1},
+]
+
+
+@pytest.mark.parametrize("options", PACO_OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
+@pytest.mark.parametrize("case", CASE_IDS)
+def test_paco_matches_reference(case, options):
+    counts, z, y = _batch(case)
+    queries, keys, queue, labels = _contrast(case)
+    loss = create_objective("PaCo", class_counts=counts, **options)
+    _check(_paco_value(loss, z, y, case), ref.paco(z, y, counts, queries, keys, queue, labels, **options))
+
+
+def test_paco_without_contrast_is_logit_adjusted_cross_entropy():
+    counts, z, y = _batch("k4_all")
+    _check(_value(create_objective("PaCo", class_counts=counts), z, y), ref.la(z, y, counts, 1.0))
+
+
+def test_gradcheck_paco():
+    counts, z, y = _batch("k4_all")
+    queries, keys, queue, labels = _contrast("k4_all")
+    loss = create_objective("PaCo", class_counts=counts, alpha=0.5, gamma=1.5, temperature=0.5)
+    yt = _ty(y)
+    constants = {"keys": _t(keys), "queue": _t(queue), "queue_labels": _ty(labels)}
+    inputs = (_t(z).requires_grad_(True), _t(queries).requires_grad_(True))
+    assert torch.autograd.gradcheck(lambda a, q: loss(a, yt, queries=q, **constants), inputs, fast_mode=True)
+
+
+# --------------------------------------------------------------------------------------------
 # self-consistency of the numpy references (independent of ltcli)
 # --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("case", CASE_IDS)
@@ -639,6 +762,11 @@ def test_reference_identities(case):
     _check(ref.las(z, y, counts, 0.0, 0.0), ce)
     for shape in ("concave", "linear", "convex"):
         _check(ref.las(z, y, counts, 0.2, 0.2, shape), ref.erm(z, y, 0.2))
+    # RIDE with one expert, no diversity term, before re-weighting: LDAM of the cosines z (logits s z)
+    _check(ref.ride(30.0 * z[None], y, counts, 0, 10, diversity_factor=0.0), ref.ldam(z, y, counts, 0.5, 30.0))
+    # PaCo without contrast samples in numerator (alpha 0) or denominator (gamma 0): logit-adjusted CE
+    queries, keys, queue, labels = _contrast(case)
+    _check(ref.paco(z, y, counts, queries, keys, queue, labels, alpha=0.0, gamma=0.0), ref.la(z, y, counts, 1.0))
 
 
 def test_reference_feabal_class_term():
