@@ -56,9 +56,14 @@ def gather_from_processes(tensor: torch.Tensor) -> torch.Tensor:
 
 
 class PaCoNet(nn.Module):
-    """`forward_train(query_view, key_view, targets)` -> {"logits": the classifier's logits of the query
+    """`forward_train(key_view, query_view, targets)` -> {"logits": the classifier's logits of the query
     view, "queries": q [B, dim], "keys": k [B, dim], "queue": [K, dim], "queue_labels": [K]} (queue read
-    before this batch's keys enter it), for the PaCo objective."""
+    before this batch's keys enter it), for the PaCo objective.
+
+    The views come in the order `ltcli.data.views` draws them, the ordinary one first: as in the
+    authors' code, the query (and so the classifier) gets the strongly augmented view (RandAugment here;
+    AutoAugment with Cutout in their CIFAR runs, RandAugment in their ImageNet-LT ones), the key encoder
+    the other."""
 
     def __init__(self, backbone: nn.Module, dim: int, queue_size: int, momentum: float) -> None:
         super().__init__()
@@ -89,7 +94,7 @@ class PaCoNet(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.backbone(images)
 
-    def forward_train(self, query_view: torch.Tensor, key_view: torch.Tensor, targets: torch.Tensor
+    def forward_train(self, key_view: torch.Tensor, query_view: torch.Tensor, targets: torch.Tensor
                       ) -> dict[str, torch.Tensor]:
         self._update_momentum(self.backbone, self.key_backbone, self.momentum)
         self._update_momentum(self.projection, self.key_projection, self.momentum)
