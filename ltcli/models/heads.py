@@ -57,8 +57,10 @@ class LearnableWeightScaling(nn.Module):
 
 def find_classifier_path(model: nn.Module) -> str | None:
     """Dotted name of the module `model.get_classifier()` returns (timm models name it differently);
-    None when there is no single one (a distilled model returns two)."""
-    head = model.get_classifier()
+    None when there is no single one (a distilled model returns two; RIDE's experts have one each)."""
+    head = model.get_classifier() if hasattr(model, "get_classifier") else None
+    if not isinstance(head, nn.Module):
+        return None
     return next((name for name, module in model.named_modules() if module is head and name), None)
 
 
