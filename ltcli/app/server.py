@@ -66,7 +66,9 @@ def build_app(context: AppContext) -> gr.Blocks:
         compare_tab.select(all_runs, compare.tune_run, compare.tune_run, **private)
         runs_tab.select(runs.runs, None, runs.listing, **private)
         data_tab.select(datasets, data.dataset, data.dataset, **private)
-        train_tab.select(datasets, None, None, **private)
+        train_tab.select(datasets, train.dataset, train.dataset, **private)
+        train_tab.select(lambda current: gr.Dropdown(choices=[("(scratch)", ""), *run_choices(context.root)]),
+                         train.start_from, train.start_from, **private)
     return demo
 
 

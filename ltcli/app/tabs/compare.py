@@ -90,7 +90,7 @@ class CompareTab:
         with gr.Row():
             choices = run_choices(self.context.root, tested=True)
             runs = gr.Dropdown(choices, value=[c[1] for c in choices[:2]], multiselect=True, label="runs",
-                               elem_id="compare-runs")
+                               elem_id="compare-runs", allow_custom_value=True)
             split = gr.Radio(["test", "valid"], value="test", label="split")
             temperatures = gr.Textbox("", label="temperatures (optional)", placeholder="1,2")
             button = gr.Button("Compare", variant="primary", elem_id="compare-button")
@@ -103,7 +103,7 @@ class CompareTab:
                      api_name="compare")
         with gr.Accordion("tune a run with another objective", open=False):
             with gr.Row():
-                tune_run = gr.Dropdown(run_choices(self.context.root), label="run to tune")
+                tune_run = gr.Dropdown(run_choices(self.context.root), label="run to tune", allow_custom_value=True)
                 tune_objective = gr.Dropdown(list_objectives(), value="GML", label="objective")
                 tune_epochs = gr.Number(10, label="epochs", precision=0)
                 tune_button = gr.Button("Queue the tuning")

@@ -11,7 +11,7 @@ import gradio as gr
 from ltcli.app.catalog import run_choices
 from ltcli.app.context import AppContext
 from ltcli.app.paths import AREAS
-from ltcli.app.tabs.common import run_folders
+from ltcli.app.tabs.common import run_folders, whole
 from ltcli.app.ui import shown, table
 from ltcli.errors import LtcliError
 
@@ -36,11 +36,11 @@ class InferTab:
         self.context = context
 
     @shown
-    def infer(self, images: list[Any] | None = None, folder: str = "", runs: list[str] | None = None
-              ) -> tuple[Any, str]:
+    def infer(self, images: list[Any] | None = None, folder: str = "", runs: list[str] | None = None,
+              top_k: float = TOP_K) -> tuple[Any, str]:
         """Classify the uploaded images and/or every image under `folder` (root-relative) with the
         picked run, or the averaged probabilities of several picked runs; returns (a table of the
-        top-5 classes and probabilities per image, a note on what was skipped)."""
+        top_k classes and probabilities per image, a note on what was skipped)."""
         from ltcli.engine.inference import predict_files
 
         root = self.context.root
@@ -50,17 +50,20 @@ class InferTab:
             paths.append(root.confine(folder, AREAS, "image folder"))
         if not paths:
             raise LtcliError("upload an image (or name a folder under the root) to classify")
-        result = predict_files(infos, paths, self.context.device, TOP_K)
+        k = whole(top_k, "top k")
+        result = predict_files(infos, paths, self.context.device, k)
         shown_name = {str(p): self._display_name(p) for p in paths if p.is_file()}
+        columns = ["file", *(c for r in range(1, min(k, len(result.class_names)) + 1)
+                             for c in (f"class_{r}", f"probability_{r}"))]
         rows = [[shown_name.get(row["file"], root.relative(Path(row["file"])))]
-                + [row.get(column) for column in INFER_COLUMNS[1:]] for row in result.rows]
+                + [row.get(column) for column in columns[1:]] for row in result.rows]
         note = f"{result.label}: {len(rows)} image(s)"
         if result.corrupt:
             note += f"; skipped {len(result.corrupt)} file(s) that do not decode: " + ", ".join(
                 self._display_name(p) for p in result.corrupt[:5])
         if result.skipped:
             note += f"; skipped {len(result.skipped)} non-image file(s)"
-        return table(rows, INFER_COLUMNS), note
+        return table(rows, columns), note
 
     def _display_name(self, path: Path) -> str:
         """An upload by its own name (not gradio's temporary folder), a root file by its root path."""
@@ -76,11 +79,12 @@ class InferTab:
             with gr.Column():
                 choices = run_choices(root)
                 runs = gr.Dropdown(choices, value=[choices[0][1]] if choices else [], multiselect=True,
-                                   label="run(s)", elem_id="infer-runs")
+                                   label="run(s)", elem_id="infer-runs", allow_custom_value=True)
+                top_k = gr.Number(TOP_K, label="top classes", precision=0, minimum=1)
                 folder = gr.Textbox("", label="or a folder under the root", placeholder="a_datasets/NAME/test/CLASS")
                 button = gr.Button("Infer", variant="primary", elem_id="infer-button")
         note = gr.Markdown(elem_id="infer-note")
         result = gr.Dataframe(table([], INFER_COLUMNS), label="top-5 classes", interactive=False,
                               elem_id="infer-result")
-        button.click(self.infer, [images, folder, runs], [result, note], api_name="infer")
+        button.click(self.infer, [images, folder, runs, top_k], [result, note], api_name="infer")
         self.runs = runs

@@ -123,7 +123,7 @@ class TrainTab:
                                 info="any timm name")
             objective = gr.Dropdown(list_objectives(), value=DEFAULT.objective, label="objective")
             train_rule = gr.Dropdown(list(TRAIN_RULES), value=DEFAULT.train_rule, label="train rule")
-            name = gr.Textbox(label="experiment name", placeholder="kept in config.json, shown in the runs list")
+            name = gr.Textbox("", label="experiment name", placeholder="kept in config.json, shown in the runs list")
         with gr.Row():
             epochs = gr.Number(DEFAULT.epochs, label="epochs", precision=0)
             batch_size = gr.Number(DEFAULT.batch_size, label="batch size", precision=0)
@@ -161,6 +161,7 @@ class TrainTab:
             lambda job: job["job"], submitted, job_id, api_visibility="private")
         stop.click(self.stop, job_id, stopped, api_name="stop")
         gr.Button("refresh jobs", visible=False).click(self.jobs, None, gr.JSON(visible=False), api_name="jobs")
+        self.dataset, self.start_from = dataset, start_from
         timer = gr.Timer(1.0)
         timer.tick(self.watch, job_id, [jobs_table, progress, curves], api_visibility="private",
                    show_progress="hidden", concurrency_limit=None)
