@@ -13,7 +13,8 @@ from ltcli.cli import app as cli_app
 
 # One quick epoch of a CIFAR ResNet on 12x12 colour patches (conftest's make_dataset).
 APP_TRAIN_ARGS = ("--model", "resnet20", "--epochs", "1", "--batchsize", "16", "--lrstep", "1", "--warmup", "0",
-                  "--height", "12", "--width", "12", "--workers", "0", "--device", "cpu", "--lr", "0.05", "--hflip", "0")
+                  "--height", "12", "--width", "12", "--workers", "0", "--device", "cpu", "--lr", "0.05",
+                  "--hflip", "0")
 
 
 def free_port() -> int:

@@ -41,6 +41,11 @@ def test_runs_lists_every_run_with_its_name_and_test_numbers(client, app_root):
         assert row["test acc"] == pytest.approx(metrics["acc"], abs=1e-4)
         assert row["test bal"] == pytest.approx(metrics["balanced_acc"], abs=1e-4)
     assert rows["ERM"]["name"] == "baseline" and rows["CCE"]["name"] == ""
+    from app_support import run_cli
+
+    listed = run_cli(app_root, "runs")  # the CLI shows the experiment name too
+    assert "name" in listed and "baseline" in listed
+    assert "baseline" in run_cli(app_root, "runs", "--csv").splitlines()[1:][0] + run_cli(app_root, "runs", "--csv")
 
 
 def test_infer_top_classes_of_an_uploaded_image(client, app_root):

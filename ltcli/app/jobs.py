@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import ltcli
 from ltcli.errors import LtcliError
 
 ACTIVE = ("queued", "running")
@@ -165,10 +166,13 @@ class JobQueue:
     def _launch(self, job: Job) -> subprocess.Popen:
         job_file, status, log = self._files(job)
         job_file.write_text(json.dumps({**job.request, "status": str(status)}), encoding="utf-8")
+        # The worker runs the very ltcli the app runs (a checkout on a relative PYTHONPATH included).
+        package_home = str(Path(ltcli.__file__).resolve().parents[1])
+        path = os.pathsep.join([package_home, *filter(None, [os.environ.get("PYTHONPATH")])])
         with open(log, "wb") as output:
             return subprocess.Popen([self.python, "-m", "ltcli.app.worker", str(job_file)], cwd=self.root,
                                     stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                    env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path})
 
     def _read_status(self, job: Job) -> dict[str, Any]:
         _, status_file, _ = self._files(job)
