@@ -35,3 +35,7 @@ ltcli plot "${runs[@]}" --metrics acc,loss,balanced_acc --out "logs/plots/$DATAS
 ltcli plot "${runs[@]}" --kind per-class --out "logs/plots/$DATASET-$MODEL-per-class.svg"
 ltcli plot "${runs[@]}" --kind shots --out "logs/plots/$DATASET-$MODEL-shots.svg"
 ltcli runs --dataset "$DATASET" --model "$MODEL"
+
+# The web app on these runs (Train / Infer / Compare / Runs / Data tabs), on this machine only:
+#   ltcli app --root .        # then open http://127.0.0.1:7860
+echo "open the app on these runs: ltcli app --root . (then http://127.0.0.1:7860)"

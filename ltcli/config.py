@@ -78,6 +78,7 @@ class TrainConfig:
     datasets_dir: str = "a_datasets"
     logs_dir: str = "logs"
     select_metric: str = "acc"  # the validation column whose best value picks checkpoint_best.pt
+    name: str = ""  # the experiment's name, free text: kept in config.json, shown by `ltcli runs`
 
     # A saved run's config (from_dict) was checked when the run started; rules added since then
     # (a --lrstep drop after the last epoch) must not stop it from being resumed or tested.

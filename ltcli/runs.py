@@ -131,18 +131,19 @@ def best_logged(values: list[float | None], metric: str) -> float | None:
 
 
 def summarize_run(run: RunFolder) -> dict:
-    """What `ltcli runs` shows of a run: its identity, progress, best validation value of the metric
+    """What `ltcli runs` shows of a run: its identity and experiment name, progress, best validation value of the metric
     that picked its checkpoint, and the test metrics (empty dict if never tested). A run whose files
     cannot be read is summarised by its identity and an `error` naming the file and the reason."""
     summary = {"stamp": run.stamp, "model": run.model, "dataset": run.dataset, "objective": run.objective,
-               "path": str(run.path), "epochs_done": None, "epochs": None, "select_metric": None,
+               "path": str(run.path), "name": "", "epochs_done": None, "epochs": None, "select_metric": None,
                "best_valid": None, "test": {}, "error": None}
     try:
         config = run.read_config()
         metric = str(config.get("select_metric", "acc"))
         valid = run.read_log_columns("valid")
         summary.update(
-            epochs=config.get("epochs"), select_metric=metric, epochs_done=len(valid.get("epoch", [])),
+            name=str(config.get("name") or ""), epochs=config.get("epochs"), select_metric=metric,
+            epochs_done=len(valid.get("epoch", [])),
             best_valid=best_logged(valid.get(metric, []), metric), test=run.read_metrics("test"),
         )
     except (RunFileError, OSError) as error:

@@ -141,3 +141,28 @@ def write_bad_images(folder: Path, prefix: str = "") -> list[Path]:
         path.write_bytes(make())
         paths.append(path)
     return paths
+
+
+@pytest.fixture(scope="session")
+def app_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A web-app root: a_datasets/colours and two tested one-epoch runs (ERM named 'baseline', and CCE)."""
+    from app_support import APP_TRAIN_ARGS, run_cli
+
+    root = tmp_path_factory.mktemp("app-root")
+    make_dataset(root / "a_datasets" / "colours")
+    for objective, name in (("ERM", "baseline"), ("CCE", "")):
+        run_cli(root, "train", "--dataset", "colours", "--objective", objective, "--name", name, *APP_TRAIN_ARGS)
+        run_cli(root, "test", "--dataset", "colours", "--model", "resnet20", "--objective", objective,
+                "--datetime", "latest")
+    return root
+
+
+@pytest.fixture(scope="session")
+def served_app(app_root: Path):
+    """The app on `app_root`, served on a free localhost port for the whole session."""
+    pytest.importorskip("gradio", reason="the web app needs the app extra: pip install 'ltcli[app]'")
+    from app_support import serve_app
+
+    served = serve_app(app_root, max_upload_mb=0.05)
+    yield served
+    served.close()

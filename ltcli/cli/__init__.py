@@ -10,6 +10,7 @@ from ltcli.cli import pretrain  # noqa: E402,F401
 from ltcli.cli import evaluate  # noqa: E402,F401
 from ltcli.cli import plot  # noqa: E402,F401
 from ltcli.cli import listing  # noqa: E402,F401
+from ltcli.cli import webapp  # noqa: E402,F401
 
 
 def main() -> None:

@@ -203,9 +203,7 @@ def predict(
     """Classify images with a trained run (or the averaged probabilities of several): the top-k
     classes and probabilities of each image, printed and written to a CSV. Needs only the checkpoint."""
     from ltcli.atomic import atomic_write_text
-    from ltcli.data.files import ImageFiles, collect_images
-    from ltcli.engine.inference import ensemble_log_probs, load_runs, top_k_rows
-    from ltcli.engine.runtime import resolve_device
+    from ltcli.engine.inference import predict_files
     from ltcli.run_folder import csv_text
 
     if not run:
@@ -215,26 +213,20 @@ def predict(
     if out.exists() and not force:
         raise LtcliError(f"{out} already exists: pass --force to replace it, or choose another --out")
     infos = resolve_runs(logs_dir, run, model, dataset, objective, None)
-    found = collect_images(images)
-    torch_device = resolve_device(device)
-    members = load_runs(infos, torch_device)
-    log_probs, _, _ = ensemble_log_probs(
-        members, lambda m: ImageFiles(found.images, m.eval_transform()), torch_device, batch_size
-    )
-    rows = top_k_rows([str(p) for p in found.images], members[0].class_names, log_probs, top_k)
+    result = predict_files(infos, images, device, top_k, batch_size)
+    rows = result.rows
     atomic_write_text(out, csv_text(rows))
     shown = min(len(rows), 20)
-    label = members[0].info.label() if len(members) == 1 else f"ensemble of {len(members)}"
-    table = Table("file", "top class", "probability", "then", title=f"{label}: {len(rows)} image(s)",
+    table = Table("file", "top class", "probability", "then", title=f"{result.label}: {len(rows)} image(s)",
                   title_justify="left")
     for row in rows[:shown]:
         rest = ", ".join(f"{row[f'class_{r}']} {row[f'probability_{r}']:.2f}"
-                         for r in range(2, min(top_k, len(members[0].class_names)) + 1))
+                         for r in range(2, min(top_k, len(result.class_names)) + 1))
         table.add_row(row["file"], row["class_1"], f"{row['probability_1']:.3f}", rest)
     console.print(table)
     if shown < len(rows):
         console.print(f"... {len(rows) - shown} more in {out}")
-    for what, paths in (("unreadable image", found.corrupt), ("non-image file", found.skipped)):
+    for what, paths in (("unreadable image", result.corrupt), ("non-image file", result.skipped)):
         if paths:
             console.print(f"[yellow]skipped {len(paths)} {what}(s):[/] " + ", ".join(map(str, paths[:5]))
                           + (" ..." if len(paths) > 5 else ""), highlight=False)

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from ltcli.cli.app import app, console, err_console, friendly
@@ -59,7 +60,7 @@ def runs_csv(summaries: list[dict]) -> str:
     from ltcli.metrics import SUMMARY_KEYS
 
     test_keys = list(SUMMARY_KEYS) + sorted({k for s in summaries for k in s["test"] if k.startswith("tpauc_")})
-    columns = ["stamp", *IDENTITY_COLUMNS, "epochs_done", "epochs", "select_metric", "best_valid",
+    columns = ["stamp", *IDENTITY_COLUMNS, "name", "epochs_done", "epochs", "select_metric", "best_valid",
                *(f"test_{k}" for k in test_keys), "path", "error"]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
@@ -72,8 +73,8 @@ def runs_csv(summaries: list[dict]) -> str:
 
 def runs_table(summaries: list[dict], title: str) -> tuple[Table, str]:
     """A table that fits 80 columns, and its legend. Model, dataset and objective appear only where
-    they vary, joined in one column (the title names the shared ones); three decimals; the stamp is
-    never wrapped (it is what --run takes)."""
+    they vary, joined in one column (the title names the shared ones), the experiment name only when
+    a run has one; three decimals; the stamp is never wrapped (it is what --run takes)."""
     varying = [c for c in IDENTITY_COLUMNS if len({s[c] for s in summaries}) > 1]
     shared = [summaries[0][c] for c in IDENTITY_COLUMNS if c not in varying]
     metrics = {s["select_metric"] for s in summaries if not s.get("error")} or {"acc"}
@@ -82,21 +83,24 @@ def runs_table(summaries: list[dict], title: str) -> tuple[Table, str]:
     table.add_column("stamp", no_wrap=True)
     if varying:
         table.add_column(" ".join(varying), overflow="fold")
+    named = any(s.get("name") for s in summaries)
+    if named:
+        table.add_column("name", overflow="fold")
     table.add_column("epochs", justify="right", no_wrap=True)
     table.add_column("valid", justify="right")
     for _, header in TABLE_TEST_KEYS:
         table.add_column(header, justify="right", no_wrap=True)
     for s in summaries:
         if s.get("error"):
-            table.add_row(s["stamp"], *([" ".join(s[c] for c in varying)] if varying else []), "",
-                          "[red]unreadable[/]", *([""] * len(TABLE_TEST_KEYS)))
+            table.add_row(s["stamp"], *([" ".join(s[c] for c in varying)] if varying else []),
+                          *([""] if named else []), "", "[red]unreadable[/]", *([""] * len(TABLE_TEST_KEYS)))
             continue
         best_value = _number(s["best_valid"])
         if not one_metric and best_value:
             best_value = f"{s['select_metric']} {best_value}"
         table.add_row(
             s["stamp"], *([" ".join(s[c] for c in varying)] if varying else []),
-            f"{s['epochs_done']}/{s['epochs']}", best_value,
+            *([escape(s["name"])] if named else []), f"{s['epochs_done']}/{s['epochs']}", best_value,
             *(_number(s["test"].get(key)) for key, _ in TABLE_TEST_KEYS),
         )
     best = f"validation {next(iter(metrics))}" if one_metric else "validation value of the run's --select-metric"

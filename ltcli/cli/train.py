@@ -135,6 +135,8 @@ def train(
     select_metric: Annotated[str, typer.Option(
         help="Validation column that picks the best checkpoint: acc, balanced_acc, macro_f1, gmean_recall, "
         "hmean_recall, lowest_recall, top5acc (highest wins); loss, nll, ece (lowest wins).")] = DEFAULT.select_metric,
+    name: Annotated[str, typer.Option(help="Experiment name, kept in config.json and shown by `ltcli runs`.")
+                    ] = DEFAULT.name,
     **aliases: Any,
 ) -> None:
     """Train a model; the run goes to logs/<model>/<dataset>/<objective>/<YYYY-MM-DD-HH-MM-SS>/."""
@@ -157,7 +159,7 @@ def train(
         weights=str(weights) if weights else None, init_from=str(init_from) if init_from else None, freeze=freeze,
         pretrained=pretrained, seed=seed, device=device, workers=workers, datasets_dir=str(datasets_dir),
         logs_dir=str(logs_dir), strict=strict, select_metric=select_metric, reinit_head=reinit_head, head=head,
-        recipe=recipe,
+        recipe=recipe, name=name,
     )
     given = given_options(ctx, values)
     config = TrainConfig.create(**given)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -184,3 +185,37 @@ def top_k_rows(files: Sequence[str], class_names: Sequence[str], log_probs: np.n
             row[f"probability_{rank}"] = float(np.exp(scores[c]))
         rows.append(row)
     return rows
+
+
+@dataclass
+class FilePredictions:
+    """`predict_files`'s answer: one row per readable image (top_k_rows), and what was left out."""
+
+    rows: list[dict]
+    class_names: list[str]
+    label: str  # the run's label, or "ensemble of N"
+    corrupt: list[Path]  # image names that do not decode
+    skipped: list[Path]  # other files inside the named folders
+
+
+def predict_files(infos: Sequence[RunFolder], paths: Sequence[Path], device_name: str = "auto", top_k: int = 5,
+                  batch_size: int = 64) -> FilePredictions:
+    """Classify image files and folders with one run, or the averaged probabilities of several: the
+    top_k classes of each image (the `ltcli predict` command and the web app's Infer tab)."""
+    from ltcli.data.files import ImageFiles, collect_images
+    from ltcli.engine.runtime import resolve_device
+
+    if not infos:
+        raise LtcliError("give the run to predict with (several for an ensemble)")
+    if top_k < 1:
+        raise LtcliError(f"--top-k must be at least 1, got {top_k}")
+    found = collect_images(paths)
+    device = resolve_device(device_name)
+    members = load_runs(infos, device)
+    log_probs, _, _ = ensemble_log_probs(
+        members, lambda m: ImageFiles(found.images, m.eval_transform()), device, batch_size
+    )
+    class_names = members[0].class_names
+    label = members[0].info.label() if len(members) == 1 else f"ensemble of {len(members)}"
+    return FilePredictions(top_k_rows([str(p) for p in found.images], class_names, log_probs, top_k), class_names,
+                           label, list(found.corrupt), list(found.skipped))

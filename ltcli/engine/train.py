@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -25,13 +26,15 @@ from ltcli.run_folder import LOG_SPLITS, RunFolder
 from ltcli.runs import create_run_dir
 
 
-def fit(config: TrainConfig, console: Console | None = None, resume: Path | RunFolder | None = None) -> Path:
+def fit(config: TrainConfig, console: Console | None = None, resume: Path | RunFolder | None = None,
+        on_start: Callable[[RunFolder], None] | None = None) -> Path:
     """Train `config` and return the run folder; with `resume`, continue that run from its last
-    checkpoint. Launched by torchrun, every process calls this and trains its share."""
+    checkpoint. `on_start(run)` is told the run folder before the first epoch (the web app's jobs
+    follow it). Launched by torchrun, every process calls this and trains its share."""
     with distributed(config.device) as (dist, device_name):
         console = Console(quiet=True) if not dist.is_main else console or Console()
         training = build_training(config, console, dist, resolve_device(device_name), resume=resume is not None)
-        return train(training, console, None if resume is None else as_run(resume))
+        return train(training, console, None if resume is None else as_run(resume), on_start)
 
 
 def resume_run(run: RunFolder | Path, console: Console | None = None) -> Path:
@@ -53,10 +56,13 @@ def as_run(folder: RunFolder | Path) -> RunFolder:
     return folder if isinstance(folder, RunFolder) else RunFolder(Path(folder))
 
 
-def train(training: Training, console: Console, resume: RunFolder | None = None) -> Path:
+def train(training: Training, console: Console, resume: RunFolder | None = None,
+          on_start: Callable[[RunFolder], None] | None = None) -> Path:
     """The epochs of a run, from the start or from `resume`'s last checkpoint."""
     config, dist = training.config, training.dist
     run, progress = open_run(training, resume, console)
+    if on_start is not None and dist.is_main:
+        on_start(run)
     logger = RunLogger(run, resume_after=None if resume is None else progress.next_epoch - 1) if dist.is_main \
         else None
     skipped = SkippedFiles(run, training.root, {"train": training.data.train,

@@ -1,0 +1,90 @@
+"""What the page offers to pick from, read through the library: datasets under the root, runs
+(with `summarize_run`, the numbers `ltcli runs` shows), and each run's logged curves."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ltcli.app.paths import DATASETS_AREA, RAW_AREA, AppRoot
+from ltcli.data.folder import split_folders
+from ltcli.run_folder import RunFileError, RunFolder
+from ltcli.runs import list_runs, summarize_run
+
+CURVE_METRICS = ("acc", "gmean_recall", "hmean_recall", "lowest_recall")
+RUN_COLUMNS = ("stamp", "model", "dataset", "objective", "name", "epochs", "state", "valid", "test acc",
+               "test bal", "test few", "run")
+
+
+def dataset_choices(root: AppRoot) -> list[str]:
+    """Split datasets (a_datasets/NAME) first, then raw folders (data_split/NAME) to split on the spot."""
+    found = []
+    for area, folder in ((DATASETS_AREA, root.datasets), (RAW_AREA, root.raw)):
+        if folder.is_dir():
+            found += [f"{area}/{p.name}" for p in sorted(folder.iterdir()) if p.is_dir() and not p.name.startswith(".")]
+    return found
+
+
+def is_split(folder) -> bool:
+    return bool(split_folders(folder))
+
+
+def run_summaries(root: AppRoot, dataset: str | None = None) -> list[dict[str, Any]]:
+    """`summarize_run` of every run under logs/ (oldest first), with its root-relative path as `run`."""
+    if not root.logs.is_dir():
+        return []
+    return [{**summarize_run(info), "run": root.relative(info.path)} for info in list_runs(root.logs, dataset=dataset)]
+
+
+def run_label(summary: dict[str, Any]) -> str:
+    name = f" '{summary['name']}'" if summary.get("name") else ""
+    return f"{summary['stamp']} {summary['model']}/{summary['dataset']}/{summary['objective']}{name}"
+
+
+def run_choices(root: AppRoot, tested: bool = False) -> list[tuple[str, str]]:
+    """(label, root-relative run folder) of every run, newest first; `tested`: only those with test results."""
+    summaries = [s for s in run_summaries(root) if not s.get("error") and (s["test"] or not tested)]
+    return [(run_label(s), s["run"]) for s in reversed(summaries)]
+
+
+def run_state(summary: dict[str, Any], running: set[str]) -> str:
+    if summary.get("error"):
+        return "unreadable"
+    if summary["run"] in running:
+        return "training"
+    done, total = summary["epochs_done"], summary["epochs"]
+    if total is not None and done is not None and done < total:
+        return "interrupted"
+    return "tested" if summary["test"] else "finished"
+
+
+def _number(value: float | None) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else round(float(value), 4)
+
+
+def run_rows(summaries: list[dict[str, Any]], running: set[str]) -> list[list[Any]]:
+    """The `ltcli runs` table as rows of RUN_COLUMNS, newest first."""
+    rows = []
+    for s in reversed(summaries):
+        test = s["test"] or {}
+        rows.append([s["stamp"], s["model"], s["dataset"], s["objective"], s.get("name", ""),
+                     f"{s['epochs_done'] or 0}/{s['epochs'] or '?'}", run_state(s, running), _number(s["best_valid"]),
+                     _number(test.get("acc")), _number(test.get("balanced_acc")), _number(test.get("few_shot_acc")),
+                     s["run"]])
+    return rows
+
+
+def curve_rows(run: RunFolder) -> list[dict[str, Any]]:
+    """Long-format rows (epoch, value, curve) of the logged columns in CURVE_METRICS, train and valid:
+    what the live plot draws. Unreadable or missing logs give no rows."""
+    rows = []
+    for split in ("train", "valid"):
+        try:
+            columns = run.read_log_columns(split)
+        except (RunFileError, OSError):
+            continue
+        for metric in CURVE_METRICS:
+            for epoch, value in zip(columns.get("epoch", []), columns.get(metric, []), strict=False):
+                if not math.isnan(value):
+                    rows.append({"epoch": int(epoch) + 1, "value": value, "curve": f"{split} {metric}"})
+    return rows

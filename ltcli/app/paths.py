@@ -1,0 +1,89 @@
+"""The app's root: the one folder it reads and writes (data_split/, a_datasets/, logs/ under it).
+
+A path typed on the page or sent to the API is root-relative. An absolute path, a `..`, or a
+symlink that leads out of its area is refused with one line, before anything is read: the page
+must not become a way to read or write the rest of the machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+from ltcli.errors import LtcliError
+
+RAW_AREA = "data_split"
+DATASETS_AREA = "a_datasets"
+LOGS_AREA = "logs"
+AREAS = (RAW_AREA, DATASETS_AREA, LOGS_AREA)
+
+
+class PathRefused(LtcliError):
+    """A path that would reach outside the app's root (or outside the area it must be in)."""
+
+
+@dataclass(frozen=True)
+class AppRoot:
+    """--root: data_split/ (raw datasets), a_datasets/ (split ones) and logs/ (runs) under it."""
+
+    path: Path
+
+    @classmethod
+    def at(cls, folder: str | Path) -> AppRoot:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise LtcliError(f"--root {folder} is not a folder")
+        return cls(folder.resolve())
+
+    def area(self, name: str) -> Path:
+        return self.path / name
+
+    @property
+    def raw(self) -> Path:
+        return self.area(RAW_AREA)
+
+    @property
+    def datasets(self) -> Path:
+        return self.area(DATASETS_AREA)
+
+    @property
+    def logs(self) -> Path:
+        return self.area(LOGS_AREA)
+
+    def confine(self, text: str | Path, areas: tuple[str, ...] = AREAS, what: str = "path") -> Path:
+        """The absolute path of `text`, a path relative to the root that starts with one of `areas`
+        (e.g. `logs/resnet32/digits-lt/ERM/2026-01-01-10-00-00`); refused when it is absolute, holds
+        `..`, or resolves (through symlinks) outside its area. The path need not exist yet."""
+        text = str(text).strip()
+        if not text:
+            raise PathRefused(f"no {what} given")
+        if PurePosixPath(text).is_absolute() or PureWindowsPath(text).is_absolute() or text.startswith("~"):
+            raise PathRefused(f"{what} {text!r} is refused: give a path relative to the app's root "
+                              f"({', '.join(a + '/' for a in areas)})")
+        parts = PurePosixPath(text.replace("\\", "/")).parts
+        if ".." in parts:
+            raise PathRefused(f"{what} {text!r} is refused: '..' would leave the app's root")
+        if not parts or parts[0] not in areas:
+            raise PathRefused(f"{what} {text!r} is refused: it must lie under {' or '.join(a + '/' for a in areas)}")
+        area = self.area(parts[0]).resolve()
+        target = (self.path.joinpath(*parts)).resolve()
+        if not (target == area or target.is_relative_to(area)):
+            raise PathRefused(f"{what} {text!r} is refused: it leads outside {parts[0]}/ (a symlink out of the root)")
+        return target
+
+    def confine_name(self, name: str, area: str, what: str = "dataset") -> Path:
+        """`area/name` for a bare name (one folder, not hidden), refused like `confine`."""
+        name = str(name).strip()
+        if not name or "/" in name or "\\" in name or name in (".", "..") or name.startswith("."):
+            raise PathRefused(f"{what} name {name!r} is refused: give one folder name under {area}/")
+        return self.confine(f"{area}/{name}", (area,), what)
+
+    def relative(self, path: Path) -> str:
+        """How the page shows (and the API takes) a path under the root."""
+        path = Path(path)
+        for candidate in (path.absolute(), path.resolve()):
+            try:
+                return candidate.relative_to(self.path).as_posix()
+            except ValueError:
+                continue
+        return path.as_posix()

@@ -1,0 +1,83 @@
+"""The page: five tabs over one AppContext, and how it is served (localhost unless told otherwise,
+never a public share link)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from ltcli.app.catalog import dataset_choices, run_choices
+from ltcli.app.context import DEFAULT_MAX_UPLOAD_MB, AppContext
+from ltcli.app.jobs import JobQueue
+from ltcli.app.paths import AppRoot
+from ltcli.app.tabs.compare import CompareTab
+from ltcli.app.tabs.data import DataTab
+from ltcli.app.tabs.infer import InferTab
+from ltcli.app.tabs.runs import RunsTab
+from ltcli.app.tabs.train import TrainTab
+
+TITLE = "ltcli: long-tailed image classification"
+
+
+def make_context(root: str | Path, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, parallel: int = 1,
+                 device: str = "auto") -> AppContext:
+    """The root, a job queue whose worker processes run in it, and a scratch folder for figures."""
+    app_root = AppRoot.at(root)
+    scratch = Path(tempfile.mkdtemp(prefix="ltcli-app-"))
+    jobs = JobQueue(app_root.path, scratch / "jobs", parallel=parallel)
+    return AppContext(app_root, jobs, scratch / "figures", int(max_upload_mb * 2**20), device)
+
+
+def build_app(context: AppContext) -> gr.Blocks:
+    """The Blocks of the page. Named endpoints (api_name): train, stop, jobs, infer, compare, tune,
+    runs, test, resume, stats; the README documents their inputs and outputs."""
+    train, infer, compare, runs, data = (TrainTab(context), InferTab(context), CompareTab(context),
+                                         RunsTab(context), DataTab(context))
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+        gr.Markdown(f"## {TITLE}\nroot: `{context.root.path}`", elem_id="ltcli-header")
+        with gr.Tabs(elem_id="ltcli-tabs"):
+            with gr.Tab("Train", id="train") as train_tab:
+                train.build()
+            with gr.Tab("Infer", id="infer") as infer_tab:
+                infer.build()
+            with gr.Tab("Compare", id="compare") as compare_tab:
+                compare.build()
+            with gr.Tab("Runs", id="runs") as runs_tab:
+                runs.build()
+            with gr.Tab("Data", id="data") as data_tab:
+                data.build()
+
+        # New runs and datasets appear in the pickers whenever a tab is opened.
+        def all_runs(current: Any) -> Any:
+            return gr.Dropdown(choices=run_choices(context.root))
+
+        def tested_runs(current: Any) -> Any:
+            return gr.Dropdown(choices=run_choices(context.root, tested=True))
+
+        def datasets(current: Any) -> Any:
+            return gr.Dropdown(choices=dataset_choices(context.root))
+
+        private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
+        infer_tab.select(all_runs, infer.runs, infer.runs, **private)
+        compare_tab.select(tested_runs, compare.runs, compare.runs, **private)
+        compare_tab.select(all_runs, compare.tune_run, compare.tune_run, **private)
+        runs_tab.select(runs.runs, None, runs.listing, **private)
+        data_tab.select(datasets, data.dataset, data.dataset, **private)
+        train_tab.select(datasets, train.dataset, train.dataset, **private)
+        train_tab.select(lambda current: gr.Dropdown(choices=[("(scratch)", ""), *run_choices(context.root)]),
+                         train.start_from, train.start_from, **private)
+    return demo
+
+
+def serve(context: AppContext, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None,
+          block: bool = True, quiet: bool = False) -> gr.Blocks:
+    """Launch the page; with `block=False` return at once (tests, scripts), the server running."""
+    demo = build_app(context)
+    demo.queue(default_concurrency_limit=1)
+    demo.launch(server_name=host, server_port=port, auth=auth, share=False, prevent_thread_lock=not block,
+                max_file_size=context.max_upload_bytes, allowed_paths=[str(context.scratch)], quiet=quiet,
+                show_error=True, inbrowser=False)
+    return demo

@@ -1,0 +1,58 @@
+"""Values the tabs share: whole numbers from number boxes, the run a path names, the start point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ltcli.app.paths import AREAS, LOGS_AREA, AppRoot
+from ltcli.errors import LtcliError
+from ltcli.run_folder import RunFolder
+
+
+def whole(value: Any, label: str) -> int:
+    """A number box's value as an int (gradio sends floats); 2.5 epochs is an error, not 2."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise LtcliError(f"{label} takes a whole number, got {value!r}") from None
+    if not number.is_integer():
+        raise LtcliError(f"{label} takes a whole number, got {value!r}")
+    return int(number)
+
+
+def number(value: Any, label: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise LtcliError(f"{label} takes a number, got {value!r}") from None
+
+
+def run_folder(root: AppRoot, text: str) -> RunFolder:
+    """The run folder a root-relative path names (under logs/), refused outside the root."""
+    path = root.confine(text, (LOGS_AREA,), "run")
+    if not RunFolder.holds_run(path):
+        raise LtcliError(f"{text} is not a run folder (no config.json)")
+    return RunFolder(path)
+
+
+def run_folders(root: AppRoot, texts: list[str] | str | None, at_least: int = 1) -> list[RunFolder]:
+    texts = [texts] if isinstance(texts, str) else list(texts or [])
+    texts = [t for t in texts if str(t).strip()]
+    if len(texts) < at_least:
+        raise LtcliError(f"pick at least {at_least} run{'s' if at_least > 1 else ''}")
+    return [run_folder(root, text) for text in texts]
+
+
+def start_point(root: AppRoot, text: str | None) -> dict[str, str]:
+    """TrainConfig's init_from (an earlier run) or weights (a .pt file) for the page's 'start from',
+    both root-relative, so config.json records them as `ltcli train` run in the root would."""
+    text = (text or "").strip()
+    if not text:
+        return {}
+    path = root.confine(text, AREAS, "start point")
+    relative = root.relative(path)
+    if RunFolder.holds_run(path):
+        return {"init_from": relative}
+    if path.is_file():
+        return {"weights": relative}
+    raise LtcliError(f"start from {text!r}: neither a run folder nor a weights file")

@@ -1,0 +1,112 @@
+"""The Compare tab: two or more tested runs side by side (per-class recall ordered by training
+count, the headline metrics, each confusion matrix), optionally with their temperature ensemble;
+and "tune this run with objective X for N epochs", queued like any training."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from ltcli.app.catalog import run_choices
+from ltcli.app.context import AppContext
+from ltcli.app.tabs.common import run_folder, run_folders, whole
+from ltcli.app.tabs.results import HEADLINE, dataset_root, headline_row, read_tested
+from ltcli.app.ui import shown, table
+from ltcli.errors import LtcliError
+from ltcli.objectives import list_objectives
+from ltcli.run_folder import ResultsFolder
+
+COMPARE_COLUMNS = ("run", *HEADLINE)
+
+
+class CompareTab:
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+
+    @shown
+    def compare(self, runs: list[str], split: str = "test", temperatures: str = "") -> tuple[Any, str, list, str]:
+        """Compare tested runs (root-relative run folders) on `split`: returns (the headline metrics
+        table, a per-class recall figure, the confusion matrices, a note). With `temperatures`
+        (one per run, e.g. "1,2"), their temperature ensemble is tested too and joins the comparison."""
+        from ltcli.plots import plot_recall_comparison
+
+        root = self.context.root
+        infos = run_folders(root, runs, at_least=2)
+        folders: list[tuple[str, ResultsFolder]] = [(f"{i.objective} {i.stamp}", i) for i in infos]
+        note = f"{len(infos)} runs on {split}"
+        if temperatures and temperatures.strip():
+            ensemble = self._ensemble(infos, split, temperatures.strip())
+            folders.append((f"ensemble t={temperatures.strip()}", ensemble))
+            note += f"; their temperature ensemble was tested into {root.relative(ensemble.path)}"
+        metrics = {label: read_tested(folder, split, label) for label, folder in folders}
+        per_class = {label: folder.read_per_class(split) for label, folder in folders}
+        (first, (names, counts, _)), *others = per_class.items()
+        for label, (other_names, _, _) in others:
+            if other_names != names:
+                raise LtcliError(f"{label} was tested on other classes than {first}: cannot compare per class")
+        figure = self.context.figure_path("per-class-recall")
+        plot_recall_comparison(names, counts, [(label, recalls) for label, (_, _, recalls) in per_class.items()],
+                               figure, title=f"per-class recall on {split}")
+        confusions = []
+        for label, folder in folders:
+            copied = self.context.copy_figure(folder.results_files(split, False)["confusion"])
+            if copied:
+                confusions.append((copied, label))
+        rows = [headline_row(label, values) for label, values in metrics.items()]
+        return table(rows, COMPARE_COLUMNS), str(figure), confusions, note
+
+    def _ensemble(self, infos: list, split: str, temperatures: str) -> ResultsFolder:
+        from ltcli.engine.assess import test_runs
+        from ltcli.posthoc import PosthocPlan
+        from ltcli.runs import create_ensemble_dir
+
+        plan = PosthocPlan.from_options(temperatures=temperatures, num_runs=len(infos), split=split)
+        data = dataset_root(self.context, infos[0])
+        out = create_ensemble_dir(self.context.root.logs, infos[0].dataset)
+        result = test_runs(infos, data, split, self.context.device, out, plan=plan)
+        return ResultsFolder(result.out_dir).corrected(plan.results_tag)
+
+    @shown
+    def tune(self, run: str, objective: str = "GML", epochs: float = 10) -> dict[str, Any]:
+        """Queue "tune this run with `objective` for `epochs` epochs": a new run that starts from the
+        run's best checkpoint (cosine schedule, no warmup), with the run's data and input settings."""
+        root = self.context.root
+        info = run_folder(root, run)
+        config = info.read_config()
+        keep = ("dataset", "model", "height", "width", "hflip", "batch_size", "workers", "seed", "lr", "momentum",
+                "weight_decay")
+        given = {k: config[k] for k in keep if k in config}
+        given.update(objective=objective, epochs=whole(epochs, "epochs"), sched="cosine", warmup_epochs=0,
+                     init_from=root.relative(info.path), name=f"{objective} tune of {info.stamp}")
+        from ltcli.config import TrainConfig
+
+        TrainConfig.create(**given)
+        return self.context.jobs.submit({"config": given}, f"tune {info.stamp} with {objective}")
+
+    def build(self) -> None:
+        gr.Markdown("Pick two or more tested runs (test a run in the Runs tab). Optionally average them with one "
+                    "temperature per run (softmax(z / t)), e.g. a tuned copy and its original with 1,2.")
+        with gr.Row():
+            choices = run_choices(self.context.root, tested=True)
+            runs = gr.Dropdown(choices, value=[c[1] for c in choices[:2]], multiselect=True, label="runs",
+                               elem_id="compare-runs", allow_custom_value=True)
+            split = gr.Radio(["test", "valid"], value="test", label="split")
+            temperatures = gr.Textbox("", label="temperatures (optional)", placeholder="1,2")
+            button = gr.Button("Compare", variant="primary", elem_id="compare-button")
+        note = gr.Markdown()
+        metrics = gr.Dataframe(table([], COMPARE_COLUMNS), label="headline metrics", interactive=False)
+        recall = gr.Image(label="per-class recall, classes from the most to the fewest training images",
+                          type="filepath", elem_id="compare-recall")
+        confusion = gr.Gallery(label="confusion matrices", columns=2, height="auto")
+        button.click(self.compare, [runs, split, temperatures], [metrics, recall, confusion, note],
+                     api_name="compare")
+        with gr.Accordion("tune a run with another objective", open=False):
+            with gr.Row():
+                tune_run = gr.Dropdown(run_choices(self.context.root), label="run to tune", allow_custom_value=True)
+                tune_objective = gr.Dropdown(list_objectives(), value="GML", label="objective")
+                tune_epochs = gr.Number(10, label="epochs", precision=0)
+                tune_button = gr.Button("Queue the tuning")
+            tuned = gr.JSON(label="queued")
+        tune_button.click(self.tune, [tune_run, tune_objective, tune_epochs], tuned, api_name="tune")
+        self.runs, self.tune_run = runs, tune_run

@@ -1,0 +1,173 @@
+"""The Train tab: a form that builds a TrainConfig (checked on the spot), a queue of jobs run in
+worker processes, and the watched run's curves and progress, polled from its CSV logs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from ltcli.app.catalog import curve_rows, dataset_choices, run_choices
+from ltcli.app.context import AppContext
+from ltcli.app.datasets import training_dataset
+from ltcli.app.tabs.common import number, run_folder, start_point, whole
+from ltcli.app.ui import shown, table
+from ltcli.config import DEFAULT, TrainConfig
+from ltcli.errors import LtcliError
+from ltcli.models import CIFAR_MODELS, list_models
+from ltcli.objectives import list_objectives
+from ltcli.rebalance import TRAIN_RULES
+from ltcli.run_folder import RunFolder
+from ltcli.runs import summarize_run
+
+JOB_COLUMNS = ("job", "state", "label", "run", "message")
+COMMON_MODELS = (*CIFAR_MODELS, "resnet18", "resnet50", "efficientnet_b0", "convnext_tiny", "vit_small_patch16_224")
+
+
+def progress_html(job: dict[str, Any] | None, summary: dict[str, Any] | None) -> str:
+    """A progress bar over the run's epochs (from its valid.csv, as `ltcli runs` counts them)."""
+    if job is None:
+        return "<p>no training yet</p>"
+    done = (summary or {}).get("epochs_done") or 0
+    total = (summary or {}).get("epochs") or 0
+    where = f" — {job['run']}" if job.get("run") else ""
+    queued = f" ({job['ahead']} ahead)" if job.get("ahead") is not None else ""
+    return (f"<div id='ltcli-progress'><progress max='{max(total, 1)}' value='{done}' style='width:100%'></progress>"
+            f"<p>job {job['job']}: {job['state']}{queued}, epoch {done}/{total or '?'}{where}</p>"
+            f"<p>{job['message']}</p></div>")
+
+
+class TrainTab:
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+
+    @shown
+    def train(self, dataset: str, imbalance_factor: float | None = None, profile: str = "exp",
+              model: str = DEFAULT.model, objective: str = DEFAULT.objective, train_rule: str = DEFAULT.train_rule,
+              epochs: float = DEFAULT.epochs, batch_size: float = DEFAULT.batch_size,
+              workers: float = DEFAULT.workers, lr: float = DEFAULT.lr, momentum: float = DEFAULT.momentum,
+              weight_decay: float = DEFAULT.weight_decay, seed: float = DEFAULT.seed,
+              warmup: float = DEFAULT.warmup_epochs, sched: str = DEFAULT.sched, lrstep: str = "",
+              height: float = DEFAULT.height, width: float = DEFAULT.width, hflip: float = DEFAULT.hflip,
+              start_from: str = "", freeze: str = DEFAULT.freeze, name: str = "") -> dict[str, Any]:
+        """Check the settings (TrainConfig), split a raw dataset if one was picked, and queue the
+        training; returns the job (its id, state, and how many jobs are ahead of it)."""
+        root = self.context.root
+        model = (model or "").strip()
+        if model not in list_models(model or "-"):
+            raise LtcliError(f"unknown model {model!r}: any timm name (see `ltcli models PATTERN`)")
+        factor = number(imbalance_factor, "imbalance factor") if imbalance_factor not in (None, "", 0) else None
+        seed = whole(seed, "seed")
+        lr_steps = [whole(v, "lr steps") for v in str(lrstep or "").split(",") if v.strip()] or None
+        given: dict[str, Any] = dict(
+            model=model, objective=objective, train_rule=train_rule, epochs=whole(epochs, "epochs"),
+            batch_size=whole(batch_size, "batch size"), workers=whole(workers, "workers"), lr=number(lr, "lr"),
+            momentum=number(momentum, "momentum"), weight_decay=number(weight_decay, "weight decay"), seed=seed,
+            warmup_epochs=whole(warmup, "warmup"), sched=sched, height=whole(height, "height"),
+            width=whole(width, "width"), hflip=number(hflip, "hflip"), freeze=freeze, name=(name or "").strip(),
+            **start_point(root, start_from),
+        )
+        if lr_steps is not None:
+            given["lr_steps"] = lr_steps
+        # Check every value before anything is written (the split, the job): same errors as the CLI's.
+        TrainConfig.create(dataset="-", **given)
+        dataset_name, how = training_dataset(root, dataset, factor, profile, seed)
+        given["dataset"] = dataset_name
+        TrainConfig.create(**given)
+        label = f"{given['name'] or model} / {objective} on {dataset_name}"
+        job = self.context.jobs.submit({"config": given}, label)
+        job["message"] = how
+        return job
+
+    @shown
+    def stop(self, job: float) -> str:
+        """Stop a job: a queued one is cancelled, a running one stops at the next batch boundary."""
+        return self.context.jobs.stop(whole(job, "job"))
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every job of this app session, oldest first."""
+        return self.context.jobs.jobs()
+
+    def watch(self, job_id: float | None) -> tuple[Any, str, Any]:
+        """The timer's poll: the jobs table, the watched job's progress and curves (the given job,
+        else the running one, else the latest)."""
+        jobs = self.context.jobs.jobs()
+        rows = [[j["job"], j["state"] + (f" ({j['ahead']} ahead)" if j.get("ahead") is not None else ""),
+                 j["label"], j["run"] or "", j["message"]] for j in reversed(jobs)]
+        chosen = None
+        if job_id not in (None, "") and jobs:
+            chosen = next((j for j in jobs if j["job"] == int(job_id)), None)
+        chosen = chosen or next((j for j in jobs if j["state"] == "running"), None) or (jobs[-1] if jobs else None)
+        summary, curves = None, []
+        if chosen is not None and chosen.get("run"):
+            try:
+                run = run_folder(self.context.root, chosen["run"])
+                summary, curves = summarize_run(run), curve_rows(RunFolder(run.path))
+            except LtcliError:
+                pass
+        return table(rows, JOB_COLUMNS), progress_html(chosen, summary), curves_frame(curves)
+
+    def build(self) -> None:
+        root = self.context.root
+        gr.Markdown("Train a model on a dataset under the root. The run is an ordinary run folder under `logs/`: "
+                    "`ltcli runs`, `test` and `plot` see it. One training runs at a time; others wait in the queue.")
+        with gr.Row():
+            datasets = dataset_choices(root)
+            dataset = gr.Dropdown(datasets, value=datasets[0] if datasets else None, label="dataset",
+                                  info="a_datasets/NAME (split) or data_split/NAME (raw: split 70/15/15 on start)",
+                                  allow_custom_value=True, elem_id="train-dataset")
+            imbalance = gr.Number(None, label="imbalance factor (raw only)", minimum=0)
+            profile = gr.Radio(["exp", "step"], value="exp", label="long-tail profile")
+        with gr.Row():
+            model = gr.Dropdown(list(COMMON_MODELS), value=DEFAULT.model, label="model", allow_custom_value=True,
+                                info="any timm name")
+            objective = gr.Dropdown(list_objectives(), value=DEFAULT.objective, label="objective")
+            train_rule = gr.Dropdown(list(TRAIN_RULES), value=DEFAULT.train_rule, label="train rule")
+            name = gr.Textbox("", label="experiment name", placeholder="kept in config.json, shown in the runs list")
+        with gr.Row():
+            epochs = gr.Number(DEFAULT.epochs, label="epochs", precision=0)
+            batch_size = gr.Number(DEFAULT.batch_size, label="batch size", precision=0)
+            workers = gr.Number(DEFAULT.workers, label="workers", precision=0)
+            lr = gr.Number(DEFAULT.lr, label="learning rate")
+            momentum = gr.Number(DEFAULT.momentum, label="momentum")
+            weight_decay = gr.Number(DEFAULT.weight_decay, label="weight decay")
+        with gr.Row():
+            seed = gr.Number(DEFAULT.seed, label="seed", precision=0)
+            warmup = gr.Number(DEFAULT.warmup_epochs, label="warmup epochs", precision=0)
+            sched = gr.Radio(["step", "cosine"], value=DEFAULT.sched, label="schedule")
+            lrstep = gr.Textbox("", label="lr steps", placeholder="60,60,40,40 (epochs per stage)")
+            height = gr.Number(DEFAULT.height, label="height", precision=0)
+            width = gr.Number(DEFAULT.width, label="width", precision=0)
+            hflip = gr.Number(DEFAULT.hflip, label="flip probability")
+        with gr.Row():
+            start_from = gr.Dropdown([("(scratch)", ""), *run_choices(root)], value="", label="start from",
+                                     info="an earlier run (or pre-training run), or a weights .pt under the root",
+                                     allow_custom_value=True)
+            freeze = gr.Dropdown(["none", "backbone", "backbone-except-bn", "all"], value=DEFAULT.freeze,
+                                 label="freeze")
+        with gr.Row():
+            submit = gr.Button("Train", variant="primary", elem_id="train-button")
+            job_id = gr.Number(None, label="job to watch / stop", precision=0)
+            stop = gr.Button("Stop", variant="stop", elem_id="stop-button")
+        submitted = gr.JSON(label="submitted")
+        stopped = gr.Markdown()
+        progress = gr.HTML(progress_html(None, None))
+        curves = gr.LinePlot(curves_frame([]), x="epoch", y="value", color="curve", y_lim=[0, 1],
+                             title="accuracy and per-class recall (GM, HM, lowest) per epoch", height=320)
+        jobs_table = gr.Dataframe(table([], JOB_COLUMNS), label="jobs", interactive=False, wrap=True)
+        inputs = [dataset, imbalance, profile, model, objective, train_rule, epochs, batch_size, workers, lr, momentum,
+                  weight_decay, seed, warmup, sched, lrstep, height, width, hflip, start_from, freeze, name]
+        submit.click(self.train, inputs, submitted, api_name="train").success(
+            lambda job: job["job"], submitted, job_id, api_visibility="private")
+        stop.click(self.stop, job_id, stopped, api_name="stop")
+        gr.Button("refresh jobs", visible=False).click(self.jobs, None, gr.JSON(visible=False), api_name="jobs")
+        self.dataset, self.start_from = dataset, start_from
+        timer = gr.Timer(1.0)
+        timer.tick(self.watch, job_id, [jobs_table, progress, curves], api_visibility="private",
+                   show_progress="hidden", concurrency_limit=None)
+
+
+def curves_frame(rows: list[dict[str, Any]]) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=["epoch", "value", "curve"])

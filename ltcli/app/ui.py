@@ -1,0 +1,37 @@
+"""Small gradio helpers shared by the tabs: library errors become page messages."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import gradio as gr
+
+from ltcli.errors import LtcliError, describe_os_error
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def shown(handler: F) -> F:
+    """Raise a library error as gr.Error: one line on the page (a toast) and the error message of
+    an API call, never a stack trace. The wrapper keeps the handler's signature, so the API's
+    parameter names are the handler's."""
+
+    @functools.wraps(handler)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return handler(*args, **kwargs)
+        except LtcliError as error:
+            raise gr.Error(str(error), print_exception=False) from None
+        except OSError as error:
+            raise gr.Error(describe_os_error(error), print_exception=False) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def table(rows: list[list[Any]], headers: list[str] | tuple[str, ...]) -> Any:
+    """A Dataframe value: a pandas frame, so an empty table still has its headers."""
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=list(headers))
