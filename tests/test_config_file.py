@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import TRAIN_ARGS, make_dataset
+
 from ltcli.config import TrainConfig
 from ltcli.config_file import read_config_file
 
