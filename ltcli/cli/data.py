@@ -1,4 +1,4 @@
-"""Data commands: demo-data, split."""
+"""Data commands: demo-data, download, split, stats."""
 
 from __future__ import annotations
 
@@ -42,6 +42,35 @@ def demo_data(
         + ", ".join(f"{k}:{v}" for k, v in counts.items())
         + f" (imbalance {max(counts.values()) / min(counts.values()):.1f})"
     )
+
+
+@app.command()
+@friendly
+def download(
+    name: Annotated[str, typer.Argument(help="cifar10, cifar100, mnist or fashion-mnist.")],
+    root: Annotated[Path, typer.Option(help="Folder of raw datasets: writes ROOT/NAME.")] = Path("data_split"),
+    cache: Annotated[
+        Path | None, typer.Option(help="Where torchvision keeps the archive (default ROOT/.downloads).")
+    ] = None,
+) -> None:
+    """Download a standard dataset (torchvision's downloader and checksums) into data_split/NAME/{train,test}/,
+    keeping its official split; never overwrites. Then `ltcli split NAME-lt --src data_split/NAME
+    --imbalance-factor 100` gives the literature's long-tailed version (e.g. CIFAR-10-LT)."""
+    from ltcli.data.download import check_destination, get_source, open_splits, write_dataset
+
+    source = get_source(name)
+    destination = root / source.name
+    cache = cache if cache is not None else root / ".downloads"
+    check_destination(destination)
+    console.print(f"{source.summary}: fetching into {cache} (torchvision)", highlight=False, soft_wrap=True)
+    splits = open_splits(source, cache)
+    with file_progress("writing") as progress:
+        task = progress.add_task("write", total=sum(len(dataset) for dataset in splits.values()))
+        counts = write_dataset(source, splits, destination, on_file=lambda: progress.advance(task))
+    sizes = ", ".join(f"{split} {sum(per_class.values())}" for split, per_class in counts.items())
+    console.print(f"wrote {destination}: {sizes} images in {len(counts['train'])} classes (the archive stays in "
+                  f"{cache}); next: ltcli split {source.name}-lt --src {destination} --imbalance-factor 100",
+                  highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -137,6 +137,9 @@ def train(
         "hmean_recall, lowest_recall, top5acc (highest wins); loss, nll, ece (lowest wins).")] = DEFAULT.select_metric,
     name: Annotated[str, typer.Option(help="Experiment name, kept in config.json and shown by `ltcli runs`.")
                     ] = DEFAULT.name,
+    config_file: Annotated[Path | None, typer.Option(
+        "--config", help="YAML file of options (keys: option names; a run's config.json works too); options "
+        "typed here win. See recipes/.")] = None,
     **aliases: Any,
 ) -> None:
     """Train a model; the run goes to logs/<model>/<dataset>/<objective>/<YYYY-MM-DD-HH-MM-SS>/."""
@@ -144,6 +147,8 @@ def train(
     from ltcli.runs import resume_target
 
     if resume is not None:
+        if config_file is not None:
+            raise LtcliError("--resume continues a run with its own settings: drop --config")
         resume_run(resume_target(logs_dir, resume), console)
         return
     options = {**parse_objective_options(opt or []), **alias_options(objective, aliases)}
@@ -162,6 +167,10 @@ def train(
         recipe=recipe, name=name,
     )
     given = given_options(ctx, values)
+    if config_file is not None:
+        from ltcli.config_file import merge_given, read_config_file
+
+        given = merge_given(read_config_file(config_file), given)
     config = TrainConfig.create(**given)
     if config.recipe is not None:
         console.print(describe_recipe(config, given))
@@ -223,7 +232,7 @@ def alias_options(objective: str, values: dict[str, Any]) -> dict[str, Any]:
 
 def declare_aliases(command: Any) -> None:
     """Give `command` one --flag per objective alias (help from the registry), in place of **aliases."""
-    signature = inspect.signature(command)
+    signature = inspect.signature(command, eval_str=True)  # the Annotated options, not their source text
     fixed = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
     declared = [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[

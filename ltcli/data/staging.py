@@ -121,6 +121,15 @@ def finish(staging: Path, destination: Path) -> None:
     swap_into_place(staging, destination)
 
 
+def publish(staging: Path, destination: Path) -> None:
+    """Rename the complete `staging` folder to `destination`, which must not exist: unlike `finish`,
+    never replaces anything (`ltcli download` never overwrites a dataset)."""
+    os.chmod(staging, 0o777 & ~_current_umask())
+    if os.path.lexists(destination):
+        raise LtcliError(f"{destination} appeared while writing: left as it is")
+    staging.rename(destination)
+
+
 def _aside(destination: Path, role: str) -> Path:
     return destination.with_name(f".{destination.name}.{role}-{host_tag()}-{os.getpid()}")
 
