@@ -2,7 +2,9 @@
 rule on values, so the CLI, the Python API and the web app build runs the same way.
 
 `TrainConfig(...)` raises LtcliError (one line, naming the command-line flag) for a value that
-cannot work, before anything is written to disk.
+cannot work, before anything is written to disk. The defaults are ltcli's own choices (the step
+schedule's stages and warmup are those of a 200-epoch CIFAR run, scaled to shorter or longer runs by
+`default_schedule`), not copies of any one tool's.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from typing import Any
 
 from ltcli.errors import LtcliError
 
-DEFAULT_LR_STAGES = (60, 60, 40, 40)  # epochs of each step stage when --lrstep is not given
+DEFAULT_LR_STAGES = (60, 60, 40, 40)  # epochs of each step stage of a DEFAULT_EPOCHS run (--lrstep not given)
+DEFAULT_WARMUP_EPOCHS = 5  # warmup of a DEFAULT_EPOCHS run (--warmup not given); also what a bare --warmup means
+DEFAULT_EPOCHS = 200
 # Flags whose name is not the field's with dashes (the rest are --field-name).
 FLAGS = {"batch_size": "--batchsize", "lr_steps": "--lrstep", "warmup_epochs": "--warmup", "objective_options": "--opt"}
 
@@ -39,16 +43,16 @@ class TrainConfig:
     cb_beta: float = 0.9999
     positive_classes: list[str] | None = None
     pos_neg_ratio: str | None = None
-    epochs: int = 200
+    epochs: int = DEFAULT_EPOCHS
     batch_size: int = 128
     lr: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 5e-4
     nesterov: bool = False
     sched: str = "step"
-    lr_steps: list[int] | None = None  # None: DEFAULT_LR_STAGES
+    lr_steps: list[int] | None = None  # None: DEFAULT_LR_STAGES scaled to --epochs (default_schedule)
     lr_decay: float = 0.1
-    warmup_epochs: int = 5
+    warmup_epochs: int | None = None  # None: DEFAULT_WARMUP_EPOCHS scaled to --epochs (set in __post_init__)
     min_lr: float = 0.0
     height: int = 32
     width: int = 32
@@ -69,6 +73,7 @@ class TrainConfig:
     init_from: str | None = None
     freeze: str = "none"
     reinit_head: bool = False  # leave the classifier of --weights/--init-from out: a fresh one (cRT)
+    allow_partial: bool = False  # train from --weights/--init-from even if under half the backbone's tensors fit
     head: str = "plain"  # plain, or lws: per-class learned logit scales (models.heads.HEADS)
     recipe: str | None = None  # the second-stage recipe whose values filled the options not given
     seed: int = 0
@@ -85,15 +90,21 @@ class TrainConfig:
     saved: dataclasses.InitVar[bool] = False
 
     def __post_init__(self, saved: bool) -> None:
+        # A schedule not given is the default one scaled to --epochs: whoever leaves it out (the CLI,
+        # a config file, the Python API) gets the same, and a given value is always taken as given.
+        self.scaled = tuple(name for name in ("warmup_epochs", "lr_steps") if getattr(self, name) is None)
+        if self.warmup_epochs is None and isinstance(self.epochs, int):
+            self.warmup_epochs = default_schedule(self.epochs)[0]
         self.validate(saved)
 
     @property
     def lr_stages(self) -> list[int]:
-        return list(self.lr_steps) if self.lr_steps is not None else list(DEFAULT_LR_STAGES)
+        return list(self.lr_steps) if self.lr_steps is not None else default_schedule(self.epochs)[1]
 
     def to_dict(self) -> dict[str, Any]:
-        """The settings as config.json stores them (the step stages resolved: what the run used)."""
-        return {**dataclasses.asdict(self), "lr_steps": self.lr_stages}
+        """The settings as config.json stores them (the step stages resolved: what the run used), and
+        which parts of the schedule were the defaults scaled to --epochs."""
+        return {**dataclasses.asdict(self), "lr_steps": self.lr_stages, "schedule_scaled": list(self.scaled)}
 
     @classmethod
     def create(cls, **given: Any) -> TrainConfig:
@@ -112,10 +123,14 @@ class TrainConfig:
             raise LtcliError("that run is a self-supervised pre-training (`ltcli pretrain`): continue it with "
                              "`ltcli pretrain --resume`, or train from it with `ltcli train --init-from`")
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known}, saved=True)
+        config = cls(**{k: v for k, v in values.items() if k in known}, saved=True)
+        config.scaled = tuple(values.get("schedule_scaled", ()))
+        return config
 
     def replace(self, **changes: Any) -> TrainConfig:
-        return dataclasses.replace(self, **changes)
+        """A copy with `changes`; a schedule that was scaled to --epochs is scaled to the new epochs."""
+        rescaled = {name: None for name in self.scaled if name not in changes}
+        return dataclasses.replace(self, **{**rescaled, **changes})
 
     def validate(self, saved: bool = False) -> None:
         """Check every value; canonicalise the objective's name and options. Raises LtcliError."""
@@ -176,6 +191,12 @@ class TrainConfig:
 
     def _check_schedule(self, saved: bool) -> None:
         check_schedule(self, saved)
+        if 0 < self.epochs <= self.warmup_epochs and not saved:
+            raise LtcliError(
+                f"--warmup {self.warmup_epochs} lasts the whole run (--epochs {self.epochs}): the rate would never "
+                f"reach --lr {self.lr:g}; give fewer warmup epochs (leave --warmup out and it is scaled to the run: "
+                f"{default_schedule(self.epochs)[0]} here)"
+            )
 
     def _check_task(self) -> None:
         from ltcli.data.samplers import parse_pos_neg_ratio
@@ -221,6 +242,8 @@ class TrainConfig:
             if not start:
                 raise LtcliError(f"--recipe {self.recipe} trains the second stage of a run: give --init-from RUN "
                                  "(the first stage) or --weights FILE")
+        if self.allow_partial and not start:
+            raise LtcliError("--allow-partial applies to the weights of --init-from RUN or --weights FILE: give one")
         if self.reinit_head and not start:
             raise LtcliError("--reinit-head re-initialises the classifier of --init-from RUN or --weights FILE: "
                              "give one")
@@ -251,6 +274,24 @@ def check_types(config: Any, lists: tuple[str, ...] = ()) -> None:
         value = getattr(config, name)
         if value is not None and not isinstance(value, list):
             raise LtcliError(f"{flag(name)} takes a list, got {value!r}")
+
+
+def default_schedule(epochs: int) -> tuple[int, list[int]]:
+    """The warmup and step stages of a run of `epochs` whose schedule is not given: the 200-epoch
+    defaults (5 warmup epochs; stages 60,60,40,40, i.e. drops at 30%, 60% and 80% of the run) scaled
+    in proportion. Warmup: round(epochs * 5/200), at most 5 (a long run needs no longer warmup) and
+    below `epochs`. Stages: each drop at round(fraction * epochs); drops that land on the first epoch,
+    at or after the end, or on an earlier drop are left out, so every stage lasts at least one epoch.
+    4 epochs: no warmup, stages 1,1,1,1; 30 epochs: 1 warmup epoch, stages 9,9,6,6."""
+    warmup = min(DEFAULT_WARMUP_EPOCHS, math.floor(epochs * DEFAULT_WARMUP_EPOCHS / DEFAULT_EPOCHS + 0.5),
+                 max(epochs - 1, 0))
+    drops: list[int] = []
+    for default_drop in itertools.accumulate(DEFAULT_LR_STAGES[:-1]):
+        drop = math.floor(epochs * default_drop / DEFAULT_EPOCHS + 0.5)
+        if 0 < drop < epochs and drop not in drops:
+            drops.append(drop)
+    bounds = [0, *drops, epochs]
+    return warmup, [end - start for start, end in itertools.pairwise(bounds)]
 
 
 def check_schedule(config: Any, saved: bool = False) -> None:

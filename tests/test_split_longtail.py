@@ -115,7 +115,8 @@ def test_a_class_short_of_its_target_is_a_clear_error(cli, make_class_folder, tm
 @pytest.mark.parametrize(
     ("args", "fragments"),
     [
-        (("--imbalance-factor", "0.5"), ("--imbalance-factor must be >= 1",)),
+        (("--imbalance-factor", "0"), ("--imbalance-factor must be a finite number above 0",)),
+        (("--imbalance-factor", "0.01"), ("imbalance factor 100 leaves 'cow', 'dog' no image",)),  # = 100
         (("--imbalance-factor", "10", "--profile", "linear"), ("unknown --profile 'linear'", "exp, step")),
         (("--profile", "step"), ("--profile shape a long tail", "add --imbalance-factor")),
         (("--class-order", "ant,bee"), ("--class-order shape a long tail",)),

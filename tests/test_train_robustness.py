@@ -51,7 +51,7 @@ def test_bad_train_options_write_nothing(cli, split_dataset, tmp_path, args, mes
 
 def test_the_ccegamma_alias_sets_cce_gamma(cli, split_dataset, tmp_path):
     cli("train", "--dataset", "colours", "--objective", "CCE", "--ccegamma", "2", *TRAIN_ARGS[:2], "--epochs", "1",
-        *TRAIN_ARGS[4:6], "--lrstep", "1", *TRAIN_ARGS[8:])
+        *TRAIN_ARGS[4:6], "--lrstep", "1", "--warmup", "0", *TRAIN_ARGS[10:])
     (config,) = (tmp_path / "logs").rglob("config.json")
     assert json.loads(config.read_text())["objective_options"] == {"gamma": 2.0}
 

@@ -220,10 +220,10 @@ def test_recipes_resolve_on_the_command_line(cli, captured, recipe, expected):
 def test_options_given_on_the_command_line_win_over_the_recipe(cli, captured):
     # each override equals TrainConfig's default, so only knowing it was typed can keep it
     cli("train", "--data", "d", "--init-from", "run", "--recipe", "crt", "--train-rule", "None", "--no-reinit-head",
-        "--warmup", "5", "--sched", "step", "--objective", "CCE", "--ccegamma", "2", "--epochs", "4", "--lrstep", "4")
+        "--warmup", "5", "--sched", "step", "--objective", "CCE", "--ccegamma", "2", "--epochs", "6", "--lrstep", "6")
     (config,) = captured
     assert (config.train_rule, config.reinit_head, config.warmup_epochs, config.sched) == ("None", False, 5, "step")
-    assert (config.objective, config.objective_options, config.epochs) == ("CCE", {"gamma": 2.0}, 4)
+    assert (config.objective, config.objective_options, config.epochs) == ("CCE", {"gamma": 2.0}, 6)
     assert config.freeze == "backbone"  # not given: the recipe's
 
 

@@ -25,7 +25,8 @@ LISTED_PATHS = 10  # paths printed per problem list; --json has them all
 @friendly
 def demo_data(
     root: Annotated[Path, typer.Option(help="Folder of raw datasets.")] = Path("data_split"),
-    imbalance_factor: Annotated[float, typer.Option(help="Head count / tail count (>= 10 for a real tail).")] = 10.0,
+    imbalance_factor: Annotated[float, typer.Option(
+        help="Head count / tail count (>= 10 for a real tail), or its inverse (0.1 = 10).")] = 10.0,
     force: Annotated[bool, typer.Option(help="Rewrite the demo folder if it exists.")] = False,
 ) -> None:
     """Write the bundled long-tailed demo (scikit-learn's real 8x8 digits) to data_split/digits-lt/."""
@@ -85,7 +86,8 @@ def split(
     link: Annotated[str, typer.Option(help="copy, hardlink or symlink the files.")] = "copy",
     force: Annotated[bool, typer.Option(help="Replace an existing a_datasets/NAME.")] = False,
     imbalance_factor: Annotated[
-        float | None, typer.Option(help="Make the train part long-tailed: head count / tail count.")
+        float | None, typer.Option(help="Make the train part long-tailed: head count / tail count (100), or "
+                                   "its inverse, tail / head (0.01), the same tail.")
     ] = None,
     profile: Annotated[str | None, typer.Option(help="Long-tail profile: exp (default) or step.")] = None,
     class_order: Annotated[
@@ -110,7 +112,7 @@ def split(
 
     source = src if src is not None else data_split_dir / name
     destination = datasets_dir / name
-    check_long_tail_options(imbalance_factor, profile, class_order, n_max, PROFILES)
+    imbalance_factor = check_long_tail_options(imbalance_factor, profile, class_order, n_max, PROFILES)
     presplit = split_folders(source) if source.is_dir() else {}
     if presplit and ratios is not None:
         raise LtcliError(f"{source} is already split ({', '.join(presplit)}): --ratios applies to raw folders only")
@@ -155,22 +157,24 @@ def print_skipped(scans: list[FolderScan], ignored_folders: list[Path]) -> None:
 def check_long_tail_options(
     imbalance_factor: float | None, profile: str | None, class_order: str | None, n_max: int | None,
     profiles: tuple[str, ...],
-) -> None:
+) -> float | None:
     """Refuse long-tail options that would be silently ignored, and numbers that make no tail
-    (nan, inf, a factor below 1, an n_max below 1), before any scanning."""
-    from ltcli.data.longtail import check_imbalance_factor
+    (nan, inf, a factor of 0 or below, an n_max below 1), before any scanning. Returns the factor
+    as head / tail (0.01, tail / head, is 100)."""
+    from ltcli.data.longtail import resolve_imbalance_factor
 
     if imbalance_factor is None:
         given = [flag for flag, value in (("--profile", profile), ("--class-order", class_order),
                                           ("--n-max", n_max)) if value is not None]
         if given:
             raise LtcliError(f"{', '.join(given)} shape a long tail: add --imbalance-factor F")
-        return
-    check_imbalance_factor(imbalance_factor, "--imbalance-factor")
+        return None
+    imbalance_factor = resolve_imbalance_factor(imbalance_factor, "--imbalance-factor")
     if n_max is not None and n_max < 1:
         raise LtcliError(f"--n-max must be at least 1, got {n_max}")
     if profile is not None and profile not in profiles:
         raise LtcliError(f"unknown --profile {profile!r}: choose one of {', '.join(profiles)}")
+    return imbalance_factor
 
 
 def scan_with_progress(roots: dict[str, Path]) -> dict[str, FolderScan]:

@@ -43,7 +43,8 @@ def objectives() -> None:
     for name in list_objectives():
         entry = get_objective_entry(name)
         options = ", ".join(f"{k}={v}" for k, v in entry.options.items()) or "-"
-        table.add_row(entry.name, options, entry.summary)
+        name = entry.name + (f" (alias {', '.join(entry.other_names)})" if entry.other_names else "")
+        table.add_row(name, options, entry.summary)
     console.print(table)
 
 

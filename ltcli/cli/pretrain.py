@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from ltcli.cli.app import app, console, friendly
+from ltcli.cli.compat import SourceToolCommand
 from ltcli.cli.train import parse_int_list
 from ltcli.errors import LtcliError
 from ltcli.pretrain.config import DEFAULT, PretrainConfig
@@ -17,7 +18,7 @@ MOCO_PANEL = "MoCo (--method moco)"
 PARAMETERS = {"batch_size": "batchsize", "lr_steps": "lrstep", "warmup_epochs": "warmup"}
 
 
-@app.command()
+@app.command(cls=SourceToolCommand)
 @friendly
 def pretrain(
     ctx: typer.Context,

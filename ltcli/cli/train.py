@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from ltcli.cli.app import app, console, friendly
-from ltcli.config import DEFAULT, DEFAULT_LR_STAGES, TrainConfig
+from ltcli.cli.compat import SourceToolCommand
+from ltcli.config import DEFAULT, DEFAULT_EPOCHS, DEFAULT_LR_STAGES, DEFAULT_WARMUP_EPOCHS, TrainConfig
 from ltcli.errors import LtcliError
 
 ALIAS_PANEL = "Options of the tools ltcli replaces (each sets one objective's option)"
@@ -39,13 +41,17 @@ def parse_objective_options(pairs: list[str]) -> dict[str, Any]:
 
 
 def parse_int_list(text: str, option: str) -> list[int]:
+    """'60,60,40,40', '60 60 40 40' and '[60, 60, 40, 40]' (the CCE tool's form) -> [60, 60, 40, 40]."""
+    inner = text.strip()
+    if inner.startswith("[") and inner.endswith("]"):
+        inner = inner[1:-1]
     try:
-        return [int(v) for v in text.split(",") if v.strip()]
+        return [int(v) for v in re.split(r"[\s,]+", inner) if v]
     except ValueError:
-        raise LtcliError(f"{option} takes whole numbers separated by commas, got {text!r}") from None
+        raise LtcliError(f"{option} takes whole numbers separated by commas or spaces, got {text!r}") from None
 
 
-@app.command()
+@app.command(cls=SourceToolCommand)
 @friendly
 def train(
     ctx: typer.Context,
@@ -62,10 +68,13 @@ def train(
     weight_decay: Annotated[float, typer.Option(help="SGD weight decay.")] = DEFAULT.weight_decay,
     sched: Annotated[str, typer.Option(help="step (drops after each --lrstep stage) or cosine.")] = DEFAULT.sched,
     lrstep: Annotated[str | None, typer.Option(
-        help=f"Epochs in each stage; lr x --lr-decay after each [default: {','.join(map(str, DEFAULT_LR_STAGES))}].")
+        help="Epochs in each stage (60,60,40,40 or '60 60 40 40' or '[60, 60, 40, 40]'); lr x --lr-decay after "
+        f"each [default: {','.join(map(str, DEFAULT_LR_STAGES))} for {DEFAULT_EPOCHS} epochs, scaled to --epochs].")
     ] = None,
     lr_decay: Annotated[float, typer.Option(help="Factor applied at each step.")] = DEFAULT.lr_decay,
-    warmup: Annotated[int, typer.Option(help="Epochs of linear warmup.")] = DEFAULT.warmup_epochs,
+    warmup: Annotated[int | None, typer.Option(
+        help=f"Epochs of linear warmup; a bare --warmup is {DEFAULT_WARMUP_EPOCHS} (the CCE tool's) "
+        f"[default: {DEFAULT_WARMUP_EPOCHS} for {DEFAULT_EPOCHS} epochs, scaled to --epochs].")] = None,
     height: Annotated[int, typer.Option(help="Input height.")] = DEFAULT.height,
     width: Annotated[int, typer.Option(help="Input width.")] = DEFAULT.width,
     augment: Annotated[str, typer.Option(help="auto, cifar (pad-crop+flip), timm, none.")] = DEFAULT.augment,
@@ -102,6 +111,9 @@ def train(
     reinit_head: Annotated[bool, typer.Option(
         help="Leave the classifier of --init-from/--weights out: start from a fresh one (cRT).")
     ] = DEFAULT.reinit_head,
+    allow_partial: Annotated[bool, typer.Option(
+        help="Train from --weights/--init-from even when fewer than half of the backbone's tensors fit.")
+    ] = DEFAULT.allow_partial,
     head: Annotated[str, typer.Option(
         help="plain, or lws: each class's logit times a learned scale (Kang et al. 2020).")] = DEFAULT.head,
     recipe: Annotated[str | None, typer.Option(
@@ -164,6 +176,7 @@ def train(
         weights=str(weights) if weights else None, init_from=str(init_from) if init_from else None, freeze=freeze,
         pretrained=pretrained, seed=seed, device=device, workers=workers, datasets_dir=str(datasets_dir),
         logs_dir=str(logs_dir), strict=strict, select_metric=select_metric, reinit_head=reinit_head, head=head,
+        allow_partial=allow_partial,
         recipe=recipe, name=name,
     )
     given = given_options(ctx, values)
@@ -174,7 +187,20 @@ def train(
     config = TrainConfig.create(**given)
     if config.recipe is not None:
         console.print(describe_recipe(config, given))
+    if (scaled := describe_scaled_schedule(config)) is not None:
+        console.print(scaled)
     fit(config, console)
+
+
+def describe_scaled_schedule(config: TrainConfig) -> str | None:
+    """One line: the warmup and stages a run of other than 200 epochs got because it left them out."""
+    parts = [f"--warmup {config.warmup_epochs}"] if "warmup_epochs" in config.scaled else []
+    if "lr_steps" in config.scaled and config.sched == "step":
+        parts.append(f"--lrstep {','.join(map(str, config.lr_stages))}")
+    if not parts or config.epochs == DEFAULT_EPOCHS:
+        return None
+    return (f"schedule scaled to {config.epochs} epochs: {' '.join(parts)} (the {DEFAULT_EPOCHS}-epoch defaults in "
+            "proportion; give --warmup/--lrstep to choose)")
 
 
 def given_options(ctx: typer.Context, values: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ltcli.data.longtail import check_imbalance_factor, largest_imbalance_factor, long_tail_counts
+from ltcli.data.longtail import largest_imbalance_factor, long_tail_counts, resolve_imbalance_factor
 from ltcli.data.staging import discard, finish, new_staging, refuse_non_folder, remove_stale
 from ltcli.errors import LtcliError
 
@@ -22,10 +22,11 @@ class DemoExistsError(FileExistsError):
 
 
 def demo_counts(imbalance_factor: float = 10.0, profile: str = "exp") -> list[int]:
-    """Images kept per digit 0..9: the head is the smallest class's full size (174)."""
+    """Images kept per digit 0..9: the head is the smallest class's full size (174). The factor is
+    head / tail (10) or tail / head (0.1), the same tail either way."""
     from sklearn.datasets import load_digits
 
-    check_imbalance_factor(imbalance_factor, "--imbalance-factor")
+    imbalance_factor = resolve_imbalance_factor(imbalance_factor, "--imbalance-factor")
     head = int(np.bincount(load_digits().target, minlength=10).min())
     counts = long_tail_counts(head, 10, imbalance_factor, profile)
     if min(counts) < 1:

@@ -22,6 +22,15 @@ def check_imbalance_factor(imbalance_factor: float, flag: str = "imbalance facto
         raise LtcliError(f"{flag} must be >= 1 (head count / tail count), got {imbalance_factor:g}")
 
 
+def resolve_imbalance_factor(value: float, flag: str = "imbalance factor") -> float:
+    """The imbalance factor as head count / tail count (>= 1, ltcli's and Cao et al.'s form: 100) from
+    either that or its inverse, tail / head (< 1, the course app's form: 0.01 is 100)."""
+    if not math.isfinite(value) or value <= 0:
+        raise LtcliError(f"{flag} must be a finite number above 0: head count / tail count (e.g. 100) or "
+                         f"tail / head (e.g. 0.01), got {value:g}")
+    return 1.0 / value if value < 1 else float(value)
+
+
 def long_tail_counts(n_max: int, num_classes: int, imbalance_factor: float, profile: str = "exp") -> list[int]:
     """Counts for class index 0..C-1, head first.
 

@@ -139,7 +139,8 @@ def build_model(config: TrainConfig, num_outputs: int, objective: Objective, dis
     if config.init_from:
         weights_file = find_run(Path(config.logs_dir), run=Path(config.init_from)).best_checkpoint
     if weights_file is not None and not resume:
-        console.print(load_weights(model, weights_file, reinit_head=config.reinit_head).summary(weights_file))
+        report = load_weights(model, weights_file, reinit_head=config.reinit_head, allow_partial=config.allow_partial)
+        console.print(report.summary(weights_file), markup=False, highlight=False)
     freeze(model, config.freeze)
     if config.sync_bn:
         if not (dist.enabled and device.type == "cuda"):

@@ -23,7 +23,7 @@ from ltcli.engine.distributed import Dist
 from ltcli.engine.evaluate import predict_with_features
 from ltcli.engine.mixing import BatchMix, MixedTargets
 from ltcli.errors import LtcliError
-from ltcli.metrics import VALID_COLUMNS, evaluate_logits
+from ltcli.metrics import VALID_COLUMNS, class_scores, evaluate_logits, worst_class_summary
 from ltcli.models.heads import TrainStep
 from ltcli.models.weights import train_mode
 from ltcli.objectives import Objective
@@ -81,8 +81,12 @@ def train_one_epoch(
     dist: Dist = SINGLE,
     ema: ModelEmaV3 | None = None,
     mix: BatchMix | None = None,
+    num_classes: int | None = None,
 ) -> dict[str, float]:
-    """One pass over the training data; returns sample-weighted loss, acc, top5acc and the final lr.
+    """One pass over the training data; returns sample-weighted loss, acc, top5acc, the rate the
+    epoch trained at (`lr`: its first update's; every update's under the step schedule) and, given
+    `num_classes`, GM, HM and lowest recall of the epoch's training predictions (against the
+    unmixed labels, as acc).
 
     Running sums stay on the device and are read once at the end: a per-batch `.item()` would make
     the CPU wait for the GPU every step. For the same reason a non-finite loss is remembered on the
@@ -91,7 +95,10 @@ def train_one_epoch(
     """
     compute = compute or Compute(device)
     train_mode(step)
+    lr = optimizer.param_groups[0]["lr"]  # set by the scheduler for the epoch's first update
     sums = torch.zeros(3, device=device, dtype=torch.float64)  # loss * n, top-1 hits, top-5 hits
+    # Confusion counts (true * K + predicted), kept on the device like the sums.
+    confusion = torch.zeros(num_classes ** 2, device=device, dtype=torch.long) if num_classes else None
     seen = 0
     first_bad = torch.full((), NO_BAD_BATCH, device=device, dtype=torch.long)
     task = progress.add_task(f"epoch {epoch + 1}", total=len(loader))
@@ -117,10 +124,17 @@ def train_one_epoch(
         if ema is not None:
             ema.update(ema_source(step), step=updates)
         sums += torch.cat([(loss.double() * targets.numel()).view(1), topk_correct(logits, targets)])
+        if confusion is not None:
+            cells = targets * num_classes + predicted_classes(logits)
+            confusion.scatter_add_(0, cells, torch.ones_like(cells))  # no host sync, unlike bincount
         seen += targets.numel()
         progress.update(task, advance=1)
     progress.remove_task(task)
-    return epoch_totals(sums, seen, first_bad, epoch, dist, optimizer)
+    totals = epoch_totals(sums, seen, first_bad, epoch, dist, lr)
+    if confusion is not None:
+        matrix = dist.sum_(confusion).cpu().numpy().reshape(num_classes, num_classes)
+        totals.update(worst_class_summary(class_scores(matrix)["recall"]))
+    return totals
 
 
 def train_step(step: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer, compute: Compute,
@@ -148,7 +162,7 @@ def train_step(step: nn.Module, objective: Objective, optimizer: torch.optim.Opt
 
 
 def epoch_totals(sums: torch.Tensor, seen: int, first_bad: torch.Tensor, epoch: int, dist: Dist,
-                 optimizer: torch.optim.Optimizer) -> dict[str, float]:
+                 lr: float) -> dict[str, float]:
     """The epoch's train row from the device-side sums (one host sync), or an error for a
     non-finite loss or an epoch in which nothing decoded."""
     device = sums.device
@@ -169,7 +183,7 @@ def epoch_totals(sums: torch.Tensor, seen: int, first_bad: torch.Tensor, epoch: 
         "loss": total_loss / max(seen, 1),
         "acc": top1 / max(seen, 1),
         "top5acc": top5 / max(seen, 1),
-        "lr": optimizer.param_groups[0]["lr"],
+        "lr": lr,
     }
 
 
@@ -185,6 +199,14 @@ def ema_source(step: nn.Module) -> nn.Module:
     while not isinstance(step, TrainStep):
         step = step.module if hasattr(step, "module") else step._orig_mod
     return step.model
+
+
+def predicted_classes(logits: torch.Tensor) -> torch.Tensor:
+    """The top-1 class of each row, as ltcli.metrics predicts (a tie goes to the lower index; one
+    binary logit: z > 0 is positive)."""
+    if logits.shape[1] == 1:
+        return (logits[:, 0] > 0).long()
+    return logits.argmax(dim=1)
 
 
 def topk_correct(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 import itertools
 
-from timm.scheduler import create_scheduler_v2
+from timm.scheduler import MultiStepLRScheduler, create_scheduler_v2
 from timm.scheduler.scheduler import Scheduler
 from torch.optim import Optimizer
 
@@ -23,6 +24,19 @@ def step_milestones(stage_epochs: list[int]) -> list[int]:
     return list(itertools.accumulate(stage_epochs))[:-1]
 
 
+class StageStepScheduler(MultiStepLRScheduler):
+    """timm's multi-step schedule with each drop on the first update of the new stage.
+
+    timm compares a milestone m with t + 1 (its documented convention), so stepped per update the
+    last update of a stage already ran at the next stage's rate: with 600 updates in a stage, update
+    599 (counting from 0). Here update t runs at base * decay^(number of milestones <= t), so a stage
+    of E epochs is E whole epochs at its rate, as --lrstep's stage lengths say.
+    """
+
+    def get_curr_decay_steps(self, t: int) -> int:
+        return bisect.bisect_right(self.decay_t, t)
+
+
 def create_scheduler(
     optimizer: Optimizer,
     sched: str,
@@ -33,7 +47,8 @@ def create_scheduler(
     warmup_epochs: int = 5,
     min_lr: float = 0.0,
 ) -> Scheduler:
-    """A timm scheduler stepped once per optimizer update (`step_update`), so warmup is smooth."""
+    """A timm scheduler stepped once per optimizer update (`step_update`), so warmup is smooth: the
+    rate of update t (counting from 0) is set by `step_update(num_updates=t)` after update t - 1."""
     if sched not in SCHEDULES:
         raise LtcliError(f"unknown --sched {sched!r}: choose one of {', '.join(SCHEDULES)}")
     base_lr = optimizer.param_groups[0]["lr"]
@@ -46,8 +61,10 @@ def create_scheduler(
         updates_per_epoch=updates_per_epoch,
     )
     if sched == "step":
-        scheduler, _ = create_scheduler_v2(
-            optimizer, sched="multistep", decay_milestones=step_milestones(lr_steps), decay_rate=lr_decay, **common
+        scheduler = StageStepScheduler(
+            optimizer, decay_t=[m * updates_per_epoch for m in step_milestones(lr_steps)], decay_rate=lr_decay,
+            warmup_t=warmup_epochs * updates_per_epoch, warmup_lr_init=common["warmup_lr"], warmup_prefix=False,
+            t_in_epochs=False,
         )
     else:
         scheduler, _ = create_scheduler_v2(optimizer, sched="cosine", **common)

@@ -130,6 +130,7 @@ def run_epoch(training: Training, epoch: int, run: RunFolder, progress: persist.
     train_stats = train_one_epoch(
         training.step, training.objective, loaders["train"], training.optimizer, training.scheduler,
         training.device, epoch, bar, training.compute, dist=dist, ema=training.ema, mix=training.mix,
+        num_classes=len(training.task.class_names),
     )
     dist.same_buffers(training.model, *([training.ema.module] if training.ema is not None else []))
     valid_stats = validate(training.eval_model, training.objective, loaders["valid"], training.task.class_counts,
@@ -140,7 +141,7 @@ def run_epoch(training: Training, epoch: int, run: RunFolder, progress: persist.
     if logger is not None:
         skipped.report(console)
         logger.log("train", epoch, {**train_stats, "time_s": round(elapsed, 3)})
-        logger.log("valid", epoch, valid_stats)
+        logger.log("valid", epoch, {**valid_stats, "lr": train_stats["lr"]})  # the rate the epoch trained at
     improved = progress.update(config.select_metric, epoch, valid_stats[config.select_metric])
     checkpoint: Checkpoint = persist.capture(training, progress, epoch, valid_stats)
     persist.save_epoch(run, checkpoint, improved, is_main=dist.is_main)

@@ -10,6 +10,8 @@ makes `timm.create_model('resnet32')` work like any other timm name.
 
 from __future__ import annotations
 
+import re
+
 import torch
 import torch.nn.functional as F
 from timm.models import register_model
@@ -61,6 +63,7 @@ class CifarResNet(nn.Module):
             raise ValueError(f"CIFAR ResNet depth must be 6n+2, got {depth}")
         blocks_per_stage = (depth - 2) // 6
         self.num_classes = num_classes
+        self.blocks_per_stage = blocks_per_stage
         self.num_features = widths[-1]
         self.drop_rate = drop_rate
         self.conv1 = nn.Conv2d(in_chans, widths[0], 3, 1, 1, bias=False)
@@ -79,6 +82,31 @@ class CifarResNet(nn.Module):
         for module in self.modules():
             if isinstance(module, (nn.Conv2d, nn.Linear)):
                 nn.init.kaiming_normal_(module.weight)
+
+    def adapt_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Keys of the classic CIFAR ResNet code (Yerlan Idelbayev's `resnet_cifar.py`, as in LDAM-DRW
+        and the course app) renamed to these: `layer{s}.{b}.` -> `layers.{(s-1)*n + b}.` and
+        `linear.` -> `fc.`. The blocks, their tensors and option-A shortcuts are the same. LDAM's
+        `NormedLinear` keeps its weight as [in, out]: transposed to [out, in], as CosineClassifier's."""
+        own = self.state_dict()
+
+        def rename(key: str) -> str:
+            if key in own:
+                return key
+            block = re.match(r"layer([1-9]\d*)\.(\d+)\.(.*)", key)
+            if block is not None:
+                stage, index, rest = int(block[1]), int(block[2]), block[3]
+                return f"layers.{(stage - 1) * self.blocks_per_stage + index}.{rest}" \
+                    if index < self.blocks_per_stage else key
+            return "fc." + key[len("linear."):] if key.startswith("linear.") else key
+
+        adapted = {rename(key): value for key, value in state.items()}
+        weight = adapted.get("fc.weight")
+        normed_linear = "linear.weight" in state and "linear.bias" not in state
+        if normed_linear and weight is not None and weight.ndim == 2 and "fc.weight" in own \
+                and weight.shape != own["fc.weight"].shape and weight.t().shape == own["fc.weight"].shape:
+            adapted["fc.weight"] = weight.t().contiguous()
+        return adapted
 
     def get_classifier(self) -> nn.Module:
         return self.fc

@@ -1,9 +1,13 @@
 """Start from somewhere: load a local state dict or checkpoint into a model, and freeze parts of it.
 
 Files come from many tools: a plain state dict, a timm/ltcli checkpoint ({"model": ...},
-{"state_dict": ...}), keys prefixed by DataParallel (`module.`) or torch.compile (`_orig_mod.`).
+{"state_dict": ...}), keys prefixed by DataParallel (`module.`) or torch.compile (`_orig_mod.`), and
+layouts a model knows how to rename (`adapt_state_dict`: the CIFAR ResNets take the classic
+`layer1.0.conv1.weight` / `linear.weight` files of LDAM-DRW and the course app).
 A classifier whose shape differs (another number of classes) is left freshly initialised, and said so;
-`reinit_head` leaves it fresh on purpose (classifier re-training, cRT).
+`reinit_head` leaves it fresh on purpose (classifier re-training, cRT). A file that fits fewer than
+half of the backbone's tensors (everything outside the classifier) is an error: training would go on
+from a mostly random network while looking like a fine-tuned one; `allow_partial` goes on anyway.
 """
 
 from __future__ import annotations
@@ -44,9 +48,19 @@ class WeightsReport:
     unexpected: list[str] = field(default_factory=list)
     fresh_head: list[str] = field(default_factory=list)  # left out on purpose (reinit_head)
     absent_head: list[str] = field(default_factory=list)  # the file has no classifier (a backbone, e.g. pretrained)
+    backbone_loaded: int = 0  # tensors outside the classifier that the file filled
+    backbone_total: int = 0  # tensors outside the classifier in the model
+
+    @property
+    def mostly_missing(self) -> bool:
+        """Fewer than half of the backbone's tensors came from the file."""
+        return 2 * self.backbone_loaded < self.backbone_total
 
     def summary(self, source: Path) -> str:
         text = f"loaded {self.loaded} tensors from {source}"
+        if self.mostly_missing:
+            text += (f" (only {self.backbone_loaded} of the backbone's {self.backbone_total}, "
+                     "--allow-partial: the rest start freshly initialised)")
         if self.fresh_head:
             text += f"; classifier freshly initialised (--reinit-head): {', '.join(self.fresh_head)} not loaded"
         if self.absent_head:
@@ -89,12 +103,16 @@ def strip_prefixes(state: dict[str, torch.Tensor], wanted: set[str]) -> dict[str
     return {normalise(key): value for key, value in state.items()}
 
 
-def load_weights(model: nn.Module, path: Path, reinit_head: bool = False) -> WeightsReport:
+def load_weights(model: nn.Module, path: Path, reinit_head: bool = False, allow_partial: bool = False
+                 ) -> WeightsReport:
     """Copy the tensors of `path` that fit `model` into it. With `reinit_head` the classifier's are
     left out, so it keeps the initialisation it was created with (seeded like a fresh run's): the
-    re-initialised classifier of cRT (Kang et al., ICLR 2020, Sec. 4)."""
+    re-initialised classifier of cRT (Kang et al., ICLR 2020, Sec. 4). Fewer than half of the
+    backbone's tensors fitting is an error unless `allow_partial`; then nothing is loaded."""
     own = model.state_dict()
-    state = match_head_keys(model, strip_prefixes(read_state_dict(Path(path)), set(own)))
+    state = strip_prefixes(read_state_dict(Path(path)), set(own))
+    adapt = getattr(model, "adapt_state_dict", None)
+    state = match_head_keys(model, adapt(state) if callable(adapt) else state)
     head = classifier_path(model) + "." if reinit_head else None
     fresh = sorted(k for k in state if k in own and k.startswith(head)) if head else []
     state = {k: v for k, v in state.items() if k not in fresh}
@@ -106,6 +124,7 @@ def load_weights(model: nn.Module, path: Path, reinit_head: bool = False) -> Wei
     head_keys = [k for k in own if head_path is not None and k.startswith(head_path + ".")]
     # A file without any of the classifier's tensors holds a backbone (`ltcli pretrain`, timm's num_classes=0).
     absent = sorted(head_keys) if head_keys and not any(k in state for k in head_keys) and not fresh else []
+    backbone = [k for k in own if k not in head_keys]
     report = WeightsReport(
         loaded=len(usable),
         reinitialised=sorted(k for k, v in state.items() if k in own and v.shape != own[k].shape),
@@ -113,7 +132,15 @@ def load_weights(model: nn.Module, path: Path, reinit_head: bool = False) -> Wei
         unexpected=sorted(set(state) - set(own)),
         fresh_head=fresh,
         absent_head=absent,
+        backbone_loaded=sum(k in usable for k in backbone),
+        backbone_total=len(backbone),
     )
+    if report.mostly_missing and not allow_partial:
+        raise LtcliError(
+            f"only {report.backbone_loaded} of the model's {report.backbone_total} backbone tensors are in {path} "
+            f"with the same name and shape ({len(report.unexpected)} of its tensors fit nothing): is it the same "
+            "architecture? --allow-partial trains anyway, the rest freshly initialised"
+        )
     model.load_state_dict(usable, strict=False)
     return report
 

@@ -29,7 +29,7 @@ def complement_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Ten
 
 @register_objective("CCE")
 class ComplementCrossEntropy(Objective):
-    """Complement cross entropy (Kim, Lee & Chung, Pattern Recognition Letters 2021, Eq. 5).
+    """Complement cross entropy (Kim, Lee & Jeon, Pattern Recognition Letters 2021, Eq. 5).
 
     L = CE - gamma/(K-1) * mean_i H(q_i): with gamma > 0 minimising L maximises the complement
     entropy, i.e. flattens the wrong-class probabilities, which the paper shows suppresses the

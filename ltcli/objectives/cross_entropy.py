@@ -11,7 +11,7 @@ from ltcli.objectives.base import Objective
 from ltcli.objectives.registry import register_objective
 
 
-@register_objective("ERM")
+@register_objective("ERM", other_names=("CE",))  # CE: the course app's name
 class CrossEntropy(Objective):
     """Cross entropy (empirical risk minimisation), optional label smoothing (Szegedy et al. 2016)."""
 

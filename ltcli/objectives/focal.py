@@ -11,7 +11,7 @@ from ltcli.objectives.base import Objective
 from ltcli.objectives.registry import register_objective
 
 
-@register_objective("FL")
+@register_objective("FL", other_names=("Focal",))  # Focal: the course app's name
 class FocalLoss(Objective):
     """Focal loss (Lin et al., ICCV 2017, Eq. 5), softmax form: alpha_y (1 - p_y)^gamma (-log p_y).
 

@@ -18,6 +18,7 @@ from ltcli.objectives.base import Objective
 class ObjectiveEntry:
     name: str
     cls: type[Objective]
+    other_names: tuple[str, ...] = ()  # names other tools give it (the course app's CE, Focal)
 
     @property
     def summary(self) -> str:
@@ -111,12 +112,15 @@ def describe(hint: Any) -> str:
 _REGISTRY: dict[str, ObjectiveEntry] = {}
 
 
-def register_objective(name: str) -> Callable[[type[Objective]], type[Objective]]:
+def register_objective(name: str, other_names: Sequence[str] = ()) -> Callable[[type[Objective]], type[Objective]]:
+    """Register under `name` and, as aliases that resolve to it, `other_names` (case-insensitive)."""
+
     def decorate(cls: type[Objective]) -> type[Objective]:
-        key = name.lower()
-        if key in _REGISTRY:
-            raise ValueError(f"objective {name!r} registered twice")
-        _REGISTRY[key] = ObjectiveEntry(name, cls)
+        entry = ObjectiveEntry(name, cls, tuple(other_names))
+        for key in (name.lower(), *(n.lower() for n in other_names)):
+            if key in _REGISTRY:
+                raise ValueError(f"objective {key!r} registered twice")
+            _REGISTRY[key] = entry
         return cls
 
     return decorate
@@ -130,7 +134,8 @@ def get_objective_entry(name: str) -> ObjectiveEntry:
 
 
 def list_objectives() -> list[str]:
-    return [entry.name for entry in _REGISTRY.values()]
+    """The registered names, each once (aliases are in each entry's `other_names`)."""
+    return list(dict.fromkeys(entry.name for entry in _REGISTRY.values()))
 
 
 def create_objective(name: str, class_counts: Sequence[int | float], **options: Any) -> Objective:

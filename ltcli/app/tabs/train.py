@@ -47,7 +47,7 @@ class TrainTab:
               epochs: float = DEFAULT.epochs, batch_size: float = DEFAULT.batch_size,
               workers: float = DEFAULT.workers, lr: float = DEFAULT.lr, momentum: float = DEFAULT.momentum,
               weight_decay: float = DEFAULT.weight_decay, seed: float = DEFAULT.seed,
-              warmup: float = DEFAULT.warmup_epochs, sched: str = DEFAULT.sched, lrstep: str = "",
+              warmup: float | None = None, sched: str = DEFAULT.sched, lrstep: str = "",
               height: float = DEFAULT.height, width: float = DEFAULT.width, hflip: float = DEFAULT.hflip,
               start_from: str = "", freeze: str = DEFAULT.freeze, name: str = "") -> dict[str, Any]:
         """Check the settings (TrainConfig), split a raw dataset if one was picked, and queue the
@@ -63,12 +63,15 @@ class TrainTab:
             model=model, objective=objective, train_rule=train_rule, epochs=whole(epochs, "epochs"),
             batch_size=whole(batch_size, "batch size"), workers=whole(workers, "workers"), lr=number(lr, "lr"),
             momentum=number(momentum, "momentum"), weight_decay=number(weight_decay, "weight decay"), seed=seed,
-            warmup_epochs=whole(warmup, "warmup"), sched=sched, height=whole(height, "height"),
+            sched=sched, height=whole(height, "height"),
             width=whole(width, "width"), hflip=number(hflip, "hflip"), freeze=freeze, name=(name or "").strip(),
             **start_point(root, start_from),
         )
+        # Left empty, the warmup and the stages are the defaults scaled to the epochs (as on the CLI).
         if lr_steps is not None:
             given["lr_steps"] = lr_steps
+        if warmup not in (None, ""):
+            given["warmup_epochs"] = whole(warmup, "warmup")
         # Check every value before anything is written (the split, the job): same errors as the CLI's.
         TrainConfig.create(dataset="-", **given)
         dataset_name, how = training_dataset(root, dataset, factor, profile, seed)
@@ -133,9 +136,9 @@ class TrainTab:
             weight_decay = gr.Number(DEFAULT.weight_decay, label="weight decay")
         with gr.Row():
             seed = gr.Number(DEFAULT.seed, label="seed", precision=0)
-            warmup = gr.Number(DEFAULT.warmup_epochs, label="warmup epochs", precision=0)
+            warmup = gr.Number(None, label="warmup epochs (empty: scaled to the epochs)", precision=0)
             sched = gr.Radio(["step", "cosine"], value=DEFAULT.sched, label="schedule")
-            lrstep = gr.Textbox("", label="lr steps", placeholder="60,60,40,40 (epochs per stage)")
+            lrstep = gr.Textbox("", label="lr steps", placeholder="60,60,40,40 (epochs per stage; empty: scaled)")
             height = gr.Number(DEFAULT.height, label="height", precision=0)
             width = gr.Number(DEFAULT.width, label="width", precision=0)
             hflip = gr.Number(DEFAULT.hflip, label="flip probability")

@@ -1,0 +1,61 @@
+"""Command lines of the tools ltcli replaces, accepted as they are written.
+
+The CCE tool's README runs `... --objective='ERM' --warmup`: a bare `--warmup` (its 5 linear
+epochs), and it takes `--lrstep '[60, 60, 40, 40]'` or `--lrstep 60 60 40 40`. Click has no option
+with an optional value or with several values, so `SourceToolCommand` rewrites those forms into
+ordinary ones before click parses the arguments: in the real CLI and under typer's CliRunner alike.
+"""
+
+from __future__ import annotations
+
+import re
+
+import click
+from typer.core import TyperCommand
+
+from ltcli.config import DEFAULT_WARMUP_EPOCHS
+
+# Options that may be given bare, and the value a bare one means.
+BARE_VALUES = {"--warmup": str(DEFAULT_WARMUP_EPOCHS)}
+# Options whose value may be spread over several arguments (`--lrstep 60 60 40 40`, `[60, 60,` ...).
+LIST_OPTIONS = ("--lrstep",)
+NUMBER = re.compile(r"-?\d+(\.\d*)?([eE][-+]?\d+)?")
+LIST_PART = re.compile(r"[\[\]\d,\s]*\d[\[\]\d,\s]*|\s*\]\s*")
+
+
+def is_option(token: str) -> bool:
+    """`--epochs` is an option; `-1` is a (negative) value."""
+    return token.startswith("-") and NUMBER.fullmatch(token) is None
+
+
+def normalise_args(args: list[str]) -> list[str]:
+    """`--warmup` with no value -> `--warmup 5`; `--lrstep 60 60 40 40` -> `--lrstep '60 60 40 40'`.
+    Everything after `--` is left as it is."""
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            out += args[i:]
+            break
+        if arg in BARE_VALUES and (i + 1 == len(args) or is_option(args[i + 1])):
+            out += [arg, BARE_VALUES[arg]]
+            i += 1
+            continue
+        if arg in LIST_OPTIONS and i + 1 < len(args):
+            end = i + 2
+            while end < len(args) and LIST_PART.fullmatch(args[end]):
+                end += 1
+            out += [arg, " ".join(args[i + 1:end])]
+            i = end
+            continue
+        out.append(arg)
+        i += 1
+    return out
+
+
+class SourceToolCommand(TyperCommand):
+    """A typer command that also takes the source tools' forms of --warmup and --lrstep."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, normalise_args(list(args)))
