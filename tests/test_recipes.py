@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,30 @@ RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*/*.yam
 TRAIN_IMAGES = {"cifar10-lt": 12406, "cifar100-lt": 10847}
 # The rate of each stage after warmup, as a multiple of lr, in the authors' code: Cao et al.'s
 # cifar_train.py (0.01 after epoch 160, 0.0001 after 180), shared by every single-stage recipe but
-# MiSLAS's stage one (its train_stage1.py: 0.1 and 0.01).
-PUBLISHED_FACTORS = {"mislas-stage1": (1.0, 0.1, 0.01)}
+# MiSLAS's stage one (its train_stage1.py: 0.1 and 0.01) and PaCo (below).
 CAO_FACTORS = (1.0, 0.01, 0.0001)
+
+
+@dataclass(frozen=True)
+class Published:
+    """A method's published optimisation settings (the authors' configs), as the schedule test checks them."""
+
+    lr: float = 0.1
+    weight_decay: float = 2e-4
+    epochs: int = 200
+    warmup: int = 5
+    drops: tuple[int, int] = (160, 180)
+    factors: tuple[float, float, float] = CAO_FACTORS
+
+
+# RIDE: configs/config_imbalance_cifar100_ride.json (wd 5e-4, CustomLR x0.01 at 160 and 180);
+# PaCo: PaCo/LT/sh/CIFAR100_train_imb0.01.sh and paco_cifar.py (lr 0.05, wd 5e-4, 400 epochs,
+# warmup 10, x0.1 after 320 and x0.01 after 360).
+PUBLISHED = {
+    "mislas-stage1": Published(factors=(1.0, 0.1, 0.01)),
+    "ride": Published(weight_decay=5e-4),
+    "paco": Published(lr=0.05, weight_decay=5e-4, epochs=400, warmup=10, drops=(320, 360), factors=(1.0, 0.1, 0.01)),
+}
 
 
 @pytest.fixture
@@ -44,7 +66,7 @@ def load(cli, captured: list[TrainConfig], path: Path, *extra: str) -> TrainConf
 def test_there_are_recipes_for_both_datasets_and_every_method():
     names = {(p.parent.name, p.stem) for p in RECIPES}
     for dataset in ("cifar10-lt", "cifar100-lt"):
-        for method in ("erm", "bsce", "la", "ldam-drw", "crt", "lws", "mislas-stage1", "mislas-stage2"):
+        for method in ("erm", "bsce", "la", "ldam-drw", "crt", "lws", "mislas-stage1", "mislas-stage2", "ride", "paco"):
             assert (dataset, method) in names
 
 
@@ -52,7 +74,9 @@ def test_there_are_recipes_for_both_datasets_and_every_method():
 def test_a_recipe_validates_and_names_its_paper_and_number(cli, captured, path):
     config = load(cli, captured, path)
     assert config.dataset == path.parent.name and config.model == "resnet32"
-    assert (config.batch_size, config.lr, config.weight_decay, config.height) == (128, 0.1, 0.0002, 32)
+    published = PUBLISHED.get(path.stem, Published())
+    assert (config.batch_size, config.lr, config.weight_decay, config.height) == (
+        128, published.lr, published.weight_decay, 32)
     text = path.read_text()
     assert re.search(r"^# paper: .+ \d{4}$", text, re.M), "each recipe names its paper"
     assert re.search(r"^# published: (\d+\.\d+|unverified|none)", text, re.M), "and the number it reports"
@@ -63,9 +87,12 @@ def test_a_recipe_validates_and_names_its_paper_and_number(cli, captured, path):
 @pytest.mark.parametrize("path", [p for p in RECIPES if "recipe:" not in p.read_text()],
                          ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_a_single_stage_recipe_runs_the_published_schedule(cli, captured, path):
-    """ResNet-32, 200 epochs, 5 warmup epochs, drops at epochs 160 and 180 by the authors' factors."""
+    """ResNet-32, the authors' epochs and warmup (200 and 5 for most), drops at their epochs (160 and 180
+    for most) by their factors."""
     config = load(cli, captured, path)
-    assert (config.epochs, config.sched, config.warmup_epochs, config.momentum) == (200, "step", 5, 0.9)
+    settings = PUBLISHED.get(path.stem, Published())
+    assert (config.epochs, config.sched, config.warmup_epochs, config.momentum) == (
+        settings.epochs, "step", settings.warmup, 0.9)
     updates = math.ceil(TRAIN_IMAGES[path.parent.name] / config.batch_size)
     optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=config.lr)
     scheduler = create_scheduler(optimizer, config.sched, config.epochs, updates, config.lr_stages,
@@ -75,12 +102,15 @@ def test_a_single_stage_recipe_runs_the_published_schedule(cli, captured, path):
         scheduler.step_update(update)
         if update % updates == updates // 2:
             mid_epoch.append(optimizer.param_groups[0]["lr"])
-    factors = PUBLISHED_FACTORS.get(path.stem, CAO_FACTORS)
-    published = [config.lr * factors[0 if epoch < 160 else 1 if epoch < 180 else 2] for epoch in range(200)]
-    assert mid_epoch[5:] == pytest.approx(published[5:], rel=1e-6)
-    warmup = mid_epoch[:5]
+    first, second = settings.drops
+    factors = settings.factors
+    published = [settings.lr * factors[0 if epoch < first else 1 if epoch < second else 2]
+                 for epoch in range(settings.epochs)]
+    warm = settings.warmup
+    assert mid_epoch[warm:] == pytest.approx(published[warm:], rel=1e-6)
+    warmup = mid_epoch[:warm]
     assert all(a < b for a, b in zip(warmup, warmup[1:], strict=False)) and warmup[-1] < config.lr
-    assert warmup[0] == pytest.approx(config.lr * 0.5 / 5, rel=0.01)  # linear from ~0 to lr over 5 epochs
+    assert warmup[0] == pytest.approx(config.lr * 0.5 / warm, rel=0.01)  # linear from ~0 to lr over the warmup
     if config.train_rule == "DRW":
         assert config.drw_epoch == 160  # re-weighting from the first drop, as Cao et al.
 
