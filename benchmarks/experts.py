@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from two_stage import DEFAULT_DATA, Chain, carve  # noqa: E402  (the same data carving and CLI runner)
+from two_stage import DEFAULT_DATA, Chain, carve, markdown_table  # noqa: E402  (the same carving, runner, table)
 
 # name -> the objective and what comes with it
 METHODS = {
@@ -45,12 +45,8 @@ def seconds_per_epoch(run: Path) -> float:
 
 
 def table(rows: list[dict], budget: str) -> str:
-    header = ("| method | test acc | many | medium | few | lowest recall | s / epoch |\n"
-              "|---|---|---|---|---|---|---|\n")
-    cell = lambda v: "n/a" if v is None else f"{100 * v:.1f}"  # noqa: E731
-    lines = [f"| {r['method']} | " + " | ".join(cell(r[k]) for k in COLUMNS) + f" | {r['seconds']:.1f} |"
-             for r in rows]
-    return f"{budget}\n\n{header}" + "\n".join(lines) + "\n"
+    headers = ("test acc", "many", "medium", "few", "lowest recall", "s / epoch")
+    return markdown_table(rows, budget, COLUMNS, headers, "seconds")
 
 
 def main() -> None:

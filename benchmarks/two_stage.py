@@ -132,13 +132,19 @@ def run_all(chain: Chain, args: argparse.Namespace) -> list[dict]:
     return rows
 
 
-def table(rows: list[dict], budget: str) -> str:
-    header = ("| method | acc | balanced | many | medium | few | lowest recall | minutes |\n"
-              "|---|---|---|---|---|---|---|---|\n")
+def markdown_table(rows: list[dict], budget: str, columns: tuple[str, ...], headers: tuple[str, ...],
+                   last: str) -> str:
+    """The budget line, then one row per method: `columns` as percentages (n/a when absent) and the
+    plain figure `last` (minutes, seconds per epoch) to one decimal; `headers` name them all."""
+    header = "| method | " + " | ".join(headers) + " |\n" + "|---" * (len(headers) + 1) + "|\n"
     cell = lambda v: "n/a" if v is None else f"{100 * v:.1f}"  # noqa: E731
-    lines = [f"| {r['method']} | " + " | ".join(cell(r[k]) for k in COLUMNS) + f" | {r['minutes']:.1f} |"
-             for r in rows]
+    lines = [f"| {r['method']} | " + " | ".join(cell(r[k]) for k in columns) + f" | {r[last]:.1f} |" for r in rows]
     return f"{budget}\n\n{header}" + "\n".join(lines) + "\n"
+
+
+def table(rows: list[dict], budget: str) -> str:
+    headers = ("acc", "balanced", "many", "medium", "few", "lowest recall", "minutes")
+    return markdown_table(rows, budget, COLUMNS, headers, "minutes")
 
 
 def main() -> None:
