@@ -56,6 +56,8 @@ def main() -> None:
     parser.add_argument("--model", default="resnet32")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--per-class", type=int, default=None, help="at most this many training images per class")
+    parser.add_argument("--every", type=int, default=1,
+                        help="keep every N-th training image of each class (the same imbalance profile, N times fewer)")
     parser.add_argument("--rows", default=",".join(METHODS), help=f"comma list of {', '.join(METHODS)}")
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--device", default="auto")
@@ -77,7 +79,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        carve(args.data, work / "data", 0.1, per_class)
+        carve(args.data, work / "data", 0.1, per_class, args.every)
         chain = Chain(work, base, schedule)
         for name in args.rows.split(","):
             run = chain.train(*METHODS[name])
@@ -85,7 +87,8 @@ def main() -> None:
             rows.append({"method": name, **{k: metrics.get(k) for k in COLUMNS}, "seconds": seconds_per_epoch(run)})
             print(table(rows[-1:], f"{name} done"), flush=True)
     budget = (f"Budget: {args.model} {side}x{side}, {epochs} epoch(s) (lr {args.lr}, steps {stages}, batch 128, "
-              f"weight decay 2e-4), device {args.device}, training images per class: {per_class or 'all'}; "
+              f"weight decay 2e-4), device {args.device}, training images per class: {per_class or 'all'}, "
+              f"one in {args.every} of them kept (same profile); "
               "valid/ = 10% of each training class. RIDE: 3 experts (reduced width); PaCo: lightly's momentum "
               "update, queue 1024, RandAugment query view (streaming data path).")
     text = table(rows, budget)

@@ -29,10 +29,11 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar1
 COLUMNS = ("acc", "balanced_acc", "many_shot_acc", "medium_shot_acc", "few_shot_acc", "lowest_recall")
 
 
-def carve(root: Path, into: Path, valid_share: float, per_class: int | None) -> Path:
-    """Symlinks: train/ minus every class's last `valid_share` (at least one image) as valid/, test/ as is."""
+def carve(root: Path, into: Path, valid_share: float, per_class: int | None, every: int = 1) -> Path:
+    """Symlinks: train/ minus every class's last `valid_share` (at least one image) as valid/, test/ as is.
+    `every` > 1 keeps every so-many-th training image of each class: a smaller set with the same profile."""
     for class_dir in sorted((root / "train").iterdir()):
-        images = sorted(class_dir.iterdir())[:per_class]
+        images = sorted(class_dir.iterdir())[:per_class][::every]
         held = max(1, round(valid_share * len(images)))
         for split, chosen in (("train", images[:-held]), ("valid", images[-held:])):
             (into / split / class_dir.name).mkdir(parents=True)
