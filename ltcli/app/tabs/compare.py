@@ -98,7 +98,7 @@ class CompareTab:
         metrics = gr.Dataframe(table([], COMPARE_COLUMNS), label="headline metrics", interactive=False)
         recall = gr.Image(label="per-class recall, classes from the most to the fewest training images",
                           type="filepath", elem_id="compare-recall")
-        confusion = gr.Gallery(label="confusion matrices", columns=2, height="auto")
+        confusion = gr.Gallery(label="confusion matrices", columns=1, height="auto", object_fit="contain")
         button.click(self.compare, [runs, split, temperatures], [metrics, recall, confusion, note],
                      api_name="compare")
         with gr.Accordion("tune a run with another objective", open=False):
