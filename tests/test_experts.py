@@ -169,7 +169,7 @@ def test_train_test_and_predict_a_run(cli, split_dataset, tmp_path, name, wrappe
     assert len(predicted) == 4 and all(row["class_1"] in ("apple", "leaf", "sky") for row in predicted)
     # a new run of the same method starts from this one's weights, experts (or encoders and queue) included
     started = cli("train", "--dataset", "colours", *TRAIN_ARGS, "--objective", name, *extra, "--epochs", "1",
-                  "--lrstep", "1", "--init-from", str(run))
+                  "--lrstep", "1", "--warmup", "0", "--init-from", str(run))
     assert f"loaded {len(best.model)} tensors" in " ".join(started.output.split())
 
 
