@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from two_stage import DEFAULT_DATA, Chain, carve, markdown_table  # noqa: E402  (the same carving, runner, table)
+from two_stage import DEFAULT_DATA, Chain, carve, markdown_table, publish  # noqa: E402  (the same carving, runner, table)
 
 # name -> the objective and what comes with it
 METHODS = {
@@ -91,10 +91,7 @@ def main() -> None:
               f"one in {args.every} of them kept (same profile); "
               "valid/ = 10% of each training class. RIDE: 3 experts (reduced width); PaCo: lightly's momentum "
               "update, queue 1024, RandAugment query view (streaming data path).")
-    text = table(rows, budget)
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text, encoding="utf-8")
+    publish(table(rows, budget), args.out)
 
 
 if __name__ == "__main__":

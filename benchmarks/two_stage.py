@@ -143,6 +143,13 @@ def markdown_table(rows: list[dict], budget: str, columns: tuple[str, ...], head
     return f"{budget}\n\n{header}" + "\n".join(lines) + "\n"
 
 
+def publish(text: str, out: Path) -> None:
+    """Print the table and keep it in `out`."""
+    print(text)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+
+
 def table(rows: list[dict], budget: str) -> str:
     headers = ("acc", "balanced", "many", "medium", "few", "lowest recall", "minutes")
     return markdown_table(rows, budget, COLUMNS, headers, "minutes")
@@ -178,10 +185,7 @@ def main() -> None:
     budget = (f"Budget: {args.model} {side}x{side}, stage one {args.epochs} epoch(s) (lr 0.1, step), stage two "
               f"{args.stage2_epochs} epoch(s), rotation pre-training {args.pretrain_epochs} epoch(s), "
               f"device {args.device}; valid/ = 10% of each training class.")
-    text = table(rows, budget)
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text, encoding="utf-8")
+    publish(table(rows, budget), args.out)
 
 
 if __name__ == "__main__":
