@@ -36,3 +36,9 @@ def test_bad_options_are_one_line(cli, args, message):
     pytest.importorskip("gradio")
     result = cli("app", *args, ok=False)
     assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("port", ["0", "65536"])
+def test_a_port_out_of_range_is_a_usage_error(cli, port):
+    result = cli("app", "--port", port, ok=False)
+    assert result.exit_code == 2 and "--port" in result.output and "Traceback" not in result.output

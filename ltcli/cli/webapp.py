@@ -26,7 +26,7 @@ def parse_auth(text: str | None) -> tuple[str, str] | None:
 @friendly
 def web_app(
     host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on (1-65535).")] = 7860,
     root: Annotated[Path, typer.Option(help="The folder holding data_split/, a_datasets/ and logs/; the app "
                                        "reads and writes nothing outside it.")] = Path("."),
     auth: Annotated[str | None, typer.Option(help="Ask for USER:PASS before showing the page.")] = None,
@@ -46,7 +46,7 @@ def web_app(
     if max_upload_mb <= 0:
         raise LtcliError(f"--max-upload-mb must be above 0, got {max_upload_mb}")
     context = make_context(root, max_upload_mb, parallel, device)
-    console.print(f"ltcli app: root {context.root.path}; listening on http://{host}:{port} (Ctrl-C to stop; "
+    console.print(f"ltcli app: root {context.root.path}; starting on http://{host}:{port} (Ctrl-C to stop; "
                   "a training in progress then stops at a batch boundary and stays resumable)", highlight=False)
     try:
         serve(context, host, port, credentials, block=True, quiet=True)
