@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ltcli.cli import options
 from ltcli.cli.app import app, console, friendly
 from ltcli.cli.compat import SourceToolCommand
 from ltcli.cli.train import parse_int_list
@@ -25,32 +26,28 @@ def pretrain(
     method: Annotated[str, typer.Option(
         help="rotation (predict 0/90/180/270 degrees, Gidaris et al. 2018) or moco (momentum contrast, He et al. "
         "2020; needs `pip install \"ltcli\\[ssl]\"`).")] = DEFAULT.method,  # \[: not rich markup
-    dataset: Annotated[str | None, typer.Option(help="Dataset under a_datasets/.")] = None,
-    data: Annotated[Path | None, typer.Option(help="Any folder with train/ and valid/ (or test/).")] = None,
+    dataset: options.DatasetOption = None,
+    data: options.DataOption = None,
     extra_unlabeled: Annotated[Path | None, typer.Option(
         help="A folder of more images (any layout, outside the dataset) added to the pre-training images.")] = None,
-    model: Annotated[str, typer.Option(help="timm model name (see `ltcli models`).")] = DEFAULT.model,
+    model: options.ModelOption = DEFAULT.model,
     epochs: Annotated[int, typer.Option(help="Pre-training epochs.")] = DEFAULT.epochs,
     batchsize: Annotated[int, typer.Option(
         "--batchsize", "--batch-size", help="Images per optimizer step (rotation trains on their 4 rotations).")
     ] = DEFAULT.batch_size,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (SGD).")] = DEFAULT.lr,
-    momentum: Annotated[float, typer.Option(help="SGD momentum.")] = DEFAULT.momentum,
-    weight_decay: Annotated[float, typer.Option(help="SGD weight decay.")] = DEFAULT.weight_decay,
+    lr: options.LrOption = DEFAULT.lr,
+    momentum: options.MomentumOption = DEFAULT.momentum,
+    weight_decay: options.WeightDecayOption = DEFAULT.weight_decay,
     sched: Annotated[str, typer.Option(help="cosine or step (drops after each --lrstep stage).")] = DEFAULT.sched,
     lrstep: Annotated[str | None, typer.Option(help="With --sched step: epochs in each stage.")] = None,
-    lr_decay: Annotated[float, typer.Option(help="Factor applied at each step.")] = DEFAULT.lr_decay,
+    lr_decay: options.LrDecayOption = DEFAULT.lr_decay,
     warmup: Annotated[int, typer.Option(help="Epochs of linear warmup.")] = DEFAULT.warmup_epochs,
-    height: Annotated[int, typer.Option(help="Input height.")] = DEFAULT.height,
-    width: Annotated[int, typer.Option(help="Input width.")] = DEFAULT.width,
-    hflip: Annotated[float, typer.Option(help="Horizontal flip probability (0 for digits/text).")] = DEFAULT.hflip,
-    data_cache: Annotated[
-        str, typer.Option(help="auto, memory (decode once, augment batches on the device) or none (stream).")
-    ] = DEFAULT.data_cache,
-    amp: Annotated[str, typer.Option(help="Mixed precision: auto (bf16 on CUDA, off on CPU), bf16, fp16, off.")
-                   ] = DEFAULT.amp,
-    channels_last: Annotated[str, typer.Option(help="channels_last memory format: auto (on for CUDA), on, off.")
-                             ] = DEFAULT.channels_last,
+    height: options.HeightOption = DEFAULT.height,
+    width: options.WidthOption = DEFAULT.width,
+    hflip: options.HflipOption = DEFAULT.hflip,
+    data_cache: options.DataCacheOption = DEFAULT.data_cache,
+    amp: options.AmpOption = DEFAULT.amp,
+    channels_last: options.ChannelsLastOption = DEFAULT.channels_last,
     moco_dim: Annotated[int, typer.Option(help="Size of the projected features.", rich_help_panel=MOCO_PANEL)
                         ] = DEFAULT.moco_dim,
     moco_queue: Annotated[int, typer.Option(help="Queued keys used as negatives.", rich_help_panel=MOCO_PANEL)
@@ -60,16 +57,16 @@ def pretrain(
     ] = DEFAULT.moco_momentum,
     temperature: Annotated[float, typer.Option(help="Temperature of the contrastive loss.",
                                                rich_help_panel=MOCO_PANEL)] = DEFAULT.temperature,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = DEFAULT.seed,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = DEFAULT.device,
-    workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = DEFAULT.workers,
-    strict: Annotated[bool, typer.Option(help="Decode every image first; stop if one is corrupt.")] = DEFAULT.strict,
+    seed: options.SeedOption = DEFAULT.seed,
+    device: options.DeviceOption = DEFAULT.device,
+    workers: options.WorkersOption = DEFAULT.workers,
+    strict: options.StrictOption = DEFAULT.strict,
     resume: Annotated[
         str | None, typer.Option(help="Continue an interrupted pre-training run (its folder, a checkpoint .pt in it, "
                                  "or its stamp); its own settings apply.")
     ] = None,
-    datasets_dir: Annotated[Path, typer.Option(help="Folder of split datasets.")] = Path(DEFAULT.datasets_dir),
-    logs_dir: Annotated[Path, typer.Option(help="Folder of runs.")] = Path(DEFAULT.logs_dir),
+    datasets_dir: options.DatasetsDirOption = Path(DEFAULT.datasets_dir),
+    logs_dir: options.LogsDirOption = Path(DEFAULT.logs_dir),
 ) -> None:
     """Self-supervised pre-training on the training images without their labels (Yang & Xu, NeurIPS 2020,
     Sec. 4); the run goes to logs/<model>/<dataset>/pretrain-<method>/<YYYY-MM-DD-HH-MM-SS>/. Then train from

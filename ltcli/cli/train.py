@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ltcli.cli import options
 from ltcli.cli.app import app, console, friendly
 from ltcli.cli.compat import SourceToolCommand
 from ltcli.config import DEFAULT, DEFAULT_EPOCHS, DEFAULT_LR_STAGES, DEFAULT_WARMUP_EPOCHS, TrainConfig
@@ -55,37 +56,33 @@ def parse_int_list(text: str, option: str) -> list[int]:
 @friendly
 def train(
     ctx: typer.Context,
-    dataset: Annotated[str | None, typer.Option(help="Dataset under a_datasets/.")] = None,
-    data: Annotated[Path | None, typer.Option(help="Any folder with train/ and valid/ (or test/).")] = None,
-    model: Annotated[str, typer.Option(help="timm model name (see `ltcli models`).")] = DEFAULT.model,
+    dataset: options.DatasetOption = None,
+    data: options.DataOption = None,
+    model: options.ModelOption = DEFAULT.model,
     objective: Annotated[str, typer.Option(help="Loss (see `ltcli objectives`).")] = DEFAULT.objective,
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = DEFAULT.epochs,
     batchsize: Annotated[int, typer.Option(
         "--batchsize", "--batch-size", help="Images per optimizer step (under torchrun: over all processes).")
     ] = DEFAULT.batch_size,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (SGD).")] = DEFAULT.lr,
-    momentum: Annotated[float, typer.Option(help="SGD momentum.")] = DEFAULT.momentum,
-    weight_decay: Annotated[float, typer.Option(help="SGD weight decay.")] = DEFAULT.weight_decay,
+    lr: options.LrOption = DEFAULT.lr,
+    momentum: options.MomentumOption = DEFAULT.momentum,
+    weight_decay: options.WeightDecayOption = DEFAULT.weight_decay,
     sched: Annotated[str, typer.Option(help="step (drops after each --lrstep stage) or cosine.")] = DEFAULT.sched,
     lrstep: Annotated[str | None, typer.Option(
         help="Epochs in each stage (60,60,40,40 or '60 60 40 40' or '[60, 60, 40, 40]'); lr x --lr-decay after "
         f"each [default: {','.join(map(str, DEFAULT_LR_STAGES))} for {DEFAULT_EPOCHS} epochs, scaled to --epochs].")
     ] = None,
-    lr_decay: Annotated[float, typer.Option(help="Factor applied at each step.")] = DEFAULT.lr_decay,
+    lr_decay: options.LrDecayOption = DEFAULT.lr_decay,
     warmup: Annotated[int | None, typer.Option(
         help=f"Epochs of linear warmup; a bare --warmup is {DEFAULT_WARMUP_EPOCHS} (the CCE tool's) "
         f"[default: {DEFAULT_WARMUP_EPOCHS} for {DEFAULT_EPOCHS} epochs, scaled to --epochs].")] = None,
-    height: Annotated[int, typer.Option(help="Input height.")] = DEFAULT.height,
-    width: Annotated[int, typer.Option(help="Input width.")] = DEFAULT.width,
+    height: options.HeightOption = DEFAULT.height,
+    width: options.WidthOption = DEFAULT.width,
     augment: Annotated[str, typer.Option(help="auto, cifar (pad-crop+flip), timm, none.")] = DEFAULT.augment,
-    hflip: Annotated[float, typer.Option(help="Horizontal flip probability (0 for digits/text).")] = DEFAULT.hflip,
-    data_cache: Annotated[
-        str, typer.Option(help="auto, memory (decode once, augment batches on the device) or none (stream).")
-    ] = DEFAULT.data_cache,
-    amp: Annotated[str, typer.Option(help="Mixed precision: auto (bf16 on CUDA, off on CPU), bf16, fp16, off.")
-                   ] = DEFAULT.amp,
-    channels_last: Annotated[str, typer.Option(help="channels_last memory format: auto (on for CUDA), on, off.")
-                             ] = DEFAULT.channels_last,
+    hflip: options.HflipOption = DEFAULT.hflip,
+    data_cache: options.DataCacheOption = DEFAULT.data_cache,
+    amp: options.AmpOption = DEFAULT.amp,
+    channels_last: options.ChannelsLastOption = DEFAULT.channels_last,
     compile_model: Annotated[
         bool, typer.Option("--compile", help="torch.compile the model (slow start).")
     ] = DEFAULT.compile,
@@ -134,16 +131,16 @@ def train(
         str | None, typer.Option(help="Binary task: POS:NEG per batch, e.g. 1:10 (for pairwise AUC losses).")
     ] = None,
     pretrained: Annotated[bool, typer.Option(help="Start from timm's pretrained weights.")] = DEFAULT.pretrained,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = DEFAULT.seed,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = DEFAULT.device,
-    workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = DEFAULT.workers,
-    strict: Annotated[bool, typer.Option(help="Decode every image first; stop if one is corrupt.")] = DEFAULT.strict,
+    seed: options.SeedOption = DEFAULT.seed,
+    device: options.DeviceOption = DEFAULT.device,
+    workers: options.WorkersOption = DEFAULT.workers,
+    strict: options.StrictOption = DEFAULT.strict,
     resume: Annotated[
         str | None, typer.Option(help="Continue an interrupted run (its folder, a checkpoint .pt in it, or its "
                                  "stamp); its own settings apply.")
     ] = None,
-    datasets_dir: Annotated[Path, typer.Option(help="Folder of split datasets.")] = Path(DEFAULT.datasets_dir),
-    logs_dir: Annotated[Path, typer.Option(help="Folder of runs.")] = Path(DEFAULT.logs_dir),
+    datasets_dir: options.DatasetsDirOption = Path(DEFAULT.datasets_dir),
+    logs_dir: options.LogsDirOption = Path(DEFAULT.logs_dir),
     select_metric: Annotated[str, typer.Option(
         help="Validation column that picks the best checkpoint: acc, balanced_acc, macro_f1, gmean_recall, "
         "hmean_recall, lowest_recall, top5acc (highest wins); loss, nll, ece (lowest wins).")] = DEFAULT.select_metric,
