@@ -178,6 +178,15 @@ def test_without_a_network_it_is_one_error_line_and_nothing_is_written(tmp_path,
     assert not (tmp_path / "data_split" / "cifar10").exists()
 
 
+def test_a_cache_that_is_a_file_is_one_line_that_does_not_blame_the_network(tmp_path, cli):
+    (tmp_path / "afile").write_text("not a folder")
+    result = cli("download", "mnist", "--cache", "afile/cache", ok=False)
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 1 and len(errors) == 1 and "Traceback" not in result.output
+    assert "cannot keep the mnist archive in afile/cache" in errors[0] and "not a directory" in errors[0]
+    assert "network" not in errors[0]
+
+
 def test_an_existing_dataset_is_never_overwritten(tmp_path, cli, monkeypatch):
     make_cifar(tmp_path / "cache", monkeypatch, "cifar10", train_per_class=1, test_per_class=1, names=CIFAR10_NAMES)
     mine = tmp_path / "data_split" / "cifar10" / "notes.txt"

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ltcli.data.staging import discard, new_staging, publish, refuse_non_folder, remove_stale
-from ltcli.errors import LtcliError
+from ltcli.errors import LtcliError, describe_os_error
 
 SPLITS = ("train", "test")
 
@@ -80,7 +80,12 @@ def check_destination(destination: Path) -> None:
 
 
 def open_splits(source: Source, cache: Path) -> dict[str, Any]:
-    """Both splits, through torchvision's downloader and checks; a failed download is one line."""
+    """Both splits, through torchvision's downloader and checks; a failed download is one line. A cache
+    folder that cannot be made is said as such, not blamed on the network."""
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise LtcliError(f"cannot keep the {source.name} archive in {cache}: {describe_os_error(error)}") from None
     splits = {}
     for split in SPLITS:
         try:
