@@ -54,3 +54,33 @@ def test_number_boxes_give_whole_numbers():
     assert whole(3.0, "epochs") == 3
     with pytest.raises(Exception, match="epochs takes a whole number"):
         whole(2.5, "epochs")
+
+
+@pytest.mark.parametrize(("warmup", "lrstep", "expected_warmup", "expected_steps"), [
+    ("", "", 0, [1, 1, 1, 1]),      # left empty: the defaults scaled to 4 epochs, as on the CLI
+    ("  ", "", 0, [1, 1, 1, 1]),
+    ("1", "3,1", 1, [3, 1]),        # given: taken as given
+    (0, "", 0, [1, 1, 1, 1]),       # a number 0 from the API is a given 0, not "empty"
+])
+def test_the_train_tab_scales_a_schedule_left_empty(tmp_path, warmup, lrstep, expected_warmup, expected_steps):
+    pytest.importorskip("gradio")
+    from ltcli.app.context import AppContext
+    from ltcli.app.paths import AppRoot
+    from ltcli.app.tabs.train import TrainTab
+    from ltcli.config import TrainConfig
+    from tests.conftest import make_dataset
+
+    make_dataset(tmp_path / "a_datasets" / "colours")
+    submitted = []
+
+    class Queue:
+        def submit(self, payload, label):
+            submitted.append(payload)
+            return {"job": 0, "state": "queued"}
+
+    context = AppContext(AppRoot.at(tmp_path), Queue(), tmp_path / "scratch")
+    TrainTab(context).train("a_datasets/colours", epochs=4, warmup=warmup, lrstep=lrstep, height=16, width=16)
+    given = submitted[0]["config"]
+    assert ("warmup_epochs" in given) == (str(warmup).strip() != "")
+    config = TrainConfig.create(**given)
+    assert (config.warmup_epochs, config.lr_stages) == (expected_warmup, expected_steps)

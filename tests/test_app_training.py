@@ -13,7 +13,7 @@ pytest.importorskip("gradio", reason="the web app needs the app extra: pip insta
 
 pytestmark = pytest.mark.slow  # worker processes train for real
 
-TINY = dict(model="resnet20", objective="ERM", batch_size=32, workers=0, lrstep="", sched="cosine", warmup=0,
+TINY = dict(model="resnet20", objective="ERM", batch_size=32, workers=0, lrstep="", sched="cosine", warmup="0",
             height=8, width=8, hflip=0)
 
 

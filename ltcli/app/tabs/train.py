@@ -47,7 +47,7 @@ class TrainTab:
               epochs: float = DEFAULT.epochs, batch_size: float = DEFAULT.batch_size,
               workers: float = DEFAULT.workers, lr: float = DEFAULT.lr, momentum: float = DEFAULT.momentum,
               weight_decay: float = DEFAULT.weight_decay, seed: float = DEFAULT.seed,
-              warmup: float | None = None, sched: str = DEFAULT.sched, lrstep: str = "",
+              warmup: float | str | None = None, sched: str = DEFAULT.sched, lrstep: str = "",
               height: float = DEFAULT.height, width: float = DEFAULT.width, hflip: float = DEFAULT.hflip,
               start_from: str = "", freeze: str = DEFAULT.freeze, name: str = "") -> dict[str, Any]:
         """Check the settings (TrainConfig), split a raw dataset if one was picked, and queue the
@@ -70,7 +70,7 @@ class TrainTab:
         # Left empty, the warmup and the stages are the defaults scaled to the epochs (as on the CLI).
         if lr_steps is not None:
             given["lr_steps"] = lr_steps
-        if warmup not in (None, ""):
+        if warmup is not None and str(warmup).strip():
             given["warmup_epochs"] = whole(warmup, "warmup")
         # Check every value before anything is written (the split, the job): same errors as the CLI's.
         TrainConfig.create(dataset="-", **given)
@@ -136,7 +136,7 @@ class TrainTab:
             weight_decay = gr.Number(DEFAULT.weight_decay, label="weight decay")
         with gr.Row():
             seed = gr.Number(DEFAULT.seed, label="seed", precision=0)
-            warmup = gr.Number(None, label="warmup epochs (empty: scaled to the epochs)", precision=0)
+            warmup = gr.Textbox("", label="warmup epochs", placeholder="empty: scaled to the epochs")
             sched = gr.Radio(["step", "cosine"], value=DEFAULT.sched, label="schedule")
             lrstep = gr.Textbox("", label="lr steps", placeholder="60,60,40,40 (epochs per stage; empty: scaled)")
             height = gr.Number(DEFAULT.height, label="height", precision=0)
