@@ -43,6 +43,7 @@ class TrainConfig:
     cb_beta: float = 0.9999
     positive_classes: list[str] | None = None
     pos_neg_ratio: str | None = None
+    tpauc: list[list[float]] | None = None  # binary tasks: the (alpha, beta) of the tpauc_A_B columns of valid.csv
     epochs: int = DEFAULT_EPOCHS
     batch_size: int = 128
     lr: float = 0.1
@@ -143,7 +144,7 @@ class TrainConfig:
         self._check_two_stage()
 
     def _check_types(self) -> None:
-        check_types(self, lists=("lr_steps", "positive_classes"))
+        check_types(self, lists=("lr_steps", "positive_classes", "tpauc"))
 
     def _check_numbers(self) -> None:
         at_least(self, "epochs", 1)
@@ -174,13 +175,12 @@ class TrainConfig:
         from ltcli.engine.compute import AMP_MODES, SWITCH_MODES
         from ltcli.engine.runtime import check_device_name
         from ltcli.engine.schedule import SCHEDULES
-        from ltcli.metrics import SELECT_METRICS
         from ltcli.models.heads import HEADS
         from ltcli.models.weights import FREEZE_MODES
 
         for name, choices in (("sched", SCHEDULES), ("augment", AUGMENTS), ("data_cache", CACHE_MODES),
                               ("amp", AMP_MODES), ("channels_last", SWITCH_MODES), ("freeze", FREEZE_MODES),
-                              ("head", HEADS), ("select_metric", SELECT_METRICS)):
+                              ("head", HEADS)):
             if getattr(self, name) not in choices:
                 raise LtcliError(f"unknown {flag(name)} {getattr(self, name)!r}: choose one of {', '.join(choices)}")
         check_device_name(self.device)
@@ -208,12 +208,50 @@ class TrainConfig:
             self.positive_classes = [str(c).strip() for c in self.positive_classes] or None
             if self.positive_classes is not None and not all(self.positive_classes):
                 raise LtcliError("--positive-classes needs class names separated by commas")
+            if self.positive_classes is not None and len(self.positive_classes) == 1 \
+                    and self.positive_classes[0].lower().endswith(".json"):
+                from ltcli.data.binary import read_class2id
+
+                self.positive_classes = read_class2id(self.positive_classes[0])
         if self.pos_neg_ratio is not None:
             parse_pos_neg_ratio(self.pos_neg_ratio)
             if not self.positive_classes:
                 raise LtcliError("--pos-neg-ratio stratifies binary tasks: give --positive-classes too")
             if rule.samples:
                 raise LtcliError(f"--pos-neg-ratio already decides the batches: drop --train-rule {rule.name}")
+        self._check_ranking()
+
+    def _check_ranking(self) -> None:
+        """--tpauc pairs and --select-metric: AUROC and TPAUC columns exist on binary tasks only."""
+        from ltcli.metrics import BINARY_VALID_COLUMNS, SELECT_METRICS, parse_tpauc_key, tpauc_key
+
+        if self.tpauc is not None:
+            self.tpauc = [parse_tpauc_pair(pair) for pair in self.tpauc]
+            if not self.positive_classes:
+                raise LtcliError("--tpauc adds TPAUC columns to a binary task's valid.csv: give --positive-classes too")
+        pair = parse_tpauc_key(self.select_metric) if isinstance(self.select_metric, str) else None
+        if pair is not None:
+            self.select_metric = tpauc_key(*pair)  # tpauc_0.50_0.5 -> tpauc_0.5_0.5, the column's name
+        if self.select_metric in SELECT_METRICS:
+            return
+        if pair is None and self.select_metric not in BINARY_VALID_COLUMNS:
+            raise LtcliError(f"unknown --select-metric {self.select_metric!r}: choose one of {', '.join(SELECT_METRICS)}"
+                             ", or on a binary task auroc or tpauc_ALPHA_BETA")
+        if not self.positive_classes:
+            raise LtcliError(f"--select-metric {self.select_metric} ranks the positive class of a binary task: give "
+                             f"--positive-classes, or choose one of {', '.join(SELECT_METRICS)}")
+
+    @property
+    def ranking_pairs(self) -> list[tuple[float, float]] | None:
+        """The TPAUC (alpha, beta) pairs valid.csv logs: None on a multi-class task; --tpauc (default
+        0.5,0.5) on a binary one, plus the pair of a tpauc_A_B --select-metric."""
+        from ltcli.metrics import TPAUC_DEFAULT, parse_tpauc_key
+
+        if not self.positive_classes:
+            return None
+        pairs = [(float(a), float(b)) for a, b in self.tpauc] if self.tpauc is not None else list(TPAUC_DEFAULT)
+        pair = parse_tpauc_key(self.select_metric)
+        return pairs if pair is None or pair in pairs else [*pairs, pair]
 
     def _check_objective(self) -> None:
         """The objective's name as registered, its options' names and types, and their ranges: the
@@ -274,6 +312,19 @@ def check_types(config: Any, lists: tuple[str, ...] = ()) -> None:
         value = getattr(config, name)
         if value is not None and not isinstance(value, list):
             raise LtcliError(f"{flag(name)} takes a list, got {value!r}")
+
+
+def parse_tpauc_pair(value: Any) -> list[float]:
+    """'0.3,0.5' or [0.3, 0.5] -> [0.3, 0.5], each in (0, 1] (one --tpauc pair)."""
+    from ltcli.metrics import check_tpauc_bounds
+
+    parts = value.split(",") if isinstance(value, str) else value
+    try:
+        alpha, beta = (float(part) for part in parts)
+    except (TypeError, ValueError):
+        raise LtcliError(f"--tpauc takes ALPHA,BETA (e.g. 0.5,0.5), got {value!r}") from None
+    check_tpauc_bounds(alpha, beta)
+    return [alpha, beta]
 
 
 def default_schedule(epochs: int) -> tuple[int, list[int]]:

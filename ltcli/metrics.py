@@ -51,6 +51,9 @@ VALID_COLUMNS = (
     "acc", "top5acc", "balanced_acc", "macro_f1", "nll", "ece", "gmean_recall", "hmean_recall", "lowest_recall",
 )
 SELECT_METRICS = ("loss", *VALID_COLUMNS)
+# Binary tasks (--positive-classes) also log these each epoch, with one tpauc_A_B column per --tpauc pair;
+# they can pick the best checkpoint there (highest wins).
+BINARY_VALID_COLUMNS = ("auroc",)
 # The scalars `ltcli test` prints and `ltcli runs --csv` lists, in order (TPAUC keys follow).
 SUMMARY_KEYS = (
     "acc", "top5acc", "balanced_acc", "macro_f1", "many_shot_acc", "medium_shot_acc", "few_shot_acc",
@@ -190,6 +193,27 @@ def two_way_partial_auc(scores: np.ndarray, positives: np.ndarray, alpha: float,
 
 def tpauc_key(alpha: float, beta: float) -> str:
     return f"tpauc_{alpha:g}_{beta:g}"
+
+
+def parse_tpauc_key(name: str) -> tuple[float, float] | None:
+    """(alpha, beta) of a column name `tpauc_A_B` (bounds checked); None for any other name."""
+    parts = name.split("_")
+    if len(parts) != 3 or parts[0] != "tpauc":
+        return None
+    try:
+        alpha, beta = float(parts[1]), float(parts[2])
+    except ValueError:
+        return None
+    check_tpauc_bounds(alpha, beta)
+    return alpha, beta
+
+
+def valid_columns(tpauc: Sequence[tuple[float, float]] | None = None) -> tuple[str, ...]:
+    """The metric columns of valid.csv: VALID_COLUMNS, and for a binary task (`tpauc` not None) AUROC
+    and one TPAUC column per (alpha, beta) pair."""
+    if tpauc is None:
+        return VALID_COLUMNS
+    return (*VALID_COLUMNS, *BINARY_VALID_COLUMNS, *dict.fromkeys(tpauc_key(a, b) for a, b in tpauc))
 
 
 def one_vs_rest(log_probs: np.ndarray, labels: np.ndarray, score_fn) -> list[float | None]:

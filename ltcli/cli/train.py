@@ -125,8 +125,12 @@ def train(
     ] = DEFAULT.drw_epoch,
     cb_beta: Annotated[float, typer.Option(help="beta of the effective-number class weights.")] = DEFAULT.cb_beta,
     positive_classes: Annotated[
-        str | None, typer.Option(help="Binary task: these classes (comma separated) are positive, the rest negative.")
+        str | None, typer.Option(help="Binary task: these classes (comma separated) are positive, the rest negative; "
+                                 "or a class2id JSON file (class name -> 0/1).")
     ] = None,
+    tpauc: Annotated[list[str] | None, typer.Option(
+        help="Binary task: log TPAUC(ALPHA,BETA) as valid.csv's tpauc_ALPHA_BETA each epoch (repeatable) "
+        "[default: 0.5,0.5].")] = None,
     pos_neg_ratio: Annotated[
         str | None, typer.Option(help="Binary task: POS:NEG per batch, e.g. 1:10 (for pairwise AUC losses).")
     ] = None,
@@ -143,7 +147,8 @@ def train(
     logs_dir: options.LogsDirOption = Path(DEFAULT.logs_dir),
     select_metric: Annotated[str, typer.Option(
         help="Validation column that picks the best checkpoint: acc, balanced_acc, macro_f1, gmean_recall, "
-        "hmean_recall, lowest_recall, top5acc (highest wins); loss, nll, ece (lowest wins).")] = DEFAULT.select_metric,
+        "hmean_recall, lowest_recall, top5acc, and on binary tasks auroc, tpauc_ALPHA_BETA (highest wins); loss, "
+        "nll, ece (lowest wins).")] = DEFAULT.select_metric,
     name: Annotated[str, typer.Option(help="Experiment name, kept in config.json and shown by `ltcli runs`.")
                     ] = DEFAULT.name,
     config_file: Annotated[Path | None, typer.Option(
@@ -165,6 +170,7 @@ def train(
         dataset=dataset, data=str(data) if data else None, model=model, objective=objective,
         objective_options=options, train_rule=train_rule, drw_epoch=drw_epoch, cb_beta=cb_beta,
         positive_classes=positive_classes.split(",") if positive_classes else None, pos_neg_ratio=pos_neg_ratio,
+        tpauc=list(tpauc) if tpauc else None,
         epochs=epochs, batch_size=batchsize, lr=lr, momentum=momentum, weight_decay=weight_decay, sched=sched,
         lr_steps=parse_int_list(lrstep, "--lrstep") if lrstep is not None else None, lr_decay=lr_decay,
         warmup_epochs=warmup, height=height, width=width, augment=augment, hflip=hflip, data_cache=data_cache,

@@ -1,11 +1,15 @@
 """Binary long-tail tasks: some classes of a folder dataset are the positive (minority) label.
 
 This is how the TPAUC system built its tasks (its `class2id` files): every other class is negative.
+`--positive-classes` takes the names, or such a class2id JSON file: an object mapping class name ->
+0 (negative) or 1 (positive), at the top level or under a "class2id" key.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 from ltcli.errors import LtcliError
 
@@ -34,3 +38,27 @@ class IsPositive:
     def __call__(self, target: int) -> int:
         return int(target in self.positive_indices)
 
+
+
+def read_class2id(path: str | Path) -> list[str]:
+    """The positive class names of a class2id JSON file (class name -> 0/1, 1 = positive), in file order;
+    the names are checked against the dataset later, like names typed on the command line."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LtcliError(f"--positive-classes: class2id file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise LtcliError(f"--positive-classes: {path} is not a readable JSON file ({str(error).splitlines()[0]})"
+                         ) from None
+    mapping = document.get("class2id", document) if isinstance(document, dict) else document
+    if not isinstance(mapping, dict) or not mapping:
+        raise LtcliError(f"--positive-classes: {path} must hold a JSON object of class name -> 0 or 1")
+    bad = [name for name, value in mapping.items() if isinstance(value, bool) or value not in (0, 1)]
+    if bad:
+        raise LtcliError(f"--positive-classes: in {path}, class {bad[0]!r} maps to {mapping[bad[0]]!r}; "
+                         "every class maps to 0 (negative) or 1 (positive)")
+    positive = [name for name, value in mapping.items() if value == 1]
+    if not positive:
+        raise LtcliError(f"--positive-classes: {path} maps no class to 1 (positive)")
+    return positive

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ from ltcli.engine.distributed import Dist
 from ltcli.engine.evaluate import predict_with_features
 from ltcli.engine.mixing import BatchMix, MixedTargets
 from ltcli.errors import LtcliError
-from ltcli.metrics import VALID_COLUMNS, class_scores, evaluate_logits, worst_class_summary
+from ltcli.metrics import class_scores, evaluate_logits, valid_columns, worst_class_summary
 from ltcli.models.heads import TrainStep
 from ltcli.models.weights import train_mode
 from ltcli.objectives import Objective
@@ -232,15 +232,18 @@ def validation_loss(
 
 
 def validate(model: nn.Module, objective: Objective, loader: DataLoader, class_counts: list[int],
-             device: torch.device, dist: Dist = SINGLE) -> dict[str, float]:
-    """The validation row of an epoch: the objective's loss on the whole split, then VALID_COLUMNS.
-    Under torchrun every process predicts its shard and the predictions are gathered first."""
+             device: torch.device, dist: Dist = SINGLE, tpauc: Sequence[tuple[float, float]] | None = None
+             ) -> dict[str, float]:
+    """The validation row of an epoch: the objective's loss on the whole split, then the metric columns
+    (`valid_columns`: with `tpauc` pairs, a binary task's AUROC and TPAUC too). Under torchrun every
+    process predicts its shard and the predictions are gathered first."""
     logits, labels, features = dist.concat(predict_with_features(
         model, loader, device, features=objective.needs_features
     ))
-    metrics = evaluate_logits(logits, labels, class_counts)  # one-logit binary runs included
+    # one-logit binary runs included; TPAUC only where asked (it sorts the scores)
+    metrics = evaluate_logits(logits, labels, class_counts, tpauc=tpauc or ())
     return {"loss": validation_loss(objective, logits, labels, device, features),
-            **{k: metrics[k] for k in VALID_COLUMNS}}
+            **{k: metrics[k] for k in valid_columns(tpauc)}}
 
 
 class StopRequest:

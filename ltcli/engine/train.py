@@ -134,7 +134,7 @@ def run_epoch(training: Training, epoch: int, run: RunFolder, progress: persist.
     )
     dist.same_buffers(training.model, *([training.ema.module] if training.ema is not None else []))
     valid_stats = validate(training.eval_model, training.objective, loaders["valid"], training.task.class_counts,
-                           training.device, dist)
+                           training.device, dist, tpauc=config.ranking_pairs)
     for dataset in (training.data.train, training.data.valid):
         dist.union_(dataset.failed)
     elapsed = time.perf_counter() - started
@@ -149,6 +149,14 @@ def run_epoch(training: Training, epoch: int, run: RunFolder, progress: persist.
     console.print(
         f"epoch {epoch + 1:>3}/{config.epochs}  train loss {train_stats['loss']:.4f} acc {train_stats['acc']:.2%}  |  "
         f"{training.data.valid_split} loss {valid_stats['loss']:.4f} acc {valid_stats['acc']:.2%} "
-        f"bal {valid_stats['balanced_acc']:.2%}  |  lr {train_stats['lr']:.4g}  {elapsed:.1f}s"
+        f"bal {valid_stats['balanced_acc']:.2%}{ranking_note(valid_stats)}  |  lr {train_stats['lr']:.4g}  {elapsed:.1f}s"
         + ("  [green]best[/]" if improved else "")
     )
+
+
+def ranking_note(valid_stats: dict[str, float | None]) -> str:
+    """' auroc 0.9123' on a binary task (undefined without both classes in the split), else ''."""
+    if "auroc" not in valid_stats:
+        return ""
+    value = valid_stats["auroc"]
+    return f" auroc {'undefined' if value is None else f'{value:.4f}'}"
