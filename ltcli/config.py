@@ -44,6 +44,9 @@ class TrainConfig:
     positive_classes: list[str] | None = None
     pos_neg_ratio: str | None = None
     tpauc: list[list[float]] | None = None  # binary tasks: the (alpha, beta) of the tpauc_A_B columns of valid.csv
+    unlabeled: str | None = None  # a folder of unlabeled images, pseudo-labelled by pseudo_labels_from
+    pseudo_labels_from: str | None = None  # the run whose predictions label them (Yang & Xu 2020)
+    pseudo_threshold: float = 0.0  # keep pseudo-labels of at least this top-1 probability (0: all, the paper's)
     epochs: int = DEFAULT_EPOCHS
     batch_size: int = 128
     lr: float = 0.1
@@ -220,10 +223,19 @@ class TrainConfig:
             if rule.samples:
                 raise LtcliError(f"--pos-neg-ratio already decides the batches: drop --train-rule {rule.name}")
         self._check_ranking()
+        self._check_pseudo_labels()
+
+    def _check_pseudo_labels(self) -> None:
+        in_range(self, "pseudo_threshold", 0.0, 1.0)
+        if (self.unlabeled is None) != (self.pseudo_labels_from is None):
+            raise LtcliError("--unlabeled DIR and --pseudo-labels-from RUN go together: the run labels the folder's "
+                             "images")
+        if self.pseudo_threshold > 0 and self.unlabeled is None:
+            raise LtcliError("--pseudo-threshold applies to --unlabeled DIR --pseudo-labels-from RUN: give them")
 
     def _check_ranking(self) -> None:
         """--tpauc pairs and --select-metric: AUROC and TPAUC columns exist on binary tasks only."""
-        from ltcli.metrics import BINARY_VALID_COLUMNS, SELECT_METRICS, parse_tpauc_key, tpauc_key
+        from ltcli.metrics import BINARY_VALID_COLUMNS, SELECT_METRICS, parse_tpauc_key, parse_tpauc_pair, tpauc_key
 
         if self.tpauc is not None:
             self.tpauc = [parse_tpauc_pair(pair) for pair in self.tpauc]
@@ -235,8 +247,8 @@ class TrainConfig:
         if self.select_metric in SELECT_METRICS:
             return
         if pair is None and self.select_metric not in BINARY_VALID_COLUMNS:
-            raise LtcliError(f"unknown --select-metric {self.select_metric!r}: choose one of {', '.join(SELECT_METRICS)}"
-                             ", or on a binary task auroc or tpauc_ALPHA_BETA")
+            raise LtcliError(f"unknown --select-metric {self.select_metric!r}: choose one of "
+                             f"{', '.join(SELECT_METRICS)}, or on a binary task auroc or tpauc_ALPHA_BETA")
         if not self.positive_classes:
             raise LtcliError(f"--select-metric {self.select_metric} ranks the positive class of a binary task: give "
                              f"--positive-classes, or choose one of {', '.join(SELECT_METRICS)}")
@@ -312,19 +324,6 @@ def check_types(config: Any, lists: tuple[str, ...] = ()) -> None:
         value = getattr(config, name)
         if value is not None and not isinstance(value, list):
             raise LtcliError(f"{flag(name)} takes a list, got {value!r}")
-
-
-def parse_tpauc_pair(value: Any) -> list[float]:
-    """'0.3,0.5' or [0.3, 0.5] -> [0.3, 0.5], each in (0, 1] (one --tpauc pair)."""
-    from ltcli.metrics import check_tpauc_bounds
-
-    parts = value.split(",") if isinstance(value, str) else value
-    try:
-        alpha, beta = (float(part) for part in parts)
-    except (TypeError, ValueError):
-        raise LtcliError(f"--tpauc takes ALPHA,BETA (e.g. 0.5,0.5), got {value!r}") from None
-    check_tpauc_bounds(alpha, beta)
-    return [alpha, beta]
 
 
 def default_schedule(epochs: int) -> tuple[int, list[int]]:

@@ -208,6 +208,17 @@ def parse_tpauc_key(name: str) -> tuple[float, float] | None:
     return alpha, beta
 
 
+def parse_tpauc_pair(value: str | Sequence[float]) -> list[float]:
+    """'0.3,0.5' or [0.3, 0.5] -> [0.3, 0.5], each in (0, 1] (one --tpauc pair)."""
+    parts = value.split(",") if isinstance(value, str) else value
+    try:
+        alpha, beta = (float(part) for part in parts)
+    except (TypeError, ValueError):
+        raise LtcliError(f"--tpauc takes ALPHA,BETA (e.g. 0.5,0.5), got {value!r}") from None
+    check_tpauc_bounds(alpha, beta)
+    return [alpha, beta]
+
+
 def valid_columns(tpauc: Sequence[tuple[float, float]] | None = None) -> tuple[str, ...]:
     """The metric columns of valid.csv: VALID_COLUMNS, and for a binary task (`tpauc` not None) AUROC
     and one TPAUC column per (alpha, beta) pair."""

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 from conftest import TRAIN_ARGS, only_run, read_csv
-from test_metrics import brute_force_tpauc as naive_tpauc  # every selected pair, one by one
 from sklearn.metrics import roc_auc_score
+from test_metrics import brute_force_tpauc as naive_tpauc  # every selected pair, one by one
 
 from ltcli.checkpoint import Checkpoint
 from ltcli.config import TrainConfig

@@ -134,6 +134,15 @@ def train(
     pos_neg_ratio: Annotated[
         str | None, typer.Option(help="Binary task: POS:NEG per batch, e.g. 1:10 (for pairwise AUC losses).")
     ] = None,
+    unlabeled: Annotated[Path | None, typer.Option(
+        help="Folder of unlabeled images (any layout), pseudo-labelled by --pseudo-labels-from and trained on.")
+    ] = None,
+    pseudo_labels_from: Annotated[str | None, typer.Option(
+        help="Run (folder or stamp) whose predictions label --unlabeled (Yang & Xu 2020); its classes must be the "
+        "dataset's.")] = None,
+    pseudo_threshold: Annotated[float, typer.Option(
+        help="Keep a pseudo-label only at this top-1 probability or more; 0 keeps all (the paper's rule).")
+    ] = DEFAULT.pseudo_threshold,
     pretrained: Annotated[bool, typer.Option(help="Start from timm's pretrained weights.")] = DEFAULT.pretrained,
     seed: options.SeedOption = DEFAULT.seed,
     device: options.DeviceOption = DEFAULT.device,
@@ -170,7 +179,8 @@ def train(
         dataset=dataset, data=str(data) if data else None, model=model, objective=objective,
         objective_options=options, train_rule=train_rule, drw_epoch=drw_epoch, cb_beta=cb_beta,
         positive_classes=positive_classes.split(",") if positive_classes else None, pos_neg_ratio=pos_neg_ratio,
-        tpauc=list(tpauc) if tpauc else None,
+        tpauc=list(tpauc) if tpauc else None, unlabeled=str(unlabeled) if unlabeled else None,
+        pseudo_labels_from=pseudo_labels_from, pseudo_threshold=pseudo_threshold,
         epochs=epochs, batch_size=batchsize, lr=lr, momentum=momentum, weight_decay=weight_decay, sched=sched,
         lr_steps=parse_int_list(lrstep, "--lrstep") if lrstep is not None else None, lr_decay=lr_decay,
         warmup_epochs=warmup, height=height, width=width, augment=augment, hflip=hflip, data_cache=data_cache,

@@ -27,6 +27,7 @@ from ltcli.data.views import multi_view_transform
 from ltcli.engine.compute import Compute, prepare_model, resolve_compute
 from ltcli.engine.distributed import Dist
 from ltcli.engine.mixing import BatchMix, create_batch_mix
+from ltcli.engine.pseudo import PseudoLabels, add_pseudo_labelled, describe, pseudo_label
 from ltcli.engine.runtime import library_versions, seed_everything
 from ltcli.engine.schedule import create_scheduler
 from ltcli.engine.skipped import require_any_decodable, require_decodable
@@ -70,6 +71,7 @@ class Training:
     scheduler: Scheduler
     pipeline: Pipeline
     record: dict[str, Any]
+    pseudo: PseudoLabels | None = None  # unlabeled images labelled by another run, the kept ones in data.train
 
     @property
     def eval_model(self) -> nn.Module:
@@ -98,6 +100,19 @@ def open_data(config: TrainConfig, console: Console) -> tuple[Path, str, TrainDa
     if data.valid_split == "test":
         console.print(f"[yellow]note:[/] {root} has no valid/ split: validation (best-epoch choice) uses test/")
     return root, dataset_name, data, augment
+
+
+def add_pseudo_labels(config: TrainConfig, root: Path, data: TrainData, device: torch.device, console: Console
+                      ) -> PseudoLabels | None:
+    """With --unlabeled/--pseudo-labels-from: label the images, add the kept ones to the training split
+    (with the folder's class indices, so a binary task maps them like labelled images)."""
+    if config.unlabeled is None:
+        return None
+    pseudo = pseudo_label(config.unlabeled, config.pseudo_labels_from, data.class_names, root,
+                          Path(config.logs_dir), device, config.pseudo_threshold, config.batch_size, config.workers)
+    add_pseudo_labelled(data.train, pseudo)
+    describe(pseudo, console)
+    return pseudo
 
 
 def task_labels(data: TrainData, positive_classes: list[str] | None) -> Task:
@@ -205,6 +220,8 @@ def run_record(training: Training, augment: str) -> dict[str, Any]:
         "model_wrapper": model_wrapper(training.model, training.objective),
         "train_views": training.objective.train_views,
         **training.rule.record(), "versions": library_versions(),
+        **({"pseudo_labels": training.pseudo.record(), "labelled_train_images": len(training.data.train)
+            - int(training.pseudo.kept.sum())} if training.pseudo is not None else {}),
     }
 
 
@@ -225,6 +242,7 @@ def build_training(config: TrainConfig, console: Console, dist: Dist, device: to
     batch = per_process_batch(config, dist)
     seed_everything(config.seed + dist.rank)  # samplers are seeded alike on all processes, below
     root, dataset_name, data, augment = open_data(config, console)
+    pseudo = add_pseudo_labels(config, root, data, device, console)
     task = task_labels(data, config.positive_classes)
     objective = build_objective(config, task.class_counts).to(device)
     rule = TrainRule.create(config.train_rule, config.epochs, config.drw_epoch, config.cb_beta)
@@ -246,6 +264,6 @@ def build_training(config: TrainConfig, console: Console, dist: Dist, device: to
     scheduler = create_scheduler(optimizer, config.sched, config.epochs, len(pipeline.train), config.lr_stages,
                                  config.lr_decay, config.warmup_epochs, config.min_lr)
     training = Training(config, dist, device, root, dataset_name, data, task, objective, rule, mix, model, step,
-                        ema, compute, optimizer, scheduler, pipeline, record={})
+                        ema, compute, optimizer, scheduler, pipeline, record={}, pseudo=pseudo)
     training.record = run_record(training, augment)
     return training

@@ -19,6 +19,7 @@ from ltcli.engine.assemble import Training, build_training
 from ltcli.engine.distributed import distributed
 from ltcli.engine.logger import RunLogger
 from ltcli.engine.loop import STOP, run_epochs, train_one_epoch, validate
+from ltcli.engine.pseudo import PSEUDO_LABELS_CSV, write_pseudo_labels
 from ltcli.engine.runtime import resolve_device
 from ltcli.engine.skipped import SkippedFiles
 from ltcli.errors import LtcliError
@@ -90,6 +91,8 @@ def open_run(training: Training, resume: RunFolder | None, console: Console) -> 
         if dist.is_main:
             run = create_run_dir(Path(config.logs_dir), config.model, training.dataset_name, config.objective)
             run.write_config(training.record)
+            if training.pseudo is not None:
+                write_pseudo_labels(run.path / PSEUDO_LABELS_CSV, training.pseudo)
         run = RunFolder(Path(dist.broadcast(str(run.path) if run is not None else None)))
         progress = persist.Progress()
         persist.save_epoch(run, persist.capture(training, progress, -1), improved=False, is_main=dist.is_main)
@@ -149,7 +152,8 @@ def run_epoch(training: Training, epoch: int, run: RunFolder, progress: persist.
     console.print(
         f"epoch {epoch + 1:>3}/{config.epochs}  train loss {train_stats['loss']:.4f} acc {train_stats['acc']:.2%}  |  "
         f"{training.data.valid_split} loss {valid_stats['loss']:.4f} acc {valid_stats['acc']:.2%} "
-        f"bal {valid_stats['balanced_acc']:.2%}{ranking_note(valid_stats)}  |  lr {train_stats['lr']:.4g}  {elapsed:.1f}s"
+        f"bal {valid_stats['balanced_acc']:.2%}{ranking_note(valid_stats)}  |  "
+        f"lr {train_stats['lr']:.4g}  {elapsed:.1f}s"
         + ("  [green]best[/]" if improved else "")
     )
 

@@ -1,0 +1,113 @@
+"""Pseudo-labels (Yang & Xu, NeurIPS 2020, "Rethinking the Value of Labels for Improving
+Class-Imbalanced Learning", Sec. 3): an intermediate classifier trained on the labelled, imbalanced
+data (a finished run, RUN) labels the unlabeled images, and the final model trains on labelled plus
+pseudo-labelled images.
+
+The rule, as the authors' code applies it (gen_pseudolabels.py, SemiSupervisedImbalanceCIFAR10):
+the pseudo-label is RUN's top-1 class; every unlabeled image is kept; the pseudo-labelled images join
+the labelled ones in one training set with the same weight, and the class counts (hence re-weighting
+rules and count-based losses) include them. `--pseudo-threshold T` (ltcli's addition, default 0 = the
+paper's rule) keeps only images whose top-1 probability is at least T.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+
+from ltcli.atomic import atomic_open
+from ltcli.data.files import ImageFiles
+from ltcli.data.loaders import RobustImageFolder
+from ltcli.data.unlabeled import unlabeled_images
+from ltcli.engine.inference import ensemble_log_probs, load_run
+from ltcli.errors import LtcliError
+from ltcli.runs import resolve_run_ref
+
+PSEUDO_LABELS_CSV = "pseudo_labels.csv"
+
+
+@dataclass
+class PseudoLabels:
+    """RUN's prediction for every readable unlabeled image, and which of them train."""
+
+    source: str
+    run: str
+    threshold: float
+    class_names: list[str]
+    paths: list[str]
+    labels: np.ndarray  # class index of each image (RUN's top-1)
+    confidence: np.ndarray  # RUN's probability of that class
+    corrupt: list[str]  # image names that do not decode: never labelled
+
+    @property
+    def kept(self) -> np.ndarray:
+        return self.confidence >= self.threshold
+
+    def kept_samples(self) -> list[tuple[str, int]]:
+        return [(p, int(y)) for p, y, k in zip(self.paths, self.labels, self.kept, strict=True) if k]
+
+    def kept_per_class(self) -> dict[str, int]:
+        counts = np.bincount(self.labels[self.kept], minlength=len(self.class_names))
+        return {name: int(n) for name, n in zip(self.class_names, counts, strict=True)}
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [{"path": p, "label": self.class_names[y], "confidence": f"{c:.6f}", "kept": int(k)}
+                for p, y, c, k in zip(self.paths, self.labels, self.confidence, self.kept, strict=True)]
+
+    def record(self) -> dict[str, Any]:
+        """What config.json says about them."""
+        return {"unlabeled": self.source, "from_run": self.run, "threshold": self.threshold,
+                "images": len(self.paths), "kept": int(self.kept.sum()), "unreadable": len(self.corrupt),
+                "kept_per_class": self.kept_per_class(), "file": PSEUDO_LABELS_CSV}
+
+
+def pseudo_label(source: str | Path, run_ref: str | Path, class_names: Sequence[str], dataset_root: Path,
+                 logs_dir: Path, device: torch.device, threshold: float = 0.0, batch_size: int = 128,
+                 workers: int = 0) -> PseudoLabels:
+    """Label every image of `source` with RUN's best checkpoint (through its own evaluation
+    transform); RUN must know exactly the dataset's classes, in the same order."""
+    info = resolve_run_ref(logs_dir, run_ref, option="--pseudo-labels-from")
+    member = load_run(info, device)
+    if list(member.class_names) != list(class_names):
+        raise LtcliError(f"--pseudo-labels-from {info.path} predicts {', '.join(member.class_names)}, not the "
+                         f"dataset's classes ({', '.join(class_names)}): its labels would be another task's")
+    found = unlabeled_images(source, dataset_root)
+    log_probs, _, _ = ensemble_log_probs([member], lambda m: ImageFiles(found.images, m.eval_transform()), device,
+                                         batch_size, workers)
+    labels = log_probs.argmax(axis=1)
+    confidence = np.exp(log_probs[np.arange(labels.size), labels])
+    return PseudoLabels(source=str(source), run=str(info.path), threshold=float(threshold),
+                        class_names=list(class_names), paths=[str(p) for p in found.images], labels=labels,
+                        confidence=confidence, corrupt=[str(p) for p in found.corrupt])
+
+
+def add_pseudo_labelled(dataset: RobustImageFolder, pseudo: PseudoLabels) -> int:
+    """Append the kept images to the training split with their pseudo-labels; returns how many."""
+    samples = pseudo.kept_samples()
+    dataset.samples.extend(samples)  # `imgs` is the same list
+    dataset.targets.extend(label for _, label in samples)
+    dataset.failed = torch.zeros(len(dataset.samples), dtype=torch.bool).share_memory_()
+    return len(samples)
+
+
+def write_pseudo_labels(path: Path, pseudo: PseudoLabels) -> None:
+    """pseudo_labels.csv: path, label, confidence, kept (1/0) of every labelled image, written atomically."""
+    with atomic_open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["path", "label", "confidence", "kept"])
+        writer.writeheader()
+        writer.writerows(pseudo.rows())
+
+
+def describe(pseudo: PseudoLabels, console: Console) -> None:
+    kept = pseudo.kept_per_class()
+    per_class = ", ".join(f"{name} {n}" for name, n in kept.items())
+    skipped = f"; {len(pseudo.corrupt)} unreadable skipped" if pseudo.corrupt else ""
+    console.print(f"pseudo-labels from {pseudo.run}: kept {sum(kept.values())} of {len(pseudo.paths)} unlabeled "
+                  f"images ({per_class}){skipped}", highlight=False)
