@@ -88,6 +88,15 @@ def test_binary_run_logs_auc_and_keeps_the_best_auroc_epoch(cli, split_dataset, 
     assert float(row["auroc"]) == pytest.approx(roc_auc_score(positives, scores), abs=1e-6)
     assert float(row["tpauc_0.5_0.5"]) == pytest.approx(naive_tpauc(scores, positives, 0.5, 0.5), abs=1e-6)
     assert float(row["tpauc_1_0.5"]) == pytest.approx(naive_tpauc(scores, positives, 1.0, 0.5), abs=1e-6)
+    # The loss column tells the epochs apart (AUROC reaches 1 early): before pacing, TPAUC is the mean
+    # over positive x negative pairs of (1 - (s+ - s-))^2 with s = sigmoid(z).
+    s = 1 / (1 + np.exp(-scores))
+    pairs = [(1 - (a - b)) ** 2 for a, b in itertools.product(s[positives], s[~positives])]
+    assert float(row["loss"]) == pytest.approx(np.mean(pairs), rel=1e-4, abs=1e-7)
+    # This seeded CPU run reaches its best AUROC (epoch 2) before its best accuracy (epoch 4): selecting
+    # by AUROC keeps another epoch than the default would.
+    accuracy = [float(r["acc"]) for r in rows]
+    assert best.epoch < int(np.argmax(accuracy)), (auroc, accuracy)
 
     events = EventAccumulator(str(run))
     events.Reload()
