@@ -27,7 +27,7 @@ from ltcli.data.views import multi_view_transform
 from ltcli.engine.compute import Compute, prepare_model, resolve_compute
 from ltcli.engine.distributed import Dist
 from ltcli.engine.mixing import BatchMix, create_batch_mix
-from ltcli.engine.pseudo import PseudoLabels, add_pseudo_labelled, describe, pseudo_label
+from ltcli.engine.pseudo import PseudoLabels, add_pseudo_labels
 from ltcli.engine.runtime import library_versions, seed_everything
 from ltcli.engine.schedule import create_scheduler
 from ltcli.engine.skipped import require_any_decodable, require_decodable
@@ -100,19 +100,6 @@ def open_data(config: TrainConfig, console: Console) -> tuple[Path, str, TrainDa
     if data.valid_split == "test":
         console.print(f"[yellow]note:[/] {root} has no valid/ split: validation (best-epoch choice) uses test/")
     return root, dataset_name, data, augment
-
-
-def add_pseudo_labels(config: TrainConfig, root: Path, data: TrainData, device: torch.device, console: Console
-                      ) -> PseudoLabels | None:
-    """With --unlabeled/--pseudo-labels-from: label the images, add the kept ones to the training split
-    (with the folder's class indices, so a binary task maps them like labelled images)."""
-    if config.unlabeled is None:
-        return None
-    pseudo = pseudo_label(config.unlabeled, config.pseudo_labels_from, data.class_names, root,
-                          Path(config.logs_dir), device, config.pseudo_threshold, config.batch_size, config.workers)
-    add_pseudo_labelled(data.train, pseudo)
-    describe(pseudo, console)
-    return pseudo
 
 
 def task_labels(data: TrainData, positive_classes: list[str] | None) -> Task:
@@ -237,12 +224,13 @@ def num_outputs(task: Task, objective: Objective) -> int:
 
 
 def build_training(config: TrainConfig, console: Console, dist: Dist, device: torch.device,
-                   resume: bool = False) -> Training:
-    """Every part of a run, in the order that keeps the random streams of earlier ltcli runs."""
+                   resume: bool = False, run_folder: Path | None = None) -> Training:
+    """Every part of a run, in the order that keeps the random streams of earlier ltcli runs;
+    `run_folder`: the run being resumed (what it recorded is reused)."""
     batch = per_process_batch(config, dist)
     seed_everything(config.seed + dist.rank)  # samplers are seeded alike on all processes, below
     root, dataset_name, data, augment = open_data(config, console)
-    pseudo = add_pseudo_labels(config, root, data, device, console)
+    pseudo = add_pseudo_labels(config, root, data, device, console, run_folder)
     task = task_labels(data, config.positive_classes)
     objective = build_objective(config, task.class_counts).to(device)
     rule = TrainRule.create(config.train_rule, config.epochs, config.drw_epoch, config.cb_beta)

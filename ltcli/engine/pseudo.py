@@ -23,11 +23,13 @@ import torch
 from rich.console import Console
 
 from ltcli.atomic import atomic_open
+from ltcli.config import TrainConfig
 from ltcli.data.files import ImageFiles
-from ltcli.data.loaders import RobustImageFolder
+from ltcli.data.loaders import RobustImageFolder, TrainData
 from ltcli.data.unlabeled import unlabeled_images
 from ltcli.engine.inference import ensemble_log_probs, load_run
 from ltcli.errors import LtcliError
+from ltcli.run_folder import RunFolder
 from ltcli.runs import resolve_run_ref
 
 PSEUDO_LABELS_CSV = "pseudo_labels.csv"
@@ -44,7 +46,7 @@ class PseudoLabels:
     paths: list[str]
     labels: np.ndarray  # class index of each image (RUN's top-1)
     confidence: np.ndarray  # RUN's probability of that class
-    corrupt: list[str]  # image names that do not decode: never labelled
+    unreadable: int  # images of the source that do not decode: never labelled
 
     @property
     def kept(self) -> np.ndarray:
@@ -64,7 +66,7 @@ class PseudoLabels:
     def record(self) -> dict[str, Any]:
         """What config.json says about them."""
         return {"unlabeled": self.source, "from_run": self.run, "threshold": self.threshold,
-                "images": len(self.paths), "kept": int(self.kept.sum()), "unreadable": len(self.corrupt),
+                "images": len(self.paths), "kept": int(self.kept.sum()), "unreadable": self.unreadable,
                 "kept_per_class": self.kept_per_class(), "file": PSEUDO_LABELS_CSV}
 
 
@@ -85,7 +87,30 @@ def pseudo_label(source: str | Path, run_ref: str | Path, class_names: Sequence[
     confidence = np.exp(log_probs[np.arange(labels.size), labels])
     return PseudoLabels(source=str(source), run=str(info.path), threshold=float(threshold),
                         class_names=list(class_names), paths=[str(p) for p in found.images], labels=labels,
-                        confidence=confidence, corrupt=[str(p) for p in found.corrupt])
+                        confidence=confidence, unreadable=len(found.corrupt))
+
+
+def read_pseudo_labels(path: Path, record: dict[str, Any], class_names: Sequence[str]) -> PseudoLabels:
+    """The pseudo-labels a run recorded (pseudo_labels.csv and config.json's `pseudo_labels`): a resumed
+    run trains on the same images with the same labels, whatever became of RUN since."""
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        index = {name: i for i, name in enumerate(class_names)}
+        labels = np.array([index[r["label"]] for r in rows], dtype=np.int64)
+        confidence = np.array([float(r["confidence"]) for r in rows])
+        kept = [r["kept"] == "1" for r in rows]
+    except (OSError, KeyError, ValueError) as error:
+        raise LtcliError(f"cannot resume: {path} is missing or damaged ({error!r}); it records the pseudo-labels "
+                         "this run trains on") from None
+    # the threshold recorded decides `kept`; a row whose kept flag disagrees was edited
+    pseudo = PseudoLabels(source=str(record.get("unlabeled")), run=str(record.get("from_run")),
+                          threshold=float(record.get("threshold", 0.0)), class_names=list(class_names),
+                          paths=[r["path"] for r in rows], labels=labels, confidence=confidence,
+                          unreadable=int(record.get("unreadable", 0)))
+    if kept != pseudo.kept.tolist():
+        raise LtcliError(f"cannot resume: {path}'s kept column disagrees with its threshold {pseudo.threshold}")
+    return pseudo
 
 
 def add_pseudo_labelled(dataset: RobustImageFolder, pseudo: PseudoLabels) -> int:
@@ -108,6 +133,25 @@ def write_pseudo_labels(path: Path, pseudo: PseudoLabels) -> None:
 def describe(pseudo: PseudoLabels, console: Console) -> None:
     kept = pseudo.kept_per_class()
     per_class = ", ".join(f"{name} {n}" for name, n in kept.items())
-    skipped = f"; {len(pseudo.corrupt)} unreadable skipped" if pseudo.corrupt else ""
+    skipped = f"; {pseudo.unreadable} unreadable skipped" if pseudo.unreadable else ""
     console.print(f"pseudo-labels from {pseudo.run}: kept {sum(kept.values())} of {len(pseudo.paths)} unlabeled "
                   f"images ({per_class}){skipped}", highlight=False)
+
+
+def add_pseudo_labels(config: TrainConfig, root: Path, data: TrainData, device: torch.device, console: Console,
+                      resume: Path | None = None) -> PseudoLabels | None:
+    """With --unlabeled/--pseudo-labels-from: label the images (or, resuming the run folder `resume`,
+    read the labels it recorded), add the kept ones to the training split (with the folder's class
+    indices, so a binary task maps them like labelled images)."""
+    if config.unlabeled is None:
+        return None
+    if resume is not None:
+        record = RunFolder(resume).read_config().get("pseudo_labels") or {}
+        pseudo = read_pseudo_labels(resume / PSEUDO_LABELS_CSV, record, data.class_names)
+        add_pseudo_labelled(data.train, pseudo)
+        return pseudo
+    pseudo = pseudo_label(config.unlabeled, config.pseudo_labels_from, data.class_names, root,
+                          Path(config.logs_dir), device, config.pseudo_threshold, config.batch_size, config.workers)
+    add_pseudo_labelled(data.train, pseudo)
+    describe(pseudo, console)
+    return pseudo

@@ -34,7 +34,8 @@ def fit(config: TrainConfig, console: Console | None = None, resume: Path | RunF
     follow it). Launched by torchrun, every process calls this and trains its share."""
     with distributed(config.device) as (dist, device_name):
         console = Console(quiet=True) if not dist.is_main else console or Console()
-        training = build_training(config, console, dist, resolve_device(device_name), resume=resume is not None)
+        training = build_training(config, console, dist, resolve_device(device_name), resume=resume is not None,
+                                  run_folder=None if resume is None else as_run(resume).path)
         return train(training, console, None if resume is None else as_run(resume), on_start)
 
 
