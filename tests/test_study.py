@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def write_study(path: Path, **document) -> Path:
-    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     return path
 
 
@@ -159,3 +159,19 @@ def test_bad_study_files_are_one_line_errors(cli, tmp_path, document, message):
     assert result.exit_code == 1
     assert message in result.output and result.output.count("\n") == 1 and "Traceback" not in result.output
     assert not (tmp_path / "logs").exists()
+
+
+def test_points_resolve_variables_options_and_ranges(tmp_path):
+    from ltcli.study.spec import read_study
+
+    path = write_study(tmp_path / "v.yaml", name="v", train={**TRAIN, "lr": "{lr}"},
+                       split={"src": "raw", "seed": "{seed}", "counts": "{n}*2,5"},
+                       grid={"n": {"from": 10, "to": 30, "step": 10}, "seed": [0, 1], "lr": [0.1]})
+    study = read_study(path)
+    assert study.grid["n"] == [10, 20, 30] and len(study.points) == 6
+    point = study.points[3]  # n 20, seed 1
+    assert point.values == {"n": 20, "seed": 1, "lr": 0.1}
+    assert point.train["seed"] == 1 and point.train["lr"] == 0.1  # a variable that is also an option sets it
+    assert point.split["seed"] == 1 and point.split["counts"] == "20*2,5"
+    assert len({p.split_id for p in study.points}) == 6  # the split depends on n and seed, not on lr
+    assert point.id == "n-20_seed-1_lr-0.1"

@@ -153,6 +153,10 @@ def run_points(study: Study, points: list[Point], jobs: int, executor: str, clus
                 report(point, run_point(study, point), None)
             except LtcliError as error:
                 report(point, None, str(error))
+            except OSError as error:
+                from ltcli.errors import describe_os_error
+
+                report(point, None, describe_os_error(error))
         return
     if executor == "processes":
         import concurrent.futures

@@ -214,15 +214,16 @@ def slug(values: dict[str, Any]) -> str:
 
 
 def resolve_point(where: str, values: dict[str, Any], train: dict, split: dict | None, second: dict | None) -> Point:
-    variables = variables_in(train, split, second)
-    roles = {key: grid_role(key, split, variables) for key in values}
-    train_doc = {**substitute(train, values), **{k: v for k, v in values.items() if roles[k] == "train"}}
+    """A point's options: its values substituted for `{variables}`, and set as train options (or split
+    options, for a key that is no train option); a key may be both a variable and an option."""
+    train_keys = set(key_names()) | set(objective_aliases())
+    split_keys = set(SPLIT_OPTIONS) - train_keys
+    train_doc = {**substitute(train, values), **{k: v for k, v in values.items() if k in train_keys}}
     split_doc = substitute(split, values)
     split_values = {}
     if split_doc is not None:
-        split_doc.update({k: v for k, v in values.items() if roles[k] == "split"})
-        split_values = {k: v for k, v in values.items() if roles[k] == "split" or
-                        (roles[k] == "variable" and k in variables_in(split))}
+        split_doc.update({k: v for k, v in values.items() if k in split_keys})
+        split_values = {k: v for k, v in values.items() if k in split_keys or k in variables_in(split)}
     given = config_values(train_doc, f"{where}: train")
     second_given = config_values(substitute(second, values), f"{where}: second_stage") if second else None
     check = {**given, "data": "split"} if split_doc is not None else given  # the runner sets the real folder
