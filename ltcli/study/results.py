@@ -134,6 +134,10 @@ def plot_study(study: Study, rows: Sequence[dict[str, Any]], path: Path) -> Path
             ax.errorbar(xs, means, yerr=sds, marker="o", markersize=3, capsize=2, label=label)
     if not numeric:
         ax.set_xticks(list(positions.values()), labels=[str(v) for v in positions], rotation=30)
+    elif len(positions) <= 12:
+        ax.set_xticks(list(positions.values()))
+    if lines_kind in ("classes", "groups"):
+        ax.set_ylim(-0.02, 1.02)  # recalls and accuracies: an sd bar never suggests values outside [0, 1]
     ax.set_xlabel(x_key)
     ax.set_ylabel({"classes": "test recall per class", "groups": "test accuracy per class group"}
                   .get(lines_kind, metrics[0]))
