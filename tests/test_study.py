@@ -175,3 +175,20 @@ def test_points_resolve_variables_options_and_ranges(tmp_path):
     assert point.split["seed"] == 1 and point.split["counts"] == "20*2,5"
     assert len({p.split_id for p in study.points}) == 6  # the split depends on n and seed, not on lr
     assert point.id == "n-20_seed-1_lr-0.1"
+
+
+def test_second_stage_and_test_options(cli, tmp_path):
+    make_class_images({"apple": 8, "leaf": 6}, tmp_path / "a_datasets" / "two" / "train")
+    for split in ("valid", "test"):
+        make_class_images({"apple": 3, "leaf": 3}, tmp_path / "a_datasets" / "two" / split)
+    study = write_study(tmp_path / "c.yaml", name="crt", train={**TRAIN, "dataset": "two"}, grid={"seed": [0]},
+                        second_stage={"recipe": "crt", "epochs": 1}, test={"tau_norm": "1"})
+    cli("study", study)
+    row = read_csv(tmp_path / "logs" / "studies" / "crt" / "results.csv")[0]
+    first, second = tmp_path / row["run"], tmp_path / row["second_stage_run"]
+    assert "/stage2/" in row["second_stage_run"] and "/runs/seed-0/" in row["run"]
+    config = json.loads((second / "config.json").read_text())
+    assert config["recipe"] == "crt" and Path(config["init_from"]).resolve() == first.resolve()
+    metrics = json.loads((second / "metrics_taunorm.json").read_text())  # the corrected results, tau 1
+    assert float(row["acc"]) == pytest.approx(metrics["acc"]) and metrics["posthoc"]["tau_norm"] == 1.0
+    assert not (first / "metrics.json").exists()  # only the final stage is tested

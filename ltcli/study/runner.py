@@ -162,7 +162,8 @@ def run_points(study: Study, points: list[Point], jobs: int, executor: str, clus
         import concurrent.futures
         import multiprocessing
 
-        threads = max(1, (os.cpu_count() or 1) // jobs)
+        threads = max(1, len(os.sched_getaffinity(0)) // jobs) if hasattr(os, "sched_getaffinity") \
+            else max(1, (os.cpu_count() or 1) // jobs)
         context = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
             futures = {pool.submit(_pool_point, study, point, threads): point for point in points}
