@@ -65,6 +65,12 @@ def read_config_file(path: Path) -> dict[str, Any]:
     document = load_yaml(path)
     if any(key in document for key in RUN_RECORD_KEYS):
         return saved_run_values(document)
+    return config_values(document, path)
+
+
+def config_values(document: dict[Any, Any], path: Path | str) -> dict[str, Any]:
+    """The TrainConfig values of a mapping of option names (a config file's, or a study file's
+    `train:`); `path` names where it came from in the errors."""
     names, aliases = key_names(), objective_aliases()
     values: dict[str, Any] = {}
     alias_options: dict[str, Any] = {}

@@ -8,6 +8,7 @@ from ltcli.cli import data  # noqa: E402,F401
 from ltcli.cli import train  # noqa: E402,F401
 from ltcli.cli import pretrain  # noqa: E402,F401
 from ltcli.cli import evaluate  # noqa: E402,F401
+from ltcli.cli import study  # noqa: E402,F401
 from ltcli.cli import plot  # noqa: E402,F401
 from ltcli.cli import listing  # noqa: E402,F401
 from ltcli.cli import webapp  # noqa: E402,F401

@@ -54,7 +54,7 @@ def friendly(command: F) -> F:
 
 
 def _print_error(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True, emoji=False)
 
 
 def _version(value: bool) -> None:

@@ -96,38 +96,30 @@ def split(
     n_max: Annotated[
         int | None, typer.Option(help="Head class count (default: the largest train count available).")
     ] = None,
+    counts: Annotated[str | None, typer.Option(
+        help="Exact training images per class: 5000,100 (sorted class order; 100*9 repeats), or CLASS=N,... "
+        "naming every class.")] = None,
+    similar: Annotated[list[str] | None, typer.Option(
+        help="A:B:P:LAMBDA: replace a fraction P of class A's training images by LAMBDA*x_A+(1-LAMBDA)*x_B "
+        "(PNG; repeatable, one per class A).")] = None,
     data_split_dir: Annotated[Path, typer.Option(help="Folder of raw datasets.")] = Path("data_split"),
     datasets_dir: Annotated[Path, typer.Option(help="Folder of split datasets.")] = Path(DEFAULT.datasets_dir),
 ) -> None:
     """Split data_split/NAME/<class>/ into a_datasets/NAME/{train,valid,test}/<class>/, stratified and seeded.
 
     A source that already has train/ and test/ (maybe valid/) keeps its splits. --imbalance-factor
-    then makes only the train part long-tailed. The source is never moved, renamed or deleted.
+    (or --counts) then shapes only the train part; --similar mixes only training images. The source
+    is never moved, renamed or deleted.
     """
-    from ltcli.data.folder import list_class_dirs, split_folders
-    from ltcli.data.longtail import PROFILES, parse_class_order, plan_long_tail
-    from ltcli.data.split import DEFAULT_RATIOS, apply_long_tail, check_destination, parse_ratios, plan_presplit
-    from ltcli.data.split import plan_split as plan_raw_split
-    from ltcli.data.staging import remove_stale
+    from ltcli.data.make import SplitOptions, make_split
 
     source = src if src is not None else data_split_dir / name
     destination = datasets_dir / name
-    imbalance_factor = check_long_tail_options(imbalance_factor, profile, class_order, n_max, PROFILES)
-    presplit = split_folders(source) if source.is_dir() else {}
-    if presplit and ratios is not None:
-        raise LtcliError(f"{source} is already split ({', '.join(presplit)}): --ratios applies to raw folders only")
-    parsed = None if presplit else parse_ratios(ratios or DEFAULT_RATIOS)
-    if not presplit:
-        list_class_dirs(source)  # fail fast with a clear message
-    remove_stale(destination)  # left by a killed split; may bring back a split lost mid-swap
-    check_destination(source, destination, force)
-    scans = scan_with_progress(presplit or {"raw": source})
-    plan = plan_presplit(source, scans, seed) if presplit else plan_raw_split(scans["raw"], parsed, seed)
-    if imbalance_factor is not None:
-        available = plan.counts()["train"]
-        order = parse_class_order(class_order, list(available))
-        apply_long_tail(plan, plan_long_tail(available, imbalance_factor, profile or "exp", order, n_max))
-    manifest = write_with_progress(plan, list(scans.values()), destination, link, force)
+    options = SplitOptions(ratios=ratios, seed=seed, link=link, force=force, imbalance_factor=imbalance_factor,
+                           profile=profile, class_order=class_order, n_max=n_max, counts=counts,
+                           similar=tuple(similar or ()))
+    manifest, plan, scans = make_split(source, destination, options, scan=scan_with_progress,
+                                       write=write_with_progress)
     print_split_summary(name, source, destination, manifest)
     print_skipped(list(scans.values()), plan.ignored_folders)
 
@@ -152,29 +144,6 @@ def print_skipped(scans: list[FolderScan], ignored_folders: list[Path]) -> None:
                       "(only train/, valid/ and test/ are read):[/]")
         for path in ignored_folders:
             console.print(f"  {path}/", highlight=False, markup=False)
-
-
-def check_long_tail_options(
-    imbalance_factor: float | None, profile: str | None, class_order: str | None, n_max: int | None,
-    profiles: tuple[str, ...],
-) -> float | None:
-    """Refuse long-tail options that would be silently ignored, and numbers that make no tail
-    (nan, inf, a factor of 0 or below, an n_max below 1), before any scanning. Returns the factor
-    as head / tail (0.01, tail / head, is 100)."""
-    from ltcli.data.longtail import resolve_imbalance_factor
-
-    if imbalance_factor is None:
-        given = [flag for flag, value in (("--profile", profile), ("--class-order", class_order),
-                                          ("--n-max", n_max)) if value is not None]
-        if given:
-            raise LtcliError(f"{', '.join(given)} shape a long tail: add --imbalance-factor F")
-        return None
-    imbalance_factor = resolve_imbalance_factor(imbalance_factor, "--imbalance-factor")
-    if n_max is not None and n_max < 1:
-        raise LtcliError(f"--n-max must be at least 1, got {n_max}")
-    if profile is not None and profile not in profiles:
-        raise LtcliError(f"unknown --profile {profile!r}: choose one of {', '.join(profiles)}")
-    return imbalance_factor
 
 
 def scan_with_progress(roots: dict[str, Path]) -> dict[str, FolderScan]:
@@ -217,6 +186,15 @@ def print_split_summary(name: str, source: Path, destination: Path, manifest: di
             f"n_max {long_tail['n_max']}): kept {kept} of {available} training images; {others} unchanged",
             highlight=False,
         )
+    if manifest.get("exact_counts") is not None:
+        console.print(f"train has the exact counts asked ({manifest['exact_counts']['requested']}); "
+                      "valid and test unchanged", highlight=False)
+    if manifest.get("similar") is not None:
+        for spec in manifest["similar"]["specs"]:
+            mixed = len(manifest["similar"]["mixes"][spec["class"]])
+            console.print(f"replaced {mixed} training image(s) of {spec['class']!r} by {spec['lambda']:g}*x_"
+                          f"{spec['class']} + {1 - spec['lambda']:g}*x_{spec['with']} (PNG; listed in split.json)",
+                          highlight=False)
 
 
 @app.command()

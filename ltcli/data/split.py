@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ltcli.atomic import atomic_write_text
+from ltcli.data.counts import CountsPlan
 from ltcli.data.folder import FolderScan, is_hidden
 from ltcli.data.longtail import LongTailPlan, subsample
+from ltcli.data.similar import SimilarPlan, write_mixes
 from ltcli.data.staging import discard, finish, new_staging, refuse_non_folder, remove_stale
 from ltcli.errors import LtcliError
 
@@ -79,9 +81,15 @@ class SplitPlan:
     split_roots: dict[str, Path] = field(default_factory=dict)  # split -> its folder in an already split source
     ignored_folders: list[Path] = field(default_factory=list)  # beside the split folders, in no split
     long_tail: LongTailPlan | None = None
+    exact_counts: CountsPlan | None = None
+    similar: SimilarPlan | None = None  # mixes written into train/ in place of the files they replace
 
     def counts(self) -> dict[str, dict[str, int]]:
-        return {s: {c: len(files) for c, files in classes.items()} for s, classes in self.assignment.items()}
+        """Images per split and class as written, the mixes of --similar included."""
+        counts = {s: {c: len(files) for c, files in classes.items()} for s, classes in self.assignment.items()}
+        for name, mixes in (self.similar.mixes if self.similar is not None else {}).items():
+            counts["train"][name] += len(mixes)
+        return counts
 
     def class_root(self, split: str, name: str) -> Path:
         """The source folder of `name` in `split`: file paths below it are kept in the copy."""
@@ -175,6 +183,16 @@ def apply_long_tail(plan: SplitPlan, long_tail: LongTailPlan) -> SplitPlan:
     return plan
 
 
+def apply_counts(plan: SplitPlan, counts: CountsPlan) -> SplitPlan:
+    """Keep exactly `counts.targets[c]` of each class's training files (seeded); other splits untouched."""
+    train = plan.assignment["train"]
+    plan.assignment["train"] = {
+        name: subsample(files, counts.targets[name], plan.seed, name) for name, files in train.items()
+    }
+    plan.exact_counts = counts
+    return plan
+
+
 def _place(src: Path, dst: Path, link: str) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     if link == "copy":
@@ -219,6 +237,8 @@ def write_split(
                     _place(file, staging / split / name / file.relative_to(class_root), link)
                     if on_file is not None:
                         on_file()
+        if plan.similar is not None:
+            write_mixes(plan.similar, staging)
         manifest = {
             "source": str(plan.source.resolve()),
             "layout": "raw" if plan.ratios is not None else "split",
@@ -227,6 +247,8 @@ def write_split(
             "link": link,
             "counts": plan.counts(),
             "long_tail": plan.long_tail.to_dict() if plan.long_tail is not None else None,
+            "exact_counts": plan.exact_counts.to_dict() if plan.exact_counts is not None else None,
+            "similar": plan.similar.to_dict() if plan.similar is not None else None,
             "skipped_non_images": [str(p) for scan in scans for p in scan.non_images],
             "skipped_corrupt": [str(p) for scan in scans for p in scan.corrupt],
             "skipped_broken_links": [str(p) for scan in scans for p in scan.broken],

@@ -1,0 +1,121 @@
+"""One split from options, start to finish: what `ltcli split` and `ltcli study` both call.
+
+The steps: check the options, scan the source, plan the split (or keep an already split source's
+splits), then shape the training part (a long tail, or exact counts), choose the similar-sample
+mixes, and write it all at once (`ltcli.data.split.write_split`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ltcli.data.folder import FolderScan
+from ltcli.data.split import SplitPlan
+from ltcli.errors import LtcliError
+
+# The options of a split, by name (the `split:` keys of a study file, and `ltcli split`'s flags).
+SPLIT_OPTIONS = ("src", "ratios", "seed", "link", "imbalance_factor", "profile", "class_order", "n_max", "counts",
+                 "similar")
+
+
+@dataclass
+class SplitOptions:
+    ratios: str | None = None
+    seed: int = 0
+    link: str = "copy"
+    force: bool = False
+    imbalance_factor: float | None = None
+    profile: str | None = None
+    class_order: str | None = None
+    n_max: int | None = None
+    counts: str | None = None
+    similar: Sequence[str] = field(default_factory=tuple)
+
+
+def check_long_tail_options(
+    imbalance_factor: float | None, profile: str | None, class_order: str | None, n_max: int | None,
+    profiles: tuple[str, ...], counts: str | None = None,
+) -> float | None:
+    """Refuse long-tail options that would be silently ignored, and numbers that make no tail
+    (nan, inf, a factor of 0 or below, an n_max below 1), before any scanning. Returns the factor
+    as head / tail (0.01, tail / head, is 100)."""
+    from ltcli.data.longtail import resolve_imbalance_factor
+
+    if counts is not None:
+        given = [flag for flag, value in (("--imbalance-factor", imbalance_factor), ("--profile", profile),
+                                          ("--class-order", class_order), ("--n-max", n_max)) if value is not None]
+        if given:
+            raise LtcliError(f"--counts gives every class's count itself: drop {', '.join(given)}")
+        return None
+    if imbalance_factor is None:
+        given = [flag for flag, value in (("--profile", profile), ("--class-order", class_order),
+                                          ("--n-max", n_max)) if value is not None]
+        if given:
+            raise LtcliError(f"{', '.join(given)} shape a long tail: add --imbalance-factor F")
+        return None
+    imbalance_factor = resolve_imbalance_factor(imbalance_factor, "--imbalance-factor")
+    if n_max is not None and n_max < 1:
+        raise LtcliError(f"--n-max must be at least 1, got {n_max}")
+    if profile is not None and profile not in profiles:
+        raise LtcliError(f"unknown --profile {profile!r}: choose one of {', '.join(profiles)}")
+    return imbalance_factor
+
+
+def default_scan(roots: dict[str, Path]) -> dict[str, FolderScan]:
+    from ltcli.data.folder import scan_class_folders
+
+    return {key: scan_class_folders(root) for key, root in roots.items()}
+
+
+def make_split(
+    source: Path,
+    destination: Path,
+    options: SplitOptions,
+    scan: Callable[[dict[str, Path]], dict[str, FolderScan]] = default_scan,
+    write: Callable[[SplitPlan, list[FolderScan], Path, str, bool], dict] | None = None,
+) -> tuple[dict, SplitPlan, dict[str, FolderScan]]:
+    """Split `source` into `destination`; returns the manifest (split.json), the plan and the scans.
+    `scan` and `write` let the CLI show progress bars."""
+    from ltcli.data.counts import plan_counts
+    from ltcli.data.folder import list_class_dirs, split_folders
+    from ltcli.data.longtail import PROFILES, parse_class_order, plan_long_tail
+    from ltcli.data.similar import parse_similar, plan_similar
+    from ltcli.data.split import (
+        DEFAULT_RATIOS,
+        apply_counts,
+        apply_long_tail,
+        check_destination,
+        parse_ratios,
+        plan_presplit,
+        write_split,
+    )
+    from ltcli.data.split import plan_split as plan_raw_split
+    from ltcli.data.staging import remove_stale
+
+    o = options
+    imbalance_factor = check_long_tail_options(o.imbalance_factor, o.profile, o.class_order, o.n_max, PROFILES,
+                                               o.counts)
+    similar = [parse_similar(text) for text in o.similar]  # fail fast, before any scanning
+    presplit = split_folders(source) if source.is_dir() else {}
+    if presplit and o.ratios is not None:
+        raise LtcliError(f"{source} is already split ({', '.join(presplit)}): --ratios applies to raw folders only")
+    parsed = None if presplit else parse_ratios(o.ratios or DEFAULT_RATIOS)
+    if not presplit:
+        list_class_dirs(source)  # fail fast with a clear message
+    remove_stale(destination)  # left by a killed split; may bring back a split lost mid-swap
+    check_destination(source, destination, o.force)
+    scans = scan(presplit or {"raw": source})
+    plan = plan_presplit(source, scans, o.seed) if presplit else plan_raw_split(scans["raw"], parsed, o.seed)
+    available = plan.counts()["train"]
+    if o.counts is not None:
+        apply_counts(plan, plan_counts(o.counts, available))
+    elif imbalance_factor is not None:
+        order = parse_class_order(o.class_order, list(available))
+        apply_long_tail(plan, plan_long_tail(available, imbalance_factor, o.profile or "exp", order, o.n_max))
+    if similar:
+        plan.similar = plan_similar(similar, plan.assignment["train"], o.seed)
+    writer = write or (lambda p, s, d, link, force: write_split(p, s, d, link, force))
+    manifest = writer(plan, list(scans.values()), destination, o.link, o.force)
+    return manifest, plan, scans

@@ -1,0 +1,279 @@
+"""Running a study: each distinct split made once, then every point trained, resumed or skipped,
+and tested, in this process, in a pool of processes, or as submitit jobs (Slurm or local).
+
+A point's runs live in LOGS/studies/NAME/runs/POINT/ (the first stage; a second stage in
+runs/POINT/stage2/), so the study finds them again: a run whose test metrics exist is finished and
+skipped; a run with epochs left is resumed from its checkpoint_last.pt (never restarted); a run
+killed before its first checkpoint is left as it is and a new one started beside it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from ltcli.atomic import atomic_write_text
+from ltcli.errors import LtcliError
+from ltcli.run_folder import ResultsFolder, RunFolder
+from ltcli.study.spec import Point, Study
+
+EXECUTORS = ("processes", "local", "slurm")
+
+
+@dataclass(frozen=True)
+class PointPaths:
+    runs: Path  # the first stage's logs_dir
+    split: Path | None  # the point's dataset, when the study splits
+
+
+def point_paths(study: Study, point: Point) -> PointPaths:
+    split = study.folder / "splits" / point.split_id if point.split_id is not None else None
+    return PointPaths(study.folder / "runs" / point.id, split)
+
+
+def make_splits(study: Study, console: Console) -> None:
+    """Each distinct split of the study, once; a split already made (its split.json) is kept."""
+    from ltcli.data.make import SplitOptions, make_split
+
+    done: set[str] = set()
+    for point in study.points:
+        if point.split is None or point.split_id in done:
+            continue
+        done.add(point.split_id)
+        destination = point_paths(study, point).split
+        if (destination / "split.json").is_file():
+            continue
+        options = {k: v for k, v in point.split.items() if k != "src"}
+        if isinstance(options.get("similar"), str):
+            options["similar"] = [options["similar"]]
+        for key in ("ratios", "counts", "class_order"):
+            if isinstance(options.get(key), list):
+                options[key] = ",".join(map(str, options[key]))
+        try:
+            make_split(Path(str(point.split["src"])), destination, SplitOptions(**options, force=True))
+        except TypeError as error:
+            raise LtcliError(f"{study.path}: split: {error}") from None
+        console.print(f"split {point.split_id}: {destination}", highlight=False)
+
+
+def latest_run(logs_dir: Path) -> RunFolder | None:
+    """The newest run under `logs_dir` that has a checkpoint to continue from."""
+    from ltcli.runs import list_runs
+
+    runs = [run for run in list_runs(logs_dir) if run.last_checkpoint.is_file()]
+    return runs[-1] if runs else None
+
+
+def train_stage(given: dict[str, Any], logs_dir: Path, console: Console) -> RunFolder:
+    """The run of `given` under `logs_dir`: finished (kept), half finished (resumed) or new."""
+    from ltcli.config import TrainConfig
+    from ltcli.engine import persist
+    from ltcli.engine.train import fit, resume_run
+
+    run = latest_run(logs_dir)
+    if run is not None:
+        last = persist.load_last(run)
+        if last.epoch + 1 >= int(last.config.get("epochs", 0)):
+            return run
+        console.print(f"resuming {run.path} after epoch {last.epoch + 1}", highlight=False)
+        return RunFolder(resume_run(run, console))
+    config = TrainConfig.create(**{**given, "logs_dir": str(logs_dir)})
+    return RunFolder(fit(config, console))
+
+
+def results_folder(run: RunFolder, study: Study) -> ResultsFolder:
+    return ResultsFolder(run.path).corrected(test_plan(study).results_tag)
+
+
+def test_plan(study: Study):
+    from ltcli.posthoc import PosthocPlan
+
+    t = study.test
+    return PosthocPlan.from_options(
+        None if t.get("tau_norm") is None else str(t["tau_norm"]),
+        None if t.get("logit_adjust") is None else str(t["logit_adjust"]),
+        bool(t.get("sweep", False)), t.get("sweep_metric"))
+
+
+def run_point(study: Study, point: Point, threads: int | None = None) -> dict[str, Any]:
+    """Train (or resume) and test one point; returns where its runs are. Safe to call again."""
+    from ltcli.engine.assess import test_runs
+    from ltcli.metrics import FEW_SHOT_MAX, MANY_SHOT_MIN
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    paths = point_paths(study, point)
+    paths.runs.mkdir(parents=True, exist_ok=True)
+    with open(paths.runs / "log.txt", "a", encoding="utf-8") as log:
+        console = Console(file=log, width=120, force_terminal=False)
+        given = dict(point.train)
+        if paths.split is not None:
+            given["data"] = str(paths.split)
+        first = train_stage(given, paths.runs, console)
+        final = first
+        if point.second_stage is not None:
+            second = {**given, **point.second_stage, "init_from": str(first.path)}
+            second.pop("weights", None)
+            final = train_stage(second, paths.runs / "stage2", console)
+        target = results_folder(final, study)
+        if not target.metrics_path("test").is_file():
+            options = {"many_min": int(study.test.get("many_shot", MANY_SHOT_MIN)),
+                       "few_max": int(study.test.get("few_shot", FEW_SHOT_MAX))}
+            root = Path(str(final.read_config().get("dataset_root") or given.get("data") or ""))
+            test_runs([final], root, "test", str(study.test.get("device", given.get("device", "auto"))),
+                      None, False, options, plan=test_plan(study))
+            console.print(f"tested {final.path}", highlight=False)
+    return {"point": point.id, "run": str(first.path), "final_run": str(final.path)}
+
+
+def is_finished(study: Study, point: Point) -> bool:
+    paths = point_paths(study, point)
+    final_logs = paths.runs / "stage2" if point.second_stage is not None else paths.runs
+    run = latest_run(final_logs)
+    return run is not None and results_folder(run, study).metrics_path("test").is_file()
+
+
+def _pool_point(study: Study, point: Point, threads: int) -> dict[str, Any]:
+    return run_point(study, point, threads)
+
+
+def run_points(study: Study, points: list[Point], jobs: int, executor: str, cluster: dict[str, Any],
+               report: Callable[[Point, dict | None, str | None], None]) -> None:
+    """Run `points`; `report(point, result, error)` is told of each as it ends."""
+    if executor == "processes" and jobs <= 1:
+        for point in points:
+            try:
+                report(point, run_point(study, point), None)
+            except LtcliError as error:
+                report(point, None, str(error))
+            except OSError as error:
+                from ltcli.errors import describe_os_error
+
+                report(point, None, describe_os_error(error))
+        return
+    if executor == "processes":
+        import concurrent.futures
+        import multiprocessing
+
+        threads = max(1, len(os.sched_getaffinity(0)) // jobs) if hasattr(os, "sched_getaffinity") \
+            else max(1, (os.cpu_count() or 1) // jobs)
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            futures = {pool.submit(_pool_point, study, point, threads): point for point in points}
+            for future in concurrent.futures.as_completed(futures):
+                collect(futures[future], future.result, report)
+        return
+    submit_points(study, points, executor, cluster, report)
+
+
+def collect(point: Point, result: Callable[[], dict], report: Callable) -> None:
+    try:
+        report(point, result(), None)
+    except LtcliError as error:
+        report(point, None, str(error))
+    except Exception as error:  # a job's failure (a traceback in its log) must not stop the others
+        report(point, None, f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
+
+
+def submit_points(study: Study, points: list[Point], executor: str, cluster: dict[str, Any],
+                  report: Callable) -> None:
+    """submitit jobs: `slurm` on a cluster (partition, time, cpus, gpus), `local` on this machine."""
+    try:
+        import submitit
+    except ImportError:
+        raise LtcliError("--executor local/slurm needs submitit: pip install 'ltcli[study]'") from None
+    folder = study.folder / "submitit" / "%j"
+    if executor == "local":
+        engine = submitit.LocalExecutor(folder=folder)
+        engine.update_parameters(timeout_min=int(cluster.get("time") or 60))
+    else:
+        engine = submitit.AutoExecutor(folder=folder, cluster="slurm")
+        parameters = {"timeout_min": int(cluster.get("time") or 60), "cpus_per_task": int(cluster.get("cpus") or 4),
+                      "gpus_per_node": int(cluster.get("gpus") or 0), "name": f"ltcli-{study.name}"}
+        if cluster.get("partition"):
+            parameters["slurm_partition"] = cluster["partition"]
+        engine.update_parameters(**parameters)
+    jobs = [(point, engine.submit(run_point, study, point, cluster.get("cpus"))) for point in points]
+    for point, job in jobs:
+        collect(point, job.result, report)
+
+
+def pending(study: Study) -> list[Point]:
+    return [point for point in study.points if not is_finished(study, point)]
+
+
+def with_logs_dir(study: Study, logs_dir: Path | None) -> Study:
+    """The study with every point's runs under `logs_dir` (the --logs-dir option)."""
+    if logs_dir is None:
+        return study
+    points = [replace(p, train={**p.train, "logs_dir": str(logs_dir)}) for p in study.points]
+    return replace(study, points=points)
+
+
+@dataclass
+class StudyOutcome:
+    ran: list[str]
+    skipped: list[str]
+    failed: dict[str, str]
+    results: Path
+    table: Path
+    figure: Path | None
+    rows: list[dict[str, Any]]
+
+
+def finished_runs(study: Study, point: Point) -> tuple[str, str] | None:
+    """(first run, final run) of a finished point, else None."""
+    paths = point_paths(study, point)
+    first = latest_run(paths.runs)
+    final = latest_run(paths.runs / "stage2") if point.second_stage is not None else first
+    if first is None or final is None or not results_folder(final, study).metrics_path("test").is_file():
+        return None
+    return str(first.path), str(final.path)
+
+
+def run_study(study: Study, console: Console, jobs: int = 1, executor: str = "processes",
+              cluster: dict[str, Any] | None = None) -> StudyOutcome:
+    """Make the splits, run the unfinished points, then write results.csv, table.md and figure.svg."""
+    from ltcli.study.results import markdown_table, plot_study, point_row, write_results_csv
+
+    if executor not in EXECUTORS:
+        raise LtcliError(f"unknown --executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
+    if jobs < 1:
+        raise LtcliError(f"--jobs must be at least 1, got {jobs}")
+    study.folder.mkdir(parents=True, exist_ok=True)
+    make_splits(study, console)
+    todo = pending(study)
+    skipped = [p.id for p in study.points if p not in todo]
+    if skipped:
+        console.print(f"{len(skipped)} of {len(study.points)} point(s) already finished: skipped", highlight=False)
+    ran: list[str] = []
+    failed: dict[str, str] = {}
+
+    def report(point: Point, result: dict | None, error: str | None) -> None:
+        if error is None:
+            ran.append(point.id)
+            console.print(f"[green]done[/] {point.id} ({len(ran) + len(failed)}/{len(todo)})", highlight=False)
+        else:
+            failed[point.id] = error
+            console.print(f"[red]failed[/] {point.id}: {error}", highlight=False)
+
+    run_points(study, todo, jobs, executor, cluster or {}, report)
+    tag = test_plan(study).results_tag
+    rows = []
+    for point in study.points:
+        runs = finished_runs(study, point)
+        if runs is not None:
+            rows.append(point_row(study, point.values, runs[0], runs[1], tag))
+    results, table = study.folder / "results.csv", study.folder / "table.md"
+    write_results_csv(results, rows)
+    atomic_write_text(table, markdown_table(study, rows))
+    figure = plot_study(study, rows, study.folder / "figure.svg")
+    return StudyOutcome(ran, skipped, failed, results, table, figure, rows)
+

@@ -1,0 +1,265 @@
+"""The study file: what `ltcli study` reads, checked whole before anything runs.
+
+    name: toy                      # the study's folder: LOGS/studies/NAME/
+    split: {src: data_split/digits-lt, counts: "{n}*9,20"}   # optional: each point's data is made by split
+    train: {model: resnet8, epochs: 3}                       # any `ltcli train --config` key
+    grid: {n: [20, 40], seed: [0, 1]}                        # option (or {variable}) -> values
+    second_stage: {recipe: crt, epochs: 2}                   # optional, from each point's first run
+    test: {tau_norm: "1"}                                    # optional `ltcli test` options
+    figure: {x: n, lines: classes}                           # optional
+
+A grid key is a train option, a split option (`seed` is the train seed: vary the split's with a
+variable), or a variable: a name used as `{name}` in a value of split/train/second_stage. A grid
+value list may be written `{from: 100, to: 5000, step: 100}` (both ends included).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ltcli.config import TrainConfig
+from ltcli.config_file import config_values, key_names, load_yaml, objective_aliases, suggestion
+from ltcli.data.make import SPLIT_OPTIONS
+from ltcli.errors import LtcliError
+
+TOP_KEYS = ("name", "split", "train", "grid", "second_stage", "test", "figure")
+TEST_KEYS = ("many_shot", "few_shot", "tau_norm", "logit_adjust", "sweep", "sweep_metric", "device")
+FIGURE_KEYS = ("x", "lines", "metric")
+FIGURE_LINES = ("classes", "groups", "metric")
+SEED_KEY = "seed"
+VARIABLE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+@dataclass(frozen=True)
+class Point:
+    """One grid point: its values (grid key -> value), its folder name, and the resolved options."""
+
+    values: dict[str, Any]
+    id: str
+    split_id: str | None
+    split: dict[str, Any] | None  # split options (SplitOptions fields and `src`)
+    train: dict[str, Any]  # TrainConfig values, as `config_values` gives them
+    second_stage: dict[str, Any] | None
+
+
+@dataclass
+class Study:
+    path: Path
+    name: str
+    grid: dict[str, list[Any]]
+    points: list[Point]
+    test: dict[str, Any] = field(default_factory=dict)
+    figure: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def logs_dir(self) -> Path:
+        return Path(self.points[0].train.get("logs_dir") or TrainConfig.logs_dir)
+
+    @property
+    def folder(self) -> Path:
+        return self.logs_dir / "studies" / self.name
+
+
+def read_study(path: Path) -> Study:
+    """The study of `path`, every point's options checked (one-line LtcliError naming the key)."""
+    document = load_yaml(path)
+    where = str(path)
+    unknown = [str(k) for k in document if k not in TOP_KEYS]
+    if unknown:
+        raise LtcliError(f"{where}: unknown key {unknown[0]!r}{suggestion(unknown[0], list(TOP_KEYS))}: a study "
+                         f"has {', '.join(TOP_KEYS)}")
+    name = document.get("name")
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise LtcliError(f"{where}: `name:` must be a folder name (letters, digits, . _ -), got {name!r}")
+    train = mapping(document, "train", where, required=True)
+    split = mapping(document, "split", where) if "split" in document else None
+    second = mapping(document, "second_stage", where) if "second_stage" in document else None
+    test = mapping(document, "test", where) if "test" in document else {}
+    figure = mapping(document, "figure", where) if "figure" in document else {}
+    grid = read_grid(document.get("grid"), where)
+    check_keys(where, train, split, second, test, figure, grid)
+    points = [resolve_point(where, dict(zip(grid, combo, strict=True)), train, split, second)
+              for combo in itertools.product(*grid.values())]
+    if len({p.id for p in points}) < len(points):
+        raise LtcliError(f"{where}: two grid points share a folder name: give distinct grid values")
+    study = Study(Path(path), name, grid, points, test, figure)
+    check_figure(where, study)
+    return study
+
+
+def mapping(document: dict, key: str, where: str, required: bool = False) -> dict[str, Any]:
+    value = document.get(key)
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict):
+        raise LtcliError(f"{where}: `{key}:` must be a mapping of options (`{key}: {{option: value}}`), "
+                         f"got {value!r}")
+    return {str(k).replace("-", "_") if key in ("split", "test", "figure") else str(k): v for k, v in value.items()}
+
+
+def read_grid(value: Any, where: str) -> dict[str, list[Any]]:
+    if not isinstance(value, dict) or not value:
+        raise LtcliError(f"{where}: `grid:` must map options to lists of values, e.g. "
+                         "`grid: {objective: [ERM, BSCE], seed: [0, 1]}`; it is empty or missing")
+    grid = {}
+    for key, values in value.items():
+        if isinstance(values, dict) and set(values) == {"from", "to", "step"}:
+            start, stop, step = values["from"], values["to"], values["step"]
+            if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (start, stop, step)) \
+                    or step <= 0 or stop < start:
+                raise LtcliError(f"{where}: grid {key!r}: from/to/step must be numbers, step > 0, to >= from")
+            count = int(round((stop - start) / step)) + 1
+            values = [start + i * step for i in range(count)]
+            values = [int(v) if isinstance(step, int) and isinstance(start, int) else round(v, 10) for v in values]
+        if not isinstance(values, list) or not values:
+            raise LtcliError(f"{where}: grid {key!r} must be a non-empty list of values (or from/to/step)")
+        if len({json.dumps(v, sort_keys=True) for v in values}) < len(values):
+            raise LtcliError(f"{where}: grid {key!r} repeats a value")
+        grid[str(key)] = values
+    return grid
+
+
+def variables_in(*sections: dict[str, Any] | None) -> set[str]:
+    found: set[str] = set()
+    for section in sections:
+        for value in (section or {}).values():
+            for text in (value if isinstance(value, list) else [value]):
+                if isinstance(text, str):
+                    found |= set(VARIABLE.findall(text))
+    return found
+
+
+def grid_role(key: str, split: dict | None, variables: set[str]) -> str:
+    """'variable', 'train' or 'split' (see the module)."""
+    if key in variables:
+        return "variable"
+    if key in key_names() or key in objective_aliases():
+        return "train"
+    if key in SPLIT_OPTIONS:
+        return "split"
+    return "unknown"
+
+
+def check_keys(where: str, train: dict, split: dict | None, second: dict | None, test: dict, figure: dict,
+               grid: dict) -> None:
+    for key in split or {}:
+        if key not in SPLIT_OPTIONS:
+            raise LtcliError(f"{where}: split: unknown key {key!r}{suggestion(key, list(SPLIT_OPTIONS))}: the keys "
+                             f"are {', '.join(SPLIT_OPTIONS)}")
+    if split is not None and "src" not in split:
+        raise LtcliError(f"{where}: split: needs `src:` (the folder to split)")
+    for key in test:
+        if key not in TEST_KEYS:
+            raise LtcliError(f"{where}: test: unknown key {key!r}{suggestion(key, list(TEST_KEYS))}: the keys are "
+                             f"{', '.join(TEST_KEYS)}")
+    for key in figure:
+        if key not in FIGURE_KEYS:
+            raise LtcliError(f"{where}: figure: unknown key {key!r}: the keys are {', '.join(FIGURE_KEYS)}")
+    variables = variables_in(train, split, second)
+    for key in grid:
+        role = grid_role(key, split, variables)
+        if role == "unknown":
+            known = [*key_names(), *SPLIT_OPTIONS]
+            raise LtcliError(f"{where}: grid: unknown option {key!r}{suggestion(key, known)}: a grid key is a train "
+                             "option, a split option, or a variable used as {" + key + "} in a value")
+        if role == "split" and split is None:
+            raise LtcliError(f"{where}: grid: {key!r} is a split option: add a `split:` section (with src:)")
+    unused = variables - set(grid)
+    if unused:
+        name = sorted(unused)[0]
+        raise LtcliError(f"{where}: {{{name}}} is used in a value but is not a grid key")
+    if split is not None and any(k in train for k in ("dataset", "data")):
+        raise LtcliError(f"{where}: train: drop dataset/data: the `split:` section makes each point's data")
+    if split is None and not any(k in train for k in ("dataset", "data")) and "dataset" not in grid \
+            and "data" not in grid:
+        raise LtcliError(f"{where}: train: needs `dataset:` or `data:` (or a `split:` section)")
+    for key in ("resume", "config"):
+        if key in train or key in (second or {}):
+            raise LtcliError(f"{where}: {key!r} is not a study option: the study resumes its own runs")
+
+
+def substitute(section: dict[str, Any] | None, values: dict[str, Any]) -> dict[str, Any] | None:
+    """`{var}` in the section's text values replaced by the point's values ("{n}" alone keeps n's type)."""
+    if section is None:
+        return None
+
+    def one(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        whole = VARIABLE.fullmatch(value)
+        if whole and whole.group(1) in values:
+            return values[whole.group(1)]
+        return VARIABLE.sub(lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), value)
+
+    return {key: [one(v) for v in value] if isinstance(value, list) else one(value) for key, value in section.items()}
+
+
+def slug(values: dict[str, Any]) -> str:
+    """A readable folder name for grid values, with a short hash when the readable part lost anything."""
+    if not values:
+        return "base"
+    text = "_".join(f"{k}-{v}" for k, v in values.items())
+    clean = re.sub(r"[^A-Za-z0-9._=-]+", "-", text).strip("-")[:80]
+    if clean != text:
+        clean += "-" + hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:8]
+    return clean
+
+
+def resolve_point(where: str, values: dict[str, Any], train: dict, split: dict | None, second: dict | None) -> Point:
+    """A point's options: its values substituted for `{variables}`, and set as train options (or split
+    options, for a key that is no train option); a key may be both a variable and an option."""
+    train_keys = set(key_names()) | set(objective_aliases())
+    split_keys = set(SPLIT_OPTIONS) - train_keys
+    train_doc = {**substitute(train, values), **{k: v for k, v in values.items() if k in train_keys}}
+    split_doc = substitute(split, values)
+    split_values = {}
+    if split_doc is not None:
+        split_doc.update({k: v for k, v in values.items() if k in split_keys})
+        split_values = {k: v for k, v in values.items() if k in split_keys or k in variables_in(split)}
+    given = config_values(train_doc, f"{where}: train")
+    second_given = config_values(substitute(second, values), f"{where}: second_stage") if second else None
+    check = {**given, "data": "split"} if split_doc is not None else given  # the runner sets the real folder
+    try:
+        config = TrainConfig.create(**check)
+        check_model(config.model)
+        if second_given is not None:
+            TrainConfig.create(**{**check, **second_given, "init_from": "first-stage"})
+    except (TypeError, ValueError) as error:
+        raise LtcliError(f"{where}: point {values}: {error}") from None
+    except LtcliError as error:
+        raise LtcliError(f"{where}: point {values}: {error}") from None
+    split_id = slug(split_values) if split_doc is not None else None
+    if split_doc is not None:
+        digest = hashlib.sha1(json.dumps(split_doc, sort_keys=True, default=str).encode()).hexdigest()[:8]
+        split_id = f"{split_id}-{digest}"
+    return Point(values, slug(values), split_id, split_doc, given, second_given)
+
+
+def check_model(name: str) -> None:
+    import timm
+
+    import ltcli.models  # noqa: F401  (registers the CIFAR ResNets)
+
+    if not timm.is_model(name):
+        raise LtcliError(f"unknown model {name!r} (see `ltcli models PATTERN`)")
+
+
+def check_figure(where: str, study: Study) -> None:
+    x = study.figure.get("x")
+    if x is not None and x not in study.grid:
+        raise LtcliError(f"{where}: figure: x {x!r} is not a grid key ({', '.join(study.grid)})")
+    lines = study.figure.get("lines", "classes")
+    if lines not in FIGURE_LINES:
+        raise LtcliError(f"{where}: figure: lines must be one of {', '.join(FIGURE_LINES)}, got {lines!r}")
+
+
+def point_record(point: Point) -> dict[str, Any]:
+    return dataclasses.asdict(point)

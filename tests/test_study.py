@@ -1,0 +1,194 @@
+"""`ltcli study`: a grid of tiny runs, results that match each run's own files, a table that
+numpy agrees with, resuming after kill -9 without redoing finished work, submitit's local executor,
+and one-line errors for bad study files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from conftest import make_class_images, read_csv
+
+TRAIN = {"model": "resnet20", "epochs": 1, "batchsize": 8, "height": 8, "width": 8, "workers": 0, "device": "cpu",
+         "lr": 0.05, "warmup": 0, "objective": "ERM"}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_study(path: Path, **document) -> Path:
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def raw_source(tmp_path: Path) -> Path:
+    return make_class_images({"apple": 12, "leaf": 10, "sky": 8}, tmp_path / "raw")
+
+
+def test_grid_results_table_and_figure(cli, tmp_path):
+    raw_source(tmp_path)
+    study = write_study(tmp_path / "s.yaml", name="tiny", train=TRAIN,
+                        split={"src": "raw", "ratios": "0.5,0.25,0.25", "counts": "{n},4,3"},
+                        grid={"n": [3, 6], "seed": [0, 1]})
+    result = cli("study", study, "--jobs", "2")
+    folder = tmp_path / "logs" / "studies" / "tiny"
+    assert sorted(p.name for p in (folder / "splits").iterdir()) == sorted(  # one split per distinct n
+        p.name for p in (folder / "splits").iterdir() if (p / "split.json").is_file())
+    splits = {json.loads((p / "split.json").read_text())["counts"]["train"]["apple"]
+              for p in (folder / "splits").iterdir()}
+    assert splits == {3, 6}
+    rows = read_csv(folder / "results.csv")
+    assert sorted((r["n"], r["seed"]) for r in rows) == [("3", "0"), ("3", "1"), ("6", "0"), ("6", "1")]
+    for row in rows:
+        metrics = json.loads((Path(tmp_path) / row["run"] / "metrics.json").read_text())
+        config = json.loads((Path(tmp_path) / row["run"] / "config.json").read_text())
+        assert config["seed"] == int(row["seed"]) and config["epochs"] == 1
+        assert config["class_counts"][0] == int(row["n"])  # apple's training count is the point's n
+        for key in ("acc", "balanced_acc", "lowest_recall"):
+            assert float(row[key]) == pytest.approx(metrics[key])
+        for name, recall in zip(metrics["class_names"], metrics["per_class_recall"], strict=True):
+            assert float(row[f"recall_{name}"]) == pytest.approx(recall)
+    table = (folder / "table.md").read_text()
+    for n in ("3", "6"):
+        line = next(line for line in table.splitlines() if line.startswith(f"| {n} |"))
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        header = [c.strip() for c in table.splitlines()[2].strip("|").split("|")]
+        for metric in ("acc", "balanced_acc", "recall_sky"):
+            values = np.array([float(r[metric]) for r in rows if r["n"] == n])
+            mean, sd = (float(x) for x in cells[header.index(metric)].split(" ± "))
+            assert mean == pytest.approx(values.mean(), abs=6e-5) and sd == pytest.approx(values.std(ddof=1), abs=6e-5)
+        assert cells[header.index("runs")] == "2"
+    svg = (folder / "figure.svg").read_text()
+    assert svg.startswith("<?xml") and "sky" in svg
+    assert "ran 4, skipped 0" in result.output
+    again = cli("study", study)
+    assert "ran 0, skipped 4" in again.output
+
+
+# Runs `ltcli study` and SIGKILLs the process right after the second point's run saves epoch 1 of 3.
+DRIVER = """
+import os, signal, sys
+from ltcli.checkpoint import Checkpoint
+from ltcli.cli import main
+real_save = Checkpoint.save
+def save(self, path):
+    real_save(self, path)
+    if "seed-1" in str(path) and self.epoch == 1 and path.name == "checkpoint_last.pt":
+        os.kill(os.getpid(), signal.SIGKILL)
+Checkpoint.save = save
+sys.argv = ["ltcli", "study", *sys.argv[1:]]
+main()
+"""
+
+
+def run_study(cwd: Path, *args: str, driver: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "COLUMNS": "400"}
+    command = [sys.executable, "-c", driver, *args] if driver else [sys.executable, "-m", "ltcli", "study", *args]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def stamp_dirs(runs: Path) -> list[Path]:
+    return sorted(p.parent for p in runs.rglob("config.json"))
+
+
+@pytest.mark.slow
+def test_kill_9_then_rerun_resumes_without_redoing(tmp_path):
+    make_class_images({"apple": 10, "leaf": 8}, tmp_path / "a_datasets" / "two" / "train")
+    for split in ("valid", "test"):
+        make_class_images({"apple": 3, "leaf": 3}, tmp_path / "a_datasets" / "two" / split)
+    write_study(tmp_path / "k.yaml", name="kill", train={**TRAIN, "dataset": "two", "epochs": 3, "lrstep": "2,1"},
+                grid={"seed": [0, 1]})
+    killed = run_study(tmp_path, "k.yaml", driver=DRIVER)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    runs = tmp_path / "logs" / "studies" / "kill" / "runs"
+    first, second = stamp_dirs(runs / "seed-0"), stamp_dirs(runs / "seed-1")
+    assert len(first) == 1 and (first[0] / "metrics.json").is_file()  # point 1 finished and tested
+    assert len(second) == 1 and not (second[0] / "metrics.json").exists()  # point 2 half done
+    assert len(read_csv(second[0] / "valid.csv")) == 2
+    before = {p: p.stat().st_mtime_ns for p in first[0].iterdir()}
+    done = run_study(tmp_path, "k.yaml")
+    assert done.returncode == 0, done.stderr
+    assert "ran 1, skipped 1" in done.stdout
+    assert {p: p.stat().st_mtime_ns for p in first[0].iterdir()} == before  # not redone, not retested
+    assert stamp_dirs(runs / "seed-1") == second  # resumed in place: no new run folder
+    assert [int(r["epoch"]) for r in read_csv(second[0] / "valid.csv")] == [0, 1, 2]
+    assert "resuming" in (runs / "seed-1" / "log.txt").read_text()
+    rows = read_csv(tmp_path / "logs" / "studies" / "kill" / "results.csv")
+    assert [r["seed"] for r in rows] == ["0", "1"]
+
+
+@pytest.mark.slow
+def test_submitit_local_executor(tmp_path):
+    make_class_images({"apple": 8, "leaf": 6}, tmp_path / "a_datasets" / "two" / "train")
+    for split in ("valid", "test"):
+        make_class_images({"apple": 3, "leaf": 3}, tmp_path / "a_datasets" / "two" / split)
+    write_study(tmp_path / "l.yaml", name="local", train={**TRAIN, "dataset": "two"},
+                grid={"objective": ["ERM", "BSCE"]})
+    result = run_study(tmp_path, "l.yaml", "--executor", "local", "--cpus", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    folder = tmp_path / "logs" / "studies" / "local"
+    rows = read_csv(folder / "results.csv")
+    assert [r["objective"] for r in rows] == ["ERM", "BSCE"]
+    for row in rows:
+        assert f"/{row['objective']}/" in row["run"]
+        metrics = json.loads((tmp_path / row["run"] / "metrics.json").read_text())
+        assert float(row["acc"]) == pytest.approx(metrics["acc"])
+    assert any((folder / "submitit").rglob("*_result.pkl"))  # the points ran as submitit jobs
+
+
+@pytest.mark.parametrize(("document", "message"), [
+    ({"name": "x", "train": {"dataset": "d"}, "grid": {}}, "`grid:` must map options"),
+    ({"name": "x", "train": {"dataset": "d"}, "grid": {"seed": [0]}, "gird": 1}, "unknown key 'gird'"),
+    ({"name": "x", "train": {"dataset": "d"}, "grid": {"objectiv": ["ERM"]}},
+     "unknown option 'objectiv' (did you mean 'objective'?)"),
+    ({"name": "x", "train": {"dataset": "d", "lrr": 0.1}, "grid": {"seed": [0]}}, "unknown key 'lrr'"),
+    ({"name": "x", "train": {"dataset": "d"}, "grid": {"seed": [0, 0]}}, "repeats a value"),
+    ({"name": "x", "train": {"dataset": "d"}, "grid": {"counts": ["1,2"]}}, "add a `split:` section"),
+    ({"name": "x", "train": {"dataset": "d", "objective": "Nope"}, "grid": {"seed": [0]}}, "Nope"),
+    ({"name": "x", "train": {}, "grid": {"seed": [0]}}, "needs `dataset:` or `data:`"),
+    ({"name": "a/b", "train": {"dataset": "d"}, "grid": {"seed": [0]}}, "`name:` must be a folder name"),
+    ({"name": "x", "train": {"dataset": "d", "epochs": "{k}"}, "grid": {"seed": [0]}}, "{k} is used"),
+])
+def test_bad_study_files_are_one_line_errors(cli, tmp_path, document, message):
+    result = cli("study", write_study(tmp_path / "bad.yaml", **document), ok=False)
+    assert result.exit_code == 1
+    assert message in result.output and result.output.count("\n") == 1 and "Traceback" not in result.output
+    assert not (tmp_path / "logs").exists()
+
+
+def test_points_resolve_variables_options_and_ranges(tmp_path):
+    from ltcli.study.spec import read_study
+
+    path = write_study(tmp_path / "v.yaml", name="v", train={**TRAIN, "lr": "{lr}"},
+                       split={"src": "raw", "seed": "{seed}", "counts": "{n}*2,5"},
+                       grid={"n": {"from": 10, "to": 30, "step": 10}, "seed": [0, 1], "lr": [0.1]})
+    study = read_study(path)
+    assert study.grid["n"] == [10, 20, 30] and len(study.points) == 6
+    point = study.points[3]  # n 20, seed 1
+    assert point.values == {"n": 20, "seed": 1, "lr": 0.1}
+    assert point.train["seed"] == 1 and point.train["lr"] == 0.1  # a variable that is also an option sets it
+    assert point.split["seed"] == 1 and point.split["counts"] == "20*2,5"
+    assert len({p.split_id for p in study.points}) == 6  # the split depends on n and seed, not on lr
+    assert point.id == "n-20_seed-1_lr-0.1"
+
+
+def test_second_stage_and_test_options(cli, tmp_path):
+    make_class_images({"apple": 8, "leaf": 6}, tmp_path / "a_datasets" / "two" / "train")
+    for split in ("valid", "test"):
+        make_class_images({"apple": 3, "leaf": 3}, tmp_path / "a_datasets" / "two" / split)
+    study = write_study(tmp_path / "c.yaml", name="crt", train={**TRAIN, "dataset": "two"}, grid={"seed": [0]},
+                        second_stage={"recipe": "crt", "epochs": 1}, test={"tau_norm": "1"})
+    cli("study", study)
+    row = read_csv(tmp_path / "logs" / "studies" / "crt" / "results.csv")[0]
+    first, second = tmp_path / row["run"], tmp_path / row["second_stage_run"]
+    assert "/stage2/" in row["second_stage_run"] and "/runs/seed-0/" in row["run"]
+    config = json.loads((second / "config.json").read_text())
+    assert config["recipe"] == "crt" and Path(config["init_from"]).resolve() == first.resolve()
+    metrics = json.loads((second / "metrics_taunorm.json").read_text())  # the corrected results, tau 1
+    assert float(row["acc"]) == pytest.approx(metrics["acc"]) and metrics["posthoc"]["tau_norm"] == 1.0
+    assert not (first / "metrics.json").exists()  # only the final stage is tested
