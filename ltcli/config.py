@@ -35,6 +35,7 @@ class TrainConfig:
 
     dataset: str | None = None
     data: str | None = None
+    data_root: str | None = None  # a lists dataset's image folder (default: the lists' folder)
     model: str = "resnet32"
     objective: str = "CCE"
     objective_options: dict[str, Any] = field(default_factory=dict)

@@ -9,7 +9,11 @@ from typing import Annotated
 import typer
 
 DatasetOption = Annotated[str | None, typer.Option(help="Dataset under a_datasets/.")]
-DataOption = Annotated[Path | None, typer.Option(help="Any folder with train/ and valid/ (or test/).")]
+DataOption = Annotated[Path | None, typer.Option(
+    help="Any folder with train/ and valid/ (or test/), or a folder of NAME_train.txt / NAME_val.txt / NAME_test.txt "
+    "`path label` lists.")]
+DataRootOption = Annotated[Path | None, typer.Option(
+    help="Lists only: the folder the lists' image paths are relative to (default: the lists' folder).")]
 ModelOption = Annotated[str, typer.Option(help="timm model name (see `ltcli models`).")]
 LrOption = Annotated[float, typer.Option(help="Peak learning rate (SGD).")]
 MomentumOption = Annotated[float, typer.Option(help="SGD momentum.")]

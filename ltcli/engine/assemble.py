@@ -19,9 +19,10 @@ from torch import nn
 
 from ltcli.config import TrainConfig
 from ltcli.data.binary import BINARY_CLASS_NAMES, IsPositive, parse_positive_classes
-from ltcli.data.loaders import TrainData, open_train_data, resolve_data_root
+from ltcli.data.loaders import TrainData
 from ltcli.data.pipeline import Pipeline, build_pipeline
 from ltcli.data.samplers import PosNegBatchSampler, parse_pos_neg_ratio
+from ltcli.data.source import DataSource, open_train_data, resolve_source
 from ltcli.data.transforms import build_transform, resolve_augment
 from ltcli.data.views import multi_view_transform
 from ltcli.engine.compute import Compute, prepare_model, resolve_compute
@@ -55,7 +56,7 @@ class Training:
     config: TrainConfig
     dist: Dist
     device: torch.device
-    root: Path
+    root: Path  # where the images are: skipped files are listed relative to it
     dataset_name: str
     data: TrainData
     task: Task
@@ -70,6 +71,7 @@ class Training:
     scheduler: Scheduler
     pipeline: Pipeline
     record: dict[str, Any]
+    source: DataSource | None = None
 
     @property
     def eval_model(self) -> nn.Module:
@@ -81,23 +83,25 @@ class Training:
         return {"train": self.pipeline.train, "valid": self.pipeline.valid}
 
 
-def open_data(config: TrainConfig, console: Console) -> tuple[Path, str, TrainData, str]:
-    """The dataset folder, its name, its train and validation splits, and the augmentation recipe."""
-    root, dataset_name = resolve_data_root(
-        config.dataset, Path(config.data) if config.data else None, Path(config.datasets_dir)
+def open_data(config: TrainConfig, console: Console) -> tuple[DataSource, str, TrainData, str]:
+    """The dataset (folder or lists), its name, its train and validation splits, and the augmentation recipe."""
+    source, dataset_name = resolve_source(
+        config.dataset, Path(config.data) if config.data else None, Path(config.datasets_dir),
+        Path(config.data_root) if config.data_root else None,
     )
     augment = resolve_augment(config.augment, config.height, config.width)
-    data = open_train_data(
-        root,
-        build_transform(config.height, config.width, True, augment, config.hflip),
-        build_transform(config.height, config.width, False, augment, config.hflip),
-    )
+    data = open_train_data(source, *image_transforms(config.height, config.width, augment, config.hflip))
     if config.strict:
         require_decodable(data, console)
-    require_any_decodable(data.valid, root / data.valid_split)
+    require_any_decodable(data.valid, source.where(data.valid_split))
     if data.valid_split == "test":
-        console.print(f"[yellow]note:[/] {root} has no valid/ split: validation (best-epoch choice) uses test/")
-    return root, dataset_name, data, augment
+        console.print(f"[yellow]note:[/] {source.root} has no valid split: validation (best-epoch choice) uses test")
+    return source, dataset_name, data, augment
+
+
+def image_transforms(height: int, width: int, augment: str, hflip: float) -> tuple[Any, Any]:
+    """The train and eval transforms of a run."""
+    return (build_transform(height, width, True, augment, hflip), build_transform(height, width, False, augment, hflip))
 
 
 def task_labels(data: TrainData, positive_classes: list[str] | None) -> Task:
@@ -194,7 +198,8 @@ def run_record(training: Training, augment: str) -> dict[str, Any]:
     config, task, dist = training.config, training.task, training.dist
     return {
         **config.to_dict(),
-        "dataset_name": training.dataset_name, "dataset_root": str(training.root.resolve()),
+        "dataset_name": training.dataset_name,
+        **(training.source.record() if training.source else {"dataset_root": str(training.root.resolve())}),
         "valid_split": training.data.valid_split, "augment_resolved": augment,
         "data_cache_resolved": training.pipeline.cache, "amp_resolved": training.compute.amp_name,
         "channels_last_resolved": training.compute.channels_last, "device_resolved": str(training.device),
@@ -224,7 +229,7 @@ def build_training(config: TrainConfig, console: Console, dist: Dist, device: to
     """Every part of a run, in the order that keeps the random streams of earlier ltcli runs."""
     batch = per_process_batch(config, dist)
     seed_everything(config.seed + dist.rank)  # samplers are seeded alike on all processes, below
-    root, dataset_name, data, augment = open_data(config, console)
+    source, dataset_name, data, augment = open_data(config, console)
     task = task_labels(data, config.positive_classes)
     objective = build_objective(config, task.class_counts).to(device)
     rule = TrainRule.create(config.train_rule, config.epochs, config.drw_epoch, config.cb_beta)
@@ -245,7 +250,7 @@ def build_training(config: TrainConfig, console: Console, dist: Dist, device: to
     pipeline = build_pipeline_for(config, data, task, rule, augment, dist, device, console, objective.train_views)
     scheduler = create_scheduler(optimizer, config.sched, config.epochs, len(pipeline.train), config.lr_stages,
                                  config.lr_decay, config.warmup_epochs, config.min_lr)
-    training = Training(config, dist, device, root, dataset_name, data, task, objective, rule, mix, model, step,
-                        ema, compute, optimizer, scheduler, pipeline, record={})
+    training = Training(config, dist, device, source.image_root, dataset_name, data, task, objective, rule, mix,
+                        model, step, ema, compute, optimizer, scheduler, pipeline, record={}, source=source)
     training.record = run_record(training, augment)
     return training

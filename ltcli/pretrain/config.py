@@ -23,6 +23,7 @@ class PretrainConfig:
     method: str = "rotation"
     dataset: str | None = None
     data: str | None = None
+    data_root: str | None = None  # a lists dataset's image folder (default: the lists' folder)
     extra_unlabeled: str | None = None  # a folder of more images (any layout) added to the pretext's training set
     model: str = "resnet32"
     epochs: int = 200
