@@ -194,7 +194,10 @@ def test(
 @app.command()
 @friendly
 def predict(
-    images: Annotated[list[Path], typer.Argument(help="Image files or folders (searched recursively).")],
+    images: Annotated[list[Path], typer.Argument(
+        help="Image files, folders (searched recursively), or .txt lists of `path [label]` lines.")],
+    data_root: Annotated[Path | None, typer.Option(
+        help="The folder a .txt list's paths are relative to (default: the list's folder).")] = None,
     run: Annotated[list[str] | None, typer.Option(help=RUN_HELP)] = None,
     top_k: Annotated[int, typer.Option(help="How many classes to report per image.")] = 5,
     out: Annotated[Path, typer.Option(help="CSV to write.")] = Path("predictions.csv"),
@@ -219,7 +222,7 @@ def predict(
     if out.exists() and not force:
         raise LtcliError(f"{out} already exists: pass --force to replace it, or choose another --out")
     infos = resolve_runs(logs_dir, run, model, dataset, objective, None)
-    result = predict_files(infos, images, device, top_k, batch_size)
+    result = predict_files(infos, images, device, top_k, batch_size, data_root)
     rows = result.rows
     atomic_write_text(out, csv_text(rows))
     shown = min(len(rows), 20)

@@ -79,10 +79,11 @@ class DataSource:
                 self._class_names = [str(i) for i in range(int(train.labels.max()) + 1 if len(train) else 0)]
         return self._class_names
 
-    def open_split(self, split: str, transform: Callable | None = None, loader: Callable = load_rgb
-                   ) -> RobustImageFolder | ListDataset:
-        """The split's dataset; for lists, every label is checked to have a class name and every class
-        to occur (one-line errors naming the file and line), and no image file is opened yet."""
+    def open_split(self, split: str, transform: Callable | None = None, loader: Callable = load_rgb,
+                   every_class: bool = True) -> RobustImageFolder | ListDataset:
+        """The split's dataset; for lists, every label is checked to have a class name and (unless
+        `every_class` is off: stats reports a missing class instead) every class to occur, with
+        one-line errors naming the file and line. No image file is opened yet."""
         if not self.has_split(split):
             raise LtcliError(f"{self.root} has no {split} split" + (
                 f" (no {self.lists.name + '_' if self.lists and self.lists.name else ''}{split}.txt)"
@@ -92,7 +93,8 @@ class DataSource:
         index = self._index(split)
         names = self.class_names()
         check_labels(index, names, self.lists.classes_file)
-        check_covers(index, names, split)
+        if every_class:
+            check_covers(index, names, split)
         return ListDataset(index, self.image_root, names, transform, loader=loader)
 
     def relative(self, split: str, path: str) -> str:
