@@ -19,6 +19,8 @@ from torch import nn
 
 from ltcli.config import TrainConfig
 from ltcli.data.binary import BINARY_CLASS_NAMES, IsPositive, parse_positive_classes
+from ltcli.data.fastjpeg import draft_loader
+from ltcli.data.images import load_rgb
 from ltcli.data.loaders import TrainData
 from ltcli.data.pipeline import Pipeline, build_pipeline
 from ltcli.data.samplers import PosNegBatchSampler, parse_pos_neg_ratio
@@ -90,7 +92,9 @@ def open_data(config: TrainConfig, console: Console) -> tuple[DataSource, str, T
         Path(config.data_root) if config.data_root else None,
     )
     augment = resolve_augment(config.augment, config.height, config.width)
-    data = open_train_data(source, *image_transforms(config.height, config.width, augment, config.hflip))
+    train_tf, eval_tf = image_transforms(config.height, config.width, augment, config.hflip)
+    (train_loader, train_tf), (eval_loader, eval_tf) = draft_loader(train_tf), draft_loader(eval_tf)
+    data = open_train_data(source, train_tf, eval_tf, train_loader, eval_loader)
     if config.strict:
         require_decodable(data, console)
     require_any_decodable(data.valid, source.where(data.valid_split))
@@ -176,9 +180,10 @@ def build_pipeline_for(config: TrainConfig, data: TrainData, task: Task, rule: T
                                            parse_pos_neg_ratio(config.pos_neg_ratio), config.seed,
                                            parts=dist.world_size)
     to_task = data.valid.target_transform or (lambda t: t)
-    if views > 1:  # the streaming path's dataset yields every view of an image, stacked
-        data.train.transform = multi_view_transform(data.train.transform, views, config.height, config.width, augment,
-                                                    config.hflip)
+    if views > 1:  # the streaming path's dataset yields every view of an image, stacked, each its own crop
+        base = build_transform(config.height, config.width, True, augment, config.hflip)
+        data.train.loader = load_rgb
+        data.train.transform = multi_view_transform(base, views, config.height, config.width, augment, config.hflip)
     pipeline = build_pipeline(
         data, task.train_targets, [to_task(t) for t in data.valid.targets], cache_mode=config.data_cache,
         augment=augment, height=config.height, width=config.width, hflip=config.hflip,

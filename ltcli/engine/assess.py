@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ltcli.data.binary import IsPositive
+from ltcli.data.fastjpeg import draft_loader
 from ltcli.data.loaders import check_same_classes
 from ltcli.data.source import DataSource, open_source
 from ltcli.engine.inference import LoadedRun, ensemble_caches, load_runs
@@ -117,7 +118,8 @@ def predict_split(members: Sequence[LoadedRun], source: DataSource, split: str, 
     where = source.where(split)
 
     def split_for(member: LoadedRun):
-        dataset = source.open_split(split, member.eval_transform())
+        loader, transform = draft_loader(member.eval_transform())
+        dataset = source.open_split(split, transform, loader)
         # a binary run was trained on the folder's classes mapped to negative/positive
         source_classes = member.config.get("source_class_names", class_names)
         check_same_classes(source_classes, dataset.classes, where)

@@ -86,7 +86,7 @@ def unlabeled_files(extra: Path) -> list[str]:
         index = parse_list(extra, labelled=False)
         return [str(extra.parent / index.path(i)) for i in range(len(index))]
     if not extra.is_dir():
-        raise LtcliError(f"--extra-unlabeled folder or list file not found: {extra}")
+        raise LtcliError(f"--extra-unlabeled folder not found (nor a list file): {extra}")
     return [str(path) for path in iter_class_files(extra) if is_image_name(path)]
 
 
