@@ -36,7 +36,11 @@ def _list_images(list_file: Path, data_root: Path | None, found: ImageList) -> N
 
     index = parse_list(list_file, labelled=False)
     base = data_root if data_root is not None else list_file.parent
-    found.images += [base / index.path(i) for i in range(len(index))]
+    named = [base / index.path(i) for i in range(len(index))]
+    if not any(is_image_name(path) for path in named):
+        raise LtcliError(f"{list_file} is not an image file (expected one of .png, .jpg, ...), nor a list of image "
+                         "paths")
+    found.images += named
 
 
 def collect_images(paths: Sequence[Path], data_root: Path | None = None) -> ImageList:
