@@ -207,3 +207,9 @@ def test_the_apps_picker_offers_and_uses_a_lists_dataset(tmp_path):
     make_lists(raw)
     with pytest.raises(LtcliError, match="used as they are, never split"):
         training_dataset(root, "data_split/lt_lists", None, "exp", 0)
+
+
+def test_split_refuses_a_lists_folder_and_writes_nothing(cli, tmp_path, lists):
+    result = cli("split", "toy", "--src", lists, ok=False)
+    assert result.exit_code == 1 and "holds `path label` lists: they are used as they are" in result.output
+    assert not (tmp_path / "a_datasets").exists()

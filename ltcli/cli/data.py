@@ -105,6 +105,7 @@ def split(
     then makes only the train part long-tailed. The source is never moved, renamed or deleted.
     """
     from ltcli.data.folder import list_class_dirs, split_folders
+    from ltcli.data.lists import find_lists
     from ltcli.data.longtail import PROFILES, parse_class_order, plan_long_tail
     from ltcli.data.split import DEFAULT_RATIOS, apply_long_tail, check_destination, parse_ratios, plan_presplit
     from ltcli.data.split import plan_split as plan_raw_split
@@ -112,6 +113,9 @@ def split(
 
     source = src if src is not None else data_split_dir / name
     destination = datasets_dir / name
+    if find_lists(source) is not None:
+        raise LtcliError(f"{source} holds `path label` lists: they are used as they are, not split (`ltcli train "
+                         f"--data {source} --data-root IMAGES`; `ltcli stats {source}` for the counts)")
     imbalance_factor = check_long_tail_options(imbalance_factor, profile, class_order, n_max, PROFILES)
     presplit = split_folders(source) if source.is_dir() else {}
     if presplit and ratios is not None:
