@@ -213,3 +213,12 @@ def test_split_refuses_a_lists_folder_and_writes_nothing(cli, tmp_path, lists):
     result = cli("split", "toy", "--src", lists, ok=False)
     assert result.exit_code == 1 and "holds `path label` lists: they are used as they are" in result.output
     assert not (tmp_path / "a_datasets").exists()
+
+
+def test_a_typed_dataset_drops_the_config_files_image_root_but_a_typed_root_keeps_its_lists():
+    from ltcli.config_file import merge_given
+
+    saved = {"data": "lists", "data_root": "images", "epochs": 3}
+    assert merge_given(saved, {"data": "other"}) == {"data": "other", "epochs": 3}
+    assert merge_given(saved, {"dataset": "cifar"}) == {"dataset": "cifar", "epochs": 3}
+    assert merge_given(saved, {"data_root": "moved"}) == {"data": "lists", "data_root": "moved", "epochs": 3}

@@ -112,12 +112,12 @@ def task_labels(data: TrainData, positive_classes: list[str] | None) -> Task:
     """Class names and training targets of the task: the folder's classes, or, with
     --positive-classes, negative/positive (the datasets then map their targets to 0/1)."""
     if not positive_classes:
-        names, targets, positive = data.class_names, list(data.train.targets), []
+        names, targets, positive = data.class_names, np.asarray(data.train.targets).tolist(), []
     else:
         positive = parse_positive_classes(positive_classes, data.class_names)
         to_binary = IsPositive(data.class_names, positive)
         data.train.target_transform = data.valid.target_transform = to_binary
-        names, targets = BINARY_CLASS_NAMES, [to_binary(t) for t in data.train.targets]
+        names, targets = BINARY_CLASS_NAMES, [to_binary(t) for t in np.asarray(data.train.targets).tolist()]
     counts = np.bincount(targets, minlength=len(names)).tolist()
     if min(counts) == 0:
         empty = [n for n, c in zip(names, counts, strict=True) if c == 0]
