@@ -149,7 +149,8 @@ def test_lists_train_test_predict_stats_and_runs(cli, tmp_path):
     root.mkdir()
     make_lists(root, images=images)
     (images / "train/n01440764/n01440764_3.JPEG").unlink()  # skipped and listed in the run
-    cli("train", "--data", root, "--data-root", images, *TRAIN_ARGS, "--data-cache", "none")
+    trained = cli("train", "--data", root, "--data-root", images, *TRAIN_ARGS, "--data-cache", "none")
+    assert "the file is missing" in " ".join(trained.output.split())
     (run,) = list((tmp_path / "logs" / "resnet20" / "Toy_LT" / "CCE").iterdir())
     config = json.loads((run / "config.json").read_text())
     assert config["dataset_root"] == str(root) and config["data_root"] == str(images)
