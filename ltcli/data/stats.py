@@ -31,6 +31,7 @@ class ListedFile:
     path: Path
     split: str
     class_name: str
+    named: bool = False  # named by a list file: decoded whatever its extension, as training does
 
 
 @dataclass
@@ -81,7 +82,7 @@ def list_lists(source: DataSource) -> DatasetListing:
         listing.split_roots[split] = source.where(split)
         listing.classes[split] = list(dataset.classes)
         names = dataset.classes
-        listing.files += [ListedFile(Path(dataset.file_path(i)), split, names[label])
+        listing.files += [ListedFile(Path(dataset.file_path(i)), split, names[label], named=True)
                           for i, label in enumerate(dataset.targets.tolist())]
     return listing
 
@@ -115,12 +116,13 @@ class FileReport:
 def read_file_report(listed: ListedFile) -> FileReport:
     """Read the bytes once: hash them, and decode them fully if the name says image. A file that
     cannot be read is reported as such, never a crash: stats only reports."""
+    image_name = listed.named or is_image_name(listed.path)
     try:
         data = listed.path.read_bytes()
     except OSError:
-        return FileReport(listed, None, is_image_name(listed.path), None)
+        return FileReport(listed, None, image_name, None)
     digest = hashlib.sha256(data).hexdigest()
-    if not is_image_name(listed.path):
+    if not image_name:
         return FileReport(listed, digest, False, None)
     try:
         info: ImageInfo | None = inspect_image_bytes(data)
