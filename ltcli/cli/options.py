@@ -28,7 +28,7 @@ AmpOption = Annotated[str, typer.Option(help="Mixed precision: auto (bf16 on CUD
 ChannelsLastOption = Annotated[str, typer.Option(help="channels_last memory format: auto (on for CUDA), on, off.")]
 SeedOption = Annotated[int, typer.Option(help="Random seed.")]
 DeviceOption = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
-WorkersOption = Annotated[int, typer.Option(help="DataLoader worker processes.")]
+WorkersOption = Annotated[int, typer.Option(help="DataLoader worker processes (default: half the CPU cores, 2 to 8).")]
 StrictOption = Annotated[bool, typer.Option(help="Decode every image first; stop if one is corrupt.")]
 DatasetsDirOption = Annotated[Path, typer.Option(help="Folder of split datasets.")]
 LogsDirOption = Annotated[Path, typer.Option(help="Folder of runs.")]

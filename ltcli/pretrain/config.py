@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
-from ltcli.config import DEFAULT_LR_STAGES, at_least, check_schedule, check_types, flag, in_range
+from ltcli.config import DEFAULT_LR_STAGES, DEFAULT_WORKERS, at_least, check_schedule, check_types, flag, in_range
 from ltcli.errors import LtcliError
 
 
@@ -48,7 +48,7 @@ class PretrainConfig:
     temperature: float = 0.1  # MoCo: tau of the contrastive loss
     seed: int = 0
     device: str = "auto"
-    workers: int = 2
+    workers: int = DEFAULT_WORKERS
     strict: bool = False
     datasets_dir: str = "a_datasets"
     logs_dir: str = "logs"
