@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import os
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -21,6 +22,15 @@ from ltcli.errors import LtcliError
 DEFAULT_LR_STAGES = (60, 60, 40, 40)  # epochs of each step stage of a DEFAULT_EPOCHS run (--lrstep not given)
 DEFAULT_WARMUP_EPOCHS = 5  # warmup of a DEFAULT_EPOCHS run (--warmup not given); also what a bare --warmup means
 DEFAULT_EPOCHS = 200
+
+
+def default_workers(cpus: int | None) -> int:
+    """DataLoader workers: half the CPU cores, 2 to 8. Decoding and augmenting a JPEG at 224 px takes
+    several ms a core, so two workers starve a GPU; 2 keeps small machines (and CI) as they were."""
+    return min(8, max(2, (cpus or 2) // 2))
+
+
+DEFAULT_WORKERS = default_workers(os.cpu_count())
 # Flags whose name is not the field's with dashes (the rest are --field-name).
 FLAGS = {"batch_size": "--batchsize", "lr_steps": "--lrstep", "warmup_epochs": "--warmup", "objective_options": "--opt"}
 
@@ -35,6 +45,7 @@ class TrainConfig:
 
     dataset: str | None = None
     data: str | None = None
+    data_root: str | None = None  # a lists dataset's image folder (default: the lists' folder)
     model: str = "resnet32"
     objective: str = "CCE"
     objective_options: dict[str, Any] = field(default_factory=dict)
@@ -82,7 +93,7 @@ class TrainConfig:
     recipe: str | None = None  # the second-stage recipe whose values filled the options not given
     seed: int = 0
     device: str = "auto"
-    workers: int = 2
+    workers: int = DEFAULT_WORKERS
     strict: bool = False  # decode every image before training; a corrupt file is then an error
     datasets_dir: str = "a_datasets"
     logs_dir: str = "logs"

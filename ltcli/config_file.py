@@ -197,6 +197,8 @@ def merge_given(from_file: dict[str, Any], typed: dict[str, Any]) -> dict[str, A
         if any(name in typed for name in pair):
             for name in pair:
                 merged.pop(name, None)
+    if ("dataset" in typed or "data" in typed) and "data_root" not in typed:
+        merged.pop("data_root", None)  # the file's image root belongs to the file's lists
     if "objective" in typed and "objective" in merged and not same_objective(typed["objective"], merged["objective"]):
         merged.pop("objective_options", None)
     if "objective_options" in typed and "objective_options" in merged:

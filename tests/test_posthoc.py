@@ -17,6 +17,7 @@ from torch import nn
 
 import ltcli.engine.assess as assess
 from ltcli.data.loaders import image_folder
+from ltcli.data.source import DataSource
 from ltcli.engine.inference import load_run
 from ltcli.metrics import average_probabilities, log_probabilities
 from ltcli.models import create_model
@@ -289,17 +290,17 @@ def biased_run(tmp_path, split_dataset) -> Path:
 def test_the_sweep_chooses_on_valid_and_reads_test_only_afterwards(cli, biased_run, monkeypatch):
     run = biased_run
     events: list[str] = []
-    real_folder, real_sweep = assess.image_folder, assess.sweep_taus
+    real_open, real_sweep = DataSource.open_split, assess.sweep_taus
 
-    def recording_folder(root, *args, **kwargs):
-        events.append(Path(root).name)
-        return real_folder(root, *args, **kwargs)
+    def recording_open(self, split, *args, **kwargs):
+        events.append(split)
+        return real_open(self, split, *args, **kwargs)
 
     def recording_sweep(*args, **kwargs):
         events.append("sweep")
         return real_sweep(*args, **kwargs)
 
-    monkeypatch.setattr(assess, "image_folder", recording_folder)
+    monkeypatch.setattr(DataSource, "open_split", recording_open)
     monkeypatch.setattr(assess, "sweep_taus", recording_sweep)
     result = cli("test", "--run", str(run), "--tau-norm", "0:2:0.5", "--sweep")
     assert events.index("sweep") > max(i for i, e in enumerate(events) if e == "valid")

@@ -14,7 +14,12 @@ import torch
 from ltcli.config import TrainConfig
 from ltcli.engine.schedule import create_scheduler
 
-RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*/*.yaml"))
+ALL_RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*/*.yaml"))
+RECIPES = [p for p in ALL_RECIPES if p.parent.name.startswith("cifar")]
+# GPU-scale recipes on list datasets: the authors' configs (github.com/facebookresearch/classifier-balancing),
+# dataset folder -> (weight decay, {stem: epochs}); all batch 512, lr 0.2, cosine, 224 px.
+LARGE = {"imagenet-lt": (5e-4, {"erm-resnext50": 90, "erm-resnet50": 90, "crt": 10, "lws": 5}),
+         "inat2018": (1e-4, {"erm-resnet50": 90, "crt": 30})}
 # Training images of the long-tailed sets (Cao et al.'s exp profile, IF 100), for updates per epoch.
 TRAIN_IMAGES = {"cifar10-lt": 12406, "cifar100-lt": 10847}
 # The rate of each stage after warmup, as a multiple of lr, in the authors' code: Cao et al.'s
@@ -120,3 +125,24 @@ def test_a_recipe_value_typed_on_the_command_line_wins(cli, captured):
     config = load(cli, captured, path, "--epochs", "20", "--lrstep", "16,2,2", "--drw-epoch", "16", "--seed", "3")
     assert (config.epochs, config.lr_steps, config.drw_epoch, config.seed) == (20, [16, 2, 2], 16, 3)
     assert (config.objective, config.train_rule, config.objective_options["max_margin"]) == ("LDAM", "DRW", 0.5)
+
+
+@pytest.mark.parametrize("path", [p for p in ALL_RECIPES if p.parent.name in LARGE],
+                         ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_a_gpu_scale_recipe_is_the_authors_config_on_lists(cli, captured, path):
+    config = load(cli, captured, path)
+    weight_decay, epochs = LARGE[path.parent.name]
+    assert (config.batch_size, config.lr, config.weight_decay, config.epochs, config.sched, config.warmup_epochs) == (
+        512, 0.2, weight_decay, epochs[path.stem], "cosine", 0)
+    assert (config.height, config.width, config.augment, config.model) == (
+        224, 224, "timm", "resnext50_32x4d" if "resnext" in path.stem or (
+            path.parent.name == "imagenet-lt" and path.stem in ("crt", "lws")) else "resnet50")
+    assert config.data and config.dataset is None  # a lists folder, given with --data
+    text = path.read_text()
+    assert "GPU-scale" in text.splitlines()[0]
+    assert re.search(r"^# paper: .+ \d{4}$", text, re.M)
+    assert re.search(r"^# published: (\d+\.\d+|unverified)", text, re.M)
+    if "recipe:" in text:
+        assert config.train_rule == "Resample" and config.freeze != "none"
+    other = load(cli, captured, path, "--data", "elsewhere", "--data-root", "images")
+    assert (other.data, other.data_root) == ("elsewhere", "images")

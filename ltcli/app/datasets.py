@@ -19,12 +19,19 @@ def split_name(raw: str, imbalance_factor: float | None, profile: str, seed: int
 def training_dataset(root: AppRoot, choice: str, imbalance_factor: float | None, profile: str, seed: int
                      ) -> tuple[str, str]:
     """(name under a_datasets/, what happened) for the page's dataset choice: `a_datasets/NAME` as
-    it is, `data_split/NAME` split (long-tailed when `imbalance_factor` is given) into a new
+    it is (a split folder, or a folder of NAME_{train,val,test}.txt lists), `data_split/NAME` split
+    (long-tailed when `imbalance_factor` is given) into a new
     a_datasets/ folder, or reused when that split exists already."""
     folder = root.confine(choice, (DATASETS_AREA, RAW_AREA), "dataset")
     area = Path(str(choice).strip()).parts[0]
     if not folder.is_dir():
         raise LtcliError(f"no dataset folder {choice}")
+    from ltcli.data.lists import find_lists
+
+    lists = find_lists(folder)
+    if lists is not None and area != DATASETS_AREA:
+        raise LtcliError(f"{choice} holds `path label` lists, which are used as they are, never split: move the "
+                         f"folder to {DATASETS_AREA}/")
     if area == DATASETS_AREA:
         if imbalance_factor:
             raise LtcliError(f"{choice} is split already: the imbalance factor applies to raw folders (data_split/)")

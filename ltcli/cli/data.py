@@ -200,7 +200,10 @@ def print_split_summary(name: str, source: Path, destination: Path, manifest: di
 @app.command()
 @friendly
 def stats(
-    dataset: Annotated[str, typer.Argument(help="a_datasets/NAME, data_split/NAME, or any folder PATH.")],
+    dataset: Annotated[str, typer.Argument(
+        help="a_datasets/NAME, data_split/NAME, any folder PATH, or a folder of NAME_{train,val,test}.txt lists.")],
+    data_root: Annotated[Path | None, typer.Option(
+        help="Lists only: the folder their image paths are relative to (default: the lists' folder).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")] = False,
     plot: Annotated[bool, typer.Option(help="Draw the class histogram.")] = True,
     out: Annotated[
@@ -224,7 +227,7 @@ def stats(
     name = root.resolve().name
     if out is not None and out.suffix.lower() not in (".svg", ".png"):
         raise LtcliError(f"--out must end in .svg or .png, got {out.name}")
-    listing = list_dataset(root)
+    listing = list_dataset(root, data_root)
     with file_progress("reading", on=err_console if as_json else console) as progress:
         task = progress.add_task("read", total=len(listing.files))
         result = dataset_stats(root, on_file=lambda: progress.advance(task), listing=listing)

@@ -108,7 +108,11 @@ def test(
     objective: Annotated[str | None, typer.Option(help="Objective of the run.")] = None,
     datetime: Annotated[str | None, typer.Option("--datetime", help="Run stamp YYYY-MM-DD-HH-MM-SS or latest.")] = None,
     run: Annotated[list[str] | None, typer.Option(help=RUN_HELP)] = None,
-    data: Annotated[Path | None, typer.Option(help="Dataset folder (default: the run's own).")] = None,
+    data: Annotated[Path | None, typer.Option(
+        help="Dataset folder, or folder of NAME_{train,val,test}.txt lists (default: the run's own).")] = None,
+    data_root: Annotated[Path | None, typer.Option(
+        help="Lists only: the folder their image paths are relative to (default: the run's own, else the lists' "
+        "folder).")] = None,
     split_name: Annotated[str, typer.Option("--split", help="test or valid.")] = "test",
     out: Annotated[Path | None, typer.Option(
         help="Write the results here (default: the run's folder; for an ensemble a new logs/ensembles/DATASET/STAMP).")
@@ -150,12 +154,14 @@ def test(
     options = {"many_min": many_shot, "few_max": few_shot, "tpauc": parse_tpauc(tpauc)}
     infos = resolve_runs(logs_dir, run, model, dataset, objective, datetime)
     plan = PosthocPlan.from_options(tau_norm, logit_adjust, sweep, sweep_metric, temperatures, len(infos), split_name)
+    from ltcli.data.source import open_source, source_of_run
+
     if data is not None:
-        root = data
+        source = open_source(data, data_root)
     elif dataset is not None:
-        root = datasets_dir / dataset
+        source = open_source(datasets_dir / dataset, data_root)
     elif infos[0].holds_run(infos[0].path) and infos[0].read_config().get("dataset_root"):
-        root = Path(str(infos[0].read_config()["dataset_root"]))
+        source = source_of_run(infos[0].read_config(), data_root=data_root)
     else:
         raise LtcliError(f"{infos[0].path} has no {CONFIG_NAME} naming its dataset (dataset_root): give --data PATH "
                          "or --dataset NAME")
@@ -163,7 +169,7 @@ def test(
     if out is None and len(infos) > 1:
         out = claimed = create_ensemble_dir(logs_dir, infos[0].dataset)
     try:
-        result = test_runs(infos, root, split_name, device, out, force, options, plan=plan)
+        result = test_runs(infos, source, split_name, device, out, force, options, plan=plan)
     except LtcliError:
         if claimed is not None and not any(claimed.iterdir()):
             claimed.rmdir()  # leave no empty ensemble folder behind a failed test
@@ -171,7 +177,7 @@ def test(
     metrics = result.metrics
     if "sweep" in metrics.get("posthoc", {}):
         console.print(sweep_table(metrics["posthoc"], plan.correction.key))
-    console.print(summary_table(metrics, f"{metrics['label']} on {root / split_name}"))
+    console.print(summary_table(metrics, f"{metrics['label']} on {source.where(split_name)}"))
     if len(infos) > 1:
         members = Table("member", "acc", "balanced_acc", "few_shot_acc", title="ensemble members", title_justify="left")
         for member in metrics["members"]:
@@ -188,7 +194,10 @@ def test(
 @app.command()
 @friendly
 def predict(
-    images: Annotated[list[Path], typer.Argument(help="Image files or folders (searched recursively).")],
+    images: Annotated[list[Path], typer.Argument(
+        help="Image files, folders (searched recursively), or .txt lists of `path [label]` lines.")],
+    data_root: Annotated[Path | None, typer.Option(
+        help="The folder a .txt list's paths are relative to (default: the list's folder).")] = None,
     run: Annotated[list[str] | None, typer.Option(help=RUN_HELP)] = None,
     top_k: Annotated[int, typer.Option(help="How many classes to report per image.")] = 5,
     out: Annotated[Path, typer.Option(help="CSV to write.")] = Path("predictions.csv"),
@@ -213,7 +222,7 @@ def predict(
     if out.exists() and not force:
         raise LtcliError(f"{out} already exists: pass --force to replace it, or choose another --out")
     infos = resolve_runs(logs_dir, run, model, dataset, objective, None)
-    result = predict_files(infos, images, device, top_k, batch_size)
+    result = predict_files(infos, images, device, top_k, batch_size, data_root)
     rows = result.rows
     atomic_write_text(out, csv_text(rows))
     shown = min(len(rows), 20)

@@ -9,7 +9,11 @@ from typing import Annotated
 import typer
 
 DatasetOption = Annotated[str | None, typer.Option(help="Dataset under a_datasets/.")]
-DataOption = Annotated[Path | None, typer.Option(help="Any folder with train/ and valid/ (or test/).")]
+DataOption = Annotated[Path | None, typer.Option(
+    help="Any folder with train/ and valid/ (or test/), or a folder of NAME_train.txt / NAME_val.txt / NAME_test.txt "
+    "`path label` lists.")]
+DataRootOption = Annotated[Path | None, typer.Option(
+    help="Lists only: the folder the lists' image paths are relative to (default: the lists' folder).")]
 ModelOption = Annotated[str, typer.Option(help="timm model name (see `ltcli models`).")]
 LrOption = Annotated[float, typer.Option(help="Peak learning rate (SGD).")]
 MomentumOption = Annotated[float, typer.Option(help="SGD momentum.")]
@@ -24,7 +28,7 @@ AmpOption = Annotated[str, typer.Option(help="Mixed precision: auto (bf16 on CUD
 ChannelsLastOption = Annotated[str, typer.Option(help="channels_last memory format: auto (on for CUDA), on, off.")]
 SeedOption = Annotated[int, typer.Option(help="Random seed.")]
 DeviceOption = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
-WorkersOption = Annotated[int, typer.Option(help="DataLoader worker processes.")]
+WorkersOption = Annotated[int, typer.Option(help="DataLoader worker processes (default: half the CPU cores, 2 to 8).")]
 StrictOption = Annotated[bool, typer.Option(help="Decode every image first; stop if one is corrupt.")]
 DatasetsDirOption = Annotated[Path, typer.Option(help="Folder of split datasets.")]
 LogsDirOption = Annotated[Path, typer.Option(help="Folder of runs.")]

@@ -28,8 +28,10 @@ def pretrain(
         "2020; needs `pip install \"ltcli\\[ssl]\"`).")] = DEFAULT.method,  # \[: not rich markup
     dataset: options.DatasetOption = None,
     data: options.DataOption = None,
+    data_root: options.DataRootOption = None,
     extra_unlabeled: Annotated[Path | None, typer.Option(
-        help="A folder of more images (any layout, outside the dataset) added to the pre-training images.")] = None,
+        help="A folder of more images (any layout, outside the dataset), or a list file of image paths (relative to "
+        "its folder), added to the pre-training images.")] = None,
     model: options.ModelOption = DEFAULT.model,
     epochs: Annotated[int, typer.Option(help="Pre-training epochs.")] = DEFAULT.epochs,
     batchsize: Annotated[int, typer.Option(
@@ -80,6 +82,7 @@ def pretrain(
         return
     values = dict(
         method=method, dataset=dataset, data=str(data) if data else None,
+        data_root=str(data_root) if data_root else None,
         extra_unlabeled=str(extra_unlabeled) if extra_unlabeled else None, model=model, epochs=epochs,
         batch_size=batchsize, lr=lr, momentum=momentum, weight_decay=weight_decay, sched=sched,
         lr_steps=parse_int_list(lrstep, "--lrstep") if lrstep is not None else None, lr_decay=lr_decay,

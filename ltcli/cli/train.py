@@ -58,6 +58,7 @@ def train(
     ctx: typer.Context,
     dataset: options.DatasetOption = None,
     data: options.DataOption = None,
+    data_root: options.DataRootOption = None,
     model: options.ModelOption = DEFAULT.model,
     objective: Annotated[str, typer.Option(help="Loss (see `ltcli objectives`).")] = DEFAULT.objective,
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = DEFAULT.epochs,
@@ -176,7 +177,8 @@ def train(
         return
     options = {**parse_objective_options(opt or []), **alias_options(objective, aliases)}
     values = dict(
-        dataset=dataset, data=str(data) if data else None, model=model, objective=objective,
+        dataset=dataset, data=str(data) if data else None, data_root=str(data_root) if data_root else None,
+        model=model, objective=objective,
         objective_options=options, train_rule=train_rule, drw_epoch=drw_epoch, cb_beta=cb_beta,
         positive_classes=positive_classes.split(",") if positive_classes else None, pos_neg_ratio=pos_neg_ratio,
         tpauc=list(tpauc) if tpauc else None, unlabeled=str(unlabeled) if unlabeled else None,

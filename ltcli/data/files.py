@@ -30,17 +30,34 @@ def _folder_images(folder: Path, found: ImageList) -> None:
         (found.images if is_image_name(path) else found.skipped).append(path)
 
 
-def collect_images(paths: Sequence[Path]) -> ImageList:
-    """Image files named directly or found under the named folders; each file once.
+def _list_images(list_file: Path, data_root: Path | None, found: ImageList) -> None:
+    """The images a `path [label]` list names (labels ignored), relative to `data_root` or the list's folder."""
+    from ltcli.data.lists import parse_list
+
+    index = parse_list(list_file, labelled=False)
+    base = data_root if data_root is not None else list_file.parent
+    named = [base / index.path(i) for i in range(len(index))]
+    if not any(is_image_name(path) for path in named):
+        raise LtcliError(f"{list_file} is not an image file (expected one of .png, .jpg, ...), nor a list of image "
+                         "paths")
+    found.images += named
+
+
+def collect_images(paths: Sequence[Path], data_root: Path | None = None) -> ImageList:
+    """Image files named directly, found under the named folders, or named by a `.txt` list (paths
+    relative to `data_root`, default the list's folder); each file once.
 
     A named file that is missing or not an image is an error (the user asked for it by name); inside a
-    folder, other files are skipped and counted. Images that do not decode are listed, not fatal.
+    folder, other files are skipped and counted. Images that do not decode (or that a list names but
+    are missing) are listed, not fatal.
     """
     found = ImageList()
     for path in paths:
         path = Path(path)
         if path.is_dir():
             _folder_images(path, found)
+        elif path.is_file() and path.suffix.lower() == ".txt":
+            _list_images(path, data_root, found)
         elif path.is_file():
             if not is_image_name(path):
                 raise LtcliError(f"{path} is not an image file (expected one of .png, .jpg, ...)")

@@ -27,8 +27,8 @@ class RobustImageFolder(ImageFolder):
     processes are seen by the main process.
     """
 
-    def __init__(self, root: str | Path, transform: Callable | None = None) -> None:
-        super().__init__(str(root), transform=transform, loader=load_rgb)
+    def __init__(self, root: str | Path, transform: Callable | None = None, loader: Callable = load_rgb) -> None:
+        super().__init__(str(root), transform=transform, loader=loader)
         self.failed = torch.zeros(len(self.samples), dtype=torch.bool).share_memory_()
 
     def find_classes(self, directory: str | Path) -> tuple[list[str], dict[str, int]]:
@@ -90,10 +90,10 @@ class SkippingLoader(DataLoader):
         return (batch for batch in super().__iter__() if batch is not None or self.keep_empty)
 
 
-def image_folder(root: Path, transform=None) -> RobustImageFolder:
+def image_folder(root: Path, transform=None, loader: Callable = load_rgb) -> RobustImageFolder:
     """A RobustImageFolder, with a one-line error when the folder cannot be read."""
     try:
-        return RobustImageFolder(root, transform=transform)
+        return RobustImageFolder(root, transform=transform, loader=loader)
     except (FileNotFoundError, OSError) as error:
         raise LtcliError(f"cannot read images from {root}: {error}") from None
 
@@ -108,23 +108,6 @@ def undecodable_files(datasets: Sequence[RobustImageFolder], on_file: Callable[[
             if on_file is not None:
                 on_file()
     return bad
-
-
-def resolve_data_root(dataset: str | None, data: Path | None, datasets_dir: Path) -> tuple[Path, str]:
-    """The dataset folder and its display name, from --dataset NAME or --data PATH."""
-    if (dataset is None) == (data is None):
-        raise LtcliError("give exactly one of --dataset NAME (under a_datasets/) or --data PATH")
-    root = Path(data) if data is not None else datasets_dir / str(dataset)
-    name = dataset if dataset is not None else root.resolve().name
-    if not root.is_dir():
-        hint = f" (run `ltcli split {dataset}` first?)" if dataset else ""
-        raise LtcliError(f"dataset folder not found: {root}{hint}")
-    return root, name
-
-
-def find_split(root: Path, split: str) -> Path | None:
-    path = root / split
-    return path if path.is_dir() else None
 
 
 def check_same_classes(expected: Sequence[str], found: Sequence[str], where: Path) -> None:
@@ -144,23 +127,10 @@ def check_same_classes(expected: Sequence[str], found: Sequence[str], where: Pat
 class TrainData:
     """The training split, the split used for validation, and what the run needs to know of them."""
 
-    train: RobustImageFolder
-    valid: RobustImageFolder
+    train: Any  # RobustImageFolder or ltcli.data.lists.ListDataset: the same interface
+    valid: Any
     valid_split: str
     class_names: list[str]
-
-
-def open_train_data(root: Path, train_transform, eval_transform) -> TrainData:
-    train_dir = find_split(root, "train")
-    if train_dir is None:
-        raise LtcliError(f"{root} has no train/ folder: expected {root}/train/<class>/<images>")
-    valid_split = "valid" if find_split(root, "valid") else "test" if find_split(root, "test") else None
-    if valid_split is None:
-        raise LtcliError(f"{root} has neither valid/ nor test/: one is needed to select the best epoch")
-    train = image_folder(train_dir, train_transform)
-    valid = image_folder(root / valid_split, eval_transform)
-    check_same_classes(train.classes, valid.classes, root / valid_split)
-    return TrainData(train=train, valid=valid, valid_split=valid_split, class_names=list(train.classes))
 
 
 def make_loader(

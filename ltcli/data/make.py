@@ -80,6 +80,7 @@ def make_split(
     `scan` and `write` let the CLI show progress bars."""
     from ltcli.data.counts import plan_counts
     from ltcli.data.folder import list_class_dirs, split_folders
+    from ltcli.data.lists import find_lists
     from ltcli.data.longtail import PROFILES, parse_class_order, plan_long_tail
     from ltcli.data.similar import parse_similar, plan_similar
     from ltcli.data.split import (
@@ -95,6 +96,9 @@ def make_split(
     from ltcli.data.staging import remove_stale
 
     o = options
+    if find_lists(source) is not None:
+        raise LtcliError(f"{source} holds `path label` lists: they are used as they are, not split (`ltcli train "
+                         f"--data {source} --data-root IMAGES`; `ltcli stats {source}` for the counts)")
     imbalance_factor = check_long_tail_options(o.imbalance_factor, o.profile, o.class_order, o.n_max, PROFILES,
                                                o.counts)
     similar = [parse_similar(text) for text in o.similar]  # fail fast, before any scanning

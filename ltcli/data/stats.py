@@ -15,6 +15,8 @@ from pathlib import Path
 
 from ltcli.data.folder import is_hidden, is_image_name, iter_class_files, list_class_dirs, split_folders
 from ltcli.data.images import ImageInfo, inspect_image_bytes
+from ltcli.data.lists import ListDataset, find_lists
+from ltcli.data.source import DataSource, open_source
 from ltcli.errors import LtcliError
 from ltcli.metrics import FEW_SHOT_MAX, MANY_SHOT_MIN, shot_groups
 
@@ -29,6 +31,7 @@ class ListedFile:
     path: Path
     split: str
     class_name: str
+    named: bool = False  # named by a list file: decoded whatever its extension, as training does
 
 
 @dataclass
@@ -36,8 +39,8 @@ class DatasetListing:
     """Every file the scan will read, plus what it ignores, found without opening any file."""
 
     root: Path
-    layout: str  # "raw" or "split"
-    split_roots: dict[str, Path]
+    layout: str  # "raw", "split" or "lists"
+    split_roots: dict[str, Path]  # for lists: split -> list file
     classes: dict[str, list[str]]  # split -> class folders found there
     files: list[ListedFile] = field(default_factory=list)
     hidden: list[Path] = field(default_factory=list)
@@ -45,7 +48,7 @@ class DatasetListing:
     loose: list[Path] = field(default_factory=list)  # files beside the class folders, in no class
 
 
-def list_dataset(root: str | Path) -> DatasetListing:
+def list_dataset(root: str | Path, data_root: Path | None = None) -> DatasetListing:
     """List a raw folder (`root/<class>/...`) or a split one (`root/{train,valid,test}/<class>/...`).
 
     Files beside the split folders (split.json, a MANIFEST) are metadata and not listed; files
@@ -54,6 +57,8 @@ def list_dataset(root: str | Path) -> DatasetListing:
     root = Path(root)
     if not root.is_dir():
         raise LtcliError(f"folder not found: {root}")
+    if find_lists(root) is not None or data_root is not None:
+        return list_lists(open_source(root, data_root))
     split_roots = split_folders(root) or {RAW_SPLIT: root}
     listing = DatasetListing(root=root, layout="raw" if RAW_SPLIT in split_roots else "split",
                              split_roots=split_roots, classes={})
@@ -65,6 +70,20 @@ def list_dataset(root: str | Path) -> DatasetListing:
             listing.files += [ListedFile(path, split, class_dir.name)
                               for path in iter_class_files(class_dir, on_hidden=listing.hidden.append,
                                                            on_broken=listing.broken.append)]
+    return listing
+
+
+def list_lists(source: DataSource) -> DatasetListing:
+    """A lists dataset's files (`root` is then the image root, which the lines are relative to)."""
+    listing = DatasetListing(root=source.image_root, layout="lists", split_roots={}, classes={})
+    for split in source.splits:
+        dataset = source.open_split(split, every_class=False)
+        assert isinstance(dataset, ListDataset)
+        listing.split_roots[split] = source.where(split)
+        listing.classes[split] = list(dataset.classes)
+        names = dataset.classes
+        listing.files += [ListedFile(Path(dataset.file_path(i)), split, names[label], named=True)
+                          for i, label in enumerate(dataset.targets.tolist())]
     return listing
 
 
@@ -97,12 +116,13 @@ class FileReport:
 def read_file_report(listed: ListedFile) -> FileReport:
     """Read the bytes once: hash them, and decode them fully if the name says image. A file that
     cannot be read is reported as such, never a crash: stats only reports."""
+    image_name = listed.named or is_image_name(listed.path)
     try:
         data = listed.path.read_bytes()
     except OSError:
-        return FileReport(listed, None, is_image_name(listed.path), None)
+        return FileReport(listed, None, image_name, None)
     digest = hashlib.sha256(data).hexdigest()
-    if not is_image_name(listed.path):
+    if not image_name:
         return FileReport(listed, digest, False, None)
     try:
         info: ImageInfo | None = inspect_image_bytes(data)
@@ -199,7 +219,8 @@ def summarise(listing: DatasetListing, reports: list[FileReport]) -> DatasetStat
     """Fold the per-file reports into the dataset's numbers."""
     root = listing.root
     splits = list(listing.split_roots)
-    class_names = sorted({name for names in listing.classes.values() for name in names})
+    class_names = (next(iter(listing.classes.values())) if listing.layout == "lists"  # in label order
+                   else sorted({name for names in listing.classes.values() for name in names}))
     counts = {split: dict.fromkeys(class_names, 0) for split in splits}
     usable = [r for r in reports if r.usable]
     for report in usable:
@@ -217,7 +238,7 @@ def summarise(listing: DatasetListing, reports: list[FileReport]) -> DatasetStat
                                                         *(r.listed.path for r in reports if not r.readable)]),
         hidden=[_relative(p, root) for p in listing.hidden],
         loose=[_relative(p, root) for p in listing.loose],
-        nested_images=sum(
+        nested_images=0 if listing.layout == "lists" else sum(
             1 for r in usable
             if r.listed.path.parent != class_roots[(r.listed.split, r.listed.class_name)]
         ),
@@ -231,9 +252,9 @@ def summarise(listing: DatasetListing, reports: list[FileReport]) -> DatasetStat
 
 
 def dataset_stats(root: str | Path, on_file: Callable[[], None] | None = None,
-                  listing: DatasetListing | None = None) -> DatasetStats:
-    """Scan `root` (raw or split) and return its numbers; `on_file` is called after each file read."""
-    listing = listing or list_dataset(root)
+                  listing: DatasetListing | None = None, data_root: Path | None = None) -> DatasetStats:
+    """Scan `root` (raw, split or lists) and return its numbers; `on_file` is called after each file read."""
+    listing = listing or list_dataset(root, data_root)
     reports = []
     for listed in listing.files:
         reports.append(read_file_report(listed))

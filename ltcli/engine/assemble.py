@@ -19,9 +19,12 @@ from torch import nn
 
 from ltcli.config import TrainConfig
 from ltcli.data.binary import BINARY_CLASS_NAMES, IsPositive, parse_positive_classes
-from ltcli.data.loaders import TrainData, open_train_data, resolve_data_root
+from ltcli.data.fastjpeg import draft_loader
+from ltcli.data.images import load_rgb
+from ltcli.data.loaders import TrainData
 from ltcli.data.pipeline import Pipeline, build_pipeline
 from ltcli.data.samplers import PosNegBatchSampler, parse_pos_neg_ratio
+from ltcli.data.source import DataSource, open_train_data, resolve_source
 from ltcli.data.transforms import build_transform, resolve_augment
 from ltcli.data.views import multi_view_transform
 from ltcli.engine.compute import Compute, prepare_model, resolve_compute
@@ -56,7 +59,7 @@ class Training:
     config: TrainConfig
     dist: Dist
     device: torch.device
-    root: Path
+    root: Path  # where the images are: skipped files are listed relative to it
     dataset_name: str
     data: TrainData
     task: Task
@@ -72,6 +75,7 @@ class Training:
     pipeline: Pipeline
     record: dict[str, Any]
     pseudo: PseudoLabels | None = None  # unlabeled images labelled by another run, the kept ones in data.train
+    source: DataSource | None = None
 
     @property
     def eval_model(self) -> nn.Module:
@@ -83,35 +87,39 @@ class Training:
         return {"train": self.pipeline.train, "valid": self.pipeline.valid}
 
 
-def open_data(config: TrainConfig, console: Console) -> tuple[Path, str, TrainData, str]:
-    """The dataset folder, its name, its train and validation splits, and the augmentation recipe."""
-    root, dataset_name = resolve_data_root(
-        config.dataset, Path(config.data) if config.data else None, Path(config.datasets_dir)
+def open_data(config: TrainConfig, console: Console) -> tuple[DataSource, str, TrainData, str]:
+    """The dataset (folder or lists), its name, its train and validation splits, and the augmentation recipe."""
+    source, dataset_name = resolve_source(
+        config.dataset, Path(config.data) if config.data else None, Path(config.datasets_dir),
+        Path(config.data_root) if config.data_root else None,
     )
     augment = resolve_augment(config.augment, config.height, config.width)
-    data = open_train_data(
-        root,
-        build_transform(config.height, config.width, True, augment, config.hflip),
-        build_transform(config.height, config.width, False, augment, config.hflip),
-    )
+    train_tf, eval_tf = image_transforms(config.height, config.width, augment, config.hflip)
+    (train_loader, train_tf), (eval_loader, eval_tf) = draft_loader(train_tf), draft_loader(eval_tf)
+    data = open_train_data(source, train_tf, eval_tf, train_loader, eval_loader)
     if config.strict:
         require_decodable(data, console)
-    require_any_decodable(data.valid, root / data.valid_split)
+    require_any_decodable(data.valid, source.where(data.valid_split))
     if data.valid_split == "test":
-        console.print(f"[yellow]note:[/] {root} has no valid/ split: validation (best-epoch choice) uses test/")
-    return root, dataset_name, data, augment
+        console.print(f"[yellow]note:[/] {source.root} has no valid split: validation (best-epoch choice) uses test")
+    return source, dataset_name, data, augment
+
+
+def image_transforms(height: int, width: int, augment: str, hflip: float) -> tuple[Any, Any]:
+    """The train and eval transforms of a run."""
+    return (build_transform(height, width, True, augment, hflip), build_transform(height, width, False, augment, hflip))
 
 
 def task_labels(data: TrainData, positive_classes: list[str] | None) -> Task:
     """Class names and training targets of the task: the folder's classes, or, with
     --positive-classes, negative/positive (the datasets then map their targets to 0/1)."""
     if not positive_classes:
-        names, targets, positive = data.class_names, list(data.train.targets), []
+        names, targets, positive = data.class_names, np.asarray(data.train.targets).tolist(), []
     else:
         positive = parse_positive_classes(positive_classes, data.class_names)
         to_binary = IsPositive(data.class_names, positive)
         data.train.target_transform = data.valid.target_transform = to_binary
-        names, targets = BINARY_CLASS_NAMES, [to_binary(t) for t in data.train.targets]
+        names, targets = BINARY_CLASS_NAMES, [to_binary(t) for t in np.asarray(data.train.targets).tolist()]
     counts = np.bincount(targets, minlength=len(names)).tolist()
     if min(counts) == 0:
         empty = [n for n, c in zip(names, counts, strict=True) if c == 0]
@@ -174,9 +182,10 @@ def build_pipeline_for(config: TrainConfig, data: TrainData, task: Task, rule: T
                                            parse_pos_neg_ratio(config.pos_neg_ratio), config.seed,
                                            parts=dist.world_size)
     to_task = data.valid.target_transform or (lambda t: t)
-    if views > 1:  # the streaming path's dataset yields every view of an image, stacked
-        data.train.transform = multi_view_transform(data.train.transform, views, config.height, config.width, augment,
-                                                    config.hflip)
+    if views > 1:  # the streaming path's dataset yields every view of an image, stacked, each its own crop
+        base = build_transform(config.height, config.width, True, augment, config.hflip)
+        data.train.loader = load_rgb
+        data.train.transform = multi_view_transform(base, views, config.height, config.width, augment, config.hflip)
     pipeline = build_pipeline(
         data, task.train_targets, [to_task(t) for t in data.valid.targets], cache_mode=config.data_cache,
         augment=augment, height=config.height, width=config.width, hflip=config.hflip,
@@ -196,7 +205,8 @@ def run_record(training: Training, augment: str) -> dict[str, Any]:
     config, task, dist = training.config, training.task, training.dist
     return {
         **config.to_dict(),
-        "dataset_name": training.dataset_name, "dataset_root": str(training.root.resolve()),
+        "dataset_name": training.dataset_name,
+        **(training.source.record() if training.source else {"dataset_root": str(training.root.resolve())}),
         "valid_split": training.data.valid_split, "augment_resolved": augment,
         "data_cache_resolved": training.pipeline.cache, "amp_resolved": training.compute.amp_name,
         "channels_last_resolved": training.compute.channels_last, "device_resolved": str(training.device),
@@ -229,8 +239,8 @@ def build_training(config: TrainConfig, console: Console, dist: Dist, device: to
     `run_folder`: the run being resumed (what it recorded is reused)."""
     batch = per_process_batch(config, dist)
     seed_everything(config.seed + dist.rank)  # samplers are seeded alike on all processes, below
-    root, dataset_name, data, augment = open_data(config, console)
-    pseudo = add_pseudo_labels(config, root, data, device, console, run_folder)
+    source, dataset_name, data, augment = open_data(config, console)
+    pseudo = add_pseudo_labels(config, source, data, device, console, run_folder)
     task = task_labels(data, config.positive_classes)
     objective = build_objective(config, task.class_counts).to(device)
     rule = TrainRule.create(config.train_rule, config.epochs, config.drw_epoch, config.cb_beta)
@@ -251,7 +261,8 @@ def build_training(config: TrainConfig, console: Console, dist: Dist, device: to
     pipeline = build_pipeline_for(config, data, task, rule, augment, dist, device, console, objective.train_views)
     scheduler = create_scheduler(optimizer, config.sched, config.epochs, len(pipeline.train), config.lr_stages,
                                  config.lr_decay, config.warmup_epochs, config.min_lr)
-    training = Training(config, dist, device, root, dataset_name, data, task, objective, rule, mix, model, step,
-                        ema, compute, optimizer, scheduler, pipeline, record={}, pseudo=pseudo)
+    training = Training(config, dist, device, source.image_root, dataset_name, data, task, objective, rule, mix,
+                        model, step, ema, compute, optimizer, scheduler, pipeline, record={}, pseudo=pseudo,
+                        source=source)
     training.record = run_record(training, augment)
     return training

@@ -16,7 +16,9 @@ import numpy as np
 import torch
 
 from ltcli.data.binary import IsPositive
-from ltcli.data.loaders import check_same_classes, image_folder
+from ltcli.data.fastjpeg import draft_loader
+from ltcli.data.loaders import check_same_classes
+from ltcli.data.source import DataSource, open_source
 from ltcli.engine.inference import LoadedRun, ensemble_caches, load_runs
 from ltcli.engine.runtime import resolve_device
 from ltcli.engine.skipped import require_any_decodable
@@ -108,52 +110,55 @@ class SplitPrediction:
     skipped_files: list[str]  # did not decode: in no number
 
 
-def predict_split(members: Sequence[LoadedRun], split_dir: Path, device: torch.device, batch_size: int,
-                  workers: int, features: bool = False) -> SplitPrediction:
-    """Run every member over `split_dir` once (each through its own transform)."""
+def predict_split(members: Sequence[LoadedRun], source: DataSource, split: str, device: torch.device,
+                  batch_size: int, workers: int, features: bool = False) -> SplitPrediction:
+    """Run every member over the split once (each through its own transform)."""
     class_names = members[0].class_names
     datasets = []
+    where = source.where(split)
 
     def split_for(member: LoadedRun):
-        dataset = image_folder(split_dir, member.eval_transform())
+        loader, transform = draft_loader(member.eval_transform())
+        dataset = source.open_split(split, transform, loader)
         # a binary run was trained on the folder's classes mapped to negative/positive
         source_classes = member.config.get("source_class_names", class_names)
-        check_same_classes(source_classes, dataset.classes, split_dir)
+        check_same_classes(source_classes, dataset.classes, where)
         if member.config.get("positive_classes"):
             dataset.target_transform = IsPositive(source_classes, member.config["positive_classes"])
         datasets.append(dataset)
         return dataset
 
-    require_any_decodable(image_folder(split_dir), split_dir, purpose="testing needs")
+    require_any_decodable(source.open_split(split), where, purpose="testing needs")
     caches, labels = ensemble_caches(members, split_for, device, batch_size, workers, features)
     # files that did not decode are left out of every number, and listed (relative to the split)
-    relative = lambda path: Path(path).relative_to(split_dir).as_posix()  # noqa: E731
+    relative = lambda path: source.relative(split, path)  # noqa: E731
     files = [relative(path) for path, _ in datasets[0].decoded_samples()]
     skipped = [relative(path) for path in datasets[0].failed_paths()]
     return SplitPrediction(caches, labels, files, skipped)
 
 
-def evaluate_split(members: Sequence[LoadedRun], split_dir: Path, device: torch.device, batch_size: int,
-                   workers: int, plan: PosthocPlan | None = None, tau: float | None = None) -> Evaluation:
-    """Predict `split_dir` once, correct every member with `tau` (plan's correction), temper and average."""
+def evaluate_split(members: Sequence[LoadedRun], source: DataSource, split: str, device: torch.device,
+                   batch_size: int, workers: int, plan: PosthocPlan | None = None, tau: float | None = None
+                   ) -> Evaluation:
+    """Predict the split once, correct every member with `tau` (plan's correction), temper and average."""
     plan = plan or PosthocPlan()
-    prediction = predict_split(members, split_dir, device, batch_size, workers, plan.needs_features)
+    prediction = predict_split(members, source, split, device, batch_size, workers, plan.needs_features)
     log_probs, member_log_probs = plan.log_probs(prediction.caches, tau)
     return Evaluation(list(members), prediction.labels, log_probs, member_log_probs, prediction.sample_files,
                       prediction.skipped_files)
 
 
-def check_plan(plan: PosthocPlan, members: Sequence[LoadedRun], data_root: Path) -> None:
+def check_plan(plan: PosthocPlan, members: Sequence[LoadedRun], source: DataSource) -> None:
     """Refuse what the loaded runs or the dataset cannot do, before the (slow) predictions."""
     if plan.correction is not None:
         for member in members:
             plan.correction.check(member.model, member.class_counts, member.class_names, member.info.label())
-    if plan.sweep and not (data_root / SWEEP_SPLIT).is_dir():
-        raise LtcliError(f"--sweep chooses on the run's {SWEEP_SPLIT}/ split, and {data_root} has none "
+    if plan.sweep and not source.has_split(SWEEP_SPLIT):
+        raise LtcliError(f"--sweep chooses on the run's {SWEEP_SPLIT}/ split, and {source.root} has none "
                          "(never on test/): give one value instead")
 
 
-def choose_on_valid(plan: PosthocPlan, members: Sequence[LoadedRun], data_root: Path, device: torch.device,
+def choose_on_valid(plan: PosthocPlan, members: Sequence[LoadedRun], source: DataSource, device: torch.device,
                     options: dict[str, Any], batch_size: int, workers: int
                     ) -> tuple[float | None, list[tuple[float, float | None]] | None]:
     """(tau, sweep table): the given tau, or the one that scores best on valid/ (only valid/ is read)."""
@@ -161,19 +166,21 @@ def choose_on_valid(plan: PosthocPlan, members: Sequence[LoadedRun], data_root: 
         return None, None
     if not plan.sweep:
         return plan.taus[0], None
-    valid = predict_split(members, data_root / SWEEP_SPLIT, device, batch_size, workers, plan.needs_features)
+    valid = predict_split(members, source, SWEEP_SPLIT, device, batch_size, workers, plan.needs_features)
     counts = members[0].class_counts
     table = sweep_taus(plan, valid.caches, valid.labels, counts, options)
     return choose_tau(table, plan.sweep_metric), table
 
 
-def summarise(evaluation: Evaluation, options: dict[str, Any], split: str, data_root: Path,
+def summarise(evaluation: Evaluation, options: dict[str, Any], split: str, source: DataSource,
               corrections: dict[str, Any] | None = None, described: str = "") -> dict[str, Any]:
     """metrics.json: where the numbers come from (and which corrections made them), then every metric."""
     members, labels, counts = evaluation.members, evaluation.labels, evaluation.train_counts
     label = results_label(members) + (f" ({described})" if described else "")
     summary: dict[str, Any] = {
-        "label": label, "split": split, "data_root": str(data_root.resolve()),
+        "label": label, "split": split, "data_root": str(source.root.resolve()),
+        **({"data_list": str(source.where(split).resolve()), "image_root": str(source.image_root.resolve())}
+           if source.lists is not None else {}),
         "class_names": evaluation.class_names, "class_counts": list(counts), **(corrections or {}),
     }
     if len(members) == 1:
@@ -190,7 +197,7 @@ def summarise(evaluation: Evaluation, options: dict[str, Any], split: str, data_
 
 def test_runs(
     infos: Sequence[RunFolder],
-    data_root: Path,
+    data_root: Path | DataSource,
     split: str = "test",
     device_name: str = "auto",
     out_dir: Path | None = None,
@@ -200,7 +207,8 @@ def test_runs(
     workers: int = 0,
     plan: PosthocPlan | None = None,
 ) -> TestResult:
-    """Evaluate the checkpoint of each run in `infos` on `data_root/split`, averaging their
+    """Evaluate the checkpoint of each run in `infos` on the split of `data_root` (a dataset folder, or
+    a DataSource: folder or lists), averaging their
     probabilities when there are several, and write the results.
 
     One run writes into its own folder unless `out_dir` is given; an ensemble needs `out_dir` (the
@@ -211,9 +219,9 @@ def test_runs(
     plan = plan or PosthocPlan()
     if not infos:
         raise LtcliError("no run to test")
-    split_dir = data_root / split
-    if not split_dir.is_dir():
-        raise LtcliError(f"{data_root} has no {split}/ split to test on")
+    source = data_root if isinstance(data_root, DataSource) else open_source(data_root)
+    if not source.has_split(split):
+        raise LtcliError(f"{source.root} has no {split}{'/' if source.lists is None else ''} split to test on")
     if out_dir is None and len(infos) > 1:
         raise LtcliError("an ensemble needs an output folder (--out)")
     options = {"tpauc": TPAUC_DEFAULT, **(metric_options or {})}
@@ -222,11 +230,11 @@ def test_runs(
         refuse_to_overwrite(list(target.results_files(split, binary=True).values()), force)
     device = resolve_device(device_name)
     members = load_runs(infos, device)
-    check_plan(plan, members, data_root)
-    tau, table = choose_on_valid(plan, members, data_root, device, options, batch_size, workers)
-    evaluation = evaluate_split(members, split_dir, device, batch_size, workers, plan, tau)
+    check_plan(plan, members, source)
+    tau, table = choose_on_valid(plan, members, source, device, options, batch_size, workers)
+    evaluation = evaluate_split(members, source, split, device, batch_size, workers, plan, tau)
     files = target.results_files(split, binary=len(evaluation.class_names) == 2)
-    summary = summarise(evaluation, options, split, data_root, plan.record(tau, table), plan.describe(tau))
+    summary = summarise(evaluation, options, split, source, plan.record(tau, table), plan.describe(tau))
     write_results(target, files, summary, evaluation, options)
     return TestResult(metrics=summary, files=list(files.values()), out_dir=target.path)
 

@@ -199,7 +199,7 @@ class FilePredictions:
 
 
 def predict_files(infos: Sequence[RunFolder], paths: Sequence[Path], device_name: str = "auto", top_k: int = 5,
-                  batch_size: int = 64) -> FilePredictions:
+                  batch_size: int = 64, data_root: Path | None = None) -> FilePredictions:
     """Classify image files and folders with one run, or the averaged probabilities of several: the
     top_k classes of each image (the `ltcli predict` command and the web app's Infer tab)."""
     from ltcli.data.files import ImageFiles, collect_images
@@ -209,7 +209,7 @@ def predict_files(infos: Sequence[RunFolder], paths: Sequence[Path], device_name
         raise LtcliError("give the run to predict with (several for an ensemble)")
     if top_k < 1:
         raise LtcliError(f"--top-k must be at least 1, got {top_k}")
-    found = collect_images(paths)
+    found = collect_images(paths, data_root)
     device = resolve_device(device_name)
     members = load_runs(infos, device)
     log_probs, _, _ = ensemble_log_probs(

@@ -26,6 +26,7 @@ from ltcli.atomic import atomic_open
 from ltcli.config import TrainConfig
 from ltcli.data.files import ImageFiles
 from ltcli.data.loaders import RobustImageFolder, TrainData
+from ltcli.data.source import DataSource
 from ltcli.data.unlabeled import unlabeled_images
 from ltcli.engine.inference import ensemble_log_probs, load_run
 from ltcli.errors import LtcliError
@@ -138,13 +139,17 @@ def describe(pseudo: PseudoLabels, console: Console) -> None:
                   f"images ({per_class}){skipped}", highlight=False)
 
 
-def add_pseudo_labels(config: TrainConfig, root: Path, data: TrainData, device: torch.device, console: Console,
-                      resume: Path | None = None) -> PseudoLabels | None:
+def add_pseudo_labels(config: TrainConfig, source: DataSource, data: TrainData, device: torch.device,
+                      console: Console, resume: Path | None = None) -> PseudoLabels | None:
     """With --unlabeled/--pseudo-labels-from: label the images (or, resuming the run folder `resume`,
     read the labels it recorded), add the kept ones to the training split (with the folder's class
     indices, so a binary task maps them like labelled images)."""
     if config.unlabeled is None:
         return None
+    if source.kind == "lists":
+        raise LtcliError("--unlabeled/--pseudo-labels-from train on a class-folder dataset for now; "
+                         f"{source.root} is a `path label` list dataset")
+    root = source.root
     if resume is not None:
         record = RunFolder(resume).read_config().get("pseudo_labels") or {}
         pseudo = read_pseudo_labels(resume / PSEUDO_LABELS_CSV, record, data.class_names)

@@ -64,7 +64,8 @@ class SkippedFiles:
                 relative = Path(path).relative_to(self.data_root).as_posix()
                 if relative not in self.files[split]:
                     self.files[split].append(relative)
-                    console.print(f"[yellow]warning:[/] skipped {path} ({split}): the file does not decode",
+                    reason = "does not decode" if Path(path).exists() else "is missing"  # a list's line may name none
+                    console.print(f"[yellow]warning:[/] skipped {path} ({split}): the file {reason}",
                                   highlight=False)
         self.write()
 

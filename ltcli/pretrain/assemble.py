@@ -6,6 +6,7 @@ the pretext task on it, optimizer and schedule. The data side is train's own (`e
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,10 @@ from timm.scheduler.scheduler import Scheduler
 from torch import nn
 
 from ltcli.data.folder import is_image_name, iter_class_files
-from ltcli.data.loaders import RobustImageFolder, TrainData, open_train_data, resolve_data_root
+from ltcli.data.lists import ListDataset, parse_list
+from ltcli.data.loaders import TrainData
 from ltcli.data.pipeline import Pipeline, build_pipeline
+from ltcli.data.source import DataSource, open_source, open_train_data, resolve_source
 from ltcli.data.transforms import build_transform, resolve_augment
 from ltcli.engine.assemble import Task
 from ltcli.engine.compute import Compute, resolve_compute
@@ -56,6 +59,7 @@ class Pretraining:
     scheduler: Scheduler
     pipeline: Pipeline
     record: dict[str, Any] = field(default_factory=dict)
+    source: DataSource | None = None
     dist: Dist = field(default_factory=Dist)  # one process
     ema: None = None
 
@@ -75,46 +79,64 @@ class Pretraining:
         return Path(os.path.commonpath([self.root, Path(self.config.extra_unlabeled).resolve()]))
 
 
-def add_unlabeled(dataset: RobustImageFolder, folder: Path, root: Path) -> int:
-    """Append every image file under `folder` (any layout; hidden files skipped, as everywhere) to the
-    training split, without a label. Returns how many."""
-    folder = folder.resolve()
-    if not folder.is_dir():
-        raise LtcliError(f"--extra-unlabeled folder not found: {folder}")
-    if folder == root or root in folder.parents or folder in root.parents:
-        raise LtcliError(f"--extra-unlabeled {folder} overlaps the dataset {root}: its training images are used "
+def unlabeled_files(extra: Path) -> list[str]:
+    """The images of --extra-unlabeled: every image file under a folder (any layout; hidden files
+    skipped, as everywhere), or the lines of a list file (paths relative to its folder; labels ignored)."""
+    if extra.is_file():
+        index = parse_list(extra, labelled=False)
+        return [str(extra.parent / index.path(i)) for i in range(len(index))]
+    if not extra.is_dir():
+        raise LtcliError(f"--extra-unlabeled folder not found (nor a list file): {extra}")
+    return [str(path) for path in iter_class_files(extra) if is_image_name(path)]
+
+
+def add_unlabeled(dataset: Any, extra: Path, root: Path, own_lists: Sequence[Path] = ()) -> int:
+    """Append the --extra-unlabeled images to the training split, without a label. Returns how many."""
+    extra = extra.resolve()
+    if extra.is_file():
+        if extra in {p.resolve() for p in own_lists}:
+            raise LtcliError(f"--extra-unlabeled {extra} is one of the dataset's own lists: its training images are "
+                             "used already, and its validation and test images must stay unseen")
+    elif extra == root or root in extra.parents or extra in root.parents:
+        raise LtcliError(f"--extra-unlabeled {extra} overlaps the dataset {root}: its training images are used "
                          "already, and its validation and test images must stay unseen")
-    files = [str(path) for path in iter_class_files(folder) if is_image_name(path)]
+    files = unlabeled_files(extra)
     if not files:
-        raise LtcliError(f"--extra-unlabeled {folder} holds no image files")
+        raise LtcliError(f"--extra-unlabeled {extra} holds no image files")
+    if isinstance(dataset, ListDataset):
+        dataset.append_unlabeled(files, UNLABELED)
+        return len(files)
     dataset.samples.extend((path, UNLABELED) for path in files)  # `imgs` is the same list
     dataset.targets.extend([UNLABELED] * len(files))
     dataset.failed = torch.zeros(len(dataset.samples), dtype=torch.bool).share_memory_()
     return len(files)
 
 
-def open_images(config: PretrainConfig, augment: str, console: Console) -> tuple[Path, str, TrainData, int]:
-    """The dataset (its folder resolved, so files from --extra-unlabeled and from the dataset share one
+def open_images(config: PretrainConfig, augment: str, console: Console) -> tuple[DataSource, str, TrainData, int]:
+    """The dataset (its folders resolved, so files from --extra-unlabeled and from the dataset share one
     form), its name, train and validation splits, and the number of extra unlabeled images."""
-    root, dataset_name = resolve_data_root(config.dataset, Path(config.data) if config.data else None,
-                                           Path(config.datasets_dir))
-    root = root.resolve()
+    source, dataset_name = resolve_source(config.dataset, Path(config.data) if config.data else None,
+                                          Path(config.datasets_dir),
+                                          Path(config.data_root) if config.data_root else None)
+    source = open_source(source.root.resolve(), source.image_root.resolve() if source.lists is not None else None)
+    root = source.image_root
     data = open_train_data(
-        root,
+        source,
         build_transform(config.height, config.width, True, augment, config.hflip),
         build_transform(config.height, config.width, False, augment, config.hflip),
     )
     if len(data.class_names) < 2:
-        raise LtcliError(f"{root / 'train'} has {len(data.class_names)} class folder(s): the backbone is for a "
+        raise LtcliError(f"{source.where('train')} has {len(data.class_names)} class(es): the backbone is for a "
                          "classifier, and its checkpoints name at least two classes")
-    extra = add_unlabeled(data.train, Path(config.extra_unlabeled), root) if config.extra_unlabeled else 0
+    own_lists = list(source.lists.splits.values()) if source.lists is not None else []
+    extra = add_unlabeled(data.train, Path(config.extra_unlabeled), root, own_lists) if config.extra_unlabeled else 0
     if config.strict:
         require_decodable(data, console)
-    require_any_decodable(data.valid, root / data.valid_split, purpose="the pretext's validation needs")
+    require_any_decodable(data.valid, source.where(data.valid_split), purpose="the pretext's validation needs")
     if data.valid_split == "test":
-        console.print(f"[yellow]note:[/] {root} has no valid/ split: the pretext's validation (best-epoch choice) "
-                      "uses the test/ images, without their labels")
-    return root, dataset_name, data, extra
+        console.print(f"[yellow]note:[/] {source.root} has no valid split: the pretext's validation (best-epoch "
+                      "choice) uses the test images, without their labels")
+    return source, dataset_name, data, extra
 
 
 def build_pretraining(config: PretrainConfig, console: Console, device: torch.device) -> Pretraining:
@@ -123,7 +145,8 @@ def build_pretraining(config: PretrainConfig, console: Console, device: torch.de
     seed_everything(config.seed)
     pretext_task = get_pretext(config.method)
     augment = resolve_augment(pretext_task.augment(config), config.height, config.width)
-    root, dataset_name, data, extra = open_images(config, augment, console)
+    source, dataset_name, data, extra = open_images(config, augment, console)
+    root = source.image_root
     labelled = [t for t in data.train.targets if t != UNLABELED]
     counts = np.bincount(labelled, minlength=len(data.class_names)).tolist()
     task = Task(list(data.class_names), labelled, [], counts)
@@ -148,7 +171,7 @@ def build_pretraining(config: PretrainConfig, console: Console, device: torch.de
     scheduler = create_scheduler(optimizer, config.sched, config.epochs, len(pipeline.train), config.lr_stages,
                                  config.lr_decay, config.warmup_epochs, config.min_lr)
     parts = Pretraining(config, device, root, dataset_name, data, task, extra, backbone, pretext, compute,
-                        optimizer, scheduler, pipeline)
+                        optimizer, scheduler, pipeline, source=source)
     parts.record = run_record(parts, augment)
     return parts
 
@@ -159,7 +182,8 @@ def run_record(parts: Pretraining, augment: str) -> dict[str, Any]:
     pretext_task = get_pretext(config.method)
     return {
         **config.to_dict(), "command": "pretrain", "paper": pretext_task.paper,
-        "select_metric": config.select_metric, "dataset_name": parts.dataset_name, "dataset_root": str(parts.root),
+        "select_metric": config.select_metric, "dataset_name": parts.dataset_name,
+        **(parts.source.record() if parts.source else {"dataset_root": str(parts.root)}),
         "valid_split": parts.data.valid_split, "augment_resolved": augment,
         "data_cache_resolved": parts.pipeline.cache, "amp_resolved": parts.compute.amp_name,
         "channels_last_resolved": parts.compute.channels_last, "device_resolved": str(parts.device),

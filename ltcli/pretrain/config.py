@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
-from ltcli.config import DEFAULT_LR_STAGES, at_least, check_schedule, check_types, flag, in_range
+from ltcli.config import DEFAULT_LR_STAGES, DEFAULT_WORKERS, at_least, check_schedule, check_types, flag, in_range
 from ltcli.errors import LtcliError
 
 
@@ -23,6 +23,7 @@ class PretrainConfig:
     method: str = "rotation"
     dataset: str | None = None
     data: str | None = None
+    data_root: str | None = None  # a lists dataset's image folder (default: the lists' folder)
     extra_unlabeled: str | None = None  # a folder of more images (any layout) added to the pretext's training set
     model: str = "resnet32"
     epochs: int = 200
@@ -47,7 +48,7 @@ class PretrainConfig:
     temperature: float = 0.1  # MoCo: tau of the contrastive loss
     seed: int = 0
     device: str = "auto"
-    workers: int = 2
+    workers: int = DEFAULT_WORKERS
     strict: bool = False
     datasets_dir: str = "a_datasets"
     logs_dir: str = "logs"

@@ -4,27 +4,34 @@ headline metrics of a results folder, and the dataset a run was trained on (insi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ltcli.app.context import AppContext
 from ltcli.app.paths import PathRefused
 from ltcli.errors import LtcliError
 from ltcli.run_folder import ResultsFolder, RunFolder
 
+if TYPE_CHECKING:
+    from ltcli.data.source import DataSource
+
 HEADLINE = ("acc", "balanced_acc", "many_shot_acc", "medium_shot_acc", "few_shot_acc", "gmean_recall",
             "hmean_recall", "lowest_recall", "auroc")
 
 
-def dataset_root(context: AppContext, run: RunFolder) -> Path:
-    """The split dataset `run` was trained on (config.json's dataset_root), refused outside the root."""
-    recorded = run.read_config().get("dataset_root")
+def dataset_root(context: AppContext, run: RunFolder) -> DataSource:
+    """The dataset `run` was trained on (config.json's dataset_root, and a lists dataset's data_root),
+    refused outside the root; recorded lists are checked against their hashes."""
+    from ltcli.data.source import source_of_run
+
+    config = run.read_config()
+    recorded = config.get("dataset_root")
     if not recorded:
         raise LtcliError(f"{context.root.relative(run.path)} does not record its dataset (dataset_root)")
-    folder = Path(str(recorded)).resolve()
-    if not folder.is_relative_to(context.root.path):
-        raise PathRefused(f"{context.root.relative(run.path)} was trained on {recorded}, outside the app's root: "
-                          "test it with `ltcli test`")
-    return folder
+    for folder in (recorded, config.get("data_root") or recorded):
+        if not Path(str(folder)).resolve().is_relative_to(context.root.path):
+            raise PathRefused(f"{context.root.relative(run.path)} was trained on {folder}, outside the app's root: "
+                              "test it with `ltcli test`")
+    return source_of_run(config)
 
 
 def test_run(context: AppContext, run: RunFolder, split: str = "test") -> dict[str, Any]:
