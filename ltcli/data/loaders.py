@@ -14,7 +14,7 @@ from torchvision.datasets import ImageFolder
 from ltcli.data.folder import image_decodes, is_image_name, iter_class_files, list_class_dirs
 from ltcli.data.images import load_rgb
 from ltcli.data.samplers import EvalShard, RankShare, step_batches
-from ltcli.errors import LtcliError
+from ltcli.errors import LtcliError, check_name
 
 
 class RobustImageFolder(ImageFolder):
@@ -114,8 +114,10 @@ def resolve_data_root(dataset: str | None, data: Path | None, datasets_dir: Path
     """The dataset folder and its display name, from --dataset NAME or --data PATH."""
     if (dataset is None) == (data is None):
         raise LtcliError("give exactly one of --dataset NAME (under a_datasets/) or --data PATH")
+    if dataset is not None:
+        check_name(dataset, "--dataset")
     root = Path(data) if data is not None else datasets_dir / str(dataset)
-    name = dataset if dataset is not None else root.resolve().name
+    name = dataset if dataset is not None else root.resolve().name or "data"  # --data / has no name
     if not root.is_dir():
         hint = f" (run `ltcli split {dataset}` first?)" if dataset else ""
         raise LtcliError(f"dataset folder not found: {root}{hint}")
