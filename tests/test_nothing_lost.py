@@ -60,6 +60,7 @@ def test_split_refuses_a_name_that_is_a_path_and_touches_nothing(cli, datasets_w
     assert tree_digest(datasets_world) == before
 
 
+@pytest.mark.slow
 def test_split_with_an_empty_name_in_a_real_process_keeps_every_split(datasets_world):
     before = tree_digest(datasets_world)
     result = run_ltcli(datasets_world, "split", "", "--src", "data_split/raw", "--force",
@@ -179,6 +180,7 @@ runpy.run_module("ltcli", run_name="__main__", alter_sys=True)
 """
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_imports_is_a_short_line_and_code_130(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     result = subprocess.run([sys.executable, "-c", INTERRUPT_DURING_IMPORTS], cwd=tmp_path, env=env,
