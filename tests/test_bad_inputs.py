@@ -192,3 +192,25 @@ def test_tau_norm_on_a_paco_run_uses_its_backbone_classifier(world, tmp_path, mo
     files = [Path(path).relative_to(split).as_posix() for path, _ in dataset.samples]
     rows = {row["file"]: row["predicted"] for row in read_csv_rows(out / "predictions_taunorm.csv")}
     assert [rows[f] for f in files] == expected
+
+
+# --- items 6 and 16 at the reader: what stays allowed --------------------------------------------
+
+
+def test_config_file_merge_keys_and_small_aliases_still_read(tmp_path):
+    from ltcli.config_file import read_config_file
+    from ltcli.errors import LtcliError
+
+    path = tmp_path / "ok.yaml"
+    path.write_text("lrstep: [2, 1]\nmixup: &alpha 0.2\ncutmix: *alpha\nopt: {<<: {gamma: 1.0}, gamma: 2.0}\n")
+    values = read_config_file(path)
+    assert values["lr_steps"] == [2, 1] and values["mixup"] == values["cutmix"] == 0.2
+    assert values["objective_options"] == {"gamma": 2.0}  # a merge key's value may be overridden
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("opt: {gamma: 1.0, gamma: 2.0}\n")
+    with pytest.raises(LtcliError, match=r"line 1, column \d+\): key 'gamma' is given twice"):
+        read_config_file(nested)
+    cyclic = tmp_path / "cyclic.yaml"
+    cyclic.write_text("opt: &loop {gamma: *loop}\n")
+    with pytest.raises(LtcliError, match="expand to more than"):
+        read_config_file(cyclic)
