@@ -28,6 +28,7 @@ def safe_torch_load(path: Path, map_location: str | torch.device = "cpu") -> Any
     path = Path(path)
     if not path.is_file():
         raise LtcliError(f"file not found: {path}")
+    check_torch_format(path)
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
@@ -39,6 +40,23 @@ def safe_torch_load(path: Path, map_location: str | torch.device = "cpu") -> Any
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise LtcliError(f"cannot load {path}: truncated or not a PyTorch file ({type(error).__name__}: "
                          f"{reason})") from None
+
+
+def check_torch_format(path: Path) -> None:
+    """A PyTorch file is a zip archive (torch.save) or, in the legacy format, a pickle (protocol 2+,
+    so it starts with the PROTO byte). Anything else, text above all, is refused here: a text file
+    whose first letter happens to be a pickle opcode would otherwise be reported as holding Python objects."""
+    with open(path, "rb") as handle:
+        head = handle.read(512)
+    if head.startswith(b"PK") or head.startswith(b"\x80"):
+        return
+    try:
+        head.decode("utf-8")
+        what = "a text file"
+    except UnicodeDecodeError as error:
+        what = "a text file" if error.start >= len(head) - 3 else "neither a zip archive nor a pickle"
+    kind = "empty" if not head else what
+    raise LtcliError(f"cannot load {path}: not a PyTorch file (it is {kind}; torch.save writes a zip archive)")
 
 
 @dataclass

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from ltcli.errors import LtcliError
+from ltcli.errors import LtcliError, shown
 
 DEFAULT_LR_STAGES = (60, 60, 40, 40)  # epochs of each step stage of a DEFAULT_EPOCHS run (--lrstep not given)
 DEFAULT_WARMUP_EPOCHS = 5  # warmup of a DEFAULT_EPOCHS run (--warmup not given); also what a bare --warmup means
@@ -151,6 +151,8 @@ class TrainConfig:
         """Check every value; canonicalise the objective's name and options. Raises LtcliError."""
         self._check_types()
         self._check_numbers()
+        if self.batch_size == 1 and not saved:  # (a saved run that trained so is still tested and resumed)
+            raise LtcliError("--batchsize must be at least 2: BatchNorm layers cannot train on one image per step")
         self._check_choices()
         self._check_schedule(saved)
         self._check_task()
@@ -196,7 +198,8 @@ class TrainConfig:
                               ("amp", AMP_MODES), ("channels_last", SWITCH_MODES), ("freeze", FREEZE_MODES),
                               ("head", HEADS)):
             if getattr(self, name) not in choices:
-                raise LtcliError(f"unknown {flag(name)} {getattr(self, name)!r}: choose one of {', '.join(choices)}")
+                raise LtcliError(f"unknown {flag(name)} {shown(getattr(self, name))}: "
+                                 f"choose one of {', '.join(choices)}")
         check_device_name(self.device)
         if (self.dataset is None) == (self.data is None):
             raise LtcliError("give exactly one of --dataset NAME (under a_datasets/) or --data PATH")
@@ -286,7 +289,7 @@ class TrainConfig:
         entry = get_objective_entry(self.objective)
         self.objective = entry.name
         if not isinstance(self.objective_options, dict):
-            raise LtcliError(f"--opt takes KEY=VALUE pairs, got {self.objective_options!r}")
+            raise LtcliError(f"--opt takes KEY=VALUE pairs, got {shown(self.objective_options)}")
         self.objective_options = entry.check_options(dict(self.objective_options))
         scalars = {k: v for k, v in self.objective_options.items() if not isinstance(v, list)}
         if "epochs" in entry.options and "epochs" not in scalars:
@@ -330,11 +333,11 @@ def check_types(config: Any, lists: tuple[str, ...] = ()) -> None:
         if wanted is None:
             continue
         if isinstance(value, bool) and kind != "bool" or not isinstance(value, wanted):
-            raise LtcliError(f"{flag(f.name)} takes {_describe(kind)}, got {value!r}")
+            raise LtcliError(f"{flag(f.name)} takes {_describe(kind)}, got {shown(value)}")
     for name in lists:
         value = getattr(config, name)
         if value is not None and not isinstance(value, list):
-            raise LtcliError(f"{flag(name)} takes a list, got {value!r}")
+            raise LtcliError(f"{flag(name)} takes a list, got {shown(value)}")
 
 
 def default_schedule(epochs: int) -> tuple[int, list[int]]:

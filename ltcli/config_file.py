@@ -19,10 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from ltcli.config import FLAGS, TrainConfig
-from ltcli.errors import LtcliError
+from ltcli.errors import SHOWN_CHARS, LtcliError, shown
 
 # Keys only a run's config.json has: a file with one of them is a saved run, not a hand-written file.
 RUN_RECORD_KEYS = ("versions", "class_names", "dataset_root")
+# Every record config.json keeps beside the settings (ltcli.engine.assemble.run_record): a saved
+# run's file may hold these and the settings, and nothing else (a typo such as `lrr` is refused).
+RUN_RECORDS = frozenset({
+    *RUN_RECORD_KEYS, "schedule_scaled", "dataset_name", "valid_split", "augment_resolved", "data_cache_resolved",
+    "amp_resolved", "channels_last_resolved", "device_resolved", "world_size", "distributed_backend",
+    "source_class_names", "num_outputs", "class_counts", "cosine_head", "model_wrapper", "train_views",
+    "drw_epoch_resolved",
+})
+MAX_YAML_VALUES = 10_000  # values a file may expand to through YAML aliases (a 300-byte alias bomb: billions)
 # Options that are alternatives: giving one on the command line replaces the file's value of either.
 EXCLUSIVE = (("dataset", "data"), ("weights", "init_from"))
 NOT_SETTINGS = {"config": "a config file cannot name another one",
@@ -64,7 +73,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
     wrong shape; the values' ranges are checked by TrainConfig like typed options."""
     document = load_yaml(path)
     if any(key in document for key in RUN_RECORD_KEYS):
-        return saved_run_values(document)
+        return saved_run_values(path, document)
     return config_values(document, path)
 
 
@@ -84,7 +93,7 @@ def config_values(document: dict[Any, Any], path: Path | str) -> dict[str, Any]:
             alias_options[option], alias_owners[option] = value, owner
             continue
         if key not in names:
-            raise LtcliError(f"{path}: unknown key {key!r}{suggestion(key, [*names, *aliases])}: the keys are "
+            raise LtcliError(f"{path}: unknown key {shown(key)}{suggestion(key, [*names, *aliases])}: the keys are "
                              "`ltcli train` option names (see `ltcli train --help`)")
         field = names[key]
         if field in values:
@@ -108,12 +117,14 @@ def load_yaml(path: Path) -> dict[Any, Any]:
     except UnicodeDecodeError:
         raise LtcliError(f"{path} is not a text (YAML or JSON) file") from None
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=strict_loader())  # noqa: S506  (a SafeLoader, see strict_loader)
+    except RecursionError:
+        raise LtcliError(f"{path} is nested too deeply to be an options file") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise LtcliError(f"{path} is not valid YAML{where}: {problem}") from None
+        raise LtcliError(f"{path} is not valid YAML{where}: {problem[:SHOWN_CHARS]}") from None
     if document is None:
         return {}
     if not isinstance(document, dict):
@@ -121,10 +132,69 @@ def load_yaml(path: Path) -> dict[Any, Any]:
     return document
 
 
-def saved_run_values(document: dict[str, Any]) -> dict[str, Any]:
+def strict_loader() -> type:
+    """yaml.SafeLoader (no tags that build objects) that also refuses a key given twice in one
+    mapping (YAML would keep the last silently) and aliases that expand past MAX_YAML_VALUES values."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        def construct_document(self, node: yaml.Node) -> Any:
+            if expanded_size(node, {}) > MAX_YAML_VALUES:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"its aliases (*name) expand to more than {MAX_YAML_VALUES} values", node.start_mark)
+            return super().construct_document(node)
+
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *defaults` then own keys: overriding merged keys is what merges are for
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                    seen.add(key)
+                except TypeError:  # an unhashable key: the base class reports it
+                    continue
+                if duplicate:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {shown(key)} is given twice", key_node.start_mark)
+            return super().construct_mapping(node, deep=deep)
+
+    return StrictLoader
+
+
+def expanded_size(node: Any, sizes: dict[int, float]) -> float:
+    """How many values `node` holds once every alias is expanded (an alias is the same node object
+    again, so this counts each node once per use without expanding anything); a cycle is infinite."""
+    import math
+
+    if id(node) in sizes:
+        return sizes[id(node)]
+    sizes[id(node)] = math.inf  # reached again while being counted: a recursive alias
+    children = node.value if isinstance(node.value, list) else []
+    total = 1.0
+    for child in children:
+        parts = child if isinstance(child, tuple) else (child,)
+        total += sum(expanded_size(part, sizes) for part in parts)
+        if total > MAX_YAML_VALUES:
+            break
+    sizes[id(node)] = total
+    return total
+
+
+def saved_run_values(path: Path, document: dict[str, Any]) -> dict[str, Any]:
     """The settings of a run's config.json. Schedule parts the run took as defaults scaled to its
     epochs (`schedule_scaled`) are left out: they were not given then, so they are not given now
-    (scaled again, they come out the same for the same --epochs)."""
+    (scaled again, they come out the same for the same --epochs). Any key that is neither a setting
+    nor one of the run's records is refused, as in a hand-written file."""
+    if document.get("command") == "pretrain":
+        raise LtcliError(f"{path} is a pre-training run's config (`ltcli pretrain`): train from that run with "
+                         "`ltcli train --init-from RUN`")
+    for key in document:
+        if str(key) not in field_types() and str(key) not in RUN_RECORDS:
+            known = [*field_types(), *RUN_RECORDS]
+            raise LtcliError(f"{path}: unknown key {shown(key)}{suggestion(str(key), known)}: a run's config.json "
+                             "holds the `ltcli train` settings and the run's records only")
     scaled = set(document.get("schedule_scaled") or ())
     return {key: value for key, value in document.items() if key in field_types() and key not in scaled}
 
@@ -146,7 +216,7 @@ def normalise(path: Path, key: str, field: str, value: Any) -> Any:
         try:
             return float(value)
         except ValueError:
-            raise LtcliError(f"{path}: {key!r} takes a number, got {value!r}") from None
+            raise LtcliError(f"{path}: {key!r} takes a number, got {shown(value)}") from None
     if kind == "str" and isinstance(value, bool):
         return "on" if value else "off"
     return value
@@ -161,7 +231,7 @@ def stage_list(path: Path, key: str, value: Any) -> Any:
         try:
             return [int(part) for part in value.replace(" ", ",").split(",") if part.strip()]
         except ValueError:
-            raise LtcliError(f"{path}: {key!r} takes whole numbers (stage lengths), got {value!r}") from None
+            raise LtcliError(f"{path}: {key!r} takes whole numbers (stage lengths), got {shown(value)}") from None
     return value
 
 
@@ -169,7 +239,7 @@ def objective_options(path: Path, key: str, value: Any) -> dict[str, Any]:
     """A mapping `option: value` (YAML types the values: numbers, lists, text)."""
     if not isinstance(value, dict):
         raise LtcliError(f"{path}: {key!r} takes a mapping of objective options (e.g. `{key}: {{gamma: 2}}`), "
-                         f"got {value!r}")
+                         f"got {shown(value)}")
     return {str(k).replace("-", "_"): v for k, v in value.items()}
 
 

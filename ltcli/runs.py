@@ -6,12 +6,13 @@ The files inside a run folder belong to `ltcli.run_folder`; this module reads th
 
 from __future__ import annotations
 
+import glob
 import math
 import time
 from datetime import datetime
 from pathlib import Path
 
-from ltcli.errors import LtcliError
+from ltcli.errors import LtcliError, check_name
 from ltcli.run_folder import CONFIG_NAME, LAST_CHECKPOINT, RunFileError, RunFolder
 
 STAMP_FORMAT = "%Y-%m-%d-%H-%M-%S"
@@ -32,12 +33,14 @@ def is_stamp(name: str) -> bool:
 
 def create_run_dir(logs_dir: Path, model: str, dataset: str, objective: str) -> RunFolder:
     """Claim a fresh stamped run folder logs/<model>/<dataset>/<objective>/<stamp>/."""
+    check_filters(model, dataset, objective)
     return RunFolder(claim_stamped_dir(Path(logs_dir) / model / dataset / objective))
 
 
 def create_ensemble_dir(logs_dir: Path, dataset: str) -> Path:
     """Claim logs/ensembles/<dataset>/<stamp>/ for an ensemble's test results (one level shallower
     than a run folder, so it is never listed as a run)."""
+    check_filters(None, dataset, None)
     return claim_stamped_dir(Path(logs_dir) / ENSEMBLES_DIR / dataset)
 
 
@@ -57,11 +60,21 @@ def claim_stamped_dir(parent: Path) -> Path:
 def list_runs(
     logs_dir: Path, model: str | None = None, dataset: str | None = None, objective: str | None = None
 ) -> list[RunFolder]:
-    """Every run folder (one holding config.json) matching the filters, oldest first."""
+    """Every run folder (one holding config.json) matching the filters, oldest first. A filter is a
+    name matched as it is: never a path (it would list runs outside logs_dir), never a glob pattern."""
     logs_dir = Path(logs_dir)
-    pattern = f"{model or '*'}/{dataset or '*'}/{objective or '*'}/*/{CONFIG_NAME}"
+    check_filters(model, dataset, objective)
+    model, dataset, objective = (glob.escape(f) if f else "*" for f in (model, dataset, objective))
+    pattern = f"{model}/{dataset}/{objective}/*/{CONFIG_NAME}"
     runs = [RunFolder(p.parent) for p in logs_dir.glob(pattern) if is_stamp(p.parent.name)]
     return sorted(runs, key=lambda r: (r.stamp, str(r.path)))
+
+
+def check_filters(model: str | None, dataset: str | None, objective: str | None) -> None:
+    """--model/--dataset/--objective name one folder level of logs/<model>/<dataset>/<objective>/."""
+    for what, value in (("--model", model), ("--dataset", dataset), ("--objective", objective)):
+        if value is not None:
+            check_name(value, what)
 
 
 def find_run(
@@ -106,6 +119,7 @@ def resolve_run_ref(
     (its other checkpoint, or a copied .pt: the checkpoint alone is enough), or a stamp (or
     'latest') looked up under logs_dir, narrowed by --model/--dataset/--objective when several
     runs share it."""
+    check_filters(model, dataset, objective)
     path = Path(ref)
     if path.is_file() and path.suffix == ".pt":
         return RunFolder(path.parent, checkpoint_name=path.name)

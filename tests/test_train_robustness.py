@@ -143,9 +143,9 @@ def test_bytes_that_are_no_torch_file(cli, split_dataset, tmp_path, content):
     path.parent.mkdir()
     path.write_bytes(content)
     one_line_error(cli("test", "--run", str(path), "--data", str(split_dataset), ok=False),
-                   "truncated or not a PyTorch file")
+                   "not a PyTorch file")
     one_line_error(cli("train", "--dataset", "colours", *TRAIN_ARGS, "--weights", str(path), ok=False),
-                   "truncated or not a PyTorch file")
+                   "not a PyTorch file")
     no_run_written(tmp_path)
 
 

@@ -53,7 +53,13 @@ def friendly(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+MAX_ERROR_CHARS = 2000  # the last guard: whatever a message echoes, the error stays a readable line
+
+
 def _print_error(message: str) -> None:
+    message = " ".join(message.splitlines())  # one line, whatever it quotes
+    if len(message) > MAX_ERROR_CHARS:
+        message = message[: MAX_ERROR_CHARS - 3] + "..."
     err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True, emoji=False)
 
 

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ltcli.cli.app import app, console, err_console, file_progress, friendly
 from ltcli.config import DEFAULT
-from ltcli.errors import LtcliError
+from ltcli.errors import LtcliError, check_name
 
 if TYPE_CHECKING:
     from ltcli.data.folder import FolderScan
@@ -113,6 +113,7 @@ def split(
     """
     from ltcli.data.make import SplitOptions, make_split
 
+    check_name(name, "the dataset NAME")
     source = src if src is not None else data_split_dir / name
     destination = datasets_dir / name
     options = SplitOptions(ratios=ratios, seed=seed, link=link, force=force, imbalance_factor=imbalance_factor,
@@ -223,6 +224,8 @@ def stats(
     from ltcli.data.stats import dataset_stats, list_dataset, resolve_dataset
     from ltcli.plots import plot_class_histogram
 
+    if not dataset:
+        raise LtcliError("give a dataset NAME or a folder PATH, not an empty one")
     root = resolve_dataset(dataset, datasets_dir, data_split_dir)
     name = root.resolve().name
     if out is not None and out.suffix.lower() not in (".svg", ".png"):

@@ -219,6 +219,8 @@ def predict(
         raise LtcliError("give the run to predict with: --run PATH or --run STAMP (repeat it for an ensemble)")
     if top_k < 1:
         raise LtcliError(f"--top-k must be at least 1, got {top_k}")
+    if batch_size < 1:
+        raise LtcliError(f"--batch-size must be at least 1, got {batch_size}")
     if out.exists() and not force:
         raise LtcliError(f"{out} already exists: pass --force to replace it, or choose another --out")
     infos = resolve_runs(logs_dir, run, model, dataset, objective, None)

@@ -26,7 +26,7 @@ from ltcli.data.lists import (
     read_class_names,
 )
 from ltcli.data.loaders import RobustImageFolder, TrainData, check_same_classes, image_folder
-from ltcli.errors import LtcliError
+from ltcli.errors import LtcliError, check_name
 
 SPLITS = ("train", "valid", "test")
 
@@ -137,6 +137,8 @@ def resolve_source(dataset: str | None, data: Path | None, datasets_dir: Path, d
     """The dataset and its display name, from --dataset NAME (under a_datasets/) or --data PATH."""
     if (dataset is None) == (data is None):
         raise LtcliError("give exactly one of --dataset NAME (under a_datasets/) or --data PATH")
+    if dataset is not None:
+        check_name(dataset, "--dataset")
     root = Path(data) if data is not None else Path(datasets_dir) / str(dataset)
     if not root.is_dir():
         hint = f" (run `ltcli split {dataset}` first?)" if dataset else ""

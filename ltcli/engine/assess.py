@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ltcli.atomic import replace_together
 from ltcli.data.binary import IsPositive
 from ltcli.data.fastjpeg import draft_loader
 from ltcli.data.loaders import check_same_classes
@@ -233,9 +234,14 @@ def test_runs(
     check_plan(plan, members, source)
     tau, table = choose_on_valid(plan, members, source, device, options, batch_size, workers)
     evaluation = evaluate_split(members, source, split, device, batch_size, workers, plan, tau)
-    files = target.results_files(split, binary=len(evaluation.class_names) == 2)
+    binary = len(evaluation.class_names) == 2
+    files = target.results_files(split, binary)
     summary = summarise(evaluation, options, split, source, plan.record(tau, table), plan.describe(tau))
-    write_results(target, files, summary, evaluation, options)
+    # the whole set, or none of it: never new metrics beside an older run's figures
+    every_file = target.results_files(split, binary=True).values()
+    with replace_together(target.path, [p.name for p in files.values()], [p.name for p in every_file]) as stage:
+        staged = ResultsFolder(stage).corrected(target.tag)
+        write_results(staged, staged.results_files(split, binary), summary, evaluation, options)
     return TestResult(metrics=summary, files=list(files.values()), out_dir=target.path)
 
 

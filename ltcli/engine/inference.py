@@ -93,6 +93,9 @@ def build_model(config: dict[str, Any], num_classes: int, state: dict[str, torch
 def load_run(info: RunFolder, device: torch.device) -> LoadedRun:
     """Load `info`'s checkpoint (the best one unless it names another) into an eval-mode model on `device`."""
     checkpoint = Checkpoint.load(info.checkpoint_path)
+    if checkpoint.config.get("command") == "pretrain":  # its head predicts rotations, not the classes
+        raise LtcliError(f"{info.path} is a pre-training run (`ltcli pretrain`): it has no classifier of the "
+                         f"dataset's classes; train one from it with `ltcli train --init-from {info.path}`")
     class_names = list(checkpoint.class_names)
     config = dict(checkpoint.config)
     counts = checkpoint.class_counts or config.get("class_counts") or [0] * len(class_names)

@@ -5,6 +5,7 @@ the checkpoints from `persist`; this file tells the story of a run and keeps its
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ from ltcli.engine.distributed import distributed
 from ltcli.engine.logger import RunLogger
 from ltcli.engine.loop import STOP, run_epochs, train_one_epoch, validate
 from ltcli.engine.pseudo import PSEUDO_LABELS_CSV, write_pseudo_labels
+from ltcli.engine.run_lock import hold_run
 from ltcli.engine.runtime import resolve_device
 from ltcli.engine.skipped import SkippedFiles
 from ltcli.errors import LtcliError
@@ -42,16 +44,20 @@ def fit(config: TrainConfig, console: Console | None = None, resume: Path | RunF
 def resume_run(run: RunFolder | Path, console: Console | None = None) -> Path:
     """Continue an interrupted run with the settings it was started with."""
     run = as_run(run)
-    last = persist.load_last(run)
-    config = TrainConfig.from_dict(last.config)
-    for split in LOG_SPLITS:  # a corrupt CSV is an error here, on every process, not on rank 0 mid-start
-        run.read_log(split)
-    # A best checkpoint lost to a kill is put back even when all epochs ran (by one process only:
-    # under torchrun every process runs this before the process group exists).
-    persist.resume_progress(run, last, write=os.environ.get("RANK", "0") == "0")
-    if last.epoch + 1 >= config.epochs:
-        raise LtcliError(f"{run.path} already finished all {config.epochs} epochs: nothing to resume")
-    return fit(config, console, resume=run)
+    is_main = os.environ.get("RANK", "0") == "0"  # under torchrun every process runs this
+    if not run.path.is_dir():
+        raise LtcliError(f"no run folder {run.path}")
+    with hold_run(run.path, is_main):  # before any write: a second resume of the run is refused here
+        last = persist.load_last(run)
+        config = TrainConfig.from_dict(last.config)
+        for split in LOG_SPLITS:  # a corrupt CSV is an error here, on every process, not on rank 0 mid-start
+            run.read_log(split)
+        # A best checkpoint lost to a kill is put back even when all epochs ran (by one process only:
+        # the process group does not exist yet).
+        persist.resume_progress(run, last, write=is_main)
+        if last.epoch + 1 >= config.epochs:
+            raise LtcliError(f"{run.path} already finished all {config.epochs} epochs: nothing to resume")
+        return fit(config, console, resume=run)
 
 
 def as_run(folder: RunFolder | Path) -> RunFolder:
@@ -61,8 +67,15 @@ def as_run(folder: RunFolder | Path) -> RunFolder:
 def train(training: Training, console: Console, resume: RunFolder | None = None,
           on_start: Callable[[RunFolder], None] | None = None) -> Path:
     """The epochs of a run, from the start or from `resume`'s last checkpoint."""
-    config, dist = training.config, training.dist
+    dist = training.dist
     run, progress = open_run(training, resume, console)
+    with hold_run(run.path, dist.is_main):
+        return train_epochs(training, console, run, progress, resume, on_start)
+
+
+def train_epochs(training: Training, console: Console, run: RunFolder, progress: persist.Progress,
+                 resume: RunFolder | None, on_start: Callable[[RunFolder], None] | None) -> Path:
+    config, dist = training.config, training.dist
     if on_start is not None and dist.is_main:
         on_start(run)
     logger = RunLogger(run, resume_after=None if resume is None else progress.next_epoch - 1) if dist.is_main \
@@ -73,6 +86,12 @@ def train(training: Training, console: Console, resume: RunFolder | None = None,
         run_epochs(range(progress.next_epoch, config.epochs),
                    lambda epoch, bar: run_epoch(training, epoch, run, progress, bar, logger, skipped, console),
                    console, run.last_checkpoint, f"ltcli train --resume {run.path}", show=dist.is_main)
+    except Exception:
+        # A new run that fails before its first epoch ends (a setting the model cannot train with, a full
+        # disk) holds nothing worth resuming: leave no run folder behind. An interrupt keeps it.
+        if resume is None and progress.next_epoch == 0 and dist.is_main:
+            discard_run(run, Path(config.logs_dir))
+        raise
     finally:
         if logger is not None:
             logger.close()
@@ -91,12 +110,18 @@ def open_run(training: Training, resume: RunFolder | None, console: Console) -> 
         run = None
         if dist.is_main:
             run = create_run_dir(Path(config.logs_dir), config.model, training.dataset_name, config.objective)
-            run.write_config(training.record)
-            if training.pseudo is not None:
-                write_pseudo_labels(run.path / PSEUDO_LABELS_CSV, training.pseudo)
         run = RunFolder(Path(dist.broadcast(str(run.path) if run is not None else None)))
         progress = persist.Progress()
-        persist.save_epoch(run, persist.capture(training, progress, -1), improved=False, is_main=dist.is_main)
+        try:
+            if dist.is_main:
+                run.write_config(training.record)
+                if training.pseudo is not None:
+                    write_pseudo_labels(run.path / PSEUDO_LABELS_CSV, training.pseudo)
+            persist.save_epoch(run, persist.capture(training, progress, -1), improved=False, is_main=dist.is_main)
+        except BaseException:  # not even resumable yet (a full disk, Ctrl-C): leave nothing
+            if dist.is_main:
+                discard_run(run, Path(config.logs_dir))
+            raise
     else:
         run = resume
         if dist.is_main:
@@ -110,6 +135,19 @@ def open_run(training: Training, resume: RunFolder | None, console: Console) -> 
                           f"{dist.world_size}: the data order from here differs from an uninterrupted run's")
     announce(training, run, console)
     return run, progress
+
+
+def discard_run(run: RunFolder, logs_dir: Path) -> None:
+    """Remove a run folder this process created, and the parent folders that only held it."""
+    shutil.rmtree(run.path, ignore_errors=True)
+    logs_dir = logs_dir.resolve()
+    for parent in run.path.resolve().parents:
+        if parent == logs_dir or logs_dir not in parent.parents:
+            break
+        try:
+            parent.rmdir()  # only when empty: another run's folder stops it
+        except OSError:
+            break
 
 
 def announce(training: Training, run: RunFolder, console: Console) -> None:

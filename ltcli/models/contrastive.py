@@ -94,6 +94,14 @@ class PaCoNet(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.backbone(images)
 
+    # timm's split of forward(), so test-time corrections that need the penultimate features
+    # (--tau-norm) see the backbone's own linear classifier, as for any run.
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        return self.backbone.forward_features(images)
+
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return self.backbone.forward_head(features, pre_logits=pre_logits)
+
     def forward_train(self, key_view: torch.Tensor, query_view: torch.Tensor, targets: torch.Tensor
                       ) -> dict[str, torch.Tensor]:
         self._update_momentum(self.backbone, self.key_backbone, self.momentum)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ltcli.errors import LtcliError
+from ltcli.errors import LtcliError, shown
 from ltcli.objectives.base import Objective
 
 
@@ -58,7 +58,7 @@ class ObjectiveEntry:
             try:
                 checked[key] = conform(value, hints.get(key, Any))
             except TypeError as error:
-                raise LtcliError(f"objective {self.name}: option {key} takes {error}, got {value!r}") from None
+                raise LtcliError(f"objective {self.name}: option {key} takes {error}, got {shown(value)}") from None
         return checked
 
 

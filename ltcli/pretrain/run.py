@@ -20,9 +20,10 @@ from ltcli.engine import persist
 from ltcli.engine.compute import Compute
 from ltcli.engine.logger import RunLogger
 from ltcli.engine.loop import STOP, forward_loss, run_epochs, topk_correct, train_one_epoch
+from ltcli.engine.run_lock import hold_run
 from ltcli.engine.runtime import resolve_device
 from ltcli.engine.skipped import SkippedFiles
-from ltcli.engine.train import as_run
+from ltcli.engine.train import as_run, discard_run
 from ltcli.errors import LtcliError
 from ltcli.pretrain.assemble import Pretraining, build_pretraining
 from ltcli.pretrain.config import PretrainConfig
@@ -48,22 +49,33 @@ def resume_pretraining(run: RunFolder | Path, console: Console | None = None) ->
         raise LtcliError(f"{run.path} is a training run, not a pre-training one: continue it with "
                          f"`ltcli train --resume {run.path}`")
     config = PretrainConfig.from_dict(last.config)
-    persist.resume_progress(run, last)  # a best checkpoint lost to a kill is put back even when all epochs ran
-    if last.epoch + 1 >= config.epochs:
-        raise LtcliError(f"{run.path} already finished all {config.epochs} epochs: nothing to resume")
-    return pretrain(config, console, resume=run)
+    with hold_run(run.path):  # one process trains a run at a time
+        persist.resume_progress(run, last)  # a best checkpoint lost to a kill is put back even when all epochs ran
+        if last.epoch + 1 >= config.epochs:
+            raise LtcliError(f"{run.path} already finished all {config.epochs} epochs: nothing to resume")
+        return pretrain(config, console, resume=run)
 
 
 def run_pretraining(parts: Pretraining, console: Console, resume: RunFolder | None = None) -> Path:
     """The epochs of a run, from the start or from `resume`'s last checkpoint."""
-    config = parts.config
     run, progress = open_run(parts, resume, console)
+    with hold_run(run.path):
+        return pretrain_epochs(parts, console, run, progress, resume)
+
+
+def pretrain_epochs(parts: Pretraining, console: Console, run: RunFolder, progress: persist.Progress,
+                    resume: RunFolder | None) -> Path:
+    config = parts.config
     logger = RunLogger(run, resume_after=None if resume is None else progress.next_epoch - 1)
     skipped = SkippedFiles(run, parts.files_root, {"train": parts.data.train, parts.data.valid_split: parts.data.valid})
     try:
         run_epochs(range(progress.next_epoch, config.epochs),
                    lambda epoch, bar: run_epoch(parts, epoch, run, progress, bar, logger, skipped, console),
                    console, run.last_checkpoint, f"ltcli pretrain --resume {run.path}")
+    except Exception:  # failed before its first epoch ended: nothing worth resuming (see engine.train)
+        if resume is None and progress.next_epoch == 0:
+            discard_run(run, Path(config.logs_dir))
+        raise
     finally:
         logger.close()
     console.print(f"done: best {parts.data.valid_split} pretext loss {progress.best_value:.4f} (epoch "
@@ -87,9 +99,13 @@ def open_run(parts: Pretraining, resume: RunFolder | None, console: Console) -> 
     config = parts.config
     if resume is None:
         run = create_run_dir(Path(config.logs_dir), config.model, parts.dataset_name, config.run_group)
-        run.write_config(parts.record)
         progress = persist.Progress()
-        persist.save_epoch(run, capture(parts, progress, -1), improved=False)
+        try:
+            run.write_config(parts.record)
+            persist.save_epoch(run, capture(parts, progress, -1), improved=False)
+        except BaseException:
+            discard_run(run, Path(config.logs_dir))
+            raise
     else:
         run = resume
         run.remove_stray_temps()
