@@ -50,6 +50,8 @@ def world(tmp_path_factory) -> Path:
     erm_config = json.loads(next((root / "logs").rglob("ERM/*/config.json")).read_text())
     (files / "typo.json").write_text(json.dumps({**erm_config, "lrr": 0.5}))
     (files / "long.yaml").write_text(f"epochs: {'9' * 5000}x\n")
+    (files / "empty-grid.yaml").write_text("name: x\ntrain: {epochs: 1}\ngrid: {}\n")
+    (files / "typo-grid.yaml").write_text("name: x\ntrain: {epochs: 1}\ngrid: {lrr: [0.1, 0.2]}\n")
     (files / "notes.pt").write_text("cat these notes: not a checkpoint\n")
     (files / "image.png").write_bytes((root / "a_datasets" / "colours" / "test" / "apple" / "img000.png").read_bytes())
     return root
@@ -134,6 +136,10 @@ BAD_INPUTS = [
     (("download", "cifar10", "--root", "{root}/data_split"), 1, "already exists"),
     (("demo-data", "--imbalance-factor", "0", "--root", "d"), 1, "imbalance"),
     (("demo-data", "--imbalance-factor", "nan", "--root", "d"), 1, "imbalance"),
+    # study (a bad study file is refused before any split or run is made)
+    (("study", "{files}/empty-grid.yaml", *LOGS), 1, "`grid:` must map options to lists of values"),
+    (("study", "{files}/typo-grid.yaml", *LOGS), 1, "unknown option 'lrr' (did you mean 'lr'?)"),
+    (("study", "{files}/none.yaml", *LOGS), 1, "no config file"),
     # models, objectives
     (("models", "--nope"), 2, "No such option"),
     (("objectives", "extra"), 2, "unexpected extra argument"),
