@@ -32,7 +32,8 @@ def test_native_bf16_is_what_torch_reports(monkeypatch, avx512_bf16, amx, native
 def test_auto_is_bf16_exactly_on_a_cpu_with_native_bf16(monkeypatch, native):
     monkeypatch.setattr(compute_module, "cpu_has_native_bf16", lambda: native)
     auto = resolve_compute("auto", "auto", CPU)
-    assert (auto.amp_name, auto.channels_last, auto.scaler) == (("bf16", True, None) if native else ("off", False, None))
+    expected = ("bf16", True, None) if native else ("off", False, None)
+    assert (auto.amp_name, auto.channels_last, auto.scaler) == expected
     # Given modes are taken as given, whatever the CPU.
     assert resolve_compute("off", "auto", CPU).amp_name == "off"
     assert resolve_compute("bf16", "off", CPU).dtype is torch.bfloat16

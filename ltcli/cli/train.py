@@ -14,7 +14,12 @@ from ltcli.cli import options
 from ltcli.cli.app import app, console, friendly
 from ltcli.cli.compat import SourceToolCommand
 from ltcli.config import (
-    DEFAULT, DEFAULT_EPOCHS, DEFAULT_LR_STAGES, DEFAULT_WARMUP_EPOCHS, TrainConfig, describe_schedule, flag,
+    DEFAULT,
+    DEFAULT_EPOCHS,
+    DEFAULT_LR_STAGES,
+    DEFAULT_WARMUP_EPOCHS,
+    TrainConfig,
+    describe_schedule,
 )
 from ltcli.errors import LtcliError
 
@@ -196,10 +201,12 @@ def train(
 
 def describe_default_schedule(config: TrainConfig) -> str | None:
     """One line: the schedule a run got when it left part of it out (None when all was given)."""
-    left_out = [flag(name) for name in config.scaled if name != "lr_steps" or config.sched == "step"]
+    from ltcli.config import flag
+
+    left_out = "/".join(flag(name) for name in config.scaled if name != "lr_steps" or config.sched == "step")
     if not left_out:
         return None
-    return f"schedule: {describe_schedule(config)} (the default for {config.epochs} epochs: {'/'.join(left_out)} not given)"
+    return f"schedule: {describe_schedule(config)} (the default for {config.epochs} epochs: {left_out} not given)"
 
 
 def given_options(ctx: typer.Context, values: dict[str, Any]) -> dict[str, Any]:
@@ -219,6 +226,7 @@ def given_options(ctx: typer.Context, values: dict[str, Any]) -> dict[str, Any]:
 
 def describe_recipe(config: TrainConfig, given: dict[str, Any]) -> str:
     """One line: the values the recipe set (the options given on the command line are not listed)."""
+    from ltcli.config import flag
     from ltcli.recipes import get_recipe
 
     filled = get_recipe(config.recipe).fill(given)
