@@ -54,9 +54,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--every", type=int, default=8, help="cifar: keep every N-th training image")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: polite beside other jobs, "
+                        "and no thread oversubscription on a shared machine)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("logs/benchmarks/bf16_accuracy.md"))
     args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
     if args.quick:
         args.epochs, args.seeds = 1, [1]
     started, load_before = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), bench_data.load()
