@@ -76,7 +76,24 @@ def main() -> None:
     seeds_of = {"digits": args.seeds, "cifar": args.cifar_seeds}
     started, load_before = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), bench_data.load()
     clock = time.perf_counter()
-    sections = []
+    sections: list[str] = []
+
+    def publish(final: bool) -> str:
+        """The results so far, written after every row (a long run that is stopped keeps its rows)."""
+        minutes = (time.perf_counter() - clock) / 60
+        text = "\n".join([
+            "# Default schedule at small budgets: proportional step against cosine to 0", "",
+            f"Command: `python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:])}`",
+            f"Date: {started}; /proc/loadavg before: {load_before}, now: {bench_data.load()}; {minutes:.1f} minutes"
+            + ("." if final else " so far (still running)."), "",
+            "Test accuracy (%) of the epoch picked by balanced accuracy on valid/; batch 64, lr 0.05, CPU, "
+            f"{args.threads} thread(s); mean ± sd over seeds when several. Each cell names the schedule the run "
+            "recorded in config.json; the warmup is the default scaled one in both columns.", "",
+            "\n\n".join(sections), ""])
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text, encoding="utf-8")
+        return text
+
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for dataset in args.datasets:
@@ -91,6 +108,7 @@ def main() -> None:
             seeds = ", ".join(map(str, seeds_of[dataset]))
             lines = [f"### {dataset} ({sizes}; resnet20 at {side}x{side}; seeds {seeds})", "",
                      "| epochs | " + " | ".join(SCHEDULES) + " | gain |", "|---|---|---|---|"]
+            sections.append("")
             for epochs in args.budgets:
                 common = ["--model", "resnet20", "--epochs", epochs, "--batchsize", 64, "--lr", 0.05, "--height",
                           side, "--width", side, "--workers", 0, "--device", "cpu", "--select-metric",
@@ -104,20 +122,9 @@ def main() -> None:
                 old, new = (statistics.fmean(accs[name]) for name in SCHEDULES)
                 lines.append(f"| {epochs} | " + " | ".join(f"{cell(accs[n])} ({got[n]})" for n in SCHEDULES)
                              + f" | {100 * (new - old):+.1f} |")
-            sections.append("\n".join(lines))
-    minutes = (time.perf_counter() - clock) / 60
-    text = "\n".join([
-        "# Default schedule at small budgets: proportional step against cosine to 0", "",
-        f"Command: `python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:])}`",
-        f"Date: {started}; /proc/loadavg before: {load_before}, after: {bench_data.load()}; {minutes:.1f} minutes.",
-        "",
-        "Test accuracy (%) of the epoch picked by balanced accuracy on valid/; batch 64, lr 0.05, CPU, "
-        f"{args.threads} thread(s); mean ± sd over seeds when several. Each cell names the schedule the run "
-        "recorded in config.json; the warmup is the default scaled one in both columns.", "",
-        "\n\n".join(sections), ""])
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text, encoding="utf-8")
+                sections[-1] = "\n".join(lines)
+                publish(final=False)
+    print(publish(final=True))
 
 
 if __name__ == "__main__":
