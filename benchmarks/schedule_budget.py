@@ -86,7 +86,8 @@ def main() -> None:
             f"Command: `python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:])}`",
             f"Date: {started}; /proc/loadavg before: {load_before}, now: {bench_data.load()}; {minutes:.1f} minutes"
             + ("." if final else " so far (still running)."), "",
-            "Test accuracy (%) of the epoch picked by balanced accuracy on valid/; batch 64, lr 0.05, CPU, "
+            "Test accuracy (%) of the epoch picked by balanced accuracy on valid/; the default objective (CCE), "
+            "batch 64, lr 0.05, CPU, "
             f"{args.threads} thread(s); mean ± sd over seeds when several. Each cell names the schedule the run "
             "recorded in config.json; the warmup is the default scaled one in both columns.", "",
             "\n\n".join(sections), ""])

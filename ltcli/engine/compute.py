@@ -61,8 +61,8 @@ def cpu_has_native_bf16() -> bool:
 def resolve_compute(amp: str, channels_last: str, device: torch.device) -> Compute:
     """`auto`: bf16 autocast (it needs no loss scaling) where the hardware has it: a CUDA GPU that
     supports it, or a CPU with native bf16 (cpu_has_native_bf16); float32 elsewhere. channels_last
-    `auto`: on under CUDA, and on a CPU under bf16 (oneDNN's bf16 convolutions run ~1.3x faster on
-    NHWC tensors, measured in benchmarks/bf16_cpu_results.md); off for float32 on a CPU."""
+    `auto`: on under CUDA, and on a CPU under bf16 (oneDNN's bf16 convolutions ran 1.3-2.4x faster on
+    NHWC tensors, see benchmarks/bf16_cpu_results.md); off for float32 on a CPU."""
     if amp not in AMP_MODES:
         raise LtcliError(f"unknown --amp {amp!r}: choose one of {', '.join(AMP_MODES)}")
     if channels_last not in SWITCH_MODES:
