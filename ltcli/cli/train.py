@@ -75,17 +75,18 @@ def train(
     momentum: options.MomentumOption = DEFAULT.momentum,
     weight_decay: options.WeightDecayOption = DEFAULT.weight_decay,
     sched: Annotated[str | None, typer.Option(
-        help="step (drops after each --lrstep stage) or cosine (to --min-lr) [default: step "
+        help="step (drops after each --lrstep stage) or cosine (to --min-lr) \\[default: step "
         f"{','.join(map(str, DEFAULT_LR_STAGES))} for {DEFAULT_EPOCHS} epochs or with --lrstep, else cosine].")
     ] = None,
     lrstep: Annotated[str | None, typer.Option(
         help="Epochs in each stage (60,60,40,40 or '60 60 40 40' or '[60, 60, 40, 40]'); lr x --lr-decay after "
-        f"each [default: {','.join(map(str, DEFAULT_LR_STAGES))} for {DEFAULT_EPOCHS} epochs, scaled to --epochs].")
+        f"each \\[default: {','.join(map(str, DEFAULT_LR_STAGES))} for {DEFAULT_EPOCHS} epochs, scaled to --epochs; "
+        "used with --sched step].")
     ] = None,
     lr_decay: options.LrDecayOption = DEFAULT.lr_decay,
     warmup: Annotated[int | None, typer.Option(
         help=f"Epochs of linear warmup; a bare --warmup is {DEFAULT_WARMUP_EPOCHS} (the CCE tool's) "
-        f"[default: {DEFAULT_WARMUP_EPOCHS} for {DEFAULT_EPOCHS} epochs, scaled to --epochs].")] = None,
+        f"\\[default: {DEFAULT_WARMUP_EPOCHS} for {DEFAULT_EPOCHS} epochs, scaled to --epochs].")] = None,
     height: options.HeightOption = DEFAULT.height,
     width: options.WidthOption = DEFAULT.width,
     augment: Annotated[str, typer.Option(help="auto, cifar (pad-crop+flip), timm, none.")] = DEFAULT.augment,
