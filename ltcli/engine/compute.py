@@ -52,7 +52,7 @@ def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bf16 in hardware (AVX512-BF16 or AMX), as PyTorch's cpuinfo reports it.
 
     `torch.ops.mkldnn._is_mkldnn_bf16_supported()` is not the test: it also says yes on plain AVX512,
-    where oneDNN emulates bf16 and autocast is no faster than float32."""
+    where oneDNN emulates bf16 (not measured here; emulation is not expected to beat float32)."""
     cpu = torch.cpu
     checks = (getattr(cpu, "_is_avx512_bf16_supported", None), getattr(cpu, "_is_amx_tile_supported", None))
     return any(check() for check in checks if check is not None)
