@@ -2,9 +2,10 @@
 rule on values, so the CLI, the Python API and the web app build runs the same way.
 
 `TrainConfig(...)` raises LtcliError (one line, naming the command-line flag) for a value that
-cannot work, before anything is written to disk. The defaults are ltcli's own choices (the step
-schedule's stages and warmup are those of a 200-epoch CIFAR run, scaled to shorter or longer runs by
-`default_schedule`), not copies of any one tool's.
+cannot work, before anything is written to disk. The defaults are ltcli's own choices, not copies of
+any one tool's. The schedule a run gets when it names none (`default_sched`): cosine decay to zero at
+any budget (Li et al., ICLR 2020, "Budgeted training"), except that a 200-epoch run keeps the CCE tool's
+step stages 60,60,40,40; the warmup is 5 epochs at 200, scaled to other lengths (`default_schedule`).
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     nesterov: bool = False
-    sched: str = "step"
+    sched: str | None = None  # None: cosine, or step at DEFAULT_EPOCHS (default_sched; set in __post_init__)
     lr_steps: list[int] | None = None  # None: DEFAULT_LR_STAGES scaled to --epochs (default_schedule)
     lr_decay: float = 0.1
     warmup_epochs: int | None = None  # None: DEFAULT_WARMUP_EPOCHS scaled to --epochs (set in __post_init__)
@@ -107,9 +108,13 @@ class TrainConfig:
     def __post_init__(self, saved: bool) -> None:
         # A schedule not given is the default one scaled to --epochs: whoever leaves it out (the CLI,
         # a config file, the Python API) gets the same, and a given value is always taken as given.
-        self.scaled = tuple(name for name in ("warmup_epochs", "lr_steps") if getattr(self, name) is None)
-        if self.warmup_epochs is None and isinstance(self.epochs, int):
-            self.warmup_epochs = default_schedule(self.epochs)[0]
+        # `scaled` names the parts that were defaults ("sched" too: chosen for --epochs by default_sched).
+        self.scaled = tuple(name for name in ("sched", "warmup_epochs", "lr_steps") if getattr(self, name) is None)
+        if isinstance(self.epochs, int):
+            if self.sched is None:
+                self.sched = default_sched(self.epochs, self.lr_steps is not None)
+            if self.warmup_epochs is None:
+                self.warmup_epochs = default_schedule(self.epochs)[0]
         self.validate(saved)
 
     @property
@@ -118,7 +123,7 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as config.json stores them (the step stages resolved: what the run used), and
-        which parts of the schedule were the defaults scaled to --epochs."""
+        which parts of the schedule were defaults chosen for --epochs."""
         return {**dataclasses.asdict(self), "lr_steps": self.lr_stages, "schedule_scaled": list(self.scaled)}
 
     @classmethod
@@ -143,7 +148,7 @@ class TrainConfig:
         return config
 
     def replace(self, **changes: Any) -> TrainConfig:
-        """A copy with `changes`; a schedule that was scaled to --epochs is scaled to the new epochs."""
+        """A copy with `changes`; a schedule that was the default for --epochs is the default for the new epochs."""
         rescaled = {name: None for name in self.scaled if name not in changes}
         return dataclasses.replace(self, **{**rescaled, **changes})
 
@@ -340,8 +345,25 @@ def check_types(config: Any, lists: tuple[str, ...] = ()) -> None:
             raise LtcliError(f"{flag(name)} takes a list, got {shown(value)}")
 
 
+def default_sched(epochs: int, stages_given: bool = False) -> str:
+    """The decay of a run that names no --sched: step when --lrstep is given or the run has the CCE
+    tool's 200 epochs (its users' command lines keep their meaning), else cosine to --min-lr (0): the
+    budgeted-training finding (Li et al., ICLR 2020) is that decay to zero fits every budget, where
+    the 200-epoch steps scaled down spend most of a short run at a tenth of the rate."""
+    return "step" if stages_given or epochs == DEFAULT_EPOCHS else "cosine"
+
+
+def describe_schedule(config: Any) -> str:
+    """One line: the schedule a run got, e.g. `cosine to 0 over 30 epochs, warmup 1`."""
+    if config.sched == "step":
+        decay = f"step, stages {','.join(map(str, config.lr_stages))} (x{config.lr_decay:g} after each)"
+    else:
+        decay = f"cosine to {config.min_lr:g} over {config.epochs} epochs"
+    return f"{decay}, warmup {config.warmup_epochs}"
+
+
 def default_schedule(epochs: int) -> tuple[int, list[int]]:
-    """The warmup and step stages of a run of `epochs` whose schedule is not given: the 200-epoch
+    """The warmup and step stages of a run of `epochs` that does not give them: the 200-epoch
     defaults (5 warmup epochs; stages 60,60,40,40, i.e. drops at 30%, 60% and 80% of the run) scaled
     in proportion. Warmup: round(epochs * 5/200), at most 5 (a long run needs no longer warmup) and
     below `epochs`. Stages: each drop at round(fraction * epochs); drops that land on the first epoch,

@@ -82,7 +82,8 @@ def test_per_class_options_wait_for_the_class_counts():
 def test_a_saved_config_is_taken_as_it_ran():
     """Runs of an older ltcli stored the default stages [60, 60, 40, 40] for short runs too: resuming
     one must not fail on a rule added later; a new config with the same stages is refused."""
-    saved = {**TrainConfig(dataset="d", epochs=3).to_dict(), "lr_steps": [60, 60, 40, 40], "warmup_epochs": 5}
+    saved = {**TrainConfig(dataset="d", epochs=3).to_dict(), "sched": "step", "lr_steps": [60, 60, 40, 40],
+             "warmup_epochs": 5}
     resumed = TrainConfig.from_dict(saved)
     assert (resumed.lr_stages, resumed.warmup_epochs) == ([60, 60, 40, 40], 5)
     with pytest.raises(LtcliError, match="drops the rate at epoch"):

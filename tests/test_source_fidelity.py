@@ -339,19 +339,42 @@ def test_every_scaled_schedule_fits_its_run():
         assert config.warmup_epochs == 0 or config.warmup_epochs < epochs
 
 
-def test_a_short_run_gets_the_scaled_schedule_and_says_so(cli, captured):
+def test_a_short_run_gets_cosine_to_zero_and_says_so(cli, captured):
+    """No schedule flags and not 200 epochs: cosine decay to 0 with the scaled warmup (budgeted training)."""
     result = cli("train", "--data", "d", "--epochs", "4")
     (config,) = captured
-    assert (config.warmup_epochs, config.lr_stages) == (0, [1, 1, 1, 1])
+    assert (config.sched, config.warmup_epochs, config.min_lr) == ("cosine", 0, 0.0)
     saved = config.to_dict()
-    assert (saved["warmup_epochs"], saved["lr_steps"], saved["schedule_scaled"]) == (0, [1, 1, 1, 1],
-                                                                                       ["warmup_epochs", "lr_steps"])
-    assert "schedule scaled to 4 epochs: --warmup 0 --lrstep 1,1,1,1" in one_line(result)
+    assert (saved["sched"], saved["warmup_epochs"], saved["schedule_scaled"]) == (
+        "cosine", 0, ["sched", "warmup_epochs", "lr_steps"])
+    assert "schedule: cosine to 0 over 4 epochs, warmup 0 (the default for 4 epochs: --sched/--warmup not given)" \
+        in one_line(result)
 
 
-def test_a_given_part_of_the_schedule_is_kept(cli, captured):
-    cli("train", "--data", "d", "--epochs", "10", "--warmup", "1")
-    assert (captured[0].warmup_epochs, captured[0].lr_stages, captured[0].scaled) == (1, [3, 3, 2, 2], ("lr_steps",))
+def test_a_200_epoch_run_keeps_the_cce_tools_steps(cli, captured):
+    result = cli("train", "--data", "d")
+    (config,) = captured
+    assert (config.epochs, config.sched, config.warmup_epochs, config.lr_stages) == (200, "step", 5, [60, 60, 40, 40])
+    assert "schedule: step, stages 60,60,40,40 (x0.1 after each), warmup 5" in one_line(result)
+
+
+def test_a_short_step_run_gets_the_scaled_stages(cli, captured):
+    result = cli("train", "--data", "d", "--epochs", "4", "--sched", "step")
+    (config,) = captured
+    assert (config.sched, config.warmup_epochs, config.lr_stages, config.scaled) == (
+        "step", 0, [1, 1, 1, 1], ("warmup_epochs", "lr_steps"))
+    assert "schedule: step, stages 1,1,1,1 (x0.1 after each), warmup 0" in one_line(result)
+
+
+@pytest.mark.parametrize(("args", "sched", "stages", "scaled"), [
+    (("--epochs", "10", "--warmup", "1"), "cosine", [3, 3, 2, 2], ("sched", "lr_steps")),  # warmup alone: still cosine
+    (("--epochs", "10", "--lrstep", "8,2"), "step", [8, 2], ("sched", "warmup_epochs")),  # stages imply step
+    (("--epochs", "200", "--sched", "cosine"), "cosine", [60, 60, 40, 40], ("warmup_epochs", "lr_steps")),
+    (("--epochs", "200", "--lrstep", "160,20,20"), "step", [160, 20, 20], ("sched", "warmup_epochs")),
+])
+def test_a_given_part_of_the_schedule_is_kept(cli, captured, args, sched, stages, scaled):
+    cli("train", "--data", "d", *args)
+    assert (captured[0].sched, captured[0].lr_stages, captured[0].scaled) == (sched, stages, scaled)
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -367,5 +390,7 @@ def test_a_given_schedule_that_does_not_fit_is_an_error(cli, captured, args, mes
 def test_replace_rescales_only_what_was_scaled():
     assert TrainConfig(dataset="d").replace(epochs=4).warmup_epochs == 0
     assert TrainConfig(dataset="d", epochs=30, warmup_epochs=2).replace(epochs=60).warmup_epochs == 2
+    assert TrainConfig(dataset="d", epochs=4).replace(epochs=200).sched == "step"  # the default for 200 epochs
+    assert TrainConfig(dataset="d", epochs=4, sched="cosine").replace(epochs=200).sched == "cosine"  # as given
     saved = TrainConfig.from_dict(TrainConfig(dataset="d", epochs=4).to_dict())
-    assert saved.scaled == ("warmup_epochs", "lr_steps") and saved.lr_stages == [1, 1, 1, 1]
+    assert saved.scaled == ("sched", "warmup_epochs", "lr_steps") and saved.sched == "cosine"

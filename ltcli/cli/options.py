@@ -24,8 +24,10 @@ WidthOption = Annotated[int, typer.Option(help="Input width.")]
 HflipOption = Annotated[float, typer.Option(help="Horizontal flip probability (0 for digits/text).")]
 DataCacheOption = Annotated[
     str, typer.Option(help="auto, memory (decode once, augment batches on the device) or none (stream).")]
-AmpOption = Annotated[str, typer.Option(help="Mixed precision: auto (bf16 on CUDA, off on CPU), bf16, fp16, off.")]
-ChannelsLastOption = Annotated[str, typer.Option(help="channels_last memory format: auto (on for CUDA), on, off.")]
+AmpOption = Annotated[str, typer.Option(
+    help="Mixed precision: auto (bf16 on CUDA and on CPUs with native bf16, else off), bf16, fp16, off.")]
+ChannelsLastOption = Annotated[str, typer.Option(
+    help="channels_last memory format: auto (on for CUDA and for bf16 on CPU), on, off.")]
 SeedOption = Annotated[int, typer.Option(help="Random seed.")]
 DeviceOption = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 WorkersOption = Annotated[int, typer.Option(help="DataLoader worker processes (default: half the CPU cores, 2 to 8).")]

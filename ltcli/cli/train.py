@@ -13,7 +13,14 @@ import typer
 from ltcli.cli import options
 from ltcli.cli.app import app, console, friendly
 from ltcli.cli.compat import SourceToolCommand
-from ltcli.config import DEFAULT, DEFAULT_EPOCHS, DEFAULT_LR_STAGES, DEFAULT_WARMUP_EPOCHS, TrainConfig
+from ltcli.config import (
+    DEFAULT,
+    DEFAULT_EPOCHS,
+    DEFAULT_LR_STAGES,
+    DEFAULT_WARMUP_EPOCHS,
+    TrainConfig,
+    describe_schedule,
+)
 from ltcli.errors import LtcliError
 
 ALIAS_PANEL = "Options of the tools ltcli replaces (each sets one objective's option)"
@@ -68,15 +75,19 @@ def train(
     lr: options.LrOption = DEFAULT.lr,
     momentum: options.MomentumOption = DEFAULT.momentum,
     weight_decay: options.WeightDecayOption = DEFAULT.weight_decay,
-    sched: Annotated[str, typer.Option(help="step (drops after each --lrstep stage) or cosine.")] = DEFAULT.sched,
+    sched: Annotated[str | None, typer.Option(
+        help="step (drops after each --lrstep stage) or cosine (to --min-lr) \\[default: step "
+        f"{','.join(map(str, DEFAULT_LR_STAGES))} for {DEFAULT_EPOCHS} epochs or with --lrstep, else cosine].")
+    ] = None,
     lrstep: Annotated[str | None, typer.Option(
         help="Epochs in each stage (60,60,40,40 or '60 60 40 40' or '[60, 60, 40, 40]'); lr x --lr-decay after "
-        f"each [default: {','.join(map(str, DEFAULT_LR_STAGES))} for {DEFAULT_EPOCHS} epochs, scaled to --epochs].")
+        f"each \\[default: {','.join(map(str, DEFAULT_LR_STAGES))} for {DEFAULT_EPOCHS} epochs, scaled to --epochs; "
+        "used with --sched step].")
     ] = None,
     lr_decay: options.LrDecayOption = DEFAULT.lr_decay,
     warmup: Annotated[int | None, typer.Option(
         help=f"Epochs of linear warmup; a bare --warmup is {DEFAULT_WARMUP_EPOCHS} (the CCE tool's) "
-        f"[default: {DEFAULT_WARMUP_EPOCHS} for {DEFAULT_EPOCHS} epochs, scaled to --epochs].")] = None,
+        f"\\[default: {DEFAULT_WARMUP_EPOCHS} for {DEFAULT_EPOCHS} epochs, scaled to --epochs].")] = None,
     height: options.HeightOption = DEFAULT.height,
     width: options.WidthOption = DEFAULT.width,
     augment: Annotated[str, typer.Option(help="auto, cifar (pad-crop+flip), timm, none.")] = DEFAULT.augment,
@@ -202,20 +213,19 @@ def train(
     config = TrainConfig.create(**given)
     if config.recipe is not None:
         console.print(describe_recipe(config, given))
-    if (scaled := describe_scaled_schedule(config)) is not None:
-        console.print(scaled)
+    if (default := describe_default_schedule(config)) is not None:
+        console.print(default)
     fit(config, console)
 
 
-def describe_scaled_schedule(config: TrainConfig) -> str | None:
-    """One line: the warmup and stages a run of other than 200 epochs got because it left them out."""
-    parts = [f"--warmup {config.warmup_epochs}"] if "warmup_epochs" in config.scaled else []
-    if "lr_steps" in config.scaled and config.sched == "step":
-        parts.append(f"--lrstep {','.join(map(str, config.lr_stages))}")
-    if not parts or config.epochs == DEFAULT_EPOCHS:
+def describe_default_schedule(config: TrainConfig) -> str | None:
+    """One line: the schedule a run got when it left part of it out (None when all was given)."""
+    from ltcli.config import flag
+
+    left_out = "/".join(flag(name) for name in config.scaled if name != "lr_steps" or config.sched == "step")
+    if not left_out:
         return None
-    return (f"schedule scaled to {config.epochs} epochs: {' '.join(parts)} (the {DEFAULT_EPOCHS}-epoch defaults in "
-            "proportion; give --warmup/--lrstep to choose)")
+    return f"schedule: {describe_schedule(config)} (the default for {config.epochs} epochs: {left_out} not given)"
 
 
 def given_options(ctx: typer.Context, values: dict[str, Any]) -> dict[str, Any]:

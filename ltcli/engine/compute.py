@@ -48,18 +48,32 @@ class Compute:
         self.scaler.update()
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AVX512-BF16 or AMX), as PyTorch's cpuinfo reports it.
+
+    `torch.ops.mkldnn._is_mkldnn_bf16_supported()` is not the test: it also says yes on plain AVX512,
+    where oneDNN emulates bf16 (not measured here; emulation is not expected to beat float32)."""
+    cpu = torch.cpu
+    checks = (getattr(cpu, "_is_avx512_bf16_supported", None), getattr(cpu, "_is_amx_tile_supported", None))
+    return any(check() for check in checks if check is not None)
+
+
 def resolve_compute(amp: str, channels_last: str, device: torch.device) -> Compute:
-    """`auto`: bf16 autocast and channels_last on CUDA (bf16 needs no loss scaling); float32 on CPU."""
+    """`auto`: bf16 autocast (it needs no loss scaling) where the hardware has it: a CUDA GPU that
+    supports it, or a CPU with native bf16 (cpu_has_native_bf16); float32 elsewhere. channels_last
+    `auto`: on under CUDA, and on a CPU under bf16 (oneDNN's bf16 convolutions ran 1.3-2.4x faster on
+    NHWC tensors, see benchmarks/bf16_cpu_results.md); off for float32 on a CPU."""
     if amp not in AMP_MODES:
         raise LtcliError(f"unknown --amp {amp!r}: choose one of {', '.join(AMP_MODES)}")
     if channels_last not in SWITCH_MODES:
         raise LtcliError(f"unknown --channels-last {channels_last!r}: choose one of {', '.join(SWITCH_MODES)}")
     cuda = device.type == "cuda"
     if amp == "auto":
-        amp = "bf16" if cuda and torch.cuda.is_bf16_supported() else "off"
+        native = torch.cuda.is_bf16_supported() if cuda else device.type == "cpu" and cpu_has_native_bf16()
+        amp = "bf16" if native else "off"
     dtype = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
     scaler = torch.amp.GradScaler(device.type) if dtype is torch.float16 else None
-    last = channels_last == "on" or (channels_last == "auto" and cuda)
+    last = channels_last == "on" or (channels_last == "auto" and (cuda or dtype is torch.bfloat16))
     return Compute(device, dtype, scaler, last)
 
 

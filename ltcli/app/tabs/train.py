@@ -47,7 +47,7 @@ class TrainTab:
               epochs: float = DEFAULT.epochs, batch_size: float = DEFAULT.batch_size,
               workers: float = DEFAULT.workers, lr: float = DEFAULT.lr, momentum: float = DEFAULT.momentum,
               weight_decay: float = DEFAULT.weight_decay, seed: float = DEFAULT.seed,
-              warmup: float | str | None = None, sched: str = DEFAULT.sched, lrstep: str = "",
+              warmup: float | str | None = None, sched: str = "default", lrstep: str = "",
               height: float = DEFAULT.height, width: float = DEFAULT.width, hflip: float = DEFAULT.hflip,
               start_from: str = "", freeze: str = DEFAULT.freeze, name: str = "") -> dict[str, Any]:
         """Check the settings (TrainConfig), split a raw dataset if one was picked, and queue the
@@ -63,11 +63,14 @@ class TrainTab:
             model=model, objective=objective, train_rule=train_rule, epochs=whole(epochs, "epochs"),
             batch_size=whole(batch_size, "batch size"), workers=whole(workers, "workers"), lr=number(lr, "lr"),
             momentum=number(momentum, "momentum"), weight_decay=number(weight_decay, "weight decay"), seed=seed,
-            sched=sched, height=whole(height, "height"),
+            height=whole(height, "height"),
             width=whole(width, "width"), hflip=number(hflip, "hflip"), freeze=freeze, name=(name or "").strip(),
             **start_point(root, start_from),
         )
-        # Left empty, the warmup and the stages are the defaults scaled to the epochs (as on the CLI).
+        # Left empty (or "default"), the schedule is the default for the epochs (as on the CLI: cosine,
+        # or step at 200 epochs; the warmup and the stages scaled to the epochs).
+        if sched and sched != "default":
+            given["sched"] = sched
         if lr_steps is not None:
             given["lr_steps"] = lr_steps
         if warmup is not None and str(warmup).strip():
@@ -137,7 +140,8 @@ class TrainTab:
         with gr.Row():
             seed = gr.Number(DEFAULT.seed, label="seed", precision=0)
             warmup = gr.Textbox("", label="warmup epochs", placeholder="empty: scaled to the epochs")
-            sched = gr.Radio(["step", "cosine"], value=DEFAULT.sched, label="schedule")
+            sched = gr.Radio(["default", "step", "cosine"], value="default", label="schedule",
+                             info="default: cosine to 0, or step 60,60,40,40 at 200 epochs or with lr steps")
             lrstep = gr.Textbox("", label="lr steps", placeholder="60,60,40,40 (epochs per stage; empty: scaled)")
             height = gr.Number(DEFAULT.height, label="height", precision=0)
             width = gr.Number(DEFAULT.width, label="width", precision=0)
