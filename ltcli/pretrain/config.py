@@ -12,7 +12,16 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
-from ltcli.config import DEFAULT_LR_STAGES, at_least, check_schedule, check_types, flag, in_range
+from ltcli.config import (
+    DEFAULT_LR_STAGES,
+    at_least,
+    check_schedule,
+    check_types,
+    check_warmup,
+    default_warmup,
+    flag,
+    in_range,
+)
 from ltcli.errors import LtcliError
 
 
@@ -33,7 +42,7 @@ class PretrainConfig:
     sched: str = "cosine"
     lr_steps: list[int] | None = None  # None: DEFAULT_LR_STAGES (with --sched step)
     lr_decay: float = 0.1
-    warmup_epochs: int = 5
+    warmup_epochs: int | None = None  # None: scaled to --epochs as `ltcli train` does (config.default_warmup)
     min_lr: float = 0.0
     height: int = 32
     width: int = 32
@@ -56,8 +65,13 @@ class PretrainConfig:
     select_metric: ClassVar[str] = "loss"
     MOCO_OPTIONS: ClassVar[tuple[str, ...]] = ("moco_dim", "moco_queue", "moco_momentum", "temperature")
 
-    def __post_init__(self) -> None:
-        self.validate()
+    # A saved run's config (from_dict) was checked when it started: a rule added since must not stop its resume.
+    saved: dataclasses.InitVar[bool] = False
+
+    def __post_init__(self, saved: bool) -> None:
+        if self.warmup_epochs is None:
+            self.warmup_epochs = default_warmup(self.epochs)
+        self.validate(saved)
 
     @property
     def lr_stages(self) -> list[int]:
@@ -74,19 +88,20 @@ class PretrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> PretrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        return cls(**{k: v for k, v in values.items() if k in known}, saved=True)
 
     def replace(self, **changes: Any) -> PretrainConfig:
         return dataclasses.replace(self, **changes)
 
-    def validate(self) -> None:
+    def validate(self, saved: bool = False) -> None:
         """Check every value, then what the method itself needs. Raises LtcliError."""
         from ltcli.pretrain.methods import get_pretext
 
         check_types(self, lists=("lr_steps",))
         self._check_numbers()
         self._check_choices()
-        check_schedule(self)
+        check_schedule(self, saved)
+        check_warmup(self, saved)
         get_pretext(self.method).check(self)
 
     def _check_numbers(self) -> None:
