@@ -3,10 +3,10 @@ Complement-Cross-Entropy); this is each number's ltcli (timm) model, or None whe
 
 0-34 are torchvision's ImageNet models in torchvision's order; timm has most of them under the same
 or a close name (mobilenet_v2 is timm's mobilenetv2_100, mnasnet1_0 its mnasnet_100). 35-39 are the
-tool's own ResNet-18/34/50/101/152 for small images (a 3x3 stride-1 stem, no max-pool; its "ResNet50"
-is built from basic blocks, the ResNet-34 network) and 40 its small-image SqueezeNet. timm's ResNets
-keep the ImageNet 7x7 stride-2 stem and max-pool, so they are other networks: those indices have no
-entry (ltcli's small-image ResNets are the CIFAR ResNet-20..110, `--model resnet32`).
+tool's own ResNet-18/34/50/101/152 for small images (a 3x3 stride-1 stem, no max-pool): ltcli's
+`resnet18_small` ... `resnet152_small` (models/small_resnet.py). The tool's "ResNet50" is built from
+basic blocks 3,4,6,3, i.e. its ResNet34, so 37 is `resnet34_small` (the network its runs trained;
+`--model resnet50_small` is a real bottleneck ResNet-50). 40, its small-image SqueezeNet, has none.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ SOURCE_MODELS: tuple[tuple[str, str | None], ...] = (
     ("mobilenet_v2", "mobilenetv2_100"),
     ("mnasnet0_5", "mnasnet_050"), ("mnasnet0_75", "mnasnet_075"), ("mnasnet1_0", "mnasnet_100"),
     ("mnasnet1_3", None),  # timm has mnasnet_140, not 1.3
-    ("ResNet18 (small images)", None), ("ResNet34 (small images)", None),
-    ("ResNet50 (small images)", None), ("ResNet101 (small images)", None), ("ResNet152 (small images)", None),
+    ("ResNet18 (small images)", "resnet18_small"), ("ResNet34 (small images)", "resnet34_small"),
+    ("ResNet50 (small images)", "resnet34_small"),  # the tool builds it from basic blocks 3,4,6,3: its ResNet34
+    ("ResNet101 (small images)", "resnet101_small"), ("ResNet152 (small images)", "resnet152_small"),
     ("SqueezeNet (small images)", None),
 )
 WHERE = "`ltcli models --index` (or the README's table 'The CCE tool's --model_index')"
