@@ -12,16 +12,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
-from ltcli.config import (
-    DEFAULT_LR_STAGES,
-    at_least,
-    check_schedule,
-    check_types,
-    check_warmup,
-    default_warmup,
-    flag,
-    in_range,
-)
+from ltcli.config import DEFAULT_LR_STAGES, at_least, check_schedule, check_types, flag, in_range
 from ltcli.errors import LtcliError
 
 
@@ -69,6 +60,8 @@ class PretrainConfig:
     saved: dataclasses.InitVar[bool] = False
 
     def __post_init__(self, saved: bool) -> None:
+        from ltcli.config import default_warmup
+
         if self.warmup_epochs is None:
             self.warmup_epochs = default_warmup(self.epochs)
         self.validate(saved)
@@ -95,6 +88,7 @@ class PretrainConfig:
 
     def validate(self, saved: bool = False) -> None:
         """Check every value, then what the method itself needs. Raises LtcliError."""
+        from ltcli.config import check_warmup
         from ltcli.pretrain.methods import get_pretext
 
         check_types(self, lists=("lr_steps",))
