@@ -213,12 +213,7 @@ class TrainConfig:
 
     def _check_schedule(self, saved: bool) -> None:
         check_schedule(self, saved)
-        if 0 < self.epochs <= self.warmup_epochs and not saved:
-            raise LtcliError(
-                f"--warmup {self.warmup_epochs} lasts the whole run (--epochs {self.epochs}): the rate would never "
-                f"reach --lr {self.lr:g}; give fewer warmup epochs (leave --warmup out and it is scaled to the run: "
-                f"{default_schedule(self.epochs)[0]} here)"
-            )
+        check_warmup(self, saved)
 
     def _check_task(self) -> None:
         from ltcli.data.samplers import parse_pos_neg_ratio
@@ -395,6 +390,25 @@ def check_schedule(config: Any, saved: bool = False) -> None:
             f"--lrstep {','.join(map(str, lr_steps))} drops the rate at epoch(s) "
             f"{', '.join(map(str, late))}, but the run has only {epochs} epoch(s): give stages that add "
             f"up to --epochs (e.g. {epochs})"
+        )
+
+
+def default_warmup(epochs: Any) -> int | None:
+    """The warmup of a run that leaves --warmup out: `default_schedule`'s, scaled to `epochs` (None
+    when `epochs` is not a whole number yet: the type check then names it). `ltcli train` and
+    `ltcli pretrain` both fill their warmup from here."""
+    return default_schedule(epochs)[0] if isinstance(epochs, int) and not isinstance(epochs, bool) else None
+
+
+def check_warmup(config: Any, saved: bool = False) -> None:
+    """A warmup as long as the run never reaches --lr: refused, for `train` and `pretrain` alike (a
+    saved run is taken as it ran)."""
+    epochs, warmup = config.epochs, config.warmup_epochs
+    if 0 < epochs <= warmup and not saved:
+        raise LtcliError(
+            f"--warmup {warmup} lasts the whole run (--epochs {epochs}): the rate would never "
+            f"reach --lr {config.lr:g}; give fewer warmup epochs (leave --warmup out and it is scaled to the run: "
+            f"{default_schedule(epochs)[0]} here)"
         )
 
 

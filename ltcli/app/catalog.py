@@ -6,11 +6,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ltcli.app.paths import DATASETS_AREA, RAW_AREA, AppRoot
+from ltcli.app.paths import DATASETS_AREA, RAW_AREA, WEIGHTS_AREA, AppRoot
 from ltcli.data.folder import split_folders
 from ltcli.run_folder import RunFileError, RunFolder
 from ltcli.runs import list_runs, summarize_run
 
+PRETRAIN_PREFIX = "pretrain-"  # the objective level of a pre-training run (PretrainConfig.run_group)
+WEIGHTS_SUFFIXES = (".pt", ".pth")
 CURVE_METRICS = ("acc", "gmean_recall", "hmean_recall", "lowest_recall")
 RUN_COLUMNS = ("stamp", "model", "dataset", "objective", "name", "epochs", "state", "valid", "test acc",
                "test bal", "test few", "run")
@@ -41,10 +43,27 @@ def run_label(summary: dict[str, Any]) -> str:
     return f"{summary['stamp']} {summary['model']}/{summary['dataset']}/{summary['objective']}{name}"
 
 
-def run_choices(root: AppRoot, tested: bool = False) -> list[tuple[str, str]]:
-    """(label, root-relative run folder) of every run, newest first; `tested`: only those with test results."""
-    summaries = [s for s in run_summaries(root) if not s.get("error") and (s["test"] or not tested)]
+def is_pretraining(summary: dict[str, Any]) -> bool:
+    """A run of `ltcli pretrain` (logs/<model>/<dataset>/pretrain-<method>/<stamp>/): a backbone to
+    train from, not a classifier to infer with, test or tune."""
+    return str(summary.get("objective") or "").startswith(PRETRAIN_PREFIX)
+
+
+def run_choices(root: AppRoot, tested: bool = False, pretraining: bool = False) -> list[tuple[str, str]]:
+    """(label, root-relative run folder) of every run, newest first; `tested`: only those with test
+    results; `pretraining`: pre-training runs too (only a start point may be one)."""
+    summaries = [s for s in run_summaries(root) if not s.get("error") and (s["test"] or not tested)
+                 and (pretraining or not is_pretraining(s))]
     return [(run_label(s), s["run"]) for s in reversed(summaries)]
+
+
+def weights_choices(root: AppRoot) -> list[tuple[str, str]]:
+    """(path, path) of every weights file (.pt, .pth) under models/, where the course app keeps them."""
+    folder = root.area(WEIGHTS_AREA)
+    if not folder.is_dir():
+        return []
+    found = sorted(p for p in folder.rglob("*") if p.suffix in WEIGHTS_SUFFIXES and p.is_file())
+    return [(root.relative(p), root.relative(p)) for p in found]
 
 
 def run_state(summary: dict[str, Any], running: set[str]) -> str:

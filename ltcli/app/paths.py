@@ -16,6 +16,7 @@ RAW_AREA = "data_split"
 DATASETS_AREA = "a_datasets"
 LOGS_AREA = "logs"
 AREAS = (RAW_AREA, DATASETS_AREA, LOGS_AREA)
+WEIGHTS_AREA = "models"  # weights files to start from (the course app's models/pretrained/); read only
 
 
 class PathRefused(LtcliError):

@@ -17,7 +17,7 @@ from ltcli.app.tabs.compare import CompareTab
 from ltcli.app.tabs.data import DataTab
 from ltcli.app.tabs.infer import InferTab
 from ltcli.app.tabs.runs import RunsTab
-from ltcli.app.tabs.train import TrainTab
+from ltcli.app.tabs.train import TrainTab, start_choices
 
 TITLE = "ltcli: long-tailed image classification"
 
@@ -67,7 +67,7 @@ def build_app(context: AppContext) -> gr.Blocks:
         runs_tab.select(runs.runs, None, runs.listing, **private)
         data_tab.select(datasets, data.dataset, data.dataset, **private)
         train_tab.select(datasets, train.dataset, train.dataset, **private)
-        train_tab.select(lambda current: gr.Dropdown(choices=[("(scratch)", ""), *run_choices(context.root)]),
+        train_tab.select(lambda current: gr.Dropdown(choices=start_choices(context.root)),
                          train.start_from, train.start_from, **private)
     return demo
 

@@ -20,9 +20,22 @@ from ltcli.errors import LtcliError
 
 @app.command()
 @friendly
-def models(pattern: Annotated[str, typer.Argument(help="Shell-style pattern, e.g. 'resnet*'.")] = "*") -> None:
+def models(pattern: Annotated[str, typer.Argument(help="Shell-style pattern, e.g. 'resnet*'.")] = "*",
+           index: Annotated[bool, typer.Option(
+               "--index", help="The CCE tool's --model_index numbers and the ltcli model of each.")] = False) -> None:
     """List model names (timm's and the registered CIFAR ResNets)."""
     from ltcli.models import list_models
+
+    if index:
+        from ltcli.models.source_index import SOURCE_MODELS
+
+        table = Table(title="the CCE tool's --model_index (train --model_index N)", box=box.SIMPLE)
+        for column in ("index", "CCE tool (get_model.py)", "ltcli --model"):
+            table.add_column(column)
+        for number, (network, name) in enumerate(SOURCE_MODELS):
+            table.add_row(str(number), network, name or "- (none)")
+        console.print(table)
+        return
 
     names = list_models(pattern)
     if not names:

@@ -11,6 +11,7 @@ from ltcli.cli import options
 from ltcli.cli.app import app, console, friendly
 from ltcli.cli.compat import SourceToolCommand
 from ltcli.cli.train import parse_int_list
+from ltcli.config import DEFAULT_EPOCHS, DEFAULT_WARMUP_EPOCHS
 from ltcli.errors import LtcliError
 from ltcli.pretrain.config import DEFAULT, PretrainConfig
 
@@ -43,7 +44,9 @@ def pretrain(
     sched: Annotated[str, typer.Option(help="cosine or step (drops after each --lrstep stage).")] = DEFAULT.sched,
     lrstep: Annotated[str | None, typer.Option(help="With --sched step: epochs in each stage.")] = None,
     lr_decay: options.LrDecayOption = DEFAULT.lr_decay,
-    warmup: Annotated[int, typer.Option(help="Epochs of linear warmup.")] = DEFAULT.warmup_epochs,
+    warmup: Annotated[int | None, typer.Option(
+        help=f"Epochs of linear warmup \\[default: {DEFAULT_WARMUP_EPOCHS} for {DEFAULT_EPOCHS} epochs, scaled to "
+        "--epochs as in `ltcli train`; as long as the run: an error].")] = None,
     height: options.HeightOption = DEFAULT.height,
     width: options.WidthOption = DEFAULT.width,
     hflip: options.HflipOption = DEFAULT.hflip,

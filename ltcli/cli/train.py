@@ -67,6 +67,9 @@ def train(
     data: options.DataOption = None,
     data_root: options.DataRootOption = None,
     model: options.ModelOption = DEFAULT.model,
+    model_index: Annotated[int | None, typer.Option(
+        "--model-index", "--model_index", help="The CCE tool's model number (its get_model.py), in place of "
+        "--model: see `ltcli models --index`.")] = None,
     objective: Annotated[str, typer.Option(help="Loss (see `ltcli objectives`).")] = DEFAULT.objective,
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = DEFAULT.epochs,
     batchsize: Annotated[int, typer.Option(
@@ -206,6 +209,12 @@ def train(
         recipe=recipe, name=name,
     )
     given = given_options(ctx, values)
+    if model_index is not None:
+        from ltcli.models.source_index import model_for_index
+
+        if "model" in given:
+            raise LtcliError("give --model NAME or --model_index N, not both")
+        given["model"] = model_for_index(model_index)
     if config_file is not None:
         from ltcli.config_file import merge_given, read_config_file
 

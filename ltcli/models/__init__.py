@@ -8,7 +8,10 @@ import timm
 from torch import nn
 
 from ltcli.errors import LtcliError
-from ltcli.models import cifar_resnet  # noqa: F401  (registers resnet20/32/44/56/110 with timm)
+from ltcli.models import (
+    cifar_resnet,  # noqa: F401  (registers resnet20/32/44/56/110 with timm)
+    small_resnet,  # noqa: F401  (registers resnet18_small ... resnet152_small with timm)
+)
 from ltcli.models.heads import use_cosine_classifier, use_head
 
 CIFAR_MODELS = ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110")

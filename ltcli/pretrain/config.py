@@ -34,7 +34,7 @@ class PretrainConfig:
     sched: str = "cosine"
     lr_steps: list[int] | None = None  # None: DEFAULT_LR_STAGES (with --sched step)
     lr_decay: float = 0.1
-    warmup_epochs: int = 5
+    warmup_epochs: int | None = None  # None: scaled to --epochs as `ltcli train` does (config.default_warmup)
     min_lr: float = 0.0
     height: int = 32
     width: int = 32
@@ -57,8 +57,15 @@ class PretrainConfig:
     select_metric: ClassVar[str] = "loss"
     MOCO_OPTIONS: ClassVar[tuple[str, ...]] = ("moco_dim", "moco_queue", "moco_momentum", "temperature")
 
-    def __post_init__(self) -> None:
-        self.validate()
+    # A saved run's config (from_dict) was checked when it started: a rule added since must not stop its resume.
+    saved: dataclasses.InitVar[bool] = False
+
+    def __post_init__(self, saved: bool) -> None:
+        from ltcli.config import default_warmup
+
+        if self.warmup_epochs is None:
+            self.warmup_epochs = default_warmup(self.epochs)
+        self.validate(saved)
 
     @property
     def lr_stages(self) -> list[int]:
@@ -75,19 +82,21 @@ class PretrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> PretrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        return cls(**{k: v for k, v in values.items() if k in known}, saved=True)
 
     def replace(self, **changes: Any) -> PretrainConfig:
         return dataclasses.replace(self, **changes)
 
-    def validate(self) -> None:
+    def validate(self, saved: bool = False) -> None:
         """Check every value, then what the method itself needs. Raises LtcliError."""
+        from ltcli.config import check_warmup
         from ltcli.pretrain.methods import get_pretext
 
         check_types(self, lists=("lr_steps",))
         self._check_numbers()
         self._check_choices()
-        check_schedule(self)
+        check_schedule(self, saved)
+        check_warmup(self, saved)
         get_pretext(self.method).check(self)
 
     def _check_numbers(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ltcli.app.paths import AREAS, LOGS_AREA, AppRoot
+from ltcli.app.paths import AREAS, LOGS_AREA, WEIGHTS_AREA, AppRoot
 from ltcli.errors import LtcliError
 from ltcli.run_folder import RunFolder
 
@@ -45,11 +45,12 @@ def run_folders(root: AppRoot, texts: list[str] | str | None, at_least: int = 1)
 
 def start_point(root: AppRoot, text: str | None) -> dict[str, str]:
     """TrainConfig's init_from (an earlier run) or weights (a .pt file) for the page's 'start from',
-    both root-relative, so config.json records them as `ltcli train` run in the root would."""
+    both root-relative, so config.json records them as `ltcli train` run in the root would. A
+    weights file may also lie under models/ (e.g. models/pretrained/resnet32.pt)."""
     text = (text or "").strip()
     if not text:
         return {}
-    path = root.confine(text, AREAS, "start point")
+    path = root.confine(text, (*AREAS, WEIGHTS_AREA), "start point")
     relative = root.relative(path)
     if RunFolder.holds_run(path):
         return {"init_from": relative}

@@ -104,7 +104,8 @@ class CompareTab:
         with gr.Accordion("tune a run with another objective", open=False):
             with gr.Row():
                 tune_run = gr.Dropdown(run_choices(self.context.root), label="run to tune", allow_custom_value=True)
-                tune_objective = gr.Dropdown(list_objectives(), value="GML", label="objective")
+                tune_objective = gr.Dropdown(list_objectives(), value="GML", label="objective",
+                                             allow_custom_value=True)
                 tune_epochs = gr.Number(10, label="epochs", precision=0)
                 tune_button = gr.Button("Queue the tuning")
             tuned = gr.JSON(label="queued")

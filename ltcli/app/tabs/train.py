@@ -7,14 +7,17 @@ from typing import Any
 
 import gradio as gr
 
-from ltcli.app.catalog import curve_rows, dataset_choices, run_choices
+from ltcli.app.catalog import curve_rows, dataset_choices, run_choices, weights_choices
 from ltcli.app.context import AppContext
 from ltcli.app.datasets import training_dataset
 from ltcli.app.tabs.common import number, run_folder, start_point, whole
 from ltcli.app.ui import shown, table
 from ltcli.config import DEFAULT, TrainConfig
+from ltcli.data.longtail import PROFILES, resolve_imbalance_factor
 from ltcli.errors import LtcliError
 from ltcli.models import CIFAR_MODELS, list_models
+from ltcli.models.heads import HEADS
+from ltcli.models.weights import FREEZE_MODES
 from ltcli.objectives import list_objectives
 from ltcli.rebalance import TRAIN_RULES
 from ltcli.run_folder import RunFolder
@@ -49,14 +52,17 @@ class TrainTab:
               weight_decay: float = DEFAULT.weight_decay, seed: float = DEFAULT.seed,
               warmup: float | str | None = None, sched: str = "default", lrstep: str = "",
               height: float = DEFAULT.height, width: float = DEFAULT.width, hflip: float = DEFAULT.hflip,
-              start_from: str = "", freeze: str = DEFAULT.freeze, name: str = "") -> dict[str, Any]:
+              start_from: str = "", freeze: str = DEFAULT.freeze, name: str = "",
+              head: str = DEFAULT.head) -> dict[str, Any]:
         """Check the settings (TrainConfig), split a raw dataset if one was picked, and queue the
         training; returns the job (its id, state, and how many jobs are ahead of it)."""
         root = self.context.root
         model = (model or "").strip()
         if model not in list_models(model or "-"):
             raise LtcliError(f"unknown model {model!r}: any timm name (see `ltcli models PATTERN`)")
-        factor = number(imbalance_factor, "imbalance factor") if imbalance_factor not in (None, "", 0) else None
+        # As `ltcli split --imbalance-factor` reads it: head / tail (100) or its inverse (0.01), the same split.
+        factor = (resolve_imbalance_factor(number(imbalance_factor, "imbalance factor"))
+                  if imbalance_factor not in (None, "", 0) else None)
         seed = whole(seed, "seed")
         lr_steps = [whole(v, "lr steps") for v in str(lrstep or "").split(",") if v.strip()] or None
         given: dict[str, Any] = dict(
@@ -65,6 +71,7 @@ class TrainTab:
             momentum=number(momentum, "momentum"), weight_decay=number(weight_decay, "weight decay"), seed=seed,
             height=whole(height, "height"),
             width=whole(width, "width"), hflip=number(hflip, "hflip"), freeze=freeze, name=(name or "").strip(),
+            head=head,
             **start_point(root, start_from),
         )
         # Left empty (or "default"), the schedule is the default for the epochs (as on the CLI: cosine,
@@ -122,13 +129,17 @@ class TrainTab:
             dataset = gr.Dropdown(datasets, value=datasets[0] if datasets else None, label="dataset",
                                   info="a_datasets/NAME (split) or data_split/NAME (raw: split 70/15/15 on start)",
                                   allow_custom_value=True, elem_id="train-dataset")
-            imbalance = gr.Number(None, label="imbalance factor (raw only)", minimum=0)
-            profile = gr.Radio(["exp", "step"], value="exp", label="long-tail profile")
+            imbalance = gr.Number(None, label="imbalance factor (raw only)", minimum=0,
+                                  info="head / tail (100) or tail / head (0.01), as `ltcli split` takes it")
+            profile = gr.Radio(list(PROFILES), value="exp", label="long-tail profile")
         with gr.Row():
             model = gr.Dropdown(list(COMMON_MODELS), value=DEFAULT.model, label="model", allow_custom_value=True,
                                 info="any timm name")
-            objective = gr.Dropdown(list_objectives(), value=DEFAULT.objective, label="objective")
-            train_rule = gr.Dropdown(list(TRAIN_RULES), value=DEFAULT.train_rule, label="train rule")
+            # Custom values: every name the CLI takes (aliases such as CE, any case) reaches TrainConfig's check.
+            objective = gr.Dropdown(list_objectives(), value=DEFAULT.objective, label="objective",
+                                    allow_custom_value=True, info="or another name `ltcli train` takes (CE, Focal)")
+            train_rule = gr.Dropdown(list(TRAIN_RULES), value=DEFAULT.train_rule, label="train rule",
+                                     allow_custom_value=True)
             name = gr.Textbox("", label="experiment name", placeholder="kept in config.json, shown in the runs list")
         with gr.Row():
             epochs = gr.Number(DEFAULT.epochs, label="epochs", precision=0)
@@ -147,11 +158,12 @@ class TrainTab:
             width = gr.Number(DEFAULT.width, label="width", precision=0)
             hflip = gr.Number(DEFAULT.hflip, label="flip probability")
         with gr.Row():
-            start_from = gr.Dropdown([("(scratch)", ""), *run_choices(root)], value="", label="start from",
-                                     info="an earlier run (or pre-training run), or a weights .pt under the root",
-                                     allow_custom_value=True)
-            freeze = gr.Dropdown(["none", "backbone", "backbone-except-bn", "all"], value=DEFAULT.freeze,
-                                 label="freeze")
+            start_from = gr.Dropdown(start_choices(root), value="", label="start from",
+                                     info="an earlier run (or pre-training run), or a weights .pt under the root "
+                                     "(e.g. models/pretrained/)", allow_custom_value=True)
+            freeze = gr.Dropdown(list(FREEZE_MODES), value=DEFAULT.freeze, label="freeze",
+                                 info="backbone+classifier trains an LWS head's scales: head lws")
+            head = gr.Dropdown(list(HEADS), value=DEFAULT.head, label="head")
         with gr.Row():
             submit = gr.Button("Train", variant="primary", elem_id="train-button")
             job_id = gr.Number(None, label="job to watch / stop", precision=0)
@@ -163,15 +175,22 @@ class TrainTab:
                              title="accuracy and per-class recall (GM, HM, lowest) per epoch", height=320)
         jobs_table = gr.Dataframe(table([], JOB_COLUMNS), label="jobs", interactive=False, wrap=True)
         inputs = [dataset, imbalance, profile, model, objective, train_rule, epochs, batch_size, workers, lr, momentum,
-                  weight_decay, seed, warmup, sched, lrstep, height, width, hflip, start_from, freeze, name]
+                  weight_decay, seed, warmup, sched, lrstep, height, width, hflip, start_from, freeze, name, head]
         submit.click(self.train, inputs, submitted, api_name="train").success(
             lambda job: job["job"], submitted, job_id, api_visibility="private")
         stop.click(self.stop, job_id, stopped, api_name="stop")
         gr.Button("refresh jobs", visible=False).click(self.jobs, None, gr.JSON(visible=False), api_name="jobs")
         self.dataset, self.start_from = dataset, start_from
+        self.choosers = {"imbalance": imbalance, "profile": profile, "objective": objective, "train_rule": train_rule,
+                         "sched": sched, "freeze": freeze, "head": head, "start_from": start_from}
         timer = gr.Timer(1.0)
         timer.tick(self.watch, job_id, [jobs_table, progress, curves], api_visibility="private",
                    show_progress="hidden", concurrency_limit=None)
+
+
+def start_choices(root: Any) -> list[tuple[str, str]]:
+    """The 'start from' picker: scratch, every run (pre-training runs too), every weights file under models/."""
+    return [("(scratch)", ""), *run_choices(root, pretraining=True), *weights_choices(root)]
 
 
 def curves_frame(rows: list[dict[str, Any]]) -> Any:
