@@ -19,7 +19,7 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> list[TrainConfig]:
     import ltcli.engine.train
 
     configs: list[TrainConfig] = []
-    monkeypatch.setattr(ltcli.engine.train, "fit", lambda config, console=None: configs.append(config))
+    monkeypatch.setattr(ltcli.engine.train, "fit", lambda config, console=None, **_: configs.append(config))
     return configs
 
 

@@ -56,7 +56,7 @@ def test_an_index_without_a_model_is_one_line_naming_the_list(cli, index, messag
 @pytest.mark.parametrize("form", [["--model_index=9"], ["--model_index", "9"], ["--model-index", "9"]])
 def test_model_index_forms_pick_the_model(cli, monkeypatch, form):
     seen = []
-    monkeypatch.setattr("ltcli.engine.train.fit", lambda config, console: seen.append(config))
+    monkeypatch.setattr("ltcli.engine.train.fit", lambda config, console, **_: seen.append(config))
     cli("train", "--data", "d", *form, "--objective=ERM")
     assert seen[0].model == "resnet18"
 
@@ -92,7 +92,7 @@ def test_a_small_image_resnet_keeps_the_full_input_in_its_first_stage():
 
 def test_the_readme_example_index_36_trains_the_small_resnet34(cli, monkeypatch):
     seen = []
-    monkeypatch.setattr("ltcli.engine.train.fit", lambda config, console: seen.append(config))
+    monkeypatch.setattr("ltcli.engine.train.fit", lambda config, console, **_: seen.append(config))
     cli("train", "--dataset=D", "--model_index=36", "--objective=ERM", "--warmup")
     assert (seen[0].model, seen[0].objective, seen[0].warmup_epochs) == ("resnet34_small", "ERM", 5)
 

@@ -33,9 +33,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def captured(monkeypatch):
-    """The TrainConfig `ltcli train` would fit, without training."""
+    """The TrainConfig `ltcli train` would fit, without training (what it says at the run's start is said)."""
     configs: list[TrainConfig] = []
-    monkeypatch.setattr("ltcli.engine.train.fit", lambda config, console: configs.append(config))
+
+    def fit(config, console, on_start=None, **_):
+        configs.append(config)
+        if on_start is not None:
+            on_start(None)
+
+    monkeypatch.setattr("ltcli.engine.train.fit", fit)
     return configs
 
 

@@ -199,7 +199,7 @@ def test_a_recipe_fills_only_what_was_not_given():
 def captured(monkeypatch):
     """The TrainConfig `ltcli train` would fit, without training."""
     configs: list[TrainConfig] = []
-    monkeypatch.setattr("ltcli.engine.train.fit", lambda config, console: configs.append(config))
+    monkeypatch.setattr("ltcli.engine.train.fit", lambda config, console, **_: configs.append(config))
     return configs
 
 

@@ -222,9 +222,9 @@ def train(
     config = TrainConfig.create(**given)
     if config.recipe is not None:
         console.print(describe_recipe(config, given))
-    if (default := describe_default_schedule(config)) is not None:
-        console.print(default)
-    fit(config, console)
+    default = describe_default_schedule(config)
+    # said once the run exists: a setting refused while the run is built stays a one-line error
+    fit(config, console, on_start=None if default is None else lambda run: console.print(default))
 
 
 def describe_default_schedule(config: TrainConfig) -> str | None:
