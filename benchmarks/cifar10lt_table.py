@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> None:
                         _, erm_run = single_stage("erm", data.picked, work / "logs", common, args.epochs, seed)
                     row = crt(erm_run, data.picked, work / "logs", common, args.stage2_epochs, seed)
                     rows.setdefault("ERM → cRT", []).append(row)
+                    report(args, rows, command, started, load_before, clock, data.counts, resolved, done=False)
                     continue
                 row, run = single_stage(name, data.picked, work / "logs", common, args.epochs, seed)
                 rows.setdefault(SINGLE[name], []).append(row)
@@ -144,23 +145,32 @@ def main(argv: list[str] | None = None) -> None:
                 saved = json.loads((run / "config.json").read_text())
                 resolved = (f"{saved['amp_resolved']}" + (" + channels_last" if saved["channels_last_resolved"]
                                                           else "") + f" on {saved['device_resolved']}")
-    if "crt" in wanted and "erm" in wanted:
-        for erm, second in zip(rows["ERM"], rows["ERM → cRT"], strict=True):
+                report(args, rows, command, started, load_before, clock, data.counts, resolved, done=False)
+    report(args, rows, command, started, load_before, clock, data.counts, resolved, done=True)
+
+
+def report(args: argparse.Namespace, rows: dict[str, list[dict]], command: str, started: str, load_before: str,
+           clock: float, counts: dict[str, int], resolved: str, done: bool) -> None:
+    """Write the table so far (after every row: a run stopped midway keeps what it measured)."""
+    rows = {name: [dict(row) for row in results] for name, results in rows.items()}
+    if "ERM" in rows and "ERM → cRT" in rows:
+        for erm, second in zip(rows["ERM"], rows["ERM → cRT"], strict=False):
             second["minutes"] += erm["minutes"]  # the chain's time: stage one is the ERM row's run
     text = "\n".join([
         "# CIFAR-10-LT (IF 100): long-tail methods at a CPU budget", "",
         f"Command: `{command.strip()}`",
         f"Date: {started}; /proc/loadavg before: {load_before}, after: {bench_data.load()}; "
-        f"{(time.time() - clock) / 60:.1f} minutes in all.", "",
-        f"Data: {args.data.name}: {data.counts['train']} train, {data.counts['valid']} valid ({args.valid_share:g} "
-        f"of each class, split seed 0), {data.counts['test']} test. ResNet-32 at {args.size}x{args.size}; each "
+        f"{(time.time() - clock) / 60:.1f} minutes in all" + ("." if done else " so far (not finished)."), "",
+        f"Data: {args.data.name}: {counts['train']} train, {counts['valid']} valid ({args.valid_share:g} "
+        f"of each class, split seed 0), {counts['test']} test. ResNet-32 at {args.size}x{args.size}; each "
         f"single-stage row its recipe's schedule scaled to {args.epochs} epoch(s); cRT {args.stage2_epochs} "
         f"epoch(s) on the ERM row's backbone (minutes include stage one); precision {resolved or args.amp}; "
         f"seeds {', '.join(map(str, args.seeds))}. Test accuracy in % (mean ± sd when several seeds) of the "
         "epoch picked by balanced accuracy on valid/; many/medium/few: classes with > 100, 20-100, < 20 "
         "training images (the full CIFAR-10-LT has no few-shot class: its rarest keeps 45 after the carve).", "",
         table(rows), ""])
-    print(text)
+    if done:
+        print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
 
