@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+from ltcli.bounds import check_run_sizes
 from ltcli.errors import LtcliError
 
 DEFAULT_LR_STAGES = (60, 60, 40, 40)  # epochs of each step stage of a DEFAULT_EPOCHS run (--lrstep not given)
@@ -136,6 +137,7 @@ class TrainConfig:
         """Check every value; canonicalise the objective's name and options. Raises LtcliError."""
         self._check_types()
         self._check_numbers()
+        check_run_sizes(self, flag, memory=not saved)  # bounds that keep a run within the machine
         self._check_choices()
         self._check_schedule(saved)
         self._check_task()

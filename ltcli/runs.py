@@ -57,10 +57,12 @@ def claim_stamped_dir(parent: Path) -> Path:
 def list_runs(
     logs_dir: Path, model: str | None = None, dataset: str | None = None, objective: str | None = None
 ) -> list[RunFolder]:
-    """Every run folder (one holding config.json) matching the filters, oldest first."""
+    """Every run folder (one holding config.json) matching the filters, oldest first. A filter is
+    compared with the folder's name, never put into the glob: `../x` or `*` match no folder."""
     logs_dir = Path(logs_dir)
-    pattern = f"{model or '*'}/{dataset or '*'}/{objective or '*'}/*/{CONFIG_NAME}"
-    runs = [RunFolder(p.parent) for p in logs_dir.glob(pattern) if is_stamp(p.parent.name)]
+    wanted = (model, dataset, objective)
+    runs = [RunFolder(p.parent) for p in logs_dir.glob(f"*/*/*/*/{CONFIG_NAME}") if is_stamp(p.parent.name)
+            and all(not w or w == part for w, part in zip(wanted, p.relative_to(logs_dir).parts, strict=False))]
     return sorted(runs, key=lambda r: (r.stamp, str(r.path)))
 
 

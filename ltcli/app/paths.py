@@ -71,12 +71,29 @@ class AppRoot:
             raise PathRefused(f"{what} {text!r} is refused: it leads outside {parts[0]}/ (a symlink out of the root)")
         return target
 
+    def check_name(self, name: str, what: str = "dataset", area: str = DATASETS_AREA) -> str:
+        """A bare name (one folder, not hidden, no glob characters), or PathRefused."""
+        name = str(name).strip()
+        if (not name or "/" in name or "\\" in name or name in (".", "..") or name.startswith(".")
+                or any(c in name for c in "*?[]")):
+            raise PathRefused(f"{what} {name[:80]!r} is refused: give one folder name under {area}/")
+        return name
+
     def confine_name(self, name: str, area: str, what: str = "dataset") -> Path:
         """`area/name` for a bare name (one folder, not hidden), refused like `confine`."""
-        name = str(name).strip()
-        if not name or "/" in name or "\\" in name or name in (".", "..") or name.startswith("."):
-            raise PathRefused(f"{what} name {name!r} is refused: give one folder name under {area}/")
+        name = self.check_name(name, f"{what} name", area)
         return self.confine(f"{area}/{name}", (area,), what)
+
+    def confine_tree(self, folder: Path, text: str, what: str = "folder") -> Path:
+        """`folder` (confined already) if nothing under it is a symlink out of the root: each file and
+        folder resolved, so an image folder cannot hold a link to a file elsewhere on the machine."""
+        root = self.path.resolve()
+        if folder.is_dir():
+            for entry in folder.rglob("*"):
+                if entry.is_symlink() and not entry.resolve().is_relative_to(root):
+                    shown = entry.relative_to(folder).as_posix()
+                    raise PathRefused(f"{what} {text!r} is refused: {shown} in it is a symlink out of the app's root")
+        return folder
 
     def relative(self, path: Path) -> str:
         """How the page shows (and the API takes) a path under the root."""
