@@ -27,7 +27,6 @@ from ltcli.errors import LtcliError
 ACTIVE = ("queued", "running")
 MAX_QUEUED = 100  # jobs waiting: a flood of requests must not hold the app's memory
 STOP_GRACE_S = 10.0  # after Stop, how long a worker may take to reach a batch boundary before it is killed
-WORKER = ("-m", "ltcli.app.worker")
 
 
 @dataclass
@@ -58,15 +57,14 @@ class Job:
 
 
 class JobQueue:
-    """Jobs in submission order; `parallel` worker threads each run one job's process at a time.
-    `worker`: the arguments after the interpreter that run a job file (a test may give another)."""
+    """Jobs in submission order; `parallel` worker threads each run one job's process at a time."""
 
     def __init__(self, root: Path, workdir: Path, parallel: int = 1, python: str = sys.executable,
-                 stop_grace: float = STOP_GRACE_S, worker: tuple[str, ...] = WORKER) -> None:
+                 stop_grace: float = STOP_GRACE_S) -> None:
         if not 1 <= parallel <= MAX_PARALLEL:
             raise LtcliError(f"--parallel must be in [1, {MAX_PARALLEL}], got {parallel}")
         self.root, self.workdir, self.python = Path(root), Path(workdir), python
-        self.stop_grace, self.worker = stop_grace, tuple(worker)
+        self.stop_grace = stop_grace
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._jobs: list[Job] = []
         self._ids = itertools.count(1)
@@ -202,8 +200,8 @@ class JobQueue:
         path = os.pathsep.join([package_home, *filter(None, [os.environ.get("PYTHONPATH")])])
         with open(log, "wb") as output:
             # Its own session, so Stop can kill the worker with the DataLoader processes it started.
-            return subprocess.Popen([self.python, *self.worker, str(job_file)], cwd=self.root, stdout=output,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            return subprocess.Popen([self.python, "-m", "ltcli.app.worker", str(job_file)], cwd=self.root,
+                                    stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path},
                                     start_new_session=hasattr(os, "killpg"))
 
