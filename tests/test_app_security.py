@@ -8,6 +8,7 @@ import os
 import shutil
 import stat
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -18,7 +19,7 @@ pytest.importorskip("gradio", reason="the web app needs the app extra: pip insta
 from gradio_client import handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-from ltcli.app.redact import gradio_upload_dir  # noqa: E402
+GRADIO_UPLOADS = os.environ.get("GRADIO_TEMP_DIR") or str(Path(tempfile.gettempdir()) / "gradio")
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def first_run(app_root: Path) -> Path:
 def assert_public(message: str, app_root: Path) -> None:
     """One line, no traceback, no server path (the absolute root, gradio's upload folder, /tmp)."""
     assert "\n" not in message and "Traceback" not in message
-    for private in (str(app_root), str(app_root.resolve()), str(gradio_upload_dir()), "/tmp/"):
+    for private in (str(app_root), str(app_root.resolve()), GRADIO_UPLOADS, "/tmp/"):
         assert private not in message, message
 
 
@@ -198,7 +199,8 @@ BAD_INPUTS = [
     ("/infer", {"images": None, "folder": "", "runs": [], "top_k": 1}, "pick at least 1 run"),
     ("/infer", {"images": None, "folder": "", "runs": ["logs/../../x"], "top_k": 1}, "'..'"),
     ("/infer", {"images": None, "folder": "/etc", "runs": "RUN", "top_k": 1}, "relative to the app's root"),
-    ("/infer", {"images": None, "folder": "a_datasets/colours", "runs": "RUN", "top_k": 0}, "less than minimum value 1"),
+    ("/infer", {"images": None, "folder": "a_datasets/colours", "runs": "RUN", "top_k": 0},
+     "less than minimum value 1"),
     ("/infer", {"images": None, "folder": "", "runs": ["RUN"] * 17, "top_k": 1}, "pick at most 16 runs"),
     ("/compare", {"runs": ["RUN", "RUN"], "split": "test", "temperatures": "a,b"}, "temperature"),
     ("/compare", {"runs": ["RUN", "logs"], "split": "test", "temperatures": ""}, "is not a run folder"),
