@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+from ltcli.bounds import check_run_sizes
 from ltcli.errors import LtcliError, shown
 
 DEFAULT_LR_STAGES = (60, 60, 40, 40)  # epochs of each step stage of a DEFAULT_EPOCHS run (--lrstep not given)
@@ -158,6 +159,7 @@ class TrainConfig:
         self._check_numbers()
         if self.batch_size == 1 and not saved:  # (a saved run that trained so is still tested and resumed)
             raise LtcliError("--batchsize must be at least 2: BatchNorm layers cannot train on one image per step")
+        check_run_sizes(self, flag, memory=not saved)  # bounds that keep a run within the machine
         self._check_choices()
         self._check_schedule(saved)
         self._check_task()

@@ -49,8 +49,8 @@ class Served:
         return Client(self.url, verbose=False)
 
     def close(self) -> None:
-        self.context.jobs.shutdown(timeout=60)
         self.demo.close()
+        self.context.close()  # the queue, then its scratch folder
 
 
 def serve_app(root: Path, max_upload_mb: float = 20.0) -> Served:

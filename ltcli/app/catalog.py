@@ -32,10 +32,16 @@ def is_split(folder) -> bool:
 
 
 def run_summaries(root: AppRoot, dataset: str | None = None) -> list[dict[str, Any]]:
-    """`summarize_run` of every run under logs/ (oldest first), with its root-relative path as `run`."""
+    """`summarize_run` of every run under logs/ (oldest first), with its root-relative path as `run`.
+    `dataset` must be a name (one folder); a run reached through a symlink out of logs/ is left out,
+    its config unread."""
+    if dataset is not None:
+        root.check_name(dataset, "dataset filter")
     if not root.logs.is_dir():
         return []
-    return [{**summarize_run(info), "run": root.relative(info.path)} for info in list_runs(root.logs, dataset=dataset)]
+    logs = root.logs.resolve()
+    inside = [info for info in list_runs(root.logs, dataset=dataset) if info.path.resolve().is_relative_to(logs)]
+    return [{**summarize_run(info), "run": root.relative(info.path)} for info in inside]
 
 
 def run_label(summary: dict[str, Any]) -> str:

@@ -11,6 +11,8 @@ from ltcli.app.jobs import JobQueue
 from ltcli.app.paths import AppRoot
 
 DEFAULT_MAX_UPLOAD_MB = 20
+SCRATCH_PREFIX = "ltcli-app-"  # make_context's folder in the temp folder: <prefix>XXXX/{figures,jobs}
+SCRATCH_FIGURES = "figures"
 
 
 @dataclass
@@ -34,6 +36,22 @@ class AppContext:
         target = self.figure_path(source.stem, source.suffix)
         shutil.copyfile(source, target)
         return str(target)
+
+    def public(self, text: str) -> str:
+        """A message as the page may show it: no server paths (ltcli.app.redact), one line."""
+        from ltcli.app.redact import public_message
+
+        private = [self.scratch, *filter(None, [getattr(self.jobs, "workdir", None)])]
+        return public_message(text, self.root.path, private)
+
+    def close(self) -> None:
+        """Stop the queue (running jobs stop, or are killed after the grace period), then remove the
+        scratch folder make_context created (figures, job files): nothing is left in the temp folder."""
+        try:
+            self.jobs.shutdown()
+        finally:
+            if self.scratch.name == SCRATCH_FIGURES and self.scratch.parent.name.startswith(SCRATCH_PREFIX):
+                shutil.rmtree(self.scratch.parent, ignore_errors=True)
 
     def running_runs(self) -> set[str]:
         return {j["run"] for j in self.jobs.jobs() if j["state"] == "running" and j["run"]}

@@ -22,7 +22,7 @@ def training_dataset(root: AppRoot, choice: str, imbalance_factor: float | None,
     it is (a split folder, or a folder of NAME_{train,val,test}.txt lists), `data_split/NAME` split
     (long-tailed when `imbalance_factor` is given) into a new
     a_datasets/ folder, or reused when that split exists already."""
-    folder = root.confine(choice, (DATASETS_AREA, RAW_AREA), "dataset")
+    folder = root.confine_tree(root.confine(choice, (DATASETS_AREA, RAW_AREA), "dataset"), choice, "dataset")
     area = Path(str(choice).strip()).parts[0]
     if not folder.is_dir():
         raise LtcliError(f"no dataset folder {choice}")

@@ -21,9 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import ltcli
+from ltcli.bounds import MAX_PARALLEL
 from ltcli.errors import LtcliError
 
 ACTIVE = ("queued", "running")
+MAX_QUEUED = 100  # jobs waiting: a flood of requests must not hold the app's memory
+STOP_GRACE_S = 10.0  # after Stop, how long a worker may take to reach a batch boundary before it is killed
 
 
 @dataclass
@@ -41,6 +44,7 @@ class Job:
     ended: float | None = None
     process: subprocess.Popen | None = field(default=None, repr=False)
     stop_requested: bool = False
+    killed: bool = False
 
     def describe(self, ahead: int | None = None) -> dict[str, Any]:
         """What the page and the API show of the job."""
@@ -55,10 +59,12 @@ class Job:
 class JobQueue:
     """Jobs in submission order; `parallel` worker threads each run one job's process at a time."""
 
-    def __init__(self, root: Path, workdir: Path, parallel: int = 1, python: str = sys.executable) -> None:
-        if parallel < 1:
-            raise LtcliError(f"--parallel must be at least 1, got {parallel}")
+    def __init__(self, root: Path, workdir: Path, parallel: int = 1, python: str = sys.executable,
+                 stop_grace: float = STOP_GRACE_S) -> None:
+        if not 1 <= parallel <= MAX_PARALLEL:
+            raise LtcliError(f"--parallel must be in [1, {MAX_PARALLEL}], got {parallel}")
         self.root, self.workdir, self.python = Path(root), Path(workdir), python
+        self.stop_grace = stop_grace
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._jobs: list[Job] = []
         self._ids = itertools.count(1)
@@ -74,6 +80,8 @@ class JobQueue:
         with self._changed:
             if self._closing:
                 raise LtcliError("the app is shutting down: no new training")
+            if sum(1 for j in self._jobs if j.state == "queued") >= MAX_QUEUED:
+                raise LtcliError(f"{MAX_QUEUED} jobs are waiting already: wait for them, or stop some")
             job = Job(next(self._ids), label, request)
             self._jobs.append(job)
             ahead = sum(1 for j in self._jobs if j.state in ACTIVE and j.id != job.id)
@@ -81,7 +89,8 @@ class JobQueue:
             return job.describe(ahead)
 
     def stop(self, job_id: int) -> str:
-        """Cancel a queued job, or ask a running one to stop at the next batch boundary."""
+        """Cancel a queued job, or ask a running one to stop at the next batch boundary; one that has
+        not ended `stop_grace` seconds later (stuck inside a step) is killed with its process group."""
         with self._changed:
             job = self._find(job_id)
             if job.state == "queued":
@@ -89,11 +98,17 @@ class JobQueue:
                 return f"job {job.id} cancelled"
             if job.state != "running":
                 return f"job {job.id} is {job.state}: nothing to stop"
+            if job.stop_requested:
+                return f"job {job.id}: stopping already (killed if not ended {self.stop_grace:g} s after Stop)"
             job.stop_requested = True
             job.message = "stopping at the next batch boundary"
             if job.process is not None:
                 job.process.send_signal(signal.SIGTERM)
-            return f"job {job.id}: stopping at the next batch boundary (the run stays resumable)"
+                timer = threading.Timer(self.stop_grace, self._kill, (job, job.process))
+                timer.daemon = True
+                timer.start()
+            return (f"job {job.id}: stopping at the next batch boundary, killed if not ended within "
+                    f"{self.stop_grace:g} s (the run stays resumable)")
 
     def jobs(self) -> list[dict[str, Any]]:
         with self._changed:
@@ -134,6 +149,20 @@ class JobQueue:
             thread.join(timeout)
 
     # -- the worker threads ----------------------------------------------------------------------
+    def _kill(self, job: Job, process: subprocess.Popen) -> None:
+        """The end of Stop's grace period: kill a worker still alive, and the loader processes it started."""
+        with self._changed:
+            if process.poll() is not None:
+                return
+            job.killed = True
+            try:
+                if hasattr(os, "killpg"):
+                    os.killpg(process.pid, signal.SIGKILL)  # its own session: the group is the worker's
+                else:
+                    process.kill()
+            except ProcessLookupError:
+                pass
+
     def _find(self, job_id: int) -> Job:
         for job in self._jobs:
             if job.id == int(job_id):
@@ -170,9 +199,11 @@ class JobQueue:
         package_home = str(Path(ltcli.__file__).resolve().parents[1])
         path = os.pathsep.join([package_home, *filter(None, [os.environ.get("PYTHONPATH")])])
         with open(log, "wb") as output:
+            # Its own session, so Stop can kill the worker with the DataLoader processes it started.
             return subprocess.Popen([self.python, "-m", "ltcli.app.worker", str(job_file)], cwd=self.root,
                                     stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path})
+                                    env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path},
+                                    start_new_session=hasattr(os, "killpg"))
 
     def _read_status(self, job: Job) -> dict[str, Any]:
         _, status_file, _ = self._files(job)
@@ -195,8 +226,10 @@ class JobQueue:
             job.state, job.message = "finished", "finished"
         elif code == STOPPED_EXIT or job.stop_requested:
             job.state = "stopped"
-            job.message = ("stopped at a batch boundary: resume it from the Runs tab or with "
-                           f"`ltcli train --resume {job.run}`" if job.run else "stopped before its run folder existed")
+            how = (f"killed: it had not stopped {self.stop_grace:g} s after Stop (its last finished epoch is kept)"
+                   if job.killed else "stopped at a batch boundary")
+            job.message = (f"{how}: resume it from the Runs tab or with `ltcli train --resume {job.run}`"
+                           if job.run else f"{how}, before its run folder existed")
         else:
             job.state = "failed"
             job.message = status.get("message") or self._last_log_line(job) or f"worker exited with code {code}"

@@ -3,6 +3,7 @@ never a public share link)."""
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import gradio as gr
 
 from ltcli.app.catalog import dataset_choices, run_choices
-from ltcli.app.context import DEFAULT_MAX_UPLOAD_MB, AppContext
+from ltcli.app.context import DEFAULT_MAX_UPLOAD_MB, SCRATCH_FIGURES, SCRATCH_PREFIX, AppContext
 from ltcli.app.jobs import JobQueue
 from ltcli.app.paths import AppRoot
 from ltcli.app.tabs.compare import CompareTab
@@ -24,11 +25,16 @@ TITLE = "ltcli: long-tailed image classification"
 
 def make_context(root: str | Path, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, parallel: int = 1,
                  device: str = "auto") -> AppContext:
-    """The root, a job queue whose worker processes run in it, and a scratch folder for figures."""
+    """The root, a job queue whose worker processes run in it, and a scratch folder for figures
+    (removed by `AppContext.close`)."""
     app_root = AppRoot.at(root)
-    scratch = Path(tempfile.mkdtemp(prefix="ltcli-app-"))
-    jobs = JobQueue(app_root.path, scratch / "jobs", parallel=parallel)
-    return AppContext(app_root, jobs, scratch / "figures", int(max_upload_mb * 2**20), device)
+    scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
+    try:
+        jobs = JobQueue(app_root.path, scratch / "jobs", parallel=parallel)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    return AppContext(app_root, jobs, scratch / SCRATCH_FIGURES, int(max_upload_mb * 2**20), device)
 
 
 def build_app(context: AppContext) -> gr.Blocks:

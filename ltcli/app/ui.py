@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -15,17 +16,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def shown(handler: F) -> F:
     """Raise a library error as gr.Error: one line on the page (a toast) and the error message of
-    an API call, never a stack trace. The wrapper keeps the handler's signature, so the API's
-    parameter names are the handler's."""
+    an API call, never a stack trace, never a server path (AppContext.public). The wrapper keeps
+    the handler's signature, so the API's parameter names are the handler's."""
 
     @functools.wraps(handler)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        context = getattr(args[0], "context", None) if args else None
+        public = context.public if context is not None else (lambda text: " ".join(str(text).split()))
         try:
             return handler(*args, **kwargs)
         except LtcliError as error:
-            raise gr.Error(str(error), print_exception=False) from None
+            raise gr.Error(public(str(error)), print_exception=False) from None
         except OSError as error:
-            raise gr.Error(describe_os_error(error), print_exception=False) from None
+            raise gr.Error(public(describe_os_error(error)), print_exception=False) from None
+        except Exception as error:  # a bug: its traceback on the server's console, one line on the page
+            traceback.print_exc()
+            raise gr.Error(public(f"unexpected {type(error).__name__}: {error}"), print_exception=False) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ltcli.bounds import MAX_FEATURE_DIM, MAX_QUEUE
 from ltcli.models.contrastive import PaCoNet
 from ltcli.objectives.base import Objective
 from ltcli.objectives.registry import register_objective
@@ -52,6 +53,9 @@ class PaCo(Objective):
         momentum: float = 0.999,
     ) -> None:
         super().__init__(class_counts)
+        if not (1 <= queue <= MAX_QUEUE and 1 <= dim <= MAX_FEATURE_DIM):  # the queue is queue x dim features
+            raise ValueError(f"queue must be in [1, {MAX_QUEUE}] and dim in [1, {MAX_FEATURE_DIM}], "
+                             f"got {queue} and {dim}")
         if temperature <= 0 or supt <= 0:
             raise ValueError("temperature and supt must be positive")
         if alpha < 0 or beta < 0 or gamma < 0 or alpha + beta == 0:

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ltcli.bounds import MAX_EXPERTS
 from ltcli.models.experts import ride_experts
 from ltcli.objectives.base import Objective
 from ltcli.objectives.registry import register_objective
@@ -51,8 +52,8 @@ class RIDE(Objective):
         epochs: int = 200,
     ) -> None:
         super().__init__(class_counts)
-        if num_experts < 1:
-            raise ValueError(f"num_experts must be at least 1, got {num_experts}")
+        if not 1 <= num_experts <= MAX_EXPERTS:  # each expert copies the later stages: 100 take minutes an epoch
+            raise ValueError(f"num_experts must be in [1, {MAX_EXPERTS}], got {num_experts}")
         if scale <= 0 or diversity_temperature <= 0:
             raise ValueError("scale and diversity_temperature must be positive")
         counts = self.class_counts.numpy()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
+from ltcli.bounds import MAX_FEATURE_DIM, MAX_QUEUE, at_most, check_run_sizes
 from ltcli.config import DEFAULT_LR_STAGES, DEFAULT_WORKERS, at_least, check_schedule, check_types, flag, in_range
 from ltcli.errors import LtcliError
 
@@ -94,6 +95,9 @@ class PretrainConfig:
 
         check_types(self, lists=("lr_steps",))
         self._check_numbers()
+        check_run_sizes(self, flag, views=4 if self.method == "rotation" else 2)  # rotation: 4 rotations a batch
+        for name, high in (("moco_queue", MAX_QUEUE), ("moco_dim", MAX_FEATURE_DIM)):
+            at_most(self, name, high, flag(name))
         self._check_choices()
         check_schedule(self, saved)
         check_warmup(self, saved)

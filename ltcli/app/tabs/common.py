@@ -8,6 +8,8 @@ from ltcli.app.paths import AREAS, LOGS_AREA, WEIGHTS_AREA, AppRoot
 from ltcli.errors import LtcliError
 from ltcli.run_folder import RunFolder
 
+MAX_RUNS = 16  # runs compared or averaged at once
+
 
 def whole(value: Any, label: str) -> int:
     """A number box's value as an int (gradio sends floats); 2.5 epochs is an error, not 2."""
@@ -31,7 +33,8 @@ def run_folder(root: AppRoot, text: str) -> RunFolder:
     """The run folder a root-relative path names (under logs/), refused outside the root."""
     path = root.confine(text, (LOGS_AREA,), "run")
     if not RunFolder.holds_run(path):
-        raise LtcliError(f"{text} is not a run folder (no config.json)")
+        raise LtcliError(f"{str(text)[:80]} is not a run folder (no config.json)")
+    root.confine_tree(path, text, "run")  # its checkpoints and logs are read: none may be a link out
     return RunFolder(path)
 
 
@@ -40,6 +43,8 @@ def run_folders(root: AppRoot, texts: list[str] | str | None, at_least: int = 1)
     texts = [t for t in texts if str(t).strip()]
     if len(texts) < at_least:
         raise LtcliError(f"pick at least {at_least} run{'s' if at_least > 1 else ''}")
+    if len(texts) > MAX_RUNS:
+        raise LtcliError(f"pick at most {MAX_RUNS} runs (each is loaded into memory), got {len(texts)}")
     return [run_folder(root, text) for text in texts]
 
 

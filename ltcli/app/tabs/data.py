@@ -24,7 +24,8 @@ class DataTab:
         from ltcli.data.stats import dataset_stats
         from ltcli.plots import plot_class_histogram
 
-        folder = self.context.root.confine(dataset, (DATASETS_AREA, RAW_AREA), "dataset")
+        root = self.context.root
+        folder = root.confine_tree(root.confine(dataset, (DATASETS_AREA, RAW_AREA), "dataset"), dataset, "dataset")
         result = dataset_stats(folder)
         groups = {c: group for group, members in result.groups().items() for c in members}
         rows = [[c, *(result.counts[s][c] for s in result.splits), groups[c]] for c in result.class_names]

@@ -47,7 +47,7 @@ class InferTab:
         infos = run_folders(root, runs)
         paths = upload_paths(images, self.context.max_upload_bytes)
         if folder and folder.strip():
-            paths.append(root.confine(folder, AREAS, "image folder"))
+            paths.append(root.confine_tree(root.confine(folder, AREAS, "image folder"), folder, "image folder"))
         if not paths:
             raise LtcliError("upload an image (or name a folder under the root) to classify")
         k = whole(top_k, "top k")

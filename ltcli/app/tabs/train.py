@@ -99,12 +99,12 @@ class TrainTab:
 
     def jobs(self) -> list[dict[str, Any]]:
         """Every job of this app session, oldest first."""
-        return self.context.jobs.jobs()
+        return [{**job, "message": self.context.public(job["message"])} for job in self.context.jobs.jobs()]
 
     def watch(self, job_id: float | None) -> tuple[Any, str, Any]:
         """The timer's poll: the jobs table, the watched job's progress and curves (the given job,
         else the running one, else the latest)."""
-        jobs = self.context.jobs.jobs()
+        jobs = self.jobs()
         rows = [[j["job"], j["state"] + (f" ({j['ahead']} ahead)" if j.get("ahead") is not None else ""),
                  j["label"], j["run"] or "", j["message"]] for j in reversed(jobs)]
         chosen = None
