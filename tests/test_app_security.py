@@ -186,7 +186,7 @@ BAD_INPUTS = [
     ("/train", {**TINY, "lr": -1}, "--lr must be above 0"),
     ("/train", {**TINY, "seed": -1}, "--seed must be at least 0"),
     ("/train", {**TINY, "model": "no-such-model"}, "unknown model"),
-    ("/train", {**TINY, "objective": "nope"}, "Value: nope is not in the list of choices"),  # gradio's check
+    ("/train", {**TINY, "objective": "nope"}, "unknown objective 'nope'"),  # TrainConfig refuses it
     ("/train", {**TINY, "dataset": "../outside"}, "'..'"),
     ("/train", {**TINY, "dataset": "/etc"}, "relative to the app's root"),
     ("/train", {**TINY, "dataset": "a_datasets/missing"}, "no dataset folder a_datasets/missing"),
@@ -205,7 +205,7 @@ BAD_INPUTS = [
     ("/compare", {"runs": ["RUN", "RUN"], "split": "test", "temperatures": "a,b"}, "temperature"),
     ("/compare", {"runs": ["RUN", "logs"], "split": "test", "temperatures": ""}, "is not a run folder"),
     ("/tune", {"run": "RUN", "objective": "GML", "epochs": 1e20}, "--epochs must be at most"),
-    ("/tune", {"run": "RUN", "objective": "nope", "epochs": 1}, "not in the list of choices"),
+    ("/tune", {"run": "RUN", "objective": "nope", "epochs": 1}, "unknown objective 'nope'"),
     ("/tune", {"run": "logs/none", "objective": "GML", "epochs": 1}, "is not a run folder"),
     ("/runs", {"dataset": "../../../outside/x"}, "is refused"),
     ("/test", {"run": ""}, "no run given"),

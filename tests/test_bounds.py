@@ -31,7 +31,7 @@ def test_a_train_config_past_a_bound_is_refused(given, message):
 
 
 def test_the_bounds_themselves_are_accepted():
-    config = TrainConfig.create(dataset="d", epochs=100_000, height=64, width=4096, batch_size=1, workers=64,
+    config = TrainConfig.create(dataset="d", epochs=100_000, height=64, width=4096, batch_size=2, workers=64,
                                 objective="RIDE", objective_options={"num_experts": 16})
     assert (config.epochs, config.width, config.objective_options["num_experts"]) == (100_000, 4096, 16)
 
