@@ -173,22 +173,22 @@ def folders_beside_splits(source: Path) -> list[Path]:
     return sorted(p for p in source.iterdir() if p.is_dir() and not is_hidden(p.name) and p.name not in SPLITS)
 
 
-def apply_long_tail(plan: SplitPlan, long_tail: LongTailPlan) -> SplitPlan:
-    """Keep `long_tail.targets[c]` of each class's training files (seeded); other splits untouched."""
+def keep_in_train(plan: SplitPlan, targets: dict[str, int]) -> None:
+    """Keep `targets[c]` of each class's training files (seeded); other splits untouched."""
     train = plan.assignment["train"]
-    plan.assignment["train"] = {
-        name: subsample(files, long_tail.targets[name], plan.seed, name) for name, files in train.items()
-    }
+    plan.assignment["train"] = {name: subsample(files, targets[name], plan.seed, name) for name, files in train.items()}
+
+
+def apply_long_tail(plan: SplitPlan, long_tail: LongTailPlan) -> SplitPlan:
+    """The training split shaped by a long-tail profile."""
+    keep_in_train(plan, long_tail.targets)
     plan.long_tail = long_tail
     return plan
 
 
 def apply_counts(plan: SplitPlan, counts: CountsPlan) -> SplitPlan:
-    """Keep exactly `counts.targets[c]` of each class's training files (seeded); other splits untouched."""
-    train = plan.assignment["train"]
-    plan.assignment["train"] = {
-        name: subsample(files, counts.targets[name], plan.seed, name) for name, files in train.items()
-    }
+    """The training split cut to exact per-class counts (--counts)."""
+    keep_in_train(plan, counts.targets)
     plan.exact_counts = counts
     return plan
 
