@@ -4,6 +4,7 @@ the training split, and the run records what was kept."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -100,7 +101,7 @@ def test_refusals_are_one_line(cli, split_dataset, tmp_path, first_run):
         (("--dataset", "colours", "--unlabeled", unlabeled),
          "--unlabeled DIR and --pseudo-labels-from RUN go together"),
         (("--dataset", "colours", "--unlabeled", tmp_path / "nowhere", "--pseudo-labels-from", first_run),
-         "--unlabeled folder not found"),
+         "--unlabeled folder (or .txt list) not found"),
         (("--dataset", "colours", "--unlabeled", split_dataset / "test", "--pseudo-labels-from", first_run),
          "overlaps the dataset"),
         (("--dataset", "colours", "--unlabeled", empty, "--pseudo-labels-from", first_run), "holds no readable image"),
@@ -150,3 +151,27 @@ def test_a_resumed_run_trains_on_the_pseudo_labels_it_recorded(cli, split_datase
     result = cli("train", "--resume", run)
     assert "(51 train, 12 valid" in " ".join(result.output.split())
     assert len(read_csv(run / "train.csv")) == 2 and (run / "pseudo_labels.csv").read_bytes() == recorded
+
+
+def test_an_unlabeled_list_file_is_read_like_a_folder(tmp_path):
+    """`--unlabeled LIST.txt`: the images its lines name (relative to the list's folder, labels ignored);
+    a missing or undecodable one is counted, and a list naming a dataset image is refused."""
+    from ltcli.data.unlabeled import unlabeled_images
+
+    images = unlabeled_folder(tmp_path / "pool" / "images")
+    listed = sorted(p for p in images.rglob("*.png") if p.name != "broken.png")[:4]
+    lines = [f"images/{p.relative_to(images).as_posix()} 0" for p in listed]
+    lines += ["images/broken.png 1", "images/gone.png 2"]
+    (tmp_path / "pool" / "extra.txt").write_text("\n".join(lines) + "\n")
+    dataset = make_class_images({"apple": 2}, tmp_path / "dataset")
+
+    found = unlabeled_images(tmp_path / "pool" / "extra.txt", dataset)
+    assert sorted(map(str, found.images)) == sorted(map(str, listed))
+    assert sorted(Path(p).name for p in found.corrupt) == ["broken.png", "gone.png"]
+
+    inside = next(dataset.rglob("*.png"))
+    (tmp_path / "pool" / "leak.txt").write_text(f"{inside} 0\n")
+    with pytest.raises(LtcliError, match="an image of the dataset"):
+        unlabeled_images(tmp_path / "pool" / "leak.txt", dataset)
+    with pytest.raises(LtcliError, match=r"--unlabeled folder \(or .txt list\) not found"):
+        unlabeled_images(tmp_path / "pool" / "none.txt", dataset)

@@ -150,7 +150,8 @@ def train(
         str | None, typer.Option(help="Binary task: POS:NEG per batch, e.g. 1:10 (for pairwise AUC losses).")
     ] = None,
     unlabeled: Annotated[Path | None, typer.Option(
-        help="Folder of unlabeled images (any layout), pseudo-labelled by --pseudo-labels-from and trained on.")
+        help="Folder of unlabeled images (any layout) or a .txt list of their paths, pseudo-labelled by "
+             "--pseudo-labels-from and trained on.")
     ] = None,
     pseudo_labels_from: Annotated[str | None, typer.Option(
         help="Run (folder or stamp) whose predictions label --unlabeled (Yang & Xu 2020); its classes must be the "

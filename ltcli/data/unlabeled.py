@@ -1,8 +1,9 @@
 """Unlabeled images for semi-supervised training: the one place a source of them is read.
 
 A source is a folder of images, searched recursively (class subfolders are fine: their names are
-ignored; hidden files are skipped as everywhere). Another kind of source (a list file of image
-paths, `--data LISTS`) plugs in here: `unlabeled_images` is all the pseudo-labelling reads.
+ignored; hidden files are skipped as everywhere), or a `.txt` list of image paths (`path [label]`
+lines as in list datasets, relative to the list's folder; labels ignored): `unlabeled_images` is all
+the pseudo-labelling reads.
 """
 
 from __future__ import annotations
@@ -23,18 +24,26 @@ class UnlabeledImages:
 
 
 def unlabeled_images(source: str | Path, dataset_root: Path | None = None) -> UnlabeledImages:
-    """Every decodable image under `source`. With `dataset_root`, a source inside the labelled dataset
-    (or holding it) is refused: its validation and test images must stay unseen in training."""
-    folder = Path(source).resolve()
-    if not folder.is_dir():
-        raise LtcliError(f"--unlabeled folder not found: {source}")
-    if dataset_root is not None:
-        root = dataset_root.resolve()
-        if folder == root or root in folder.parents or folder in root.parents:
-            raise LtcliError(f"--unlabeled {folder} overlaps the dataset {root}: its validation and test images "
-                             "must stay unseen, and its training images are labelled already")
+    """Every decodable image of `source` (a folder or a `.txt` list). With `dataset_root`, a source
+    inside the labelled dataset (or holding it), or a list naming one of its images, is refused: its
+    validation and test images must stay unseen in training."""
+    path = Path(source).resolve()
+    is_list = path.is_file() and path.suffix.lower() == ".txt"
+    if not (path.is_dir() or is_list):
+        raise LtcliError(f"--unlabeled folder (or .txt list) not found: {source}")
+    root = dataset_root.resolve() if dataset_root is not None else None
+    if root is not None and not is_list and (path == root or root in path.parents or path in root.parents):
+        raise LtcliError(f"--unlabeled {path} overlaps the dataset {root}: its validation and test images "
+                         "must stay unseen, and its training images are labelled already")
     try:
-        found = collect_images([folder])
-    except LtcliError:
-        raise LtcliError(f"--unlabeled {folder} holds no readable image") from None
+        found = collect_images([path])
+    except LtcliError as error:
+        if is_list:
+            raise
+        raise LtcliError(f"--unlabeled {path} holds no readable image") from error
+    if root is not None and is_list:
+        inside = next((p for p in [*found.images, *found.corrupt] if root in Path(p).resolve().parents), None)
+        if inside is not None:
+            raise LtcliError(f"--unlabeled {path} names {inside}, an image of the dataset {root}: its validation "
+                             "and test images must stay unseen, and its training images are labelled already")
     return UnlabeledImages(images=list(found.images), corrupt=list(found.corrupt))
