@@ -109,7 +109,7 @@ def test_train_on_data_path_without_valid_uses_test(cli, tmp_path, make_class_fo
     make_class_folder({"apple": 2, "leaf": 2}, root / "test")
     result = cli("train", "--data", str(root), "--objective", "ERM", *TRAIN_ARGS[:2], "--epochs", "1",
                  *TRAIN_ARGS[4:6], "--lrstep", "1", "--warmup", "0", *TRAIN_ARGS[10:])
-    assert "validation (best-epoch choice) uses test/" in " ".join(result.output.split())
+    assert "has no valid split: validation (best-epoch choice) uses test" in " ".join(result.output.split())
     run = next((tmp_path / "logs" / "resnet20" / "plain" / "ERM").iterdir())
     assert json.loads((run / "config.json").read_text())["valid_split"] == "test"
 
