@@ -19,7 +19,18 @@ from types import SimpleNamespace
 from typing import Any
 
 from ltcli.bounds import check_run_sizes
+from ltcli.choices import (
+    AMP_MODES,
+    AUGMENTS,
+    CACHE_MODES,
+    FREEZE_MODES,
+    HEADS,
+    SCHEDULES,
+    SWITCH_MODES,
+    check_device_name,
+)
 from ltcli.errors import LtcliError, shown
+from ltcli.layout import DATASETS_DIR, LOGS_DIR
 
 DEFAULT_LR_STAGES = (60, 60, 40, 40)  # epochs of each step stage of a DEFAULT_EPOCHS run (--lrstep not given)
 DEFAULT_WARMUP_EPOCHS = 5  # warmup of a DEFAULT_EPOCHS run (--warmup not given); also what a bare --warmup means
@@ -97,8 +108,8 @@ class TrainConfig:
     device: str = "auto"
     workers: int = DEFAULT_WORKERS
     strict: bool = False  # decode every image before training; a corrupt file is then an error
-    datasets_dir: str = "a_datasets"
-    logs_dir: str = "logs"
+    datasets_dir: str = DATASETS_DIR
+    logs_dir: str = LOGS_DIR
     select_metric: str = "acc"  # the validation column whose best value picks checkpoint_best.pt
     name: str = ""  # the experiment's name, free text: kept in config.json, shown by `ltcli runs`
 
@@ -193,14 +204,6 @@ class TrainConfig:
             raise LtcliError("--nesterov needs a momentum above 0")
 
     def _check_choices(self) -> None:
-        from ltcli.data.memory import CACHE_MODES
-        from ltcli.data.transforms import AUGMENTS
-        from ltcli.engine.compute import AMP_MODES, SWITCH_MODES
-        from ltcli.engine.runtime import check_device_name
-        from ltcli.engine.schedule import SCHEDULES
-        from ltcli.models.heads import HEADS
-        from ltcli.models.weights import FREEZE_MODES
-
         for name, choices in (("sched", SCHEDULES), ("augment", AUGMENTS), ("data_cache", CACHE_MODES),
                               ("amp", AMP_MODES), ("channels_last", SWITCH_MODES), ("freeze", FREEZE_MODES),
                               ("head", HEADS)):

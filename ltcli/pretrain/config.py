@@ -7,14 +7,15 @@ shared options keep train's names and checks; the method's own options come afte
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
 from ltcli.bounds import MAX_FEATURE_DIM, MAX_QUEUE, at_most, check_run_sizes
+from ltcli.choices import AMP_MODES, CACHE_MODES, SCHEDULES, SWITCH_MODES, check_device_name
 from ltcli.config import DEFAULT_LR_STAGES, DEFAULT_WORKERS, at_least, check_schedule, check_types, flag, in_range
 from ltcli.errors import LtcliError
+from ltcli.layout import DATASETS_DIR, LOGS_DIR
 
 
 @dataclass
@@ -51,8 +52,8 @@ class PretrainConfig:
     device: str = "auto"
     workers: int = DEFAULT_WORKERS
     strict: bool = False
-    datasets_dir: str = "a_datasets"
-    logs_dir: str = "logs"
+    datasets_dir: str = DATASETS_DIR
+    logs_dir: str = LOGS_DIR
 
     # The best epoch (checkpoint_best.pt) has the lowest pretext loss on the validation images.
     select_metric: ClassVar[str] = "loss"
@@ -122,17 +123,13 @@ class PretrainConfig:
             raise LtcliError(f"--min-lr ({self.min_lr}) must be below --lr ({self.lr})")
 
     def _check_choices(self) -> None:
-        from ltcli.data.memory import CACHE_MODES
-        from ltcli.engine.compute import AMP_MODES, SWITCH_MODES
-        from ltcli.engine.schedule import SCHEDULES
         from ltcli.pretrain.methods import PRETEXTS
 
         for name, choices in (("method", tuple(PRETEXTS)), ("sched", SCHEDULES), ("data_cache", CACHE_MODES),
                               ("amp", AMP_MODES), ("channels_last", SWITCH_MODES)):
             if getattr(self, name) not in choices:
                 raise LtcliError(f"unknown {flag(name)} {getattr(self, name)!r}: choose one of {', '.join(choices)}")
-        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
-            raise LtcliError(f"unknown --device {self.device!r}: use auto, cpu or cuda[:N]")
+        check_device_name(self.device)
         if (self.dataset is None) == (self.data is None):
             raise LtcliError("give exactly one of --dataset NAME (under a_datasets/) or --data PATH")
 
