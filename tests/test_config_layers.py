@@ -37,3 +37,22 @@ def test_engine_and_configs_share_one_choice_list_each():
     assert weights.FREEZE_MODES is choices.FREEZE_MODES
     assert runtime.check_device_name is choices.check_device_name
     assert not hasattr(memory, "CACHE_MODES")  # one home only
+
+
+def test_each_shared_field_is_declared_once():
+    """TrainConfig and PretrainConfig extend RunSettings and re-declare no shared field, except
+    pretrain's --sched, whose default really differs (cosine, where train picks one for --epochs)."""
+    import dataclasses
+
+    from ltcli.config import TrainConfig
+    from ltcli.pretrain.config import PretrainConfig
+    from ltcli.settings import RunSettings
+
+    shared = {f.name for f in dataclasses.fields(RunSettings)}
+    assert issubclass(TrainConfig, RunSettings) and issubclass(PretrainConfig, RunSettings)
+    assert not set(vars(TrainConfig)["__annotations__"]) & shared
+    assert set(vars(PretrainConfig)["__annotations__"]) & shared == {"sched"}
+    pretrain_own = {f.name for f in dataclasses.fields(PretrainConfig)} - shared
+    assert pretrain_own and not pretrain_own & {f.name for f in dataclasses.fields(TrainConfig)}
+    assert TrainConfig(dataset="d", epochs=30).sched == "cosine" and TrainConfig(dataset="d").sched == "step"
+    assert PretrainConfig(dataset="d").sched == "cosine"

@@ -11,11 +11,10 @@ from ltcli.cli import options
 from ltcli.cli.app import app, console, friendly
 from ltcli.cli.compat import SourceToolCommand
 from ltcli.cli.train import parse_int_list
-from ltcli.config import DEFAULT_EPOCHS, DEFAULT_WARMUP_EPOCHS
 from ltcli.errors import LtcliError
-from ltcli.pretrain.config import DEFAULT, PretrainConfig
+from ltcli.pretrain.config import DEFAULT, MOCO_PANEL, PretrainConfig
+from ltcli.settings import DEFAULT_EPOCHS, DEFAULT_WARMUP_EPOCHS
 
-MOCO_PANEL = "MoCo (--method moco)"
 # PretrainConfig fields whose `pretrain` parameter has another name (the rest share it).
 PARAMETERS = {"batch_size": "batchsize", "lr_steps": "lrstep", "warmup_epochs": "warmup"}
 
@@ -100,7 +99,7 @@ def pretrain(
 
 def refuse_other_methods_options(ctx: typer.Context, values: dict[str, Any]) -> None:
     """MoCo's options typed for another method would be silently ignored: say so instead."""
-    from ltcli.config import flag
+    from ltcli.settings import flag
 
     if values["method"] == "moco":
         return

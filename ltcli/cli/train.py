@@ -13,15 +13,9 @@ import typer
 from ltcli.cli import options
 from ltcli.cli.app import app, console, friendly
 from ltcli.cli.compat import SourceToolCommand
-from ltcli.config import (
-    DEFAULT,
-    DEFAULT_EPOCHS,
-    DEFAULT_LR_STAGES,
-    DEFAULT_WARMUP_EPOCHS,
-    TrainConfig,
-    describe_schedule,
-)
+from ltcli.config import DEFAULT, TrainConfig, describe_schedule
 from ltcli.errors import LtcliError
+from ltcli.settings import DEFAULT_EPOCHS, DEFAULT_LR_STAGES, DEFAULT_WARMUP_EPOCHS
 
 ALIAS_PANEL = "Options of the tools ltcli replaces (each sets one objective's option)"
 # TrainConfig fields whose `train` parameter has another name (the rest share it).
@@ -230,7 +224,7 @@ def train(
 
 def describe_default_schedule(config: TrainConfig) -> str | None:
     """One line: the schedule a run got when it left part of it out (None when all was given)."""
-    from ltcli.config import flag
+    from ltcli.settings import flag
 
     left_out = "/".join(flag(name) for name in config.scaled if name != "lr_steps" or config.sched == "step")
     if not left_out:
@@ -255,8 +249,8 @@ def given_options(ctx: typer.Context, values: dict[str, Any]) -> dict[str, Any]:
 
 def describe_recipe(config: TrainConfig, given: dict[str, Any]) -> str:
     """One line: the values the recipe set (the options given on the command line are not listed)."""
-    from ltcli.config import flag
     from ltcli.recipes import get_recipe
+    from ltcli.settings import flag
 
     filled = get_recipe(config.recipe).fill(given)
     settings = " ".join(flag(name) if value is True else f"{flag(name)} {value}" for name, value in filled.items())
