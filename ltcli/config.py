@@ -74,7 +74,7 @@ class TrainConfig(RunSettings):
 
     objective: str = option("CCE", "Loss (see `ltcli objectives`).", suggest=_objectives)
     objective_options: dict[str, Any] = option(help="Objective option KEY=VALUE (repeatable).", flags=("--opt",),
-                                               factory=dict)
+                                               cli_type=list[str], factory=dict)
     train_rule: str = option("None", "None, Reweight, Resample, SqrtResample or DRW.", suggest=_train_rules)
     drw_epoch: int | None = option(None, "Epoch DRW starts re-weighting (default: 80%).")
     cb_beta: float = option(0.9999, "beta of the effective-number class weights.")

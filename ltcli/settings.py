@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,17 @@ def default_workers(cpus: int | None) -> int:
 
 
 DEFAULT_WORKERS = default_workers(os.cpu_count())
+
+
+def parse_int_list(text: str, option: str) -> list[int]:
+    """'60,60,40,40', '60 60 40 40' and '[60, 60, 40, 40]' (the CCE tool's form) -> [60, 60, 40, 40]."""
+    inner = text.strip()
+    if inner.startswith("[") and inner.endswith("]"):
+        inner = inner[1:-1]
+    try:
+        return [int(v) for v in re.split(r"[\s,]+", inner) if v]
+    except ValueError:
+        raise LtcliError(f"{option} takes whole numbers separated by commas or spaces, got {text!r}") from None
 
 
 def option(default: Any = None, help: str = "", *, flags: tuple[str, ...] = (), choices: Any = None,
@@ -75,6 +87,14 @@ def field_choices(f: dataclasses.Field, offered: bool = False) -> tuple[str, ...
     return tuple(choices() if callable(choices) else choices) if choices is not None else None
 
 
+def choices_of(cls: type, name: str) -> tuple[str, ...]:
+    """The names a picker offers for field `name` of config class `cls` (its choices or suggestions)."""
+    found = field_choices(next(f for f in dataclasses.fields(cls) if f.name == name), offered=True)
+    if found is None:
+        raise KeyError(f"{cls.__name__}.{name} declares no choices")
+    return found
+
+
 @register_flags
 @dataclass
 class RunSettings:
@@ -99,7 +119,8 @@ class RunSettings:
     lr_steps: list[int] | None = option(  # None: DEFAULT_LR_STAGES (train: scaled to --epochs, default_schedule)
         None, "Epochs in each stage (60,60,40,40 or '60 60 40 40' or '[60, 60, 40, 40]'); lr x --lr-decay after "
         f"each \\[default: {','.join(map(str, DEFAULT_LR_STAGES))} for {DEFAULT_EPOCHS} epochs, scaled to --epochs by "
-        "train; used with --sched step].", flags=("--lrstep",), cli_type=str)
+        "train; used with --sched step].", flags=("--lrstep",), cli_type=str,
+        parse=lambda text: parse_int_list(text, "--lrstep"))
     lr_decay: float = option(0.1, "Factor applied at each step.")
     warmup_epochs: int | None = option(  # None: DEFAULT_WARMUP_EPOCHS scaled to --epochs (config.default_warmup)
         None, f"Epochs of linear warmup; a bare --warmup is {DEFAULT_WARMUP_EPOCHS} (the CCE tool's) \\[default: "
