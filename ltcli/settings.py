@@ -126,7 +126,7 @@ class RunSettings:
         None, f"Epochs of linear warmup; a bare --warmup is {DEFAULT_WARMUP_EPOCHS} (the CCE tool's) \\[default: "
         f"{DEFAULT_WARMUP_EPOCHS} for {DEFAULT_EPOCHS} epochs, scaled to --epochs; as long as the run: an error].",
         flags=("--warmup",))
-    min_lr: float = option(0.0, "The rate cosine decays to.", cli=False)
+    min_lr: float = option(0.0, "The rate --sched cosine decays to (below --lr).")
     height: int = option(32, "Input height.")
     width: int = option(32, "Input width.")
     hflip: float = option(0.5, "Horizontal flip probability (0 for digits/text).")

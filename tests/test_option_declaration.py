@@ -40,7 +40,7 @@ def test_the_command_offers_exactly_the_declared_options(command, cls):
     extra = NOT_SETTINGS[command] | (set(alias_table()) if command == "train" else set())
     assert set(params) == {f.name for f in fields} | extra
     config_only = {f.name for f in dataclasses.fields(cls)} - {f.name for f in fields}
-    assert config_only <= {"min_lr", "nesterov"}  # settings a config file or the Python API gives
+    assert config_only <= {"nesterov"}  # settings a config file or the Python API gives
 
 
 def test_train_help_lists_every_option_with_its_help(cli, monkeypatch):
@@ -92,3 +92,9 @@ def test_a_new_option_is_one_declaration():
     assert (info.default, *info.param_decls) == ("--label-smoothing", "--ls")
     assert info.help == "Smooth the targets by this much."
     assert Extended(dataset="d", label_smoothing=0.1).to_dict()["label_smoothing"] == 0.1
+
+
+@pytest.mark.parametrize("command", ["train", "pretrain"])
+def test_min_lr_is_an_option_of_both_commands_from_its_one_declaration(cli, command):
+    result = cli(command, "--dataset", "d", "--lr", "0.1", "--min-lr", "0.2", ok=False)
+    assert result.exit_code == 1 and "--min-lr (0.2) must be below --lr (0.1)" in result.output
