@@ -13,98 +13,117 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from ltcli.bounds import check_run_sizes
+from ltcli.choices import (
+    AUGMENTS,
+    FREEZE_MODES,
+    HEADS,
+)
 from ltcli.errors import LtcliError, shown
-
-DEFAULT_LR_STAGES = (60, 60, 40, 40)  # epochs of each step stage of a DEFAULT_EPOCHS run (--lrstep not given)
-DEFAULT_WARMUP_EPOCHS = 5  # warmup of a DEFAULT_EPOCHS run (--warmup not given); also what a bare --warmup means
-DEFAULT_EPOCHS = 200
-
-
-def default_workers(cpus: int | None) -> int:
-    """DataLoader workers: half the CPU cores, 2 to 8. Decoding and augmenting a JPEG at 224 px takes
-    several ms a core, so two workers starve a GPU; 2 keeps small machines (and CI) as they were."""
-    return min(8, max(2, (cpus or 2) // 2))
-
-
-DEFAULT_WORKERS = default_workers(os.cpu_count())
-# Flags whose name is not the field's with dashes (the rest are --field-name).
-FLAGS = {"batch_size": "--batchsize", "lr_steps": "--lrstep", "warmup_epochs": "--warmup", "objective_options": "--opt"}
+from ltcli.settings import (
+    DEFAULT_EPOCHS,
+    DEFAULT_LR_STAGES,
+    DEFAULT_WARMUP_EPOCHS,
+    RunSettings,
+    at_least,
+    check_types,
+    flag,
+    in_range,
+    option,
+    register_flags,
+)
 
 
-def flag(name: str) -> str:
-    return FLAGS.get(name, "--" + name.replace("_", "-"))
+def _objectives() -> list[str]:
+    from ltcli.objectives import list_objectives
+
+    return list_objectives()
 
 
+def _train_rules() -> tuple[str, ...]:
+    from ltcli.rebalance import TRAIN_RULES
+
+    return TRAIN_RULES
+
+
+def _recipes() -> tuple[str, ...]:
+    from ltcli.recipes import RECIPES
+
+    return tuple(RECIPES)
+
+
+def _select_metrics() -> tuple[str, ...]:
+    from ltcli.metrics import SELECT_METRICS
+
+    return SELECT_METRICS
+
+
+def _comma_list(text: str) -> list[str]:
+    return text.split(",")
+
+
+@register_flags
 @dataclass
-class TrainConfig:
-    """Every option of `ltcli train` with its default."""
+class TrainConfig(RunSettings):
+    """Every option of `ltcli train` with its default: the shared ones (RunSettings), then its own."""
 
-    dataset: str | None = None
-    data: str | None = None
-    data_root: str | None = None  # a lists dataset's image folder (default: the lists' folder)
-    model: str = "resnet32"
-    objective: str = "CCE"
-    objective_options: dict[str, Any] = field(default_factory=dict)
-    train_rule: str = "None"
-    drw_epoch: int | None = None
-    cb_beta: float = 0.9999
-    positive_classes: list[str] | None = None
-    pos_neg_ratio: str | None = None
-    tpauc: list[list[float]] | None = None  # binary tasks: the (alpha, beta) of the tpauc_A_B columns of valid.csv
-    unlabeled: str | None = None  # a folder of unlabeled images, pseudo-labelled by pseudo_labels_from
-    pseudo_labels_from: str | None = None  # the run whose predictions label them (Yang & Xu 2020)
-    pseudo_threshold: float = 0.0  # keep pseudo-labels of at least this top-1 probability (0: all, the paper's)
-    epochs: int = DEFAULT_EPOCHS
-    batch_size: int = 128
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    nesterov: bool = False
-    sched: str | None = None  # None: cosine, or step at DEFAULT_EPOCHS (default_sched; set in __post_init__)
-    lr_steps: list[int] | None = None  # None: DEFAULT_LR_STAGES scaled to --epochs (default_schedule)
-    lr_decay: float = 0.1
-    warmup_epochs: int | None = None  # None: DEFAULT_WARMUP_EPOCHS scaled to --epochs (set in __post_init__)
-    min_lr: float = 0.0
-    height: int = 32
-    width: int = 32
-    augment: str = "auto"
-    data_cache: str = "auto"
-    amp: str = "auto"
-    channels_last: str = "auto"
-    compile: bool = False
-    hflip: float = 0.5
-    mixup: float = 0.0  # Beta(alpha, alpha) of timm's Mixup; 0 = off
-    cutmix: float = 0.0
-    mix_prob: float = 1.0  # chance a batch is mixed at all
-    mix_switch_prob: float = 0.5  # chance of CutMix instead of mixup when both are on
-    ema_decay: float = 0.0  # exponential moving average of the weights (timm ModelEmaV3); 0 = off
-    sync_bn: bool = False  # torchrun on CUDA: BatchNorm statistics over all processes' batches
-    pretrained: bool = False
-    weights: str | None = None
-    init_from: str | None = None
-    freeze: str = "none"
-    reinit_head: bool = False  # leave the classifier of --weights/--init-from out: a fresh one (cRT)
-    allow_partial: bool = False  # train from --weights/--init-from even if under half the backbone's tensors fit
-    head: str = "plain"  # plain, or lws: per-class learned logit scales (models.heads.HEADS)
-    recipe: str | None = None  # the second-stage recipe whose values filled the options not given
-    seed: int = 0
-    device: str = "auto"
-    workers: int = DEFAULT_WORKERS
-    strict: bool = False  # decode every image before training; a corrupt file is then an error
-    datasets_dir: str = "a_datasets"
-    logs_dir: str = "logs"
-    select_metric: str = "acc"  # the validation column whose best value picks checkpoint_best.pt
-    name: str = ""  # the experiment's name, free text: kept in config.json, shown by `ltcli runs`
-
-    # A saved run's config (from_dict) was checked when the run started; rules added since then
-    # (a --lrstep drop after the last epoch) must not stop it from being resumed or tested.
-    saved: dataclasses.InitVar[bool] = False
+    objective: str = option("CCE", "Loss (see `ltcli objectives`).", suggest=_objectives)
+    objective_options: dict[str, Any] = option(help="Objective option KEY=VALUE (repeatable).", flags=("--opt",),
+                                               cli_type=list[str], factory=dict)
+    train_rule: str = option("None", "None, Reweight, Resample, SqrtResample or DRW.", suggest=_train_rules)
+    drw_epoch: int | None = option(None, "Epoch DRW starts re-weighting (default: 80%).")
+    cb_beta: float = option(0.9999, "beta of the effective-number class weights.")
+    positive_classes: list[str] | None = option(
+        None, "Binary task: these classes (comma separated) are positive, the rest negative; or a class2id JSON "
+        "file (class name -> 0/1).", cli_type=str, parse=_comma_list)
+    tpauc: list[list[float]] | None = option(  # binary tasks: the (alpha, beta) of the tpauc_A_B columns of valid.csv
+        None, "Binary task: log TPAUC(ALPHA,BETA) as valid.csv's tpauc_ALPHA_BETA each epoch (repeatable) "
+        "[default: 0.5,0.5].", cli_type=list[str])
+    pos_neg_ratio: str | None = option(None, "Binary task: POS:NEG per batch, e.g. 1:10 (for pairwise AUC losses).")
+    unlabeled: str | None = option(
+        None, "Folder of unlabeled images (any layout) or a .txt list of their paths, pseudo-labelled by "
+        "--pseudo-labels-from and trained on.", cli_type=Path)
+    pseudo_labels_from: str | None = option(
+        None, "Run (folder or stamp) whose predictions label --unlabeled (Yang & Xu 2020); its classes must be the "
+        "dataset's.")
+    pseudo_threshold: float = option(  # 0: all, the paper's
+        0.0, "Keep a pseudo-label only at this top-1 probability or more; 0 keeps all (the paper's rule).")
+    nesterov: bool = option(False, "Nesterov momentum.", cli=False)
+    augment: str = option("auto", "auto, cifar (pad-crop+flip), timm, none.", choices=AUGMENTS)
+    compile: bool = option(False, "torch.compile the model (slow start).")
+    mixup: float = option(0.0, "Mixup alpha (timm Mixup, one mix per batch); 0 = off.")  # Beta(alpha, alpha)
+    cutmix: float = option(0.0, "CutMix alpha; 0 = off.")
+    mix_prob: float = option(1.0, "Chance a batch is mixed.")
+    mix_switch_prob: float = option(0.5, "Chance of CutMix rather than mixup when both on.")
+    ema_decay: float = option(  # timm ModelEmaV3; 0 = off
+        0.0, "Keep an EMA of the weights (e.g. 0.999, timm ModelEmaV3 with warmup) and validate/test it; 0 = off.")
+    sync_bn: bool = option(False, "torchrun on GPUs: BatchNorm over all processes' batches.")
+    pretrained: bool = option(False, "Start from timm's pretrained weights.")
+    weights: str | None = option(None, "Start from a local state dict or checkpoint file.", cli_type=Path)
+    init_from: str | None = option(None, "Start from an earlier run's best checkpoint.", cli_type=Path)
+    freeze: str = option(
+        "none", "What stays fixed: none; backbone (the classifier trains, cRT); backbone-except-bn (classifier and "
+        "BatchNorm train, MiSLAS); backbone+classifier (only LWS scales train); all (only BatchNorm trains: shift "
+        "learning).", choices=tuple(FREEZE_MODES))
+    reinit_head: bool = option(
+        False, "Leave the classifier of --init-from/--weights out: start from a fresh one (cRT).")
+    allow_partial: bool = option(
+        False, "Train from --weights/--init-from even when fewer than half of the backbone's tensors fit.")
+    head: str = option("plain", "plain, or lws: each class's logit times a learned scale (Kang et al. 2020).",
+                       choices=HEADS)
+    recipe: str | None = option(  # the second-stage recipe whose values filled the options not given
+        None, "Second stage of a two-stage method, from --init-from/--weights: crt, lws or mislas; fills the "
+        "options not given (see README).", suggest=_recipes)
+    select_metric: str = option(  # the validation column whose best value picks checkpoint_best.pt
+        "acc", "Validation column that picks the best checkpoint: acc, balanced_acc, macro_f1, gmean_recall, "
+        "hmean_recall, lowest_recall, top5acc, and on binary tasks auroc, tpauc_ALPHA_BETA (highest wins); loss, "
+        "nll, ece (lowest wins).", suggest=_select_metrics)
+    name: str = option("", "Experiment name, kept in config.json and shown by `ltcli runs`.")  # free text
 
     def __post_init__(self, saved: bool) -> None:
         # A schedule not given is the default one scaled to --epochs: whoever leaves it out (the CLI,
@@ -170,46 +189,17 @@ class TrainConfig:
         check_types(self, lists=("lr_steps", "positive_classes", "tpauc"))
 
     def _check_numbers(self) -> None:
-        at_least(self, "epochs", 1)
-        at_least(self, "batch_size", 1)
-        at_least(self, "height", 1)
-        at_least(self, "width", 1)
-        at_least(self, "workers", 0)
-        at_least(self, "seed", 0)
-        at_least(self, "warmup_epochs", 0)
-        for name in ("weight_decay", "min_lr", "mixup", "cutmix"):
+        self._check_shared_numbers()
+        for name in ("mixup", "cutmix"):
             at_least(self, name, 0.0)
-        in_range(self, "lr", 0.0, math.inf, low_open=True)
-        in_range(self, "lr_decay", 0.0, 1.0, low_open=True)
-        in_range(self, "momentum", 0.0, 1.0, high_open=True)
         in_range(self, "ema_decay", 0.0, 1.0, high_open=True)
-        for name in ("hflip", "mix_prob", "mix_switch_prob"):
+        for name in ("mix_prob", "mix_switch_prob"):
             in_range(self, name, 0.0, 1.0)
-        if self.seed >= 2**32:
-            raise LtcliError(f"--seed must be below 2**32, got {self.seed}")
-        if self.min_lr >= self.lr:
-            raise LtcliError(f"--min-lr ({self.min_lr}) must be below --lr ({self.lr})")
         if self.nesterov and self.momentum == 0:
             raise LtcliError("--nesterov needs a momentum above 0")
 
     def _check_choices(self) -> None:
-        from ltcli.data.memory import CACHE_MODES
-        from ltcli.data.transforms import AUGMENTS
-        from ltcli.engine.compute import AMP_MODES, SWITCH_MODES
-        from ltcli.engine.runtime import check_device_name
-        from ltcli.engine.schedule import SCHEDULES
-        from ltcli.models.heads import HEADS
-        from ltcli.models.weights import FREEZE_MODES
-
-        for name, choices in (("sched", SCHEDULES), ("augment", AUGMENTS), ("data_cache", CACHE_MODES),
-                              ("amp", AMP_MODES), ("channels_last", SWITCH_MODES), ("freeze", FREEZE_MODES),
-                              ("head", HEADS)):
-            if getattr(self, name) not in choices:
-                raise LtcliError(f"unknown {flag(name)} {shown(getattr(self, name))}: "
-                                 f"choose one of {', '.join(choices)}")
-        check_device_name(self.device)
-        if (self.dataset is None) == (self.data is None):
-            raise LtcliError("give exactly one of --dataset NAME (under a_datasets/) or --data PATH")
+        self._check_declared_choices()
         if self.weights and self.init_from:
             raise LtcliError("give --weights FILE or --init-from RUN, not both")
 
@@ -322,26 +312,6 @@ DEFAULT = SimpleNamespace(**{f.name: f.default for f in dataclasses.fields(Train
                              if f.default is not dataclasses.MISSING})
 
 
-def check_types(config: Any, lists: tuple[str, ...] = ()) -> None:
-    """Each field of a config dataclass holds its declared type (int, float, bool, str; None where
-    allowed) and each field named in `lists` a list: a value from JSON or Python, not only the CLI."""
-    hints = {"int": int, "float": (int, float), "bool": bool, "str": str}
-    for f in dataclasses.fields(config):
-        value = getattr(config, f.name)
-        kind = str(f.type).replace(" | None", "")
-        if value is None and "None" in str(f.type):
-            continue
-        wanted = hints.get(kind)
-        if wanted is None:
-            continue
-        if isinstance(value, bool) and kind != "bool" or not isinstance(value, wanted):
-            raise LtcliError(f"{flag(f.name)} takes {_describe(kind)}, got {shown(value)}")
-    for name in lists:
-        value = getattr(config, name)
-        if value is not None and not isinstance(value, list):
-            raise LtcliError(f"{flag(name)} takes a list, got {shown(value)}")
-
-
 def default_sched(epochs: int, stages_given: bool = False) -> str:
     """The decay of a run that names no --sched: step when --lrstep is given or the run has the CCE
     tool's 200 epochs (its users' command lines keep their meaning), else cosine to --min-lr (0): the
@@ -414,23 +384,3 @@ def check_warmup(config: Any, saved: bool = False) -> None:
         )
 
 
-def _describe(kind: str) -> str:
-    return {"int": "a whole number", "float": "a number", "bool": "true or false", "str": "text"}[kind]
-
-
-def at_least(config: Any, name: str, low: float) -> None:
-    value = getattr(config, name)
-    if not math.isfinite(value) or value < low:
-        raise LtcliError(f"{flag(name)} must be at least {low:g}, got {value}")
-
-
-def in_range(config: Any, name: str, low: float, high: float, low_open: bool = False,
-             high_open: bool = False) -> None:
-    value = getattr(config, name)
-    inside = math.isfinite(value) and (value > low if low_open else value >= low) and (
-        value < high if high_open else value <= high)
-    if not inside:
-        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-        if high == math.inf:
-            interval = f"above {low:g}"
-        raise LtcliError(f"{flag(name)} must be {'in ' if high != math.inf else ''}{interval}, got {value}")

@@ -18,8 +18,9 @@ import difflib
 from pathlib import Path
 from typing import Any
 
-from ltcli.config import FLAGS, TrainConfig
+from ltcli.config import TrainConfig
 from ltcli.errors import SHOWN_CHARS, LtcliError, shown
+from ltcli.settings import FLAGS
 
 # Keys only a run's config.json has: a file with one of them is a saved run, not a hand-written file.
 RUN_RECORD_KEYS = ("versions", "class_names", "dataset_root")

@@ -70,6 +70,6 @@ def test_eval_decode_keeps_the_shorter_side_and_other_files_take_the_plain_path(
 
 @pytest.mark.parametrize(("cpus", "workers"), [(None, 2), (1, 2), (2, 2), (4, 2), (6, 3), (16, 8), (64, 8)])
 def test_default_workers_are_half_the_cores_from_2_to_8(cpus, workers):
-    from ltcli.config import default_workers
+    from ltcli.settings import default_workers
 
     assert default_workers(cpus) == workers

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from ltcli.errors import LtcliError
+from ltcli.layout import DATASETS_DIR, LOGS_DIR, RAW_DIR
 
-RAW_AREA = "data_split"
-DATASETS_AREA = "a_datasets"
-LOGS_AREA = "logs"
+RAW_AREA, DATASETS_AREA, LOGS_AREA = RAW_DIR, DATASETS_DIR, LOGS_DIR
 AREAS = (RAW_AREA, DATASETS_AREA, LOGS_AREA)
 WEIGHTS_AREA = "models"  # weights files to start from (the course app's models/pretrained/); read only
 

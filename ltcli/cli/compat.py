@@ -13,7 +13,7 @@ import re
 import click
 from typer.core import TyperCommand
 
-from ltcli.config import DEFAULT_WARMUP_EPOCHS
+from ltcli.settings import DEFAULT_WARMUP_EPOCHS
 
 # Options that may be given bare, and the value a bare one means.
 BARE_VALUES = {"--warmup": str(DEFAULT_WARMUP_EPOCHS)}

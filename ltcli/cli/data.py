@@ -12,6 +12,7 @@ from rich.table import Table
 from ltcli.cli.app import app, console, err_console, file_progress, friendly
 from ltcli.config import DEFAULT
 from ltcli.errors import LtcliError, check_name
+from ltcli.layout import RAW_DIR
 
 if TYPE_CHECKING:
     from ltcli.data.folder import FolderScan
@@ -24,7 +25,7 @@ LISTED_PATHS = 10  # paths printed per problem list; --json has them all
 @app.command("demo-data")
 @friendly
 def demo_data(
-    root: Annotated[Path, typer.Option(help="Folder of raw datasets.")] = Path("data_split"),
+    root: Annotated[Path, typer.Option(help="Folder of raw datasets.")] = Path(RAW_DIR),
     imbalance_factor: Annotated[float, typer.Option(
         help="Head count / tail count (>= 10 for a real tail), or its inverse (0.1 = 10).")] = 10.0,
     force: Annotated[bool, typer.Option(help="Rewrite the demo folder if it exists.")] = False,
@@ -49,7 +50,7 @@ def demo_data(
 @friendly
 def download(
     name: Annotated[str, typer.Argument(help="cifar10, cifar100, mnist or fashion-mnist.")],
-    root: Annotated[Path, typer.Option(help="Folder of raw datasets: writes ROOT/NAME.")] = Path("data_split"),
+    root: Annotated[Path, typer.Option(help="Folder of raw datasets: writes ROOT/NAME.")] = Path(RAW_DIR),
     cache: Annotated[
         Path | None, typer.Option(help="Where torchvision keeps the archive (default ROOT/.downloads).")
     ] = None,
@@ -102,7 +103,7 @@ def split(
     similar: Annotated[list[str] | None, typer.Option(
         help="A:B:P:LAMBDA: replace a fraction P of class A's training images by LAMBDA*x_A+(1-LAMBDA)*x_B "
         "(PNG; repeatable, one per class A).")] = None,
-    data_split_dir: Annotated[Path, typer.Option(help="Folder of raw datasets.")] = Path("data_split"),
+    data_split_dir: Annotated[Path, typer.Option(help="Folder of raw datasets.")] = Path(RAW_DIR),
     datasets_dir: Annotated[Path, typer.Option(help="Folder of split datasets.")] = Path(DEFAULT.datasets_dir),
 ) -> None:
     """Split data_split/NAME/<class>/ into a_datasets/NAME/{train,valid,test}/<class>/, stratified and seeded.
@@ -212,7 +213,7 @@ def stats(
     ] = None,
     log: Annotated[bool, typer.Option("--log", help="Log scale for the histogram's counts.")] = False,
     datasets_dir: Annotated[Path, typer.Option(help="Folder of split datasets.")] = Path(DEFAULT.datasets_dir),
-    data_split_dir: Annotated[Path, typer.Option(help="Folder of raw datasets.")] = Path("data_split"),
+    data_split_dir: Annotated[Path, typer.Option(help="Folder of raw datasets.")] = Path(RAW_DIR),
     logs_dir: Annotated[Path, typer.Option(help="The histogram goes to LOGS_DIR/plots/ by default.")
                         ] = Path(DEFAULT.logs_dir),
 ) -> None:

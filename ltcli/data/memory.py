@@ -22,7 +22,6 @@ from torch.utils.data import Sampler
 from ltcli.data.images import load_rgb
 from ltcli.data.samplers import share_of
 
-CACHE_MODES = ("auto", "memory", "none")
 AUTO_MAX_BYTES = 2 * 1024**3  # decoded size up to which `auto` keeps a split in memory
 
 

@@ -10,8 +10,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from torch.utils.data import Sampler
 
+from ltcli.choices import CACHE_MODES
 from ltcli.data.loaders import TrainData, make_loader
-from ltcli.data.memory import CACHE_MODES, BatchAugment, MemoryLoader, decode_images, use_memory_cache
+from ltcli.data.memory import BatchAugment, MemoryLoader, decode_images, use_memory_cache
 from ltcli.data.samplers import EvalShard, step_batches
 from ltcli.errors import LtcliError
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from torchvision import transforms as T
 
+from ltcli.choices import AUGMENTS
 from ltcli.errors import LtcliError
 
-AUGMENTS = ("auto", "cifar", "timm", "none")
 SMALL_IMAGE_MAX_SIDE = 64
 
 

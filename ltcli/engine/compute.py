@@ -9,12 +9,10 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from ltcli.choices import AMP_MODES, SWITCH_MODES
 from ltcli.engine.distributed import Dist
 from ltcli.errors import LtcliError
 from ltcli.models.heads import TrainStep
-
-AMP_MODES = ("auto", "bf16", "fp16", "off")
-SWITCH_MODES = ("auto", "on", "off")
 
 
 @dataclass

@@ -7,18 +7,13 @@ from __future__ import annotations
 
 import platform
 import random
-import re
 
 import numpy as np
 import torch
 
 import ltcli
+from ltcli.choices import check_device_name
 from ltcli.errors import LtcliError
-
-
-def check_device_name(name: str) -> None:
-    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", name):
-        raise LtcliError(f"unknown --device {name!r}: use auto, cpu or cuda[:N]")
 
 
 def resolve_device(name: str) -> torch.device:

@@ -9,9 +9,8 @@ from timm.scheduler import MultiStepLRScheduler, create_scheduler_v2
 from timm.scheduler.scheduler import Scheduler
 from torch.optim import Optimizer
 
+from ltcli.choices import SCHEDULES
 from ltcli.errors import LtcliError
-
-SCHEDULES = ("step", "cosine")
 
 
 def step_milestones(stage_epochs: list[int]) -> list[int]:

@@ -6,11 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ltcli.choices import HEADS
 from ltcli.errors import LtcliError
 
 # --head: `plain` keeps the model's classifier (a cosine one for LDAM); `lws` multiplies each class's
 # logit by a learned scale (LearnableWeightScaling).
-HEADS = ("plain", "lws")
 
 
 class CosineClassifier(nn.Module):

@@ -20,22 +20,12 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ltcli.checkpoint import Checkpoint, safe_torch_load
+from ltcli.choices import FREEZE_MODES
 from ltcli.errors import LtcliError
 from ltcli.models.heads import LearnableWeightScaling, classifier_path, find_classifier_path, match_head_keys
 
 PREFIXES = ("module.", "_orig_mod.", "model.")
 
-# --freeze: the parts of the model that keep training (everything else is fixed). The parts:
-# `classifier` the classifier's own weights, `scales` the per-class scales of an LWS head,
-# `bn` the BatchNorm layers outside the classifier (affine weight and bias), `rest` all else.
-# A BatchNorm layer updates its running statistics exactly when its affine parameters train.
-FREEZE_MODES: dict[str, frozenset[str]] = {
-    "none": frozenset({"classifier", "scales", "bn", "rest"}),
-    "backbone": frozenset({"classifier", "scales"}),  # cRT (Kang et al. 2020)
-    "backbone-except-bn": frozenset({"classifier", "scales", "bn"}),  # MiSLAS stage two (Zhong et al. 2021)
-    "backbone+classifier": frozenset({"scales"}),  # LWS: only an LWS head's scales (Kang et al. 2020)
-    "all": frozenset({"bn"}),  # shift learning on BatchNorm alone (Zhong et al. 2021, Sec. 3.3)
-}
 PART_NAMES = {"classifier": "the classifier", "scales": "an LWS head's scales (--head lws)",
               "bn": "BatchNorm layers", "rest": "the other layers"}
 

@@ -7,59 +7,47 @@ shared options keep train's names and checks; the method's own options come afte
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
 from ltcli.bounds import MAX_FEATURE_DIM, MAX_QUEUE, at_most, check_run_sizes
-from ltcli.config import DEFAULT_LR_STAGES, DEFAULT_WORKERS, at_least, check_schedule, check_types, flag, in_range
-from ltcli.errors import LtcliError
+from ltcli.choices import SCHEDULES
+from ltcli.config import check_schedule
+from ltcli.settings import DEFAULT_LR_STAGES, RunSettings, at_least, check_types, flag, in_range, option, register_flags
+
+MOCO_PANEL = "MoCo (--method moco)"
 
 
+def _pretexts() -> tuple[str, ...]:
+    from ltcli.pretrain.methods import PRETEXTS
+
+    return tuple(PRETEXTS)
+
+
+@register_flags
 @dataclass
-class PretrainConfig:
-    """Every option of `ltcli pretrain` with its default."""
+class PretrainConfig(RunSettings):
+    """Every option of `ltcli pretrain` with its default: the shared ones (RunSettings), then its own."""
 
-    method: str = "rotation"
-    dataset: str | None = None
-    data: str | None = None
-    data_root: str | None = None  # a lists dataset's image folder (default: the lists' folder)
-    extra_unlabeled: str | None = None  # a folder of more images (any layout) added to the pretext's training set
-    model: str = "resnet32"
-    epochs: int = 200
-    batch_size: int = 128  # images per step (rotation trains on their 4 rotations: 4x as many inputs)
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    sched: str = "cosine"
-    lr_steps: list[int] | None = None  # None: DEFAULT_LR_STAGES (with --sched step)
-    lr_decay: float = 0.1
-    warmup_epochs: int | None = None  # None: scaled to --epochs as `ltcli train` does (config.default_warmup)
-    min_lr: float = 0.0
-    height: int = 32
-    width: int = 32
-    hflip: float = 0.5
-    data_cache: str = "auto"
-    amp: str = "auto"
-    channels_last: str = "auto"
-    moco_dim: int = 128  # MoCo: size of the projected features (MoCo v2's 128)
-    moco_queue: int = 4096  # MoCo: queued keys used as negatives (lightly's CIFAR examples use 4096)
-    moco_momentum: float = 0.99  # MoCo: the key encoder's momentum m (Eq. 2 of He et al.)
-    temperature: float = 0.1  # MoCo: tau of the contrastive loss
-    seed: int = 0
-    device: str = "auto"
-    workers: int = DEFAULT_WORKERS
-    strict: bool = False
-    datasets_dir: str = "a_datasets"
-    logs_dir: str = "logs"
+    # differs from train's: no 200-epoch step default here, pre-training decays by cosine at any length
+    sched: str = option("cosine", "cosine or step (drops after each --lrstep stage).", choices=SCHEDULES)
+    method: str = option(
+        "rotation", "rotation (predict 0/90/180/270 degrees, Gidaris et al. 2018) or moco (momentum contrast, He "
+        "et al. 2020; needs `pip install \"ltcli\\[ssl]\"`).", choices=_pretexts)  # \[: not rich markup
+    extra_unlabeled: str | None = option(  # added to the pretext's training set
+        None, "A folder of more images (any layout, outside the dataset), or a list file of image paths (relative "
+        "to its folder), added to the pre-training images.", cli_type=Path)
+    moco_dim: int = option(128, "Size of the projected features.", panel=MOCO_PANEL)  # MoCo v2's 128
+    moco_queue: int = option(4096, "Queued keys used as negatives.", panel=MOCO_PANEL)  # lightly's CIFAR examples
+    moco_momentum: float = option(  # Eq. 2 of He et al.
+        0.99, "Momentum m of the key encoder: key = m key + (1 - m) query.", panel=MOCO_PANEL)
+    temperature: float = option(0.1, "Temperature of the contrastive loss.", panel=MOCO_PANEL)  # tau
 
     # The best epoch (checkpoint_best.pt) has the lowest pretext loss on the validation images.
     select_metric: ClassVar[str] = "loss"
     MOCO_OPTIONS: ClassVar[tuple[str, ...]] = ("moco_dim", "moco_queue", "moco_momentum", "temperature")
-
-    # A saved run's config (from_dict) was checked when it started: a rule added since must not stop its resume.
-    saved: dataclasses.InitVar[bool] = False
 
     def __post_init__(self, saved: bool) -> None:
         from ltcli.config import default_warmup
@@ -98,43 +86,17 @@ class PretrainConfig:
         check_run_sizes(self, flag, views=4 if self.method == "rotation" else 2)  # rotation: 4 rotations a batch
         for name, high in (("moco_queue", MAX_QUEUE), ("moco_dim", MAX_FEATURE_DIM)):
             at_most(self, name, high, flag(name))
-        self._check_choices()
+        self._check_declared_choices()
         check_schedule(self, saved)
         check_warmup(self, saved)
         get_pretext(self.method).check(self)
 
     def _check_numbers(self) -> None:
-        for name in ("epochs", "batch_size", "height", "width", "moco_dim", "moco_queue"):
+        self._check_shared_numbers()
+        for name in ("moco_dim", "moco_queue"):
             at_least(self, name, 1)
-        for name in ("workers", "seed", "warmup_epochs"):
-            at_least(self, name, 0)
-        for name in ("weight_decay", "min_lr"):
-            at_least(self, name, 0.0)
-        in_range(self, "lr", 0.0, float("inf"), low_open=True)
         in_range(self, "temperature", 0.0, float("inf"), low_open=True)
-        in_range(self, "lr_decay", 0.0, 1.0, low_open=True)
-        in_range(self, "momentum", 0.0, 1.0, high_open=True)
         in_range(self, "moco_momentum", 0.0, 1.0, high_open=True)
-        in_range(self, "hflip", 0.0, 1.0)
-        if self.seed >= 2**32:
-            raise LtcliError(f"--seed must be below 2**32, got {self.seed}")
-        if self.min_lr >= self.lr:
-            raise LtcliError(f"--min-lr ({self.min_lr}) must be below --lr ({self.lr})")
-
-    def _check_choices(self) -> None:
-        from ltcli.data.memory import CACHE_MODES
-        from ltcli.engine.compute import AMP_MODES, SWITCH_MODES
-        from ltcli.engine.schedule import SCHEDULES
-        from ltcli.pretrain.methods import PRETEXTS
-
-        for name, choices in (("method", tuple(PRETEXTS)), ("sched", SCHEDULES), ("data_cache", CACHE_MODES),
-                              ("amp", AMP_MODES), ("channels_last", SWITCH_MODES)):
-            if getattr(self, name) not in choices:
-                raise LtcliError(f"unknown {flag(name)} {getattr(self, name)!r}: choose one of {', '.join(choices)}")
-        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
-            raise LtcliError(f"unknown --device {self.device!r}: use auto, cpu or cuda[:N]")
-        if (self.dataset is None) == (self.data is None):
-            raise LtcliError("give exactly one of --dataset NAME (under a_datasets/) or --data PATH")
 
 
 # Every default by field name: what the CLI's options show and fall back to.

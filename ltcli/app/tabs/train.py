@@ -1,5 +1,6 @@
-"""The Train tab: a form that builds a TrainConfig (checked on the spot), a queue of jobs run in
-worker processes, and the watched run's curves and progress, polled from its CSV logs."""
+"""The Train tab: a form that builds a TrainConfig (checked on the spot; its pickers offer the choices
+TrainConfig's fields declare), a queue of jobs run in worker processes, and the watched run's curves
+and progress, polled from its CSV logs."""
 
 from __future__ import annotations
 
@@ -16,12 +17,9 @@ from ltcli.config import DEFAULT, TrainConfig
 from ltcli.data.longtail import PROFILES, resolve_imbalance_factor
 from ltcli.errors import LtcliError
 from ltcli.models import CIFAR_MODELS, list_models
-from ltcli.models.heads import HEADS
-from ltcli.models.weights import FREEZE_MODES
-from ltcli.objectives import list_objectives
-from ltcli.rebalance import TRAIN_RULES
 from ltcli.run_folder import RunFolder
 from ltcli.runs import summarize_run
+from ltcli.settings import choices_of
 
 JOB_COLUMNS = ("job", "state", "label", "run", "message")
 COMMON_MODELS = (*CIFAR_MODELS, "resnet18", "resnet50", "efficientnet_b0", "convnext_tiny", "vit_small_patch16_224")
@@ -136,10 +134,11 @@ class TrainTab:
             model = gr.Dropdown(list(COMMON_MODELS), value=DEFAULT.model, label="model", allow_custom_value=True,
                                 info="any timm name")
             # Custom values: every name the CLI takes (aliases such as CE, any case) reaches TrainConfig's check.
-            objective = gr.Dropdown(list_objectives(), value=DEFAULT.objective, label="objective",
-                                    allow_custom_value=True, info="or another name `ltcli train` takes (CE, Focal)")
-            train_rule = gr.Dropdown(list(TRAIN_RULES), value=DEFAULT.train_rule, label="train rule",
-                                     allow_custom_value=True)
+            objective = gr.Dropdown(list(choices_of(TrainConfig, "objective")), value=DEFAULT.objective,
+                                    label="objective", allow_custom_value=True,
+                                    info="or another name `ltcli train` takes (CE, Focal)")
+            train_rule = gr.Dropdown(list(choices_of(TrainConfig, "train_rule")), value=DEFAULT.train_rule,
+                                     label="train rule", allow_custom_value=True)
             name = gr.Textbox("", label="experiment name", placeholder="kept in config.json, shown in the runs list")
         with gr.Row():
             epochs = gr.Number(DEFAULT.epochs, label="epochs", precision=0)
@@ -151,7 +150,7 @@ class TrainTab:
         with gr.Row():
             seed = gr.Number(DEFAULT.seed, label="seed", precision=0)
             warmup = gr.Textbox("", label="warmup epochs", placeholder="empty: scaled to the epochs")
-            sched = gr.Radio(["default", "step", "cosine"], value="default", label="schedule",
+            sched = gr.Radio(["default", *choices_of(TrainConfig, "sched")], value="default", label="schedule",
                              info="default: cosine to 0, or step 60,60,40,40 at 200 epochs or with lr steps")
             lrstep = gr.Textbox("", label="lr steps", placeholder="60,60,40,40 (epochs per stage; empty: scaled)")
             height = gr.Number(DEFAULT.height, label="height", precision=0)
@@ -161,9 +160,9 @@ class TrainTab:
             start_from = gr.Dropdown(start_choices(root), value="", label="start from",
                                      info="an earlier run (or pre-training run), or a weights .pt under the root "
                                      "(e.g. models/pretrained/)", allow_custom_value=True)
-            freeze = gr.Dropdown(list(FREEZE_MODES), value=DEFAULT.freeze, label="freeze",
+            freeze = gr.Dropdown(list(choices_of(TrainConfig, "freeze")), value=DEFAULT.freeze, label="freeze",
                                  info="backbone+classifier trains an LWS head's scales: head lws")
-            head = gr.Dropdown(list(HEADS), value=DEFAULT.head, label="head")
+            head = gr.Dropdown(list(choices_of(TrainConfig, "head")), value=DEFAULT.head, label="head")
         with gr.Row():
             submit = gr.Button("Train", variant="primary", elem_id="train-button")
             job_id = gr.Number(None, label="job to watch / stop", precision=0)
