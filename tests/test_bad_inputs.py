@@ -52,6 +52,10 @@ def world(tmp_path_factory) -> Path:
     (files / "long.yaml").write_text(f"epochs: {'9' * 5000}x\n")
     (files / "empty-grid.yaml").write_text("name: x\ntrain: {epochs: 1}\ngrid: {}\n")
     (files / "typo-grid.yaml").write_text("name: x\ntrain: {epochs: 1}\ngrid: {lrr: [0.1, 0.2]}\n")
+    study = "name: x\ntrain: {dataset: colours, epochs: 1}\n"
+    (files / "huge-grid.yaml").write_text(study + "grid: {seed: {from: 0, to: 100000000, step: 1}}\n")
+    (files / "wide-grid.yaml").write_text(study + "grid: {seed: {from: 0, to: 999, step: 1}, "
+                                          "lr: {from: 0.01, to: 1, step: 0.01}}\n")
     (files / "notes.pt").write_text("cat these notes: not a checkpoint\n")
     (files / "image.png").write_bytes((root / "a_datasets" / "colours" / "test" / "apple" / "img000.png").read_bytes())
     return root
@@ -140,6 +144,10 @@ BAD_INPUTS = [
     (("study", "{files}/empty-grid.yaml", *LOGS), 1, "`grid:` must map options to lists of values"),
     (("study", "{files}/typo-grid.yaml", *LOGS), 1, "unknown option 'lrr' (did you mean 'lr'?)"),
     (("study", "{files}/none.yaml", *LOGS), 1, "no config file"),
+    (("study", "{files}/huge-grid.yaml", *LOGS), 1, "gives 100000001 values; a study has at most 10000 points"),
+    (("study", "{files}/wide-grid.yaml", *LOGS), 1, "the grid has 100000 points; a study has at most 10000"),
+    (("split", "many", "--src", "{root}/data_split/raw", "--counts", "1*99999999999", *DATA), 1,
+     "--counts gives more counts than the 2 classes"),
     # models, objectives
     (("models", "--nope"), 2, "No such option"),
     (("objectives", "extra"), 2, "unexpected extra argument"),

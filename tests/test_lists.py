@@ -91,6 +91,12 @@ BAD_LINES = [
     ("val", 4, "val/n01440764/a.JPEG 1.5", "a label that is not an integer: '1.5'"),
     ("val", 1, "val/n01440764/a.JPEG three", "a label that is not an integer: 'three'"),
     ("test", 5, "test/n01440764/a.JPEG 7", "label 7 has no class name ({lists}/Toy_LT_classes.txt names 3)"),
+    ("train", 6, "train/n01440764/a.JPEG 99999999999999999999", "label 9999999999999999999"),  # past int64
+    # a list is data: it never makes ltcli read outside the image root (the app's root included)
+    ("train", 7, "/etc/passwd 1", "an absolute path in '/etc/passwd': image paths are relative to the image root"),
+    ("val", 2, "../../secret.png 0", "a `..` step in '../../secret.png'"),
+    ("test", 3, "test/../../x.png 2", "a `..` step in 'test/../../x.png'"),
+    ("train", 4, "train/a\0b.JPEG 0", "a NUL byte in 'train/a\\0b.JPEG'"),
 ]
 
 

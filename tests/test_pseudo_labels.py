@@ -169,9 +169,13 @@ def test_an_unlabeled_list_file_is_read_like_a_folder(tmp_path):
     assert sorted(map(str, found.images)) == sorted(map(str, listed))
     assert sorted(Path(p).name for p in found.corrupt) == ["broken.png", "gone.png"]
 
-    inside = next(dataset.rglob("*.png"))
-    (tmp_path / "pool" / "leak.txt").write_text(f"{inside} 0\n")
+    (tmp_path / "pool" / "data").symlink_to(dataset)  # a list reaching the dataset through a link
+    inside = next(dataset.rglob("*.png")).relative_to(dataset)
+    (tmp_path / "pool" / "leak.txt").write_text(f"data/{inside.as_posix()} 0\n")
     with pytest.raises(LtcliError, match="an image of the dataset"):
         unlabeled_images(tmp_path / "pool" / "leak.txt", dataset)
+    (tmp_path / "pool" / "up.txt").write_text(f"../dataset/{inside.as_posix()} 0\n")
+    with pytest.raises(LtcliError, match="a `..` step"):
+        unlabeled_images(tmp_path / "pool" / "up.txt", dataset)
     with pytest.raises(LtcliError, match=r"--unlabeled folder \(or .txt list\) not found"):
         unlabeled_images(tmp_path / "pool" / "none.txt", dataset)

@@ -51,6 +51,9 @@ def parse_counts(text: str, class_names: Sequence[str]) -> dict[str, int]:
     for part in parts:
         count, star, times = part.partition("*")
         repeat = _count(times.strip(), f"the repeat of {part!r}") if star else 1
+        if len(values) + repeat > len(order):  # before the list is made: `1*99999999999` is a typo, not a plan
+            raise LtcliError(f"--counts gives more counts than the {len(order)} classes (in sorted order: "
+                             f"{', '.join(order)})")
         values.extend([_count(count.strip(), f"count {part!r}")] * repeat)
     if len(values) != len(order):
         raise LtcliError(f"--counts gives {len(values)} count(s) for {len(order)} classes (in sorted order: "

@@ -108,6 +108,22 @@ def _fail(file: Path, line: int, message: str) -> LtcliError:
     return LtcliError(f"{file}:{line}: {message}")
 
 
+def check_relative(file: Path, paths: list[bytes], numbers: np.ndarray) -> None:
+    """Every path stays under the image root: relative, no `..` step, no NUL. A list is data, and a
+    list that names /etc/passwd or ../../secret.png must not make ltcli read it (the app confines
+    everything to its root; the CLI keeps to what the README promises: relative paths)."""
+    joined = b"\n".join(paths)
+    if b"\0" not in joined and b".." not in joined and not joined.startswith(b"/") and b"\n/" not in joined:
+        return  # the common case: one C-level scan
+    for entry, path in enumerate(paths):
+        parts = path.split(b"/")
+        if b"\0" in path or path.startswith(b"/") or b".." in parts:
+            what = "a NUL byte" if b"\0" in path else "an absolute path" if path.startswith(b"/") else "a `..` step"
+            shown = path.replace(b"\0", b"\\0").decode("utf-8", "replace")[:200]
+            raise _fail(file, int(numbers[entry]) + 1, f"{what} in '{shown}': image paths are relative to the "
+                        "image root (--data-root, default the lists' folder) and stay inside it")
+
+
 def parse_list(file: Path, labelled: bool = True) -> ListIndex:
     """Parse `relative/path label` lines (the label after the last run of spaces or tabs; a path may
     hold spaces). Blank lines are skipped; any other line that does not parse is an error naming the
@@ -148,6 +164,10 @@ def parse_list(file: Path, labelled: bool = True) -> ListIndex:
             text = label_texts[bad].decode("utf-8", "replace")
             kind = "a negative label" if re.fullmatch(r"-\d+", text) else "a label that is not an integer"
             raise _fail(file, int(numbers[bad]) + 1, f"{kind}: {text!r} (labels are 0, 1, 2, ...)")
+        too_long = np.char.str_len(label_texts) > 10 if label_texts.size else np.zeros(0, dtype=bool)
+        if too_long.any():  # past int64 before the cast; past int32 anyway
+            bad = int(np.argmax(too_long))
+            raise _fail(file, int(numbers[bad]) + 1, f"label {label_texts[bad].decode()[:20]}... is too large")
         labels = label_texts.astype(np.int64)
         if labels.size and labels.max() > np.iinfo(np.int32).max:
             bad = int(np.argmax(labels))
@@ -159,6 +179,7 @@ def parse_list(file: Path, labelled: bool = True) -> ListIndex:
         lengths = np.fromiter(map(len, paths), dtype=np.int64, count=len(paths))
         labels = np.full(len(paths), -1, dtype=np.int32)
     del texts, lines
+    check_relative(file, paths, numbers)
     offsets = np.zeros(len(paths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     buffer = b"".join(paths)

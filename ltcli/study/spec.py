@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +87,9 @@ def read_study(path: Path) -> Study:
     figure = mapping(document, "figure", where) if "figure" in document else {}
     grid = read_grid(document.get("grid"), where)
     check_keys(where, train, split, second, test, figure, grid)
+    total = math.prod(len(values) for values in grid.values())
+    if total > MAX_POINTS:
+        raise LtcliError(f"{where}: the grid has {total} points; a study has at most {MAX_POINTS}")
     points = [resolve_point(where, dict(zip(grid, combo, strict=True)), train, split, second)
               for combo in itertools.product(*grid.values())]
     if len({p.id for p in points}) < len(points):
@@ -105,6 +109,9 @@ def mapping(document: dict, key: str, where: str, required: bool = False) -> dic
     return {str(k).replace("-", "_") if key in ("split", "test", "figure") else str(k): v for k, v in value.items()}
 
 
+MAX_POINTS = 10_000  # each point is a training run: more is a typo, and its list alone could fill memory
+
+
 def read_grid(value: Any, where: str) -> dict[str, list[Any]]:
     if not isinstance(value, dict) or not value:
         raise LtcliError(f"{where}: `grid:` must map options to lists of values, e.g. "
@@ -117,6 +124,9 @@ def read_grid(value: Any, where: str) -> dict[str, list[Any]]:
                     or step <= 0 or stop < start:
                 raise LtcliError(f"{where}: grid {key!r}: from/to/step must be numbers, step > 0, to >= from")
             count = int(round((stop - start) / step)) + 1
+            if count > MAX_POINTS:
+                raise LtcliError(f"{where}: grid {key!r}: from/to/step gives {count} values; a study has at most "
+                                 f"{MAX_POINTS} points")
             values = [start + i * step for i in range(count)]
             values = [int(v) if isinstance(step, int) and isinstance(start, int) else round(v, 10) for v in values]
         if not isinstance(values, list) or not values:
