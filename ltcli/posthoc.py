@@ -15,7 +15,7 @@ softmax(z_m / t_m), one temperature per member (t = 1 for every member is ltcli'
 The functions here take plain arrays and return plain arrays. A split is predicted once into a
 `MemberCache` (logits, and penultimate features when tau-norm needs them), so a sweep over a tau
 grid costs one matrix product per tau, never another pass of the network. The sweep chooses tau on
-the validation split only; the engine (ltcli.engine.assess) then predicts the test split once with
+the validation split only; the engine (ltcli.engine.scoring) then predicts the test split once with
 the chosen tau.
 """
 

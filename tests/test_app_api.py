@@ -74,7 +74,7 @@ def test_infer_top_classes_of_an_uploaded_image(client, app_root):
 
 
 def test_infer_a_folder_with_an_ensemble_matches_the_library(client, app_root):
-    from ltcli.engine.inference import predict_files
+    from ltcli.engine.classifier import predict_files
     from ltcli.run_folder import RunFolder
 
     runs = list(run_paths(app_root).values())

@@ -60,8 +60,8 @@ def test_binary_run_logs_auc_and_keeps_the_best_auroc_epoch(cli, split_dataset, 
 
     from ltcli.data.binary import IsPositive
     from ltcli.data.loaders import image_folder, make_loader
-    from ltcli.engine.evaluate import predict
-    from ltcli.engine.inference import load_run
+    from ltcli.engine.classifier import load_run
+    from ltcli.engine.logits import predict
     from ltcli.run_folder import RunFolder
 
     args = [a if a != "2" else "4" for a in TRAIN_ARGS]  # 4 epochs

@@ -184,7 +184,7 @@ def test_tau_norm_on_a_paco_run_uses_its_backbone_classifier(world, tmp_path, mo
     import torch
 
     from ltcli.data.loaders import image_folder
-    from ltcli.engine.inference import load_run
+    from ltcli.engine.classifier import load_run
     from ltcli.run_folder import RunFolder, read_csv_rows
 
     monkeypatch.chdir(tmp_path)

@@ -111,7 +111,7 @@ def test_training_on_either_path(cli, split_dataset, tmp_path, cache):
 def test_predict_returns_host_arrays_from_device_loaders():
     # MemoryLoader yields labels on the training device; predict must hand numpy arrays back
     # (a CUDA run crashed here before). On CPU the contract is the same: numpy, loader order.
-    from ltcli.engine.evaluate import predict
+    from ltcli.engine.logits import predict
 
     images = torch.zeros(5, 3, 4, 4, dtype=torch.uint8)
     loader = MemoryLoader(images, torch.tensor([0, 1, 2, 1, 0]), 2,

@@ -140,7 +140,7 @@ def test_a_failure_in_the_first_epoch_leaves_no_run_folder(cli, split_dataset, t
 
 
 def test_ctrl_c_while_test_writes_its_results_keeps_the_old_set(cli, split_dataset, tmp_path, monkeypatch):
-    import ltcli.engine.assess as assess
+    import ltcli.engine.scoring as scoring
 
     cli("train", "--dataset", "colours", "--objective", "ERM", *TRAIN_ARGS)
     (run,) = [p.parent for p in (tmp_path / "logs").rglob("config.json")]
@@ -151,7 +151,7 @@ def test_ctrl_c_while_test_writes_its_results_keeps_the_old_set(cli, split_datas
     def interrupted(*args, **kwargs):  # Ctrl-C lands after metrics, tables and confusion matrix are written
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(assess, "plot_per_class_recall", interrupted)
+    monkeypatch.setattr(scoring, "plot_per_class_recall", interrupted)
     result = cli("test", "--run", str(run), "--many-shot", "5", "--few-shot", "3", ok=False)
     assert result.exit_code == 130 and "interrupted" in result.output and "Traceback" not in result.output
     assert {name: (run / name).read_bytes() for name in names} == old

@@ -15,10 +15,10 @@ import torch
 from test_cli_evaluate import COUNTS, make_run, read_csv
 from torch import nn
 
-import ltcli.engine.assess as assess
+import ltcli.engine.scoring as scoring
 from ltcli.data.loaders import image_folder
 from ltcli.data.source import DataSource
-from ltcli.engine.inference import load_run
+from ltcli.engine.classifier import load_run
 from ltcli.metrics import average_probabilities, log_probabilities
 from ltcli.models import create_model
 from ltcli.models.heads import forward_with_features
@@ -290,7 +290,7 @@ def biased_run(tmp_path, split_dataset) -> Path:
 def test_the_sweep_chooses_on_valid_and_reads_test_only_afterwards(cli, biased_run, monkeypatch):
     run = biased_run
     events: list[str] = []
-    real_open, real_sweep = DataSource.open_split, assess.sweep_taus
+    real_open, real_sweep = DataSource.open_split, scoring.sweep_taus
 
     def recording_open(self, split, *args, **kwargs):
         events.append(split)
@@ -301,7 +301,7 @@ def test_the_sweep_chooses_on_valid_and_reads_test_only_afterwards(cli, biased_r
         return real_sweep(*args, **kwargs)
 
     monkeypatch.setattr(DataSource, "open_split", recording_open)
-    monkeypatch.setattr(assess, "sweep_taus", recording_sweep)
+    monkeypatch.setattr(scoring, "sweep_taus", recording_sweep)
     result = cli("test", "--run", str(run), "--tau-norm", "0:2:0.5", "--sweep")
     assert events.index("sweep") > max(i for i, e in enumerate(events) if e == "valid")
     assert "test" not in events[:events.index("sweep")] and "test" in events

@@ -33,7 +33,7 @@ def unlabeled_folder(root):
 
 def independent_predictions(run, paths):
     """RUN's top-1 class and probability per file: its best checkpoint, one image at a time."""
-    from ltcli.engine.inference import load_run
+    from ltcli.engine.classifier import load_run
     from ltcli.run_folder import RunFolder
 
     loaded = load_run(RunFolder(run), torch.device("cpu"))

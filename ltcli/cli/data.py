@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from ltcli.cli.app import app, console, err_console, file_progress, friendly
+from ltcli.cli.root import app, console, err_console, file_progress, friendly
 from ltcli.config import DEFAULT
 from ltcli.errors import LtcliError, check_name
 from ltcli.layout import RAW_DIR

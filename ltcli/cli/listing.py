@@ -13,7 +13,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from ltcli.cli.app import app, console, err_console, friendly
+from ltcli.cli.root import app, console, err_console, friendly
 from ltcli.config import DEFAULT
 from ltcli.errors import LtcliError
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ltcli.cli.app import app, console, friendly
+from ltcli.cli.root import app, console, friendly
 from ltcli.config import DEFAULT
 from ltcli.errors import LtcliError
 from ltcli.run_folder import ResultsFolder, RunFileError, RunFolder

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-from ltcli.cli.app import app, console, friendly
 from ltcli.cli.compat import SourceToolCommand
 from ltcli.cli.declared import declare_options, settings_from_cli, typed_options
+from ltcli.cli.root import app, console, friendly
 from ltcli.errors import LtcliError
 from ltcli.pretrain.config import PretrainConfig
 

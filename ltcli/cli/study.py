@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ltcli.cli.app import app, console, friendly
+from ltcli.cli.root import app, console, friendly
 from ltcli.errors import LtcliError
 
 

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 
 from ltcli.engine.compute import Compute
 from ltcli.engine.distributed import Dist
-from ltcli.engine.evaluate import predict_with_features
+from ltcli.engine.logits import predict_with_features
 from ltcli.engine.mixing import BatchMix, MixedTargets
 from ltcli.errors import LtcliError
 from ltcli.metrics import class_scores, evaluate_logits, valid_columns, worst_class_summary

@@ -28,7 +28,7 @@ from ltcli.data.files import ImageFiles
 from ltcli.data.loaders import RobustImageFolder, TrainData
 from ltcli.data.source import DataSource
 from ltcli.data.unlabeled import unlabeled_images
-from ltcli.engine.inference import ensemble_log_probs, load_run
+from ltcli.engine.classifier import ensemble_log_probs, load_run
 from ltcli.errors import LtcliError
 from ltcli.run_folder import RunFolder
 from ltcli.runs import resolve_run_ref

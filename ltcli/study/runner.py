@@ -102,7 +102,7 @@ def test_plan(study: Study):
 
 def run_point(study: Study, point: Point, threads: int | None = None) -> dict[str, Any]:
     """Train (or resume) and test one point; returns where its runs are. Safe to call again."""
-    from ltcli.engine.assess import test_runs
+    from ltcli.engine.scoring import test_runs
     from ltcli.metrics import FEW_SHOT_MAX, MANY_SHOT_MIN
 
     if threads:

@@ -57,7 +57,7 @@ class CompareTab:
         return table(rows, COMPARE_COLUMNS), str(figure), confusions, note
 
     def _ensemble(self, infos: list, split: str, temperatures: str) -> ResultsFolder:
-        from ltcli.engine.assess import test_runs
+        from ltcli.engine.scoring import test_runs
         from ltcli.posthoc import PosthocPlan
         from ltcli.runs import create_ensemble_dir
 

@@ -1,5 +1,5 @@
 """The Infer tab: uploaded images (or a folder under the root) through one run or an ensemble,
-the top-5 classes of each with probabilities (`ltcli.engine.inference.predict_files`)."""
+the top-5 classes of each with probabilities (`ltcli.engine.classifier.predict_files`)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ class InferTab:
         """Classify the uploaded images and/or every image under `folder` (root-relative) with the
         picked run, or the averaged probabilities of several picked runs; returns (a table of the
         top_k classes and probabilities per image, a note on what was skipped)."""
-        from ltcli.engine.inference import predict_files
+        from ltcli.engine.classifier import predict_files
 
         root = self.context.root
         infos = run_folders(root, runs)

@@ -36,7 +36,7 @@ def dataset_root(context: AppContext, run: RunFolder) -> DataSource:
 
 def test_run(context: AppContext, run: RunFolder, split: str = "test") -> dict[str, Any]:
     """`ltcli test` on one run: its best checkpoint on its dataset's `split`, results into the run."""
-    from ltcli.engine.assess import test_runs
+    from ltcli.engine.scoring import test_runs
 
     if split not in ("test", "valid"):
         raise LtcliError(f"split must be test or valid, got {split!r}")

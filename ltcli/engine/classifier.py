@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from ltcli.checkpoint import Checkpoint
 from ltcli.data.loaders import make_loader
 from ltcli.data.transforms import build_transform
-from ltcli.engine.evaluate import predict_with_features
+from ltcli.engine.logits import predict_with_features
 from ltcli.errors import LtcliError
 from ltcli.models import create_model
 from ltcli.objectives import get_objective_entry

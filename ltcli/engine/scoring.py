@@ -20,7 +20,7 @@ from ltcli.data.binary import IsPositive
 from ltcli.data.fastjpeg import draft_loader
 from ltcli.data.loaders import check_same_classes
 from ltcli.data.source import DataSource, open_source
-from ltcli.engine.inference import LoadedRun, ensemble_caches, load_runs
+from ltcli.engine.classifier import LoadedRun, ensemble_caches, load_runs
 from ltcli.engine.runtime import resolve_device
 from ltcli.engine.skipped import require_any_decodable
 from ltcli.errors import LtcliError

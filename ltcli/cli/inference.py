@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ltcli.cli.app import app, console, friendly
+from ltcli.cli.root import app, console, friendly
 from ltcli.config import DEFAULT
 from ltcli.errors import LtcliError
 from ltcli.metrics import FEW_SHOT_MAX, MANY_SHOT_MIN
@@ -144,7 +144,7 @@ def test(
     per_class.csv, predictions.csv, confusion_matrix.svg, per_class_recall.svg (and roc_curve.svg for
     a binary task). With --tau-norm, --logit-adjust or --temperatures the file names carry the
     correction (metrics_taunorm.json, ...), so the plain results stay."""
-    from ltcli.engine.assess import test_runs
+    from ltcli.engine.scoring import test_runs
     from ltcli.posthoc import PosthocPlan
     from ltcli.run_folder import CONFIG_NAME
     from ltcli.runs import create_ensemble_dir
@@ -212,7 +212,7 @@ def predict(
     """Classify images with a trained run (or the averaged probabilities of several): the top-k
     classes and probabilities of each image, printed and written to a CSV. Needs only the checkpoint."""
     from ltcli.atomic import atomic_write_text
-    from ltcli.engine.inference import predict_files
+    from ltcli.engine.classifier import predict_files
     from ltcli.run_folder import csv_text
 
     if not run:

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from ltcli.bounds import MAX_PARALLEL
-from ltcli.cli.app import app, console, friendly
+from ltcli.cli.root import app, console, friendly
 from ltcli.errors import LtcliError, describe_os_error
 
 INSTALL = "pip install 'ltcli[app]'"
