@@ -160,19 +160,9 @@ def ensemble_caches(
     return caches, labels
 
 
-def ensemble_log_probs(
-    members: Sequence[LoadedRun],
-    make_dataset: Callable[[LoadedRun], Dataset],
-    device: torch.device,
-    batch_size: int = 256,
-    workers: int = 0,
-    temperatures: Sequence[float] | None = None,
-) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
-    """(averaged log-probabilities, each member's log-probabilities, labels) over the same samples:
-    the mean of softmax(z_m / t_m), t_m = 1 unless `temperatures` gives one per member."""
-    caches, labels = ensemble_caches(members, make_dataset, device, batch_size, workers)
-    combined, per_member = tempered_log_probs([c.logits for c in caches], temperatures)
-    return combined, per_member, labels
+def ensemble_log_probs(caches: Sequence[MemberCache]) -> np.ndarray:
+    """The averaged log-probabilities of `ensemble_caches`' members: log of the mean of softmax(z_m)."""
+    return tempered_log_probs([c.logits for c in caches])[0]
 
 
 def top_k_rows(files: Sequence[str], class_names: Sequence[str], log_probs: np.ndarray, k: int) -> list[dict]:
@@ -215,9 +205,8 @@ def predict_files(infos: Sequence[RunFolder], paths: Sequence[Path], device_name
     found = collect_images(paths, data_root)
     device = resolve_device(device_name)
     members = load_runs(infos, device)
-    log_probs, _, _ = ensemble_log_probs(
-        members, lambda m: ImageFiles(found.images, m.eval_transform()), device, batch_size
-    )
+    caches, _ = ensemble_caches(members, lambda m: ImageFiles(found.images, m.eval_transform()), device, batch_size)
+    log_probs = ensemble_log_probs(caches)
     class_names = members[0].class_names
     label = members[0].info.label() if len(members) == 1 else f"ensemble of {len(members)}"
     return FilePredictions(top_k_rows([str(p) for p in found.images], class_names, log_probs, top_k), class_names,

@@ -28,7 +28,7 @@ from ltcli.data.files import ImageFiles
 from ltcli.data.loaders import RobustImageFolder, TrainData
 from ltcli.data.source import DataSource
 from ltcli.data.unlabeled import unlabeled_images
-from ltcli.engine.classifier import ensemble_log_probs, load_run
+from ltcli.engine.classifier import ensemble_caches, ensemble_log_probs, load_run
 from ltcli.errors import LtcliError
 from ltcli.run_folder import RunFolder
 from ltcli.runs import resolve_run_ref
@@ -82,8 +82,9 @@ def pseudo_label(source: str | Path, run_ref: str | Path, class_names: Sequence[
         raise LtcliError(f"--pseudo-labels-from {info.path} predicts {', '.join(member.class_names)}, not the "
                          f"dataset's classes ({', '.join(class_names)}): its labels would be another task's")
     found = unlabeled_images(source, dataset_root)
-    log_probs, _, _ = ensemble_log_probs([member], lambda m: ImageFiles(found.images, m.eval_transform()), device,
-                                         batch_size, workers)
+    caches, _ = ensemble_caches([member], lambda m: ImageFiles(found.images, m.eval_transform()), device,
+                                batch_size, workers)
+    log_probs = ensemble_log_probs(caches)
     labels = log_probs.argmax(axis=1)
     confidence = np.exp(log_probs[np.arange(labels.size), labels])
     return PseudoLabels(source=str(source), run=str(info.path), threshold=float(threshold),
