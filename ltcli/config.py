@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ltcli.bounds import check_run_sizes
 from ltcli.choices import (
@@ -37,6 +37,12 @@ from ltcli.settings import (
     option,
     register_flags,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ltcli.objectives import Objective
+    from ltcli.rebalance import TrainRule
 
 
 def _objectives() -> list[str]:
@@ -211,7 +217,8 @@ class TrainConfig(RunSettings):
         from ltcli.data.samplers import parse_pos_neg_ratio
         from ltcli.rebalance import TrainRule
 
-        rule = TrainRule.create(self.train_rule, self.epochs, self.drw_epoch, self.cb_beta)
+        # Built here, once: the engine trains with `config.rule` (it needs no class counts).
+        self._rule = rule = TrainRule.create(self.train_rule, self.epochs, self.drw_epoch, self.cb_beta)
         self.train_rule = rule.name
         if self.positive_classes is not None:  # [] (a saved multi-class run's record) means none
             self.positive_classes = [str(c).strip() for c in self.positive_classes] or None
@@ -271,11 +278,30 @@ class TrainConfig(RunSettings):
         pair = parse_tpauc_key(self.select_metric)
         return pairs if pair is None or pair in pairs else [*pairs, pair]
 
+    @property
+    def rule(self) -> TrainRule:
+        """The --train-rule the run trains with, built (and checked) by the validation."""
+        return self._rule
+
+    def build_objective(self, class_counts: Sequence[int], per_class: bool = True) -> Objective:
+        """The run's objective for a training set of `class_counts`, with its --opt options (without
+        the per-class ones when `per_class` is off); one paced over training gets --epochs. The
+        validation builds it on made-up counts (the ranges are its constructor's), the engine on the
+        real ones."""
+        from ltcli.objectives import get_objective_entry
+
+        entry = get_objective_entry(self.objective)
+        options = {k: v for k, v in self.objective_options.items() if per_class or not isinstance(v, list)}
+        if "epochs" in entry.options and "epochs" not in options:
+            options["epochs"] = self.epochs
+        return entry.create(class_counts, **options)
+
     def _check_objective(self) -> None:
-        """The objective's name as registered, its options' names and types, and their ranges: the
-        objective is built once on two made-up classes. Per-class values (lists) are left out of that
-        build: their length is checked when the real class counts are known, which is still before a
-        run folder exists."""
+        """The objective's name as registered, its options' names and types, their ranges (the
+        objective built on two made-up classes), and what it combines with: the --train-rule, and
+        --mixup/--cutmix (a multi-view objective trains on views, not on mixed images). Per-class
+        values (lists) are left out of that build: their length is checked when the real class counts
+        are known, which is still before a run folder exists."""
         from ltcli.objectives import get_objective_entry
 
         entry = get_objective_entry(self.objective)
@@ -283,10 +309,11 @@ class TrainConfig(RunSettings):
         if not isinstance(self.objective_options, dict):
             raise LtcliError(f"--opt takes KEY=VALUE pairs, got {shown(self.objective_options)}")
         self.objective_options = entry.check_options(dict(self.objective_options))
-        scalars = {k: v for k, v in self.objective_options.items() if not isinstance(v, list)}
-        if "epochs" in entry.options and "epochs" not in scalars:
-            scalars["epochs"] = self.epochs
-        entry.create([2, 1], **scalars)
+        self.build_objective([2, 1], per_class=False)
+        self.rule.check(self.objective, entry.cls)
+        if (self.mixup > 0 or self.cutmix > 0) and entry.cls.train_views > 1:
+            raise LtcliError(f"--mixup/--cutmix mix single images; {self.objective} trains on {entry.cls.train_views} "
+                             "views of each image and is not combined with them")
 
     def _check_two_stage(self) -> None:
         """A second stage needs a first: --reinit-head and every --recipe start from --init-from/--weights."""
