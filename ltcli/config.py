@@ -11,8 +11,6 @@ step stages 60,60,40,40; the warmup is 5 epochs at 200, scaled to other lengths 
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,18 +23,25 @@ from ltcli.choices import (
     HEADS,
 )
 from ltcli.errors import LtcliError, shown
-from ltcli.settings import (
+from ltcli.settings import (  # the schedule's rules live with the fields train and pretrain share
     DEFAULT_EPOCHS,
-    DEFAULT_LR_STAGES,
-    DEFAULT_WARMUP_EPOCHS,
     RunSettings,
     at_least,
+    check_schedule,
     check_types,
+    check_warmup,
+    default_schedule,
+    default_warmup,
     flag,
     in_range,
     option,
     register_flags,
+    scale_epoch,
+    scaled_schedule,
 )
+
+__all__ = ["DEFAULT", "TrainConfig", "check_schedule", "check_warmup", "default_sched", "default_schedule",
+           "default_warmup", "describe_schedule", "scale_epoch", "scaled_schedule"]
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -354,60 +359,3 @@ def describe_schedule(config: Any) -> str:
     else:
         decay = f"cosine to {config.min_lr:g} over {config.epochs} epochs"
     return f"{decay}, warmup {config.warmup_epochs}"
-
-
-def default_schedule(epochs: int) -> tuple[int, list[int]]:
-    """The warmup and step stages of a run of `epochs` that does not give them: the 200-epoch
-    defaults (5 warmup epochs; stages 60,60,40,40, i.e. drops at 30%, 60% and 80% of the run) scaled
-    in proportion. Warmup: round(epochs * 5/200), at most 5 (a long run needs no longer warmup) and
-    below `epochs`. Stages: each drop at round(fraction * epochs); drops that land on the first epoch,
-    at or after the end, or on an earlier drop are left out, so every stage lasts at least one epoch.
-    4 epochs: no warmup, stages 1,1,1,1; 30 epochs: 1 warmup epoch, stages 9,9,6,6."""
-    warmup = min(DEFAULT_WARMUP_EPOCHS, math.floor(epochs * DEFAULT_WARMUP_EPOCHS / DEFAULT_EPOCHS + 0.5),
-                 max(epochs - 1, 0))
-    drops: list[int] = []
-    for default_drop in itertools.accumulate(DEFAULT_LR_STAGES[:-1]):
-        drop = math.floor(epochs * default_drop / DEFAULT_EPOCHS + 0.5)
-        if 0 < drop < epochs and drop not in drops:
-            drops.append(drop)
-    bounds = [0, *drops, epochs]
-    return warmup, [end - start for start, end in itertools.pairwise(bounds)]
-
-
-def check_schedule(config: Any, saved: bool = False) -> None:
-    """--lrstep's stages (`lr_steps`) are positive and, with `sched` step, drop within `epochs` (a
-    saved run's stages are taken as they ran)."""
-    lr_steps, epochs = config.lr_steps, config.epochs
-    if lr_steps is None:
-        return
-    if not lr_steps or any(isinstance(n, bool) or not isinstance(n, int) or n <= 0 for n in lr_steps):
-        raise LtcliError(f"--lrstep needs positive whole stage lengths, got {lr_steps}")
-    drops = list(itertools.accumulate(lr_steps))[:-1]
-    late = [d for d in drops if d >= epochs]
-    if config.sched == "step" and late and not saved:
-        raise LtcliError(
-            f"--lrstep {','.join(map(str, lr_steps))} drops the rate at epoch(s) "
-            f"{', '.join(map(str, late))}, but the run has only {epochs} epoch(s): give stages that add "
-            f"up to --epochs (e.g. {epochs})"
-        )
-
-
-def default_warmup(epochs: Any) -> int | None:
-    """The warmup of a run that leaves --warmup out: `default_schedule`'s, scaled to `epochs` (None
-    when `epochs` is not a whole number yet: the type check then names it). `ltcli train` and
-    `ltcli pretrain` both fill their warmup from here."""
-    return default_schedule(epochs)[0] if isinstance(epochs, int) and not isinstance(epochs, bool) else None
-
-
-def check_warmup(config: Any, saved: bool = False) -> None:
-    """A warmup as long as the run never reaches --lr: refused, for `train` and `pretrain` alike (a
-    saved run is taken as it ran)."""
-    epochs, warmup = config.epochs, config.warmup_epochs
-    if 0 < epochs <= warmup and not saved:
-        raise LtcliError(
-            f"--warmup {warmup} lasts the whole run (--epochs {epochs}): the rate would never "
-            f"reach --lr {config.lr:g}; give fewer warmup epochs (leave --warmup out and it is scaled to the run: "
-            f"{default_schedule(epochs)[0]} here)"
-        )
-
-

@@ -55,8 +55,9 @@ def train(
     **values: Any,
 ) -> None:
     """Train a model; the run goes to logs/<model>/<dataset>/<objective>/<YYYY-MM-DD-HH-MM-SS>/."""
-    from ltcli.engine.train import fit, resume_run
+    from ltcli.engine.train import fit
     from ltcli.runs import resume_target
+    from ltcli.workflows import resume as resume_run
 
     if resume is not None:
         if config_file is not None:
