@@ -16,15 +16,15 @@ Each recipe and seed trains twice on the same training images with the same seed
 With the same seed both runs train the same weights (exactly so on the CPU; the table says whether
 their training losses matched), so the difference is what choosing the epoch on the test set adds.
 
---epochs N runs a shorter (or longer) schedule scaled in proportion: the warmup, the rate drops and
-DRW's start move to the same fraction of the run. Every run goes through the `ltcli` command line.
+--epochs N runs a shorter (or longer: the warmup then stays) schedule scaled in proportion: the warmup, the drops and
+DRW's start move to the same fraction of the run, as ltcli scales its default schedule
+(`ltcli.workflows.rescaled_schedule`). Every run trains through the `ltcli` command line and is tested
+by `ltcli.workflows.run_test` (what `ltcli test` calls); results are read through `RunFolder`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import re
 import statistics
 import sys
@@ -54,30 +54,17 @@ def published(recipe: Path) -> float | None:
 
 
 def scaled_schedule(values: dict[str, Any], epochs: int | None) -> list[str]:
-    """Options that run the recipe's schedule in `epochs` epochs: warmup, drops and DRW's start at the
-    same fractions of the run (rounded half up; drops that land on the first or last epoch, or on an
-    earlier drop, are left out). No options when `epochs` is None (the recipe's own schedule)."""
+    """Options that run the recipe's schedule in `epochs` epochs (`ltcli.workflows.rescaled_schedule`:
+    warmup, drops and DRW's start at the same fractions of the run, as ltcli scales its default
+    schedule). No options when `epochs` is None (the recipe's own schedule)."""
+    from ltcli.workflows import rescaled_schedule
+
     if epochs is None:
         return []
-    planned = int(values.get("epochs", 200))
-    ratio = epochs / planned
-
-    def scale(epoch: float) -> int:
-        return math.floor(epoch * ratio + 0.5)
-
-    drops: list[int] = []
-    stages = values.get("lr_steps") or []
-    for drop in (sum(stages[:i + 1]) for i in range(len(stages) - 1)):
-        moved = scale(drop)
-        if 0 < moved < epochs and moved not in drops:
-            drops.append(moved)
-    bounds = [0, *drops, epochs]
-    stage_lengths = [end - start for start, end in zip(bounds, bounds[1:], strict=False)]
-    options = ["--epochs", str(epochs), "--lrstep", ",".join(map(str, stage_lengths))]
-    options += ["--warmup", str(min(scale(values.get("warmup_epochs", 5)), epochs - 1))]
-    if values.get("drw_epoch") is not None:
-        options += ["--drw-epoch", str(min(scale(values["drw_epoch"]), epochs - 1))]
-    return options
+    scaled = rescaled_schedule(values, epochs)
+    options = ["--epochs", str(epochs), "--lrstep", ",".join(map(str, scaled["lr_steps"])),
+               "--warmup", str(scaled["warmup_epochs"])]
+    return options + (["--drw-epoch", str(scaled["drw_epoch"])] if "drw_epoch" in scaled else [])
 
 
 def prepare_data(source: Path, work: Path, valid_share: float, max_train: int | None, max_test: int | None,
@@ -122,22 +109,27 @@ def ltcli(*args: Any) -> None:
 
 
 def train(recipe: Path, data: Path, logs: Path, options: list[str]) -> Path:
-    before = set(logs.glob("*/*/*/*/config.json"))
+    from ltcli.runs import list_runs
+
+    before = {run.path for run in list_runs(logs)}
     ltcli("train", "--config", recipe, "--data", data, "--logs-dir", logs, *options)
-    (new,) = set(logs.glob("*/*/*/*/config.json")) - before
-    return new.parent
+    (new,) = {run.path for run in list_runs(logs)} - before
+    return new
 
 
-def read_csv(path: Path) -> list[dict[str, str]]:
-    import csv
+def tested(run: Path, device: str = "auto") -> dict[str, Any]:
+    """`ltcli test` of the run (ltcli.workflows.run_test) and its headline test numbers (metrics.json)."""
+    from ltcli.run_folder import RunFolder
+    from ltcli.workflows import run_test
 
-    with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+    metrics = run_test([RunFolder(run)], device=device).metrics
+    return {k: metrics.get(k) for k in TEST_COLUMNS}
 
 
 def run_one(recipe: Path, seed: int, data: Data, logs: Path, common: list[str], test_picked: bool) -> dict[str, Any]:
     """One recipe and seed: the run picked on valid (tested), and its twin picked on test."""
     from ltcli.config_file import read_config_file
+    from ltcli.run_folder import RunFolder
 
     values = read_config_file(recipe)
     if values.get("recipe") is not None:
@@ -146,14 +138,13 @@ def run_one(recipe: Path, seed: int, data: Data, logs: Path, common: list[str], 
     options = [*scaled_schedule(values, common_epochs(common)), *strip_epochs(common), "--seed", str(seed)]
     started = time.perf_counter()
     run = train(recipe, data.picked, logs, [*options, "--select-metric", "balanced_acc"])
-    ltcli("test", "--run", run)
-    row: dict[str, Any] = {k: json.loads((run / "metrics.json").read_text())[k] for k in TEST_COLUMNS}
+    row: dict[str, Any] = tested(run, common[common.index("--device") + 1] if "--device" in common else "auto")
     row["minutes"] = (time.perf_counter() - started) / 60
     row["test_picked"] = row["same_trajectory"] = None
     if test_picked:
-        twin = train(recipe, data.literature, logs, [*options, "--select-metric", "acc"])
-        row["test_picked"] = max(float(r["acc"]) for r in read_csv(twin / "valid.csv"))
-        losses = [[r["loss"] for r in read_csv(folder / "train.csv")] for folder in (run, twin)]
+        twin = RunFolder(train(recipe, data.literature, logs, [*options, "--select-metric", "acc"]))
+        row["test_picked"] = max(twin.read_log_columns("valid")["acc"])
+        losses = [[r["loss"] for r in RunFolder(folder).read_log("train")] for folder in (run, twin.path)]
         row["same_trajectory"] = losses[0] == losses[1]
     return row
 

@@ -11,12 +11,10 @@ step stages 60,60,40,40; the warmup is 5 epochs at 200, scaled to other lengths 
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ltcli.bounds import check_run_sizes
 from ltcli.choices import (
@@ -25,18 +23,31 @@ from ltcli.choices import (
     HEADS,
 )
 from ltcli.errors import LtcliError, shown
-from ltcli.settings import (
+from ltcli.settings import (  # the schedule's rules live with the fields train and pretrain share
     DEFAULT_EPOCHS,
-    DEFAULT_LR_STAGES,
-    DEFAULT_WARMUP_EPOCHS,
     RunSettings,
     at_least,
+    check_schedule,
     check_types,
+    check_warmup,
+    default_schedule,
+    default_warmup,
     flag,
     in_range,
     option,
     register_flags,
+    scale_epoch,
+    scaled_schedule,
 )
+
+__all__ = ["DEFAULT", "TrainConfig", "check_schedule", "check_warmup", "default_sched", "default_schedule",
+           "default_warmup", "describe_schedule", "scale_epoch", "scaled_schedule"]
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ltcli.objectives import Objective
+    from ltcli.rebalance import TrainRule
 
 
 def _objectives() -> list[str]:
@@ -211,7 +222,8 @@ class TrainConfig(RunSettings):
         from ltcli.data.samplers import parse_pos_neg_ratio
         from ltcli.rebalance import TrainRule
 
-        rule = TrainRule.create(self.train_rule, self.epochs, self.drw_epoch, self.cb_beta)
+        # Built here, once: the engine trains with `config.rule` (it needs no class counts).
+        self._rule = rule = TrainRule.create(self.train_rule, self.epochs, self.drw_epoch, self.cb_beta)
         self.train_rule = rule.name
         if self.positive_classes is not None:  # [] (a saved multi-class run's record) means none
             self.positive_classes = [str(c).strip() for c in self.positive_classes] or None
@@ -271,11 +283,30 @@ class TrainConfig(RunSettings):
         pair = parse_tpauc_key(self.select_metric)
         return pairs if pair is None or pair in pairs else [*pairs, pair]
 
+    @property
+    def rule(self) -> TrainRule:
+        """The --train-rule the run trains with, built (and checked) by the validation."""
+        return self._rule
+
+    def build_objective(self, class_counts: Sequence[int], per_class: bool = True) -> Objective:
+        """The run's objective for a training set of `class_counts`, with its --opt options (without
+        the per-class ones when `per_class` is off); one paced over training gets --epochs. The
+        validation builds it on made-up counts (the ranges are its constructor's), the engine on the
+        real ones."""
+        from ltcli.objectives import get_objective_entry
+
+        entry = get_objective_entry(self.objective)
+        options = {k: v for k, v in self.objective_options.items() if per_class or not isinstance(v, list)}
+        if "epochs" in entry.options and "epochs" not in options:
+            options["epochs"] = self.epochs
+        return entry.create(class_counts, **options)
+
     def _check_objective(self) -> None:
-        """The objective's name as registered, its options' names and types, and their ranges: the
-        objective is built once on two made-up classes. Per-class values (lists) are left out of that
-        build: their length is checked when the real class counts are known, which is still before a
-        run folder exists."""
+        """The objective's name as registered, its options' names and types, their ranges (the
+        objective built on two made-up classes), and what it combines with: the --train-rule, and
+        --mixup/--cutmix (a multi-view objective trains on views, not on mixed images). Per-class
+        values (lists) are left out of that build: their length is checked when the real class counts
+        are known, which is still before a run folder exists."""
         from ltcli.objectives import get_objective_entry
 
         entry = get_objective_entry(self.objective)
@@ -283,10 +314,11 @@ class TrainConfig(RunSettings):
         if not isinstance(self.objective_options, dict):
             raise LtcliError(f"--opt takes KEY=VALUE pairs, got {shown(self.objective_options)}")
         self.objective_options = entry.check_options(dict(self.objective_options))
-        scalars = {k: v for k, v in self.objective_options.items() if not isinstance(v, list)}
-        if "epochs" in entry.options and "epochs" not in scalars:
-            scalars["epochs"] = self.epochs
-        entry.create([2, 1], **scalars)
+        self.build_objective([2, 1], per_class=False)
+        self.rule.check(self.objective, entry.cls)
+        if (self.mixup > 0 or self.cutmix > 0) and entry.cls.train_views > 1:
+            raise LtcliError(f"--mixup/--cutmix mix single images; {self.objective} trains on {entry.cls.train_views} "
+                             "views of each image and is not combined with them")
 
     def _check_two_stage(self) -> None:
         """A second stage needs a first: --reinit-head and every --recipe start from --init-from/--weights."""
@@ -327,60 +359,3 @@ def describe_schedule(config: Any) -> str:
     else:
         decay = f"cosine to {config.min_lr:g} over {config.epochs} epochs"
     return f"{decay}, warmup {config.warmup_epochs}"
-
-
-def default_schedule(epochs: int) -> tuple[int, list[int]]:
-    """The warmup and step stages of a run of `epochs` that does not give them: the 200-epoch
-    defaults (5 warmup epochs; stages 60,60,40,40, i.e. drops at 30%, 60% and 80% of the run) scaled
-    in proportion. Warmup: round(epochs * 5/200), at most 5 (a long run needs no longer warmup) and
-    below `epochs`. Stages: each drop at round(fraction * epochs); drops that land on the first epoch,
-    at or after the end, or on an earlier drop are left out, so every stage lasts at least one epoch.
-    4 epochs: no warmup, stages 1,1,1,1; 30 epochs: 1 warmup epoch, stages 9,9,6,6."""
-    warmup = min(DEFAULT_WARMUP_EPOCHS, math.floor(epochs * DEFAULT_WARMUP_EPOCHS / DEFAULT_EPOCHS + 0.5),
-                 max(epochs - 1, 0))
-    drops: list[int] = []
-    for default_drop in itertools.accumulate(DEFAULT_LR_STAGES[:-1]):
-        drop = math.floor(epochs * default_drop / DEFAULT_EPOCHS + 0.5)
-        if 0 < drop < epochs and drop not in drops:
-            drops.append(drop)
-    bounds = [0, *drops, epochs]
-    return warmup, [end - start for start, end in itertools.pairwise(bounds)]
-
-
-def check_schedule(config: Any, saved: bool = False) -> None:
-    """--lrstep's stages (`lr_steps`) are positive and, with `sched` step, drop within `epochs` (a
-    saved run's stages are taken as they ran)."""
-    lr_steps, epochs = config.lr_steps, config.epochs
-    if lr_steps is None:
-        return
-    if not lr_steps or any(isinstance(n, bool) or not isinstance(n, int) or n <= 0 for n in lr_steps):
-        raise LtcliError(f"--lrstep needs positive whole stage lengths, got {lr_steps}")
-    drops = list(itertools.accumulate(lr_steps))[:-1]
-    late = [d for d in drops if d >= epochs]
-    if config.sched == "step" and late and not saved:
-        raise LtcliError(
-            f"--lrstep {','.join(map(str, lr_steps))} drops the rate at epoch(s) "
-            f"{', '.join(map(str, late))}, but the run has only {epochs} epoch(s): give stages that add "
-            f"up to --epochs (e.g. {epochs})"
-        )
-
-
-def default_warmup(epochs: Any) -> int | None:
-    """The warmup of a run that leaves --warmup out: `default_schedule`'s, scaled to `epochs` (None
-    when `epochs` is not a whole number yet: the type check then names it). `ltcli train` and
-    `ltcli pretrain` both fill their warmup from here."""
-    return default_schedule(epochs)[0] if isinstance(epochs, int) and not isinstance(epochs, bool) else None
-
-
-def check_warmup(config: Any, saved: bool = False) -> None:
-    """A warmup as long as the run never reaches --lr: refused, for `train` and `pretrain` alike (a
-    saved run is taken as it ran)."""
-    epochs, warmup = config.epochs, config.warmup_epochs
-    if 0 < epochs <= warmup and not saved:
-        raise LtcliError(
-            f"--warmup {warmup} lasts the whole run (--epochs {epochs}): the rate would never "
-            f"reach --lr {config.lr:g}; give fewer warmup epochs (leave --warmup out and it is scaled to the run: "
-            f"{default_schedule(epochs)[0]} here)"
-        )
-
-

@@ -80,8 +80,9 @@ class TrainRule:
         """What the run's config.json records of how the rule was resolved."""
         return {"drw_epoch_resolved": None}
 
-    def check(self, objective_name: str, objective: Objective) -> None:
-        """Refuse combinations that double-count the prior or that the objective cannot express."""
+    def check(self, objective_name: str, objective: type[Objective] | Objective) -> None:
+        """Refuse combinations that double-count the prior or that the objective cannot express (read
+        from the objective's class flags: the config checks its class before anything is built)."""
         if self.weights and objective.corrects_prior:
             raise LtcliError(
                 f"--train-rule {self.name} with {objective_name} is refused: {objective_name} already corrects "

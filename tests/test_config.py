@@ -118,3 +118,52 @@ def test_defaults_live_in_one_place():
             checked += 1
     assert checked >= 30
     assert {f.name for f in dataclasses.fields(TrainConfig)} >= set(DEFAULT.__dict__)
+
+
+# --- combinations refused by the config itself (no runtime state needed) ---------------------------------
+def test_a_rule_the_objective_cannot_take_is_refused_by_the_config_with_the_rules_own_message():
+    """The rule x objective check reads only class flags: the config refuses it, with the message
+    TrainRule.check gives on a built objective, so the CLI, config files and the app refuse it before
+    anything is queued or written."""
+    from ltcli.objectives import create_objective
+    from ltcli.rebalance import TrainRule
+
+    with pytest.raises(LtcliError) as built:
+        TrainRule.create("DRW", epochs=10).check("BSCE", create_objective("BSCE", [5, 2]))
+    with pytest.raises(LtcliError) as error:
+        config(objective="bsce", train_rule="drw", epochs=10)
+    assert str(error.value) == str(built.value)
+    assert str(error.value).startswith("--train-rule DRW with BSCE is refused: BSCE already corrects for the training "
+                                       "prior") and "\n" not in str(error.value)
+    assert config(objective="LDAM", train_rule="DRW", epochs=10).rule.drw_epoch == 8  # LDAM-DRW itself is fine
+
+
+def test_mixing_a_multi_view_objective_is_refused_by_the_config():
+    with pytest.raises(LtcliError, match="--mixup/--cutmix mix single images; PaCo trains on 2 views"):
+        config(objective="PaCo", cutmix=1.0)
+
+
+def test_the_rule_is_built_once_by_the_validation_and_is_the_one_the_run_trains_with(monkeypatch):
+    from ltcli.engine import assemble
+    from ltcli.rebalance import TrainRule
+
+    built = []
+    original = TrainRule.create.__func__
+    monkeypatch.setattr(TrainRule, "create",
+                        classmethod(lambda cls, *a, **k: built.append(a) or original(cls, *a, **k)))
+    made = config(train_rule="DRW", epochs=10, drw_epoch=3)
+    assert made.rule.drw_epoch == 3 and made.rule.class_weights(2, [5, 1]) is None  # DRW waits until epoch 3
+    assert len(built) == 1  # reading config.rule builds nothing again
+    assert "TrainRule.create" not in open(assemble.__file__, encoding="utf-8").read()  # the engine takes config.rule
+
+
+def test_the_objective_is_put_together_in_one_place():
+    """build_objective: --opt options, --epochs for an objective paced over training, per-class lists
+    only with the real counts."""
+    made = config(objective="FeaBal", epochs=7, objective_options={"lam": 3})
+    objective = made.build_objective([4, 2, 1])
+    assert (objective.num_classes, objective.lam, objective.epochs) == (3, 3.0, 7)
+    focal = config(objective="FL", objective_options={"alpha": [0.2, 0.8], "gamma": 2})
+    assert focal.build_objective([3, 1]).alpha.tolist() == pytest.approx([0.2, 0.8])
+    with pytest.raises(LtcliError, match="alpha needs one value per class"):
+        focal.build_objective([3, 2, 1])

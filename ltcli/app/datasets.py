@@ -1,11 +1,13 @@
-"""Datasets for the Train tab: a split dataset as it is, or a raw folder split on the spot (the
-library's scan, split plan, long-tail plan and staged write, as `ltcli split` runs them)."""
+"""Datasets for the Train tab: a split dataset as it is, or a raw folder split on the spot
+(`ltcli.workflows.split_once`: the split `ltcli split` makes, reused when it exists)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ltcli import workflows
 from ltcli.app.paths import DATASETS_AREA, RAW_AREA, AppRoot, PathRefused
+from ltcli.data.make import SplitOptions
 from ltcli.errors import LtcliError
 
 
@@ -39,33 +41,7 @@ def training_dataset(root: AppRoot, choice: str, imbalance_factor: float | None,
             raise PathRefused(f"dataset {choice!r} is refused: give a_datasets/NAME")
         return folder.name, f"dataset {choice}"
     name = split_name(folder.name, imbalance_factor, profile, seed)
-    destination = root.datasets / name
-    if destination.is_dir():
+    options = SplitOptions(seed=seed, imbalance_factor=imbalance_factor, profile=profile if imbalance_factor else None)
+    if not workflows.split_once(folder, root.datasets / name, options):
         return name, f"reused the split {DATASETS_AREA}/{name} of {choice}"
-    split_raw(folder, destination, imbalance_factor, profile, seed)
     return name, f"split {choice} into {DATASETS_AREA}/{name}"
-
-
-def split_raw(source: Path, destination: Path, imbalance_factor: float | None, profile: str, seed: int) -> dict:
-    """Split a raw `<class>/<images>` folder 70/15/15 (seeded); long-tail the train part if asked."""
-    from ltcli.data.folder import list_class_dirs, scan_class_folders, split_folders
-    from ltcli.data.longtail import PROFILES, check_imbalance_factor, plan_long_tail
-    from ltcli.data.split import DEFAULT_RATIOS, apply_long_tail, parse_ratios, plan_presplit, plan_split, write_split
-    from ltcli.data.staging import remove_stale
-
-    if profile not in PROFILES:
-        raise LtcliError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
-    if imbalance_factor:
-        check_imbalance_factor(imbalance_factor, "imbalance factor")
-    presplit = split_folders(source)
-    if not presplit:
-        list_class_dirs(source)
-    remove_stale(destination)
-    scans = {key: scan_class_folders(folder) for key, folder in (presplit or {"raw": source}).items()}
-    plan = plan_presplit(source, scans, seed) if presplit else plan_split(scans["raw"], parse_ratios(DEFAULT_RATIOS),
-                                                                           seed)
-    if imbalance_factor:
-        available = plan.counts()["train"]
-        apply_long_tail(plan, plan_long_tail(available, imbalance_factor, profile, sorted(available)))
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    return write_split(plan, list(scans.values()), destination)

@@ -144,36 +144,17 @@ def test(
     per_class.csv, predictions.csv, confusion_matrix.svg, per_class_recall.svg (and roc_curve.svg for
     a binary task). With --tau-norm, --logit-adjust or --temperatures the file names carry the
     correction (metrics_taunorm.json, ...), so the plain results stay."""
-    from ltcli.engine.scoring import test_runs
     from ltcli.posthoc import PosthocPlan
-    from ltcli.run_folder import CONFIG_NAME
-    from ltcli.runs import create_ensemble_dir
+    from ltcli.workflows import check_test_split, dataset_of_run, run_test
 
-    if split_name not in ("test", "valid"):
-        raise LtcliError(f"--split must be test or valid, got {split_name!r}")
+    check_test_split(split_name)
     options = {"many_min": many_shot, "few_max": few_shot, "tpauc": parse_tpauc(tpauc)}
     infos = resolve_runs(logs_dir, run, model, dataset, objective, datetime)
     plan = PosthocPlan.from_options(tau_norm, logit_adjust, sweep, sweep_metric, temperatures, len(infos), split_name)
-    from ltcli.data.source import open_source, source_of_run
-
-    if data is not None:
-        source = open_source(data, data_root)
-    elif dataset is not None:
-        source = open_source(datasets_dir / dataset, data_root)
-    elif infos[0].holds_run(infos[0].path) and infos[0].read_config().get("dataset_root"):
-        source = source_of_run(infos[0].read_config(), data_root=data_root)
-    else:
-        raise LtcliError(f"{infos[0].path} has no {CONFIG_NAME} naming its dataset (dataset_root): give --data PATH "
-                         "or --dataset NAME")
-    claimed = None
-    if out is None and len(infos) > 1:
-        out = claimed = create_ensemble_dir(logs_dir, infos[0].dataset)
-    try:
-        result = test_runs(infos, source, split_name, device, out, force, options, plan=plan)
-    except LtcliError:
-        if claimed is not None and not any(claimed.iterdir()):
-            claimed.rmdir()  # leave no empty ensemble folder behind a failed test
-        raise
+    if data is None and dataset is not None:
+        data = datasets_dir / dataset
+    source = dataset_of_run(infos[0], data, data_root)
+    result = run_test(infos, split_name, source, device, out, force, options, plan, logs_dir)
     metrics = result.metrics
     if "sweep" in metrics.get("posthoc", {}):
         console.print(sweep_table(metrics["posthoc"], plan.correction.key))

@@ -37,7 +37,7 @@ from ltcli.engine.skipped import require_any_decodable, require_decodable
 from ltcli.errors import LtcliError
 from ltcli.models import create_model
 from ltcli.models.weights import freeze, load_weights
-from ltcli.objectives import Objective, get_objective_entry
+from ltcli.objectives import Objective
 from ltcli.rebalance import TrainRule
 from ltcli.runs import find_run
 
@@ -125,15 +125,6 @@ def task_labels(data: TrainData, positive_classes: list[str] | None) -> Task:
         empty = [n for n, c in zip(names, counts, strict=True) if c == 0]
         raise LtcliError(f"class(es) with no training image: {', '.join(empty)}")
     return Task(list(names), targets, positive, counts)
-
-
-def build_objective(config: TrainConfig, class_counts: list[int]) -> Objective:
-    """The objective with the run's options; an objective paced over training gets --epochs."""
-    entry = get_objective_entry(config.objective)
-    options = dict(config.objective_options)
-    if "epochs" in entry.options and "epochs" not in options:
-        options["epochs"] = config.epochs
-    return entry.create(class_counts, **options)
 
 
 def build_model(config: TrainConfig, num_outputs: int, objective: Objective, dist: Dist, device: torch.device,
@@ -242,14 +233,10 @@ def build_training(config: TrainConfig, console: Console, dist: Dist, device: to
     source, dataset_name, data, augment = open_data(config, console)
     pseudo = add_pseudo_labels(config, source, data, device, console, run_folder)
     task = task_labels(data, config.positive_classes)
-    objective = build_objective(config, task.class_counts).to(device)
-    rule = TrainRule.create(config.train_rule, config.epochs, config.drw_epoch, config.cb_beta)
-    rule.check(config.objective, objective)
+    objective = config.build_objective(task.class_counts).to(device)
+    rule = config.rule  # built and checked with the objective by the config's validation
     mix = create_batch_mix(config.mixup, config.cutmix, config.mix_prob, config.mix_switch_prob,
                            len(task.class_names), batch)
-    if mix is not None and objective.train_views > 1:
-        raise LtcliError(f"--mixup/--cutmix mix single images; {config.objective} trains on {objective.train_views} "
-                         "views of each image and is not combined with them")
     model = build_model(config, num_outputs(task, objective), objective, dist, device, console, resume)
     compute = resolve_compute(config.amp, config.channels_last, device)
     step = prepare_model(model, compute, config.compile, objective.needs_features, dist)

@@ -143,6 +143,13 @@ def same_value(a: float | None, b: float | None) -> bool:
     return a == b or (a is not None and b is not None and a != a and b != b)
 
 
+def refuse_finished(run: RunFolder, epochs_done: int, epochs: int) -> None:
+    """A run that has done all its epochs has nothing to resume: one line, whoever asks (`--resume`,
+    the app's Resume button before it queues the job)."""
+    if epochs_done >= epochs:
+        raise LtcliError(f"{run.path} already finished all {epochs} epochs: nothing to resume")
+
+
 def load_last(run: RunFolder, map_location: Any = "cpu") -> Checkpoint:
     checkpoint = Checkpoint.load(run.last_checkpoint, map_location)
     if checkpoint.optimizer is None or checkpoint.scheduler is None:

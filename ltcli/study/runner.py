@@ -37,8 +37,10 @@ def point_paths(study: Study, point: Point) -> PointPaths:
 
 
 def make_splits(study: Study, console: Console) -> None:
-    """Each distinct split of the study, once; a split already made (its split.json) is kept."""
-    from ltcli.data.make import SplitOptions, make_split
+    """Each distinct split of the study, once (`ltcli.workflows.split_once`: a split already made,
+    its split.json written, is kept; a half-made one is replaced)."""
+    from ltcli.data.make import SplitOptions
+    from ltcli.workflows import split_once
 
     done: set[str] = set()
     for point in study.points:
@@ -46,8 +48,6 @@ def make_splits(study: Study, console: Console) -> None:
             continue
         done.add(point.split_id)
         destination = point_paths(study, point).split
-        if (destination / "split.json").is_file():
-            continue
         options = {k: v for k, v in point.split.items() if k != "src"}
         if isinstance(options.get("similar"), str):
             options["similar"] = [options["similar"]]
@@ -55,10 +55,11 @@ def make_splits(study: Study, console: Console) -> None:
             if isinstance(options.get(key), list):
                 options[key] = ",".join(map(str, options[key]))
         try:
-            make_split(Path(str(point.split["src"])), destination, SplitOptions(**options, force=True))
+            split_options = SplitOptions(**options, force=True)
         except TypeError as error:
             raise LtcliError(f"{study.path}: split: {error}") from None
-        console.print(f"split {point.split_id}: {destination}", highlight=False)
+        if split_once(Path(str(point.split["src"])), destination, split_options):
+            console.print(f"split {point.split_id}: {destination}", highlight=False)
 
 
 def latest_run(logs_dir: Path) -> RunFolder | None:
@@ -72,16 +73,16 @@ def latest_run(logs_dir: Path) -> RunFolder | None:
 def train_stage(given: dict[str, Any], logs_dir: Path, console: Console) -> RunFolder:
     """The run of `given` under `logs_dir`: finished (kept), half finished (resumed) or new."""
     from ltcli.config import TrainConfig
-    from ltcli.engine import persist
-    from ltcli.engine.train import fit, resume_run
+    from ltcli.engine.train import fit
+    from ltcli.workflows import resume, run_progress
 
     run = latest_run(logs_dir)
     if run is not None:
-        last = persist.load_last(run)
-        if last.epoch + 1 >= int(last.config.get("epochs", 0)):
+        progress = run_progress(run)
+        if progress.finished:
             return run
-        console.print(f"resuming {run.path} after epoch {last.epoch + 1}", highlight=False)
-        return RunFolder(resume_run(run, console))
+        console.print(f"resuming {run.path} after epoch {progress.epochs_done}", highlight=False)
+        return RunFolder(resume(run, console))
     config = TrainConfig.create(**{**given, "logs_dir": str(logs_dir)})
     return RunFolder(fit(config, console))
 
@@ -102,8 +103,8 @@ def test_plan(study: Study):
 
 def run_point(study: Study, point: Point, threads: int | None = None) -> dict[str, Any]:
     """Train (or resume) and test one point; returns where its runs are. Safe to call again."""
-    from ltcli.engine.scoring import test_runs
     from ltcli.metrics import FEW_SHOT_MAX, MANY_SHOT_MIN
+    from ltcli.workflows import run_test
 
     if threads:
         import torch
@@ -126,9 +127,8 @@ def run_point(study: Study, point: Point, threads: int | None = None) -> dict[st
         if not target.metrics_path("test").is_file():
             options = {"many_min": int(study.test.get("many_shot", MANY_SHOT_MIN)),
                        "few_max": int(study.test.get("few_shot", FEW_SHOT_MAX))}
-            root = Path(str(final.read_config().get("dataset_root") or given.get("data") or ""))
-            test_runs([final], root, "test", str(study.test.get("device", given.get("device", "auto"))),
-                      None, False, options, plan=test_plan(study))
+            device = str(study.test.get("device", given.get("device", "auto")))
+            run_test([final], "test", device=device, metric_options=options, plan=test_plan(study))  # its own dataset
             console.print(f"tested {final.path}", highlight=False)
     return {"point": point.id, "run": str(first.path), "final_run": str(final.path)}
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import gradio as gr
 
+from ltcli import workflows
 from ltcli.app.catalog import run_choices
 from ltcli.app.context import AppContext
 from ltcli.app.tabs.common import run_folder, run_folders, whole
@@ -57,31 +58,21 @@ class CompareTab:
         return table(rows, COMPARE_COLUMNS), str(figure), confusions, note
 
     def _ensemble(self, infos: list, split: str, temperatures: str) -> ResultsFolder:
-        from ltcli.engine.scoring import test_runs
         from ltcli.posthoc import PosthocPlan
-        from ltcli.runs import create_ensemble_dir
 
         plan = PosthocPlan.from_options(temperatures=temperatures, num_runs=len(infos), split=split)
         data = dataset_root(self.context, infos[0])
-        out = create_ensemble_dir(self.context.root.logs, infos[0].dataset)
-        result = test_runs(infos, data, split, self.context.device, out, plan=plan)
+        result = workflows.run_test(infos, split, data, self.context.device, plan=plan, logs_dir=self.context.root.logs)
         return ResultsFolder(result.out_dir).corrected(plan.results_tag)
 
     @shown
     def tune(self, run: str, objective: str = "GML", epochs: float = 10) -> dict[str, Any]:
-        """Queue "tune this run with `objective` for `epochs` epochs": a new run that starts from the
-        run's best checkpoint (cosine schedule, no warmup), with the run's data and input settings."""
+        """Queue "tune this run with `objective` for `epochs` epochs" (`ltcli.workflows.tune_options`):
+        a new run that starts from the run's best checkpoint (cosine schedule, no warmup), with the
+        run's data and input settings."""
         root = self.context.root
         info = run_folder(root, run)
-        config = info.read_config()
-        keep = ("dataset", "model", "height", "width", "hflip", "batch_size", "workers", "seed", "lr", "momentum",
-                "weight_decay")
-        given = {k: config[k] for k in keep if k in config}
-        given.update(objective=objective, epochs=whole(epochs, "epochs"), sched="cosine", warmup_epochs=0,
-                     init_from=root.relative(info.path), name=f"{objective} tune of {info.stamp}")
-        from ltcli.config import TrainConfig
-
-        TrainConfig.create(**given)
+        given = workflows.tune_options(info, objective, whole(epochs, "epochs"), start=root.relative(info.path))
         return self.context.jobs.submit({"config": given}, f"tune {info.stamp} with {objective}")
 
     def build(self) -> None:

@@ -3,9 +3,9 @@ headline metrics of a results folder, and the dataset a run was trained on (insi
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ltcli import workflows
 from ltcli.app.context import AppContext
 from ltcli.app.paths import PathRefused
 from ltcli.errors import LtcliError
@@ -19,28 +19,18 @@ HEADLINE = ("acc", "balanced_acc", "many_shot_acc", "medium_shot_acc", "few_shot
 
 
 def dataset_root(context: AppContext, run: RunFolder) -> DataSource:
-    """The dataset `run` was trained on (config.json's dataset_root, and a lists dataset's data_root),
-    refused outside the root; recorded lists are checked against their hashes."""
-    from ltcli.data.source import source_of_run
-
-    config = run.read_config()
-    recorded = config.get("dataset_root")
-    if not recorded:
-        raise LtcliError(f"{context.root.relative(run.path)} does not record its dataset (dataset_root)")
-    for folder in (recorded, config.get("data_root") or recorded):
-        if not Path(str(folder)).resolve().is_relative_to(context.root.path):
+    """The dataset `run` was trained on (`ltcli.workflows.dataset_of_run`), refused when a folder it
+    records (the dataset, a lists dataset's image root) lies outside the app's root."""
+    for folder in workflows.dataset_folders(run):
+        if not folder.resolve().is_relative_to(context.root.path):
             raise PathRefused(f"{context.root.relative(run.path)} was trained on {folder}, outside the app's root: "
                               "test it with `ltcli test`")
-    return source_of_run(config)
+    return workflows.dataset_of_run(run)
 
 
 def test_run(context: AppContext, run: RunFolder, split: str = "test") -> dict[str, Any]:
     """`ltcli test` on one run: its best checkpoint on its dataset's `split`, results into the run."""
-    from ltcli.engine.scoring import test_runs
-
-    if split not in ("test", "valid"):
-        raise LtcliError(f"split must be test or valid, got {split!r}")
-    return test_runs([run], dataset_root(context, run), split, context.device).metrics
+    return workflows.run_test([run], split, dataset_root(context, run), context.device).metrics
 
 
 def headline_row(label: str, metrics: dict[str, Any]) -> list[Any]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import gradio as gr
 
+from ltcli import workflows
 from ltcli.app.catalog import RUN_COLUMNS, curve_rows, run_rows, run_summaries
 from ltcli.app.context import AppContext
 from ltcli.app.tabs.common import run_folder
@@ -14,7 +15,6 @@ from ltcli.app.tabs.results import HEADLINE, headline_row, test_run
 from ltcli.app.tabs.train import curves_frame
 from ltcli.app.ui import shown, table
 from ltcli.errors import LtcliError
-from ltcli.run_folder import LAST_CHECKPOINT
 
 
 class RunsTab:
@@ -50,10 +50,9 @@ class RunsTab:
     def resume(self, run: str) -> dict[str, Any]:
         """Queue the continuation of an interrupted run (`ltcli train --resume`)."""
         info = run_folder(self.context.root, run)
-        if not info.last_checkpoint.is_file():
-            raise LtcliError(f"{run} has no {LAST_CHECKPOINT} to resume from")
         if run in self.context.running_runs():
             raise LtcliError(f"{run} is training now")
+        workflows.check_resumable(info)  # refused here, before it is queued: no checkpoint_last.pt, or all epochs done
         return self.context.jobs.submit({"resume": self.context.root.relative(info.path)}, f"resume {info.stamp}")
 
     def build(self) -> None:
