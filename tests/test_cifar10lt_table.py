@@ -33,3 +33,20 @@ def test_quick_mode_and_rows():
     assert table.parse([]).epochs == 20 and table.parse([]).rows == "erm,bsce,la,ldam-drw,crt"
     with pytest.raises(SystemExit):
         table.parse(["--rows", "erm,focal"])
+
+
+def test_the_x01_variant_is_the_ldam_drw_recipe_with_tenfold_drops(monkeypatch, tmp_path):
+    passed = {}
+    monkeypatch.setattr(table.reproduce, "train", lambda recipe, data, logs, options: passed.update(
+        recipe=recipe, options=options) or tmp_path)
+    monkeypatch.setattr(table.reproduce, "tested", lambda run, device: {"acc": 0.5})
+    table.single_stage("ldam-drw-x0.1", tmp_path, tmp_path, ["--device", "cpu"], 20, 1)
+    assert passed["recipe"].name == "ldam-drw.yaml"
+    options = passed["options"]
+    # Cao et al.'s 200-epoch schedule at 20 epochs: drops at 16 and 18, DRW from 16; the variant only swaps
+    # the x0.01 drop for x0.1 (the recipe file's own lr_decay is 0.01).
+    assert options[options.index("--lrstep") + 1] == "16,2,2"
+    assert options[options.index("--drw-epoch") + 1] == "16"
+    assert options[options.index("--lr-decay") + 1] == "0.1"
+    table.single_stage("ldam-drw", tmp_path, tmp_path, ["--device", "cpu"], 20, 1)
+    assert "--lr-decay" not in passed["options"]
