@@ -7,11 +7,13 @@ so a user sees whether the loader or the model is the bottleneck.
     python benchmarks/jpeg_loader.py --workers 8 --sizes 500x375
 
 Rows: `ImageFolder` (torchvision, PIL decode at full size, timm's train transform); `ltcli list` (the
-list dataset with the same transform, full decode); `ltcli list + draft` (what `ltcli train` uses:
-the random-resized crop drawn first, the JPEG decoded at 1/2, 1/4 or 1/8 where the crop keeps its
-detail, ltcli.data.fastjpeg); `decode_jpeg` (torchvision.io.decode_jpeg + tensor transforms, for
-reference). For 500x375 images at 224 px the crop never allows a reduction (a crop side is at most
-375 < 2 x 224), so draft only pays on larger images; the table says how often it reduced.
+list dataset with the same transform, Pillow's full decode); `ltcli list + draft` (what `ltcli train`
+uses, built by its own code: `open_data` of a TrainConfig and `make_loader`: the random-resized crop
+drawn first, the JPEG decoded at 1/2, 1/4 or 1/8 by Pillow's draft where the crop keeps its detail, else
+by torchvision's decode_jpeg with the crop sliced and resized by torch's uint8 kernel,
+ltcli.data.fastjpeg); `decode_jpeg + v2` (all-tensor transforms, for reference). For 500x375 images at
+224 px the crop never allows a reduction (a crop side is at most 375 < 2 x 224), so every train image
+takes decode_jpeg there; the table says how often the draft path reduced.
 The model row is one SGD step of ResNet-50 at 224 px (bf16 autocast where the CPU has bf16 support).
 """
 
@@ -26,16 +28,20 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from rich.console import Console
 from torch.utils.data import DataLoader, Dataset
 
-from ltcli.data.fastjpeg import draft_loader, largest_reduction
+from ltcli.config import TrainConfig
+from ltcli.data.fastjpeg import largest_reduction
 from ltcli.data.lists import ListDataset, parse_list
-from ltcli.data.loaders import collate_decoded
+from ltcli.data.loaders import collate_decoded, make_loader
 from ltcli.data.transforms import build_transform
+from ltcli.engine.assemble import open_data
 
 
 def make_jpegs(root: Path, count: int, width: int, height: int, classes: int = 10) -> Path:
-    """`count` JPEGs of natural-ish content (smooth colour fields plus texture), and a train list."""
+    """`count` JPEGs of natural-ish content (smooth colour fields plus texture), a train list and a val list
+    (one image per class: `ltcli train` needs a validation split)."""
     rng = np.random.default_rng(0)
     lines = []
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -50,6 +56,7 @@ def make_jpegs(root: Path, count: int, width: int, height: int, classes: int = 1
         Image.fromarray(pixels).save(root / relative, quality=90)
         lines.append(f"{relative} {label}")
     (root / "bench_train.txt").write_text("\n".join(lines) + "\n")
+    (root / "bench_val.txt").write_text("\n".join(lines[:classes]) + "\n")
     return root / "bench_train.txt"
 
 
@@ -75,9 +82,20 @@ class DecodeJpeg(Dataset):
         return self.transform(decode_jpeg(read_file(self.paths[index]), mode=ImageReadMode.RGB)), 0
 
 
-def images_per_second(dataset: Dataset, workers: int, batch: int, batches: int) -> float:
-    loader = DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers, collate_fn=collate_decoded,
-                        persistent_workers=False, generator=torch.Generator().manual_seed(0))
+def plain_loader(dataset: Dataset, workers: int, batch: int) -> DataLoader:
+    return DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers, collate_fn=collate_decoded,
+                      persistent_workers=False, generator=torch.Generator().manual_seed(0))
+
+
+def train_loader(root: Path, size: int, workers: int, batch: int) -> DataLoader:
+    """The train split's DataLoader exactly as `ltcli train --data ROOT --height S --width S` builds it."""
+    config = TrainConfig(data=str(root), height=size, width=size, batch_size=batch, workers=workers)
+    _, _, data, augment = open_data(config, Console(quiet=True))
+    assert augment == "timm", augment
+    return make_loader(data.train, batch, True, workers, torch.device("cpu"), seed=0)
+
+
+def images_per_second(loader: DataLoader, batches: int) -> float:
     iterator = iter(loader)
     next(iterator)  # workers started, first batch out: not timed
     start, seen = time.perf_counter(), 0
@@ -156,7 +174,6 @@ def main() -> None:
     torch.manual_seed(0)
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     train = build_transform(args.size, args.size, True, "timm")
-    loader, rest = draft_loader(train)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for width, height in sizes:
@@ -167,14 +184,14 @@ def main() -> None:
             paths = [str(root / index.path(i)) for i in range(len(index))]
             from torchvision.datasets import ImageFolder
 
-            datasets = {
-                "ImageFolder (torchvision)": ImageFolder(str(root / "train"), transform=train),
-                "ltcli list": ListDataset(index, root, names, train),
-                "ltcli list + draft (train default)": ListDataset(index, root, names, rest, loader=loader),
-                "decode_jpeg + v2 (reference)": DecodeJpeg(paths, args.size),
+            loaders = {
+                "ImageFolder (torchvision)": plain_loader(ImageFolder(str(root / "train"), transform=train),
+                                                          args.workers, args.batch),
+                "ltcli list": plain_loader(ListDataset(index, root, names, train), args.workers, args.batch),
+                "ltcli list + draft (train default)": train_loader(root, args.size, args.workers, args.batch),
+                "decode_jpeg + v2 (reference)": plain_loader(DecodeJpeg(paths, args.size), args.workers, args.batch),
             }
-            speeds = {name: images_per_second(d, args.workers, args.batch, args.batches)
-                      for name, d in datasets.items()}
+            speeds = {name: images_per_second(loader, args.batches) for name, loader in loaders.items()}
             share = reduction_share(list_file, root, args.size)
             for name, speed in speeds.items():
                 rows.append((f"{width}x{height}", name, speed, speed / speeds["ImageFolder (torchvision)"], share))
@@ -187,7 +204,8 @@ def main() -> None:
         print(f"{size:>10}  {name:<36} {speed:9.1f}  {ratio:14.2f}  {speed / model_speed:8.2f}")
     for size in dict.fromkeys(r[0] for r in rows):
         share = next(r[4] for r in rows if r[0] == size)
-        print(f"{size}: the train crop allowed a reduced JPEG decode for {share:.0%} of images")
+        print(f"{size}: the train crop allowed a reduced JPEG decode (draft) for {share:.0%} of images; "
+              "the others were decoded by decode_jpeg")
     print(f"model step: {model_label}, {model_speed:.1f} images/s "
           f"(batch {2 if args.quick else args.batch}); a data path with 'vs model' >= 1 keeps up")
     print("command: python benchmarks/jpeg_loader.py " + ("--quick" if args.quick else f"--sizes {args.sizes} "

@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 from PIL.JpegImagePlugin import JpegImageFile
+from timm.data.transforms import RandomResizedCropAndInterpolation
 
 from ltcli.data.fastjpeg import DraftCropLoader, DraftResizeLoader, draft_loader, largest_reduction
 from ltcli.data.images import load_rgb
@@ -73,3 +74,103 @@ def test_default_workers_are_half_the_cores_from_2_to_8(cpus, workers):
     from ltcli.settings import default_workers
 
     assert default_workers(cpus) == workers
+
+
+class DecodeSpy:
+    """Counts decode_jpeg calls (the torch path) while passing them through."""
+
+    def __init__(self, monkeypatch):
+        import ltcli.data.fastjpeg as fastjpeg
+
+        self.calls, self.original = 0, fastjpeg.decode_jpeg
+        monkeypatch.setattr(fastjpeg, "decode_jpeg", self)
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        return self.original(*args, **kwargs)
+
+
+def imagenet_jpeg(path, width=500, height=375, mode="RGB"):
+    """An ImageNet-LT-sized JPEG with texture, so crop misplacement or a wrong resize shows."""
+    rng = np.random.default_rng(1)
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([np.sin(x / 17.0) * 90, np.cos(y / 23.0) * 90, np.sin((x + y) / 31.0) * 90], -1) + 128
+    pixels = np.clip(base + rng.normal(0, 8, base.shape), 0, 255).astype(np.uint8)
+    Image.fromarray(pixels).convert(mode).save(path, quality=92)
+    return str(path)
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+def test_full_scale_crops_use_decode_jpeg_and_match_pillows_crop_and_resize(tmp_path, monkeypatch, interpolation):
+    path = imagenet_jpeg(tmp_path / "n01440764_10026.JPEG")
+    crop = RandomResizedCropAndInterpolation(224, interpolation=interpolation)
+    loader, spy = DraftCropLoader(crop), DecodeSpy(monkeypatch)
+    for seed in range(8):
+        random.seed(seed)
+        fast = loader(path)
+        random.seed(seed)
+        plain = crop(load_rgb(path))  # timm's crop on Pillow's full decode, the same random draws
+        assert fast.mode == "RGB" and fast.size == plain.size == (224, 224)
+        diff = np.abs(np.asarray(fast, float) - np.asarray(plain, float))
+        assert diff.mean() < 0.6 and diff.max() <= 8  # rounding of two implementations of one filter
+    assert spy.calls == 8  # 375 px high: no crop allows a 1/2 decode, all went through decode_jpeg
+
+
+def test_a_misplaced_crop_would_be_caught(tmp_path):
+    """The tolerance above is tight enough: the same crop one pixel off differs by far more."""
+    path = imagenet_jpeg(tmp_path / "a.JPEG")
+    full = load_rgb(path)
+    at = full.resize((224, 224), Image.BILINEAR, box=(40, 30, 340, 330))
+    off = full.resize((224, 224), Image.BILINEAR, box=(41, 30, 341, 330))
+    assert np.abs(np.asarray(at, float) - np.asarray(off, float)).mean() > 2.0
+
+
+def test_exif_rotated_jpegs_come_out_upright(tmp_path, monkeypatch):
+    height, width = 300, 400  # upright: landscape, red on the left, blue at the bottom
+    upright = np.zeros((height, width, 3), np.uint8)
+    upright[:, : width // 2, 0] = 230
+    upright[height // 2 :, :, 2] = 230
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned 90 degrees the other way: viewers rotate it 270 degrees back
+    path = tmp_path / "phone.jpg"
+    Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90).save(path, quality=95, exif=exif)
+    whole = RandomResizedCropAndInterpolation((150, 200), scale=(1.0, 1.0), ratio=(4 / 3, 4 / 3))
+    spy = DecodeSpy(monkeypatch)
+    out = np.asarray(DraftCropLoader(whole)(str(path)), float)
+    expected = np.asarray(Image.fromarray(upright).resize((200, 150), Image.BILINEAR), float)
+    assert out.shape == (150, 200, 3) and np.abs(out - expected).mean() < 3
+    assert spy.calls == 0  # rotated files take the plain path: the crop is drawn on the upright image
+    evaluated = np.asarray(DraftResizeLoader(150)(str(path)), float)  # upright, the transform resizes it
+    assert evaluated.shape == (300, 400, 3) and np.abs(evaluated - upright).mean() < 3
+
+
+def test_eval_at_full_scale_resizes_with_torch_as_the_transform_would(tmp_path, monkeypatch):
+    path = imagenet_jpeg(tmp_path / "val.JPEG")
+    transform = build_transform(224, 224, False, "timm")
+    loader, same = draft_loader(transform)
+    spy = DecodeSpy(monkeypatch)
+    image = loader(path)
+    assert image.size == (298, 224) and spy.calls == 1  # 500x375 -> shorter side 224, int(224 * 500 / 375) = 298
+    plain = load_rgb(path).resize((298, 224), Image.BILINEAR)
+    assert np.abs(np.asarray(image, float) - np.asarray(plain, float)).mean() < 0.6
+    assert torch.allclose(same(image), transform(load_rgb(path)), atol=0.1)
+
+
+def test_cmyk_and_truncated_jpegs_go_through_pillow(tmp_path, monkeypatch):
+    from conftest import BAD_IMAGE_FILES
+
+    crop = RandomResizedCropAndInterpolation(224)
+    gray, cmyk = imagenet_jpeg(tmp_path / "gray.jpg", mode="L"), imagenet_jpeg(tmp_path / "cmyk.jpg", mode="CMYK")
+    spy = DecodeSpy(monkeypatch)
+    for path, torch_calls in ((gray, 1), (cmyk, 0)):  # grayscale: decode_jpeg's RGB is Pillow's; CMYK: Pillow's
+        before = spy.calls
+        random.seed(3)
+        fast = DraftCropLoader(crop)(path)
+        random.seed(3)
+        plain = crop(load_rgb(path))
+        assert spy.calls - before == torch_calls
+        assert np.abs(np.asarray(fast, float) - np.asarray(plain, float)).mean() < 0.6
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(BAD_IMAGE_FILES["truncated.jpg"]())
+    with pytest.raises(OSError, match="truncated"):  # refused by both decoders: the dataset skips and counts it
+        DraftCropLoader(crop)(str(truncated))

@@ -96,6 +96,39 @@ def test_exif_orientation_is_applied(tmp_path, orientation, stored_as):
     assert inspect_image_bytes(path.read_bytes()).exif_rotated
 
 
+@pytest.mark.parametrize("suffix", [".jpg", ".tif", ".webp"])
+def test_exif_orientation_is_applied_in_other_formats(tmp_path, suffix):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned 90 degrees counter-clockwise: shown turned 270 back
+    options = {"quality": 95} if suffix == ".jpg" else {"lossless": True} if suffix == ".webp" else {}
+    path = save(Image.fromarray(BASE).transpose(Image.Transpose.ROTATE_90), tmp_path / f"a{suffix}", exif=exif,
+                **options)
+    if suffix == ".jpg":  # lossy: the upright stored pixels, turned clockwise by hand
+        with Image.open(path) as image:
+            expected = np.rot90(np.asarray(image.convert("RGB")), k=-1)
+    else:  # lossless (a TIFF's orientation is its own tag, not an EXIF block)
+        expected = BASE
+    np.testing.assert_array_equal(np.asarray(load_rgb(path)), expected)
+    assert load_rgb(path).size == (14, 10) and inspect_image_bytes(path.read_bytes()).exif_rotated
+
+
+def test_xmp_orientation_is_applied_and_files_without_metadata_are_not_parsed(tmp_path, monkeypatch):
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="3"/></rdf:RDF></x:xmpmeta>')
+    rotated = save(Image.fromarray(BASE).transpose(Image.Transpose.ROTATE_180), tmp_path / "xmp.jpg", xmp=xmp)
+    with Image.open(rotated) as image:
+        assert "xmp" in image.info and "exif" not in image.info
+        stored = np.asarray(image.convert("RGB"))
+    np.testing.assert_array_equal(np.asarray(load_rgb(rotated)), stored[::-1, ::-1])  # turned 180 degrees
+    plain = save(Image.fromarray(BASE), tmp_path / "plain.jpg", quality=95)
+    parsed = []
+    original = Image.Image.getexif
+    monkeypatch.setattr(Image.Image, "getexif", lambda self: parsed.append(1) or original(self))
+    assert load_rgb(plain).size == (14, 10) and not parsed  # no EXIF or XMP: nothing parsed per image
+    load_rgb(rotated)
+    assert parsed
+
+
 def test_inspect_reports_the_stored_image():
     buffer = io.BytesIO()
     Image.fromarray(BASE).convert("P").save(buffer, "GIF")

@@ -229,3 +229,34 @@ def test_a_typed_dataset_drops_the_config_files_image_root_but_a_typed_root_keep
     assert merge_given(saved, {"data": "other"}) == {"data": "other", "epochs": 3}
     assert merge_given(saved, {"dataset": "cifar"}) == {"dataset": "cifar", "epochs": 3}
     assert merge_given(saved, {"data_root": "moved"}) == {"data": "lists", "data_root": "moved", "epochs": 3}
+
+
+@pytest.mark.slow
+def test_pseudo_labels_train_on_a_list_dataset(cli, tmp_path):
+    from conftest import read_csv
+    from test_pseudo_labels import ONE_EPOCH, independent_predictions
+
+    images, root = tmp_path / "images", tmp_path / "lists"
+    root.mkdir()
+    make_lists(root, images=images)
+    data = ("--data", root, "--data-root", images)
+    cli("train", *data, "--objective", "ERM", *ONE_EPOCH, "--lr", "0.002")
+    (first,) = list((tmp_path / "logs" / "resnet20" / "Toy_LT" / "ERM").iterdir())
+    pool = images / "unlabeled"  # beside the listed images, under the same image root: allowed
+    for i, colour in enumerate(((220, 30, 30), (30, 220, 30), (30, 30, 220))):
+        write_image(pool / f"u{i}.png", colour, seed=70_000 + i, size=12)
+    expected = independent_predictions(first, sorted(pool.iterdir()))
+
+    result = cli("train", *data, "--objective", "CE", "--unlabeled", pool, "--pseudo-labels-from", first, *ONE_EPOCH)
+    assert "(24 train, 9 valid" in " ".join(result.output.split())  # 21 listed + 3 pseudo-labelled
+    (run,) = [p for p in (tmp_path / "logs" / "resnet20" / "Toy_LT").glob("*/*") if p != first]
+    rows = read_csv(run / "pseudo_labels.csv")
+    assert {r["path"]: r["label"] for r in rows} == {p: NAMES[label] for p, (label, _) in expected.items()}
+    kept = np.bincount([label for label, _ in expected.values()], minlength=3)
+    config = json.loads((run / "config.json").read_text())
+    assert config["pseudo_labels"]["kept"] == 3 and config["labelled_train_images"] == 21
+    assert config["class_counts"] == (np.array(COUNTS["train"]) + kept).tolist()
+
+    refused = cli("train", *data, "--objective", "CE", "--unlabeled", images / "test", "--pseudo-labels-from", first,
+                  *ONE_EPOCH, ok=False)
+    assert refused.exit_code == 1 and "an image of the dataset's lists" in " ".join(refused.output.split())

@@ -45,3 +45,24 @@ def training_dataset(root: AppRoot, choice: str, imbalance_factor: float | None,
     if not workflows.split_once(folder, root.datasets / name, options):
         return name, f"reused the split {DATASETS_AREA}/{name} of {choice}"
     return name, f"split {choice} into {DATASETS_AREA}/{name}"
+
+
+def list_image_root(root: AppRoot, choice: str, text: str | None) -> str | None:
+    """The page's "image root" of a list dataset, root-relative (`data_split/IMAGES`, the raw area, or a
+    folder under a_datasets/), checked before anything is written; None when left empty (the images are
+    then under the lists' own folder). Confined like every path the app reads (no absolute path, no
+    `..`, no symlink out of the root), and refused for a folder dataset, whose images are its own."""
+    text = str(text or "").strip()
+    if not text:
+        return None
+    from ltcli.data.lists import find_lists
+
+    dataset = root.confine(choice, (DATASETS_AREA, RAW_AREA), "dataset")
+    if find_lists(dataset) is None:
+        raise LtcliError(f"the image root is for list datasets (NAME_train.txt ...), and {choice} holds none: leave "
+                         "it empty")
+    folder = root.confine(text, (RAW_AREA, DATASETS_AREA), "image root")
+    if not folder.is_dir():
+        raise LtcliError(f"no image root folder {text}")
+    return root.relative(root.confine_tree(folder, text, "image root"))
+

@@ -18,6 +18,8 @@ EXIF_ORIENTATION = 0x0112
 # out almost white. They are rescaled to 8 bits first.
 WIDE_GRAY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 TRANSPARENT_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+# Where Pillow keeps what getexif() parses (TIFF keeps its tags in `tag_v2`, checked apart).
+EXIF_INFO_KEYS = ("exif", "xmp", "XML:com.adobe.xmp", "Raw profile type exif")
 
 
 def _wide_gray_to_l(image: Image.Image) -> Image.Image:
@@ -29,10 +31,21 @@ def _wide_gray_to_l(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), mode="L")
 
 
+def exif_orientation(image: Image.Image) -> int:
+    """The EXIF orientation (1: stored upright). Metadata is parsed only when the image carries some:
+    most training JPEGs have none, and a loader pays for every parse (and exif_transpose's copy) per
+    image. Call it on a loaded image: a PNG's eXIf chunk may follow the pixel data."""
+    if not hasattr(image, "tag_v2") and not any(key in image.info for key in EXIF_INFO_KEYS):
+        return 1
+    return image.getexif().get(EXIF_ORIENTATION, 1) or 1
+
+
 def to_rgb(image: Image.Image) -> Image.Image:
     """RGB at the displayed orientation: EXIF rotation applied, transparency composited onto white
     (a bare convert would turn transparent pixels black), wide grayscale rescaled to 8 bits."""
-    image = ImageOps.exif_transpose(image)
+    image.load()
+    if exif_orientation(image) != 1:
+        image = ImageOps.exif_transpose(image)
     if image.mode in WIDE_GRAY_MODES:
         image = _wide_gray_to_l(image)
     if image.mode in TRANSPARENT_MODES or (image.mode == "P" and "transparency" in image.info):
@@ -63,7 +76,7 @@ class ImageInfo:
 def inspect_image_bytes(data: bytes) -> ImageInfo:
     """Decode `data` fully (as training would) and describe it; raises on an undecodable file."""
     with Image.open(io.BytesIO(data)) as image:
-        info = ImageInfo(
+        info = ImageInfo(  # before decoding: a TIFF's decoder turns it upright and drops the tag
             width=image.width, height=image.height, mode=image.mode, format=image.format,
             exif_rotated=image.getexif().get(EXIF_ORIENTATION, 1) not in (1, None),
         )

@@ -11,6 +11,7 @@ loaded, skipped and counted, as an undecodable file of a folder dataset is.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -290,10 +291,21 @@ class ListDataset(Dataset):
 
     def append_unlabeled(self, files: Sequence[str], label: int) -> None:
         """Add absolute image paths with one label (pre-training's unlabeled pool)."""
+        self.append_files(files, [label] * len(files))
+
+    def append_files(self, files: Sequence[str], labels: Sequence[int]) -> None:
+        """Add image files by absolute path with their labels (an unlabeled pool, pseudo-labelled images):
+        they may lie outside the image root, and are read by the path as it is."""
         encoded = [str(Path(f).resolve()).encode("utf-8") for f in files]
         lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
         offsets = np.concatenate([self.index.offsets, self.index.offsets[-1] + np.cumsum(lengths)])
         self.index = ListIndex(self.index.file, self.index.buffer + b"".join(encoded), offsets,
-                               np.concatenate([self.index.labels, np.full(len(files), label, dtype=np.int32)]),
+                               np.concatenate([self.index.labels, np.asarray(labels, dtype=np.int32)]),
                                np.concatenate([self.index.line_numbers, np.zeros(len(files), dtype=np.int32)]))
         self.failed = torch.zeros(len(self.index), dtype=torch.bool).share_memory_()
+
+    def resolved_paths(self) -> set[str]:
+        """Every listed file as an absolute, normalised path (symlinks not followed): what an unlabeled
+        pool must not contain."""
+        base = str(self.image_root.resolve())
+        return {os.path.normpath(os.path.join(base, self.index.path(i))) for i in range(len(self))}

@@ -13,6 +13,7 @@ paper's rule) keeps only images whose top-1 probability is at least T.
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from rich.console import Console
 from ltcli.atomic import atomic_open
 from ltcli.config import TrainConfig
 from ltcli.data.files import ImageFiles
+from ltcli.data.lists import ListDataset
 from ltcli.data.loaders import RobustImageFolder, TrainData
 from ltcli.data.source import DataSource
 from ltcli.data.unlabeled import unlabeled_images
@@ -73,15 +75,21 @@ class PseudoLabels:
 
 def pseudo_label(source: str | Path, run_ref: str | Path, class_names: Sequence[str], dataset_root: Path,
                  logs_dir: Path, device: torch.device, threshold: float = 0.0, batch_size: int = 128,
-                 workers: int = 0) -> PseudoLabels:
+                 workers: int = 0, listed: set[str] | None = None) -> PseudoLabels:
     """Label every image of `source` with RUN's best checkpoint (through its own evaluation
-    transform); RUN must know exactly the dataset's classes, in the same order."""
+    transform); RUN must know exactly the dataset's classes, in the same order. `listed`: a list
+    dataset's files (every split), none of which the source may hold."""
     info = resolve_run_ref(logs_dir, run_ref, option="--pseudo-labels-from")
     member = load_run(info, device)
     if list(member.class_names) != list(class_names):
         raise LtcliError(f"--pseudo-labels-from {info.path} predicts {', '.join(member.class_names)}, not the "
                          f"dataset's classes ({', '.join(class_names)}): its labels would be another task's")
-    found = unlabeled_images(source, dataset_root)
+    found = unlabeled_images(source, dataset_root if listed is None else None)
+    if listed is not None:  # a list dataset: its images may share a folder with the pool, never a file
+        inside = next((p for p in [*found.images, *found.corrupt] if os.path.normpath(str(p)) in listed), None)
+        if inside is not None:
+            raise LtcliError(f"--unlabeled {source} holds {inside}, an image of the dataset's lists: its validation "
+                             "and test images must stay unseen, and its training images are labelled already")
     caches, _ = ensemble_caches([member], lambda m: ImageFiles(found.images, m.eval_transform()), device,
                                 batch_size, workers)
     log_probs = ensemble_log_probs(caches)
@@ -115,9 +123,12 @@ def read_pseudo_labels(path: Path, record: dict[str, Any], class_names: Sequence
     return pseudo
 
 
-def add_pseudo_labelled(dataset: RobustImageFolder, pseudo: PseudoLabels) -> int:
+def add_pseudo_labelled(dataset: RobustImageFolder | ListDataset, pseudo: PseudoLabels) -> int:
     """Append the kept images to the training split with their pseudo-labels; returns how many."""
     samples = pseudo.kept_samples()
+    if isinstance(dataset, ListDataset):  # by absolute path, after the list's own lines
+        dataset.append_files([path for path, _ in samples], [label for _, label in samples])
+        return len(samples)
     dataset.samples.extend(samples)  # `imgs` is the same list
     dataset.targets.extend(label for _, label in samples)
     dataset.failed = torch.zeros(len(dataset.samples), dtype=torch.bool).share_memory_()
@@ -147,17 +158,18 @@ def add_pseudo_labels(config: TrainConfig, source: DataSource, data: TrainData, 
     indices, so a binary task maps them like labelled images)."""
     if config.unlabeled is None:
         return None
-    if source.kind == "lists":
-        raise LtcliError("--unlabeled/--pseudo-labels-from train on a class-folder dataset for now; "
-                         f"{source.root} is a `path label` list dataset")
     root = source.root
     if resume is not None:
         record = RunFolder(resume).read_config().get("pseudo_labels") or {}
         pseudo = read_pseudo_labels(resume / PSEUDO_LABELS_CSV, record, data.class_names)
         add_pseudo_labelled(data.train, pseudo)
         return pseudo
+    listed = None
+    if source.kind == "lists":
+        listed = set().union(*(source.open_split(split, None).resolved_paths() for split in source.splits))
     pseudo = pseudo_label(config.unlabeled, config.pseudo_labels_from, data.class_names, root,
-                          Path(config.logs_dir), device, config.pseudo_threshold, config.batch_size, config.workers)
+                          Path(config.logs_dir), device, config.pseudo_threshold, config.batch_size, config.workers,
+                          listed)
     add_pseudo_labelled(data.train, pseudo)
     describe(pseudo, console)
     return pseudo

@@ -61,7 +61,8 @@ class SkippedFiles:
         """Warn about files that failed since the last call and rewrite the run's record of them."""
         for split, dataset in self.datasets.items():
             for path in dataset.failed_paths():
-                relative = Path(path).relative_to(self.data_root).as_posix()
+                under = Path(path).is_relative_to(self.data_root)  # a pseudo-labelled image may lie elsewhere
+                relative = Path(path).relative_to(self.data_root).as_posix() if under else str(path)
                 if relative not in self.files[split]:
                     self.files[split].append(relative)
                     reason = "does not decode" if Path(path).exists() else "is missing"  # a list's line may name none

@@ -10,7 +10,7 @@ import gradio as gr
 
 from ltcli.app.catalog import curve_rows, dataset_choices, run_choices, weights_choices
 from ltcli.app.context import AppContext
-from ltcli.app.datasets import training_dataset
+from ltcli.app.datasets import list_image_root, training_dataset
 from ltcli.app.tabs.common import number, run_folder, start_point, whole
 from ltcli.app.ui import shown, table
 from ltcli.config import DEFAULT, TrainConfig
@@ -51,9 +51,10 @@ class TrainTab:
               warmup: float | str | None = None, sched: str = "default", lrstep: str = "",
               height: float = DEFAULT.height, width: float = DEFAULT.width, hflip: float = DEFAULT.hflip,
               start_from: str = "", freeze: str = DEFAULT.freeze, name: str = "",
-              head: str = DEFAULT.head) -> dict[str, Any]:
+              head: str = DEFAULT.head, data_root: str = "") -> dict[str, Any]:
         """Check the settings (TrainConfig), split a raw dataset if one was picked, and queue the
-        training; returns the job (its id, state, and how many jobs are ahead of it)."""
+        training; returns the job (its id, state, and how many jobs are ahead of it). `data_root`: a
+        list dataset's image root under the app's root (empty: the lists' folder)."""
         root = self.context.root
         model = (model or "").strip()
         if model not in list_models(model or "-"):
@@ -82,6 +83,9 @@ class TrainTab:
             given["warmup_epochs"] = whole(warmup, "warmup")
         # Check every value before anything is written (the split, the job): same errors as the CLI's.
         TrainConfig.create(dataset="-", **given)
+        images = list_image_root(root, dataset, data_root)
+        if images is not None:
+            given["data_root"] = images  # root-relative, as the worker runs in the root; config.json resolves it
         dataset_name, how = training_dataset(root, dataset, factor, profile, seed)
         given["dataset"] = dataset_name
         TrainConfig.create(**given)
@@ -130,6 +134,8 @@ class TrainTab:
             imbalance = gr.Number(None, label="imbalance factor (raw only)", minimum=0,
                                   info="head / tail (100) or tail / head (0.01), as `ltcli split` takes it")
             profile = gr.Radio(list(PROFILES), value="exp", label="long-tail profile")
+            data_root = gr.Textbox("", label="image root (lists only)", placeholder="empty: the lists' folder",
+                                   info="where a list dataset's image paths start, e.g. data_split/ImageNet")
         with gr.Row():
             model = gr.Dropdown(list(COMMON_MODELS), value=DEFAULT.model, label="model", allow_custom_value=True,
                                 info="any timm name")
@@ -174,7 +180,8 @@ class TrainTab:
                              title="accuracy and per-class recall (GM, HM, lowest) per epoch", height=320)
         jobs_table = gr.Dataframe(table([], JOB_COLUMNS), label="jobs", interactive=False, wrap=True)
         inputs = [dataset, imbalance, profile, model, objective, train_rule, epochs, batch_size, workers, lr, momentum,
-                  weight_decay, seed, warmup, sched, lrstep, height, width, hflip, start_from, freeze, name, head]
+                  weight_decay, seed, warmup, sched, lrstep, height, width, hflip, start_from, freeze, name, head,
+                  data_root]
         submit.click(self.train, inputs, submitted, api_name="train").success(
             lambda job: job["job"], submitted, job_id, api_visibility="private")
         stop.click(self.stop, job_id, stopped, api_name="stop")
