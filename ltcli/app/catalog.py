@@ -40,8 +40,8 @@ def run_summaries(root: AppRoot, dataset: str | None = None) -> list[dict[str, A
     if not root.logs.is_dir():
         return []
     logs = root.logs.resolve()
-    inside = [info for info in list_runs(root.logs, dataset=dataset) if info.path.resolve().is_relative_to(logs)]
-    return [{**summarize_run(info), "run": root.relative(info.path)} for info in inside]
+    inside = [run for run in list_runs(root.logs, dataset=dataset) if run.path.resolve().is_relative_to(logs)]
+    return [{**summarize_run(run), "run": root.relative(run.path)} for run in inside]
 
 
 def run_label(summary: dict[str, Any]) -> str:

@@ -44,10 +44,10 @@ def resolve_runs(logs_dir: Path, refs: list[str] | None, model: str | None, data
     if refs:
         if datetime is not None:
             raise LtcliError("give --run or --datetime, not both")
-        infos = [resolve_run_ref(logs_dir, ref, model, dataset, objective_name) for ref in refs]
-        if len({(i.path.resolve(), i.checkpoint_name) for i in infos}) < len(infos):
+        folders = [resolve_run_ref(logs_dir, ref, model, dataset, objective_name) for ref in refs]
+        if len({(i.path.resolve(), i.checkpoint_name) for i in folders}) < len(folders):
             raise LtcliError("the same run is named twice in --run")
-        return infos
+        return folders
     return [find_run(logs_dir, None, model, dataset, objective_name, datetime)]
 
 
@@ -149,17 +149,17 @@ def test(
 
     check_test_split(split_name)
     options = {"many_min": many_shot, "few_max": few_shot, "tpauc": parse_tpauc(tpauc)}
-    infos = resolve_runs(logs_dir, run, model, dataset, objective, datetime)
-    plan = PosthocPlan.from_options(tau_norm, logit_adjust, sweep, sweep_metric, temperatures, len(infos), split_name)
+    folders = resolve_runs(logs_dir, run, model, dataset, objective, datetime)
+    plan = PosthocPlan.from_options(tau_norm, logit_adjust, sweep, sweep_metric, temperatures, len(folders), split_name)
     if data is None and dataset is not None:
         data = datasets_dir / dataset
-    source = dataset_of_run(infos[0], data, data_root)
-    result = run_test(infos, split_name, source, device, out, force, options, plan, logs_dir)
+    source = dataset_of_run(folders[0], data, data_root)
+    result = run_test(folders, split_name, source, device, out, force, options, plan, logs_dir)
     metrics = result.metrics
     if "sweep" in metrics.get("posthoc", {}):
         console.print(sweep_table(metrics["posthoc"], plan.correction.key))
     console.print(summary_table(metrics, f"{metrics['label']} on {source.where(split_name)}"))
-    if len(infos) > 1:
+    if len(folders) > 1:
         members = Table("member", "acc", "balanced_acc", "few_shot_acc", title="ensemble members", title_justify="left")
         for member in metrics["members"]:
             members.add_row(f"{member['objective']} {member['stamp']}", _fmt(member.get("acc")),
@@ -204,8 +204,8 @@ def predict(
         raise LtcliError(f"--batch-size must be at least 1, got {batch_size}")
     if out.exists() and not force:
         raise LtcliError(f"{out} already exists: pass --force to replace it, or choose another --out")
-    infos = resolve_runs(logs_dir, run, model, dataset, objective, None)
-    result = predict_files(infos, images, device, top_k, batch_size, data_root)
+    folders = resolve_runs(logs_dir, run, model, dataset, objective, None)
+    result = predict_files(folders, images, device, top_k, batch_size, data_root)
     rows = result.rows
     atomic_write_text(out, csv_text(rows))
     shown = min(len(rows), 20)

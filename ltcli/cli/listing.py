@@ -138,7 +138,7 @@ def runs(
     from ltcli.runs import list_runs, summarize_run
 
     objective_name = get_objective_entry(objective).name if objective else None
-    summaries = [summarize_run(info) for info in list_runs(logs_dir, model, dataset, objective_name)]
+    summaries = [summarize_run(run) for run in list_runs(logs_dir, model, dataset, objective_name)]
     if as_csv:
         sys.stdout.write(runs_csv(summaries))
         return

@@ -79,10 +79,10 @@ def pseudo_label(source: str | Path, run_ref: str | Path, class_names: Sequence[
     """Label every image of `source` with RUN's best checkpoint (through its own evaluation
     transform); RUN must know exactly the dataset's classes, in the same order. `listed`: a list
     dataset's files (every split), none of which the source may hold."""
-    info = resolve_run_ref(logs_dir, run_ref, option="--pseudo-labels-from")
-    member = load_run(info, device)
+    source_run = resolve_run_ref(logs_dir, run_ref, option="--pseudo-labels-from")
+    member = load_run(source_run, device)
     if list(member.class_names) != list(class_names):
-        raise LtcliError(f"--pseudo-labels-from {info.path} predicts {', '.join(member.class_names)}, not the "
+        raise LtcliError(f"--pseudo-labels-from {source_run.path} predicts {', '.join(member.class_names)}, not the "
                          f"dataset's classes ({', '.join(class_names)}): its labels would be another task's")
     found = unlabeled_images(source, dataset_root if listed is None else None)
     if listed is not None:  # a list dataset: its images may share a folder with the pool, never a file
@@ -95,7 +95,7 @@ def pseudo_label(source: str | Path, run_ref: str | Path, class_names: Sequence[
     log_probs = ensemble_log_probs(caches)
     labels = log_probs.argmax(axis=1)
     confidence = np.exp(log_probs[np.arange(labels.size), labels])
-    return PseudoLabels(source=str(source), run=str(info.path), threshold=float(threshold),
+    return PseudoLabels(source=str(source), run=str(source_run.path), threshold=float(threshold),
                         class_names=list(class_names), paths=[str(p) for p in found.images], labels=labels,
                         confidence=confidence, unreadable=len(found.corrupt))
 

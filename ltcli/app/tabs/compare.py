@@ -33,11 +33,11 @@ class CompareTab:
         from ltcli.plots import plot_recall_comparison
 
         root = self.context.root
-        infos = run_folders(root, runs, at_least=2)
-        folders: list[tuple[str, ResultsFolder]] = [(f"{i.objective} {i.stamp}", i) for i in infos]
-        note = f"{len(infos)} runs on {split}"
+        chosen = run_folders(root, runs, at_least=2)
+        folders: list[tuple[str, ResultsFolder]] = [(f"{i.objective} {i.stamp}", i) for i in chosen]
+        note = f"{len(chosen)} runs on {split}"
         if temperatures and temperatures.strip():
-            ensemble = self._ensemble(infos, split, temperatures.strip())
+            ensemble = self._ensemble(chosen, split, temperatures.strip())
             folders.append((f"ensemble t={temperatures.strip()}", ensemble))
             note += f"; their temperature ensemble was tested into {root.relative(ensemble.path)}"
         metrics = {label: read_tested(folder, split, label) for label, folder in folders}
@@ -57,12 +57,13 @@ class CompareTab:
         rows = [headline_row(label, values) for label, values in metrics.items()]
         return table(rows, COMPARE_COLUMNS), str(figure), confusions, note
 
-    def _ensemble(self, infos: list, split: str, temperatures: str) -> ResultsFolder:
+    def _ensemble(self, chosen: list, split: str, temperatures: str) -> ResultsFolder:
         from ltcli.posthoc import PosthocPlan
 
-        plan = PosthocPlan.from_options(temperatures=temperatures, num_runs=len(infos), split=split)
-        data = dataset_root(self.context, infos[0])
-        result = workflows.run_test(infos, split, data, self.context.device, plan=plan, logs_dir=self.context.root.logs)
+        plan = PosthocPlan.from_options(temperatures=temperatures, num_runs=len(chosen), split=split)
+        data = dataset_root(self.context, chosen[0])
+        result = workflows.run_test(chosen, split, data, self.context.device, plan=plan,
+                                    logs_dir=self.context.root.logs)
         return ResultsFolder(result.out_dir).corrected(plan.results_tag)
 
     @shown
@@ -71,9 +72,9 @@ class CompareTab:
         a new run that starts from the run's best checkpoint (cosine schedule, no warmup), with the
         run's data and input settings."""
         root = self.context.root
-        info = run_folder(root, run)
-        given = workflows.tune_options(info, objective, whole(epochs, "epochs"), start=root.relative(info.path))
-        return self.context.jobs.submit({"config": given}, f"tune {info.stamp} with {objective}")
+        folder = run_folder(root, run)
+        given = workflows.tune_options(folder, objective, whole(epochs, "epochs"), start=root.relative(folder.path))
+        return self.context.jobs.submit({"config": given}, f"tune {folder.stamp} with {objective}")
 
     def build(self) -> None:
         gr.Markdown("Pick two or more tested runs (test a run in the Runs tab). Optionally average them with one "

@@ -44,14 +44,14 @@ class InferTab:
         from ltcli.engine.classifier import predict_files
 
         root = self.context.root
-        infos = run_folders(root, runs)
+        chosen = run_folders(root, runs)
         paths = upload_paths(images, self.context.max_upload_bytes)
         if folder and folder.strip():
             paths.append(root.confine_tree(root.confine(folder, AREAS, "image folder"), folder, "image folder"))
         if not paths:
             raise LtcliError("upload an image (or name a folder under the root) to classify")
         k = whole(top_k, "top k")
-        result = predict_files(infos, paths, self.context.device, k)
+        result = predict_files(chosen, paths, self.context.device, k)
         shown_name = {str(p): self._display_name(p) for p in paths if p.is_file()}
         columns = ["file", *(c for r in range(1, min(k, len(result.class_names)) + 1)
                              for c in (f"class_{r}", f"probability_{r}"))]

@@ -32,13 +32,13 @@ class RunsTab:
     @shown
     def details(self, run: str) -> tuple[Any, Any, str | None, str | None, str]:
         """One run's curves, headline test metrics and its own figures."""
-        info = run_folder(self.context.root, run)
-        metrics = info.read_metrics("test")
-        rows = [headline_row(info.stamp, metrics)] if metrics else []
-        recall = self.context.copy_figure(info.results_files("test", False)["recall"])
-        confusion = self.context.copy_figure(info.results_files("test", False)["confusion"])
+        folder = run_folder(self.context.root, run)
+        metrics = folder.read_metrics("test")
+        rows = [headline_row(folder.stamp, metrics)] if metrics else []
+        recall = self.context.copy_figure(folder.results_files("test", False)["recall"])
+        confusion = self.context.copy_figure(folder.results_files("test", False)["confusion"])
         note = f"**{run}**" + ("" if metrics else " — not tested yet")
-        return curves_frame(curve_rows(info)), table(rows, ("run", *HEADLINE)), recall, confusion, note
+        return curves_frame(curve_rows(folder)), table(rows, ("run", *HEADLINE)), recall, confusion, note
 
     @shown
     def test(self, run: str, split: str = "test") -> dict[str, Any]:
@@ -49,11 +49,11 @@ class RunsTab:
     @shown
     def resume(self, run: str) -> dict[str, Any]:
         """Queue the continuation of an interrupted run (`ltcli train --resume`)."""
-        info = run_folder(self.context.root, run)
+        folder = run_folder(self.context.root, run)
         if run in self.context.running_runs():
             raise LtcliError(f"{run} is training now")
-        workflows.check_resumable(info)  # refused here, before it is queued: no checkpoint_last.pt, or all epochs done
-        return self.context.jobs.submit({"resume": self.context.root.relative(info.path)}, f"resume {info.stamp}")
+        workflows.check_resumable(folder)  # refused before it is queued: no checkpoint_last.pt, or all epochs done
+        return self.context.jobs.submit({"resume": self.context.root.relative(folder.path)}, f"resume {folder.stamp}")
 
     def build(self) -> None:
         with gr.Row():
