@@ -130,6 +130,8 @@ class RunSettings:
         f"{DEFAULT_WARMUP_EPOCHS} for {DEFAULT_EPOCHS} epochs, scaled to --epochs; as long as the run: an error].",
         flags=("--warmup",))
     min_lr: float = option(0.0, "The rate --sched cosine decays to (below --lr).")
+    clip_grad: float | None = option(None, "Clip the gradients' global L2 norm to this value before each optimizer "
+                                     "step (timm's dispatch_clip_grad) \\[default: no clipping].")
     height: int = option(32, "Input height.")
     width: int = option(32, "Input width.")
     hflip: float = option(0.5, "Horizontal flip probability (0 for digits/text).")
@@ -161,6 +163,8 @@ class RunSettings:
         in_range(self, "lr_decay", 0.0, 1.0, low_open=True)
         in_range(self, "momentum", 0.0, 1.0, high_open=True)
         in_range(self, "hflip", 0.0, 1.0)
+        if self.clip_grad is not None:
+            in_range(self, "clip_grad", 0.0, math.inf, low_open=True)
         if self.seed >= 2**32:
             raise LtcliError(f"--seed must be below 2**32, got {self.seed}")
         if self.min_lr >= self.lr:

@@ -238,7 +238,7 @@ def build_training(config: TrainConfig, console: Console, dist: Dist, device: to
     mix = create_batch_mix(config.mixup, config.cutmix, config.mix_prob, config.mix_switch_prob,
                            len(task.class_names), batch)
     model = build_model(config, num_outputs(task, objective), objective, dist, device, console, resume)
-    compute = resolve_compute(config.amp, config.channels_last, device)
+    compute = resolve_compute(config.amp, config.channels_last, device, config.clip_grad)
     step = prepare_model(model, compute, config.compile, objective.needs_features, dist)
     ema = ModelEmaV3(model, decay=config.ema_decay, use_warmup=True) if config.ema_decay > 0 else None
     optimizer = torch.optim.SGD(

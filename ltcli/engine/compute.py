@@ -6,6 +6,7 @@ import contextlib
 from dataclasses import dataclass
 
 import torch
+from timm.utils import dispatch_clip_grad
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -17,12 +18,13 @@ from ltcli.models.heads import TrainStep
 
 @dataclass
 class Compute:
-    """Autocast dtype (None = float32), GradScaler (fp16 only) and channels_last."""
+    """Autocast dtype (None = float32), GradScaler (fp16 only), channels_last and gradient clipping."""
 
     device: torch.device
     dtype: torch.dtype | None = None
     scaler: torch.amp.GradScaler | None = None
     channels_last: bool = False
+    clip_grad: float | None = None  # max global L2 norm of the gradients (--clip-grad), None: no clipping
 
     @property
     def amp_name(self) -> str:
@@ -39,11 +41,20 @@ class Compute:
     def backward_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
         if self.scaler is None:
             loss.backward()
+            self.clip(optimizer)
             optimizer.step()
             return
         self.scaler.scale(loss).backward()
+        if self.clip_grad is not None:
+            self.scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+            self.clip(optimizer)
         self.scaler.step(optimizer)  # skips the step when fp16 gradients overflowed
         self.scaler.update()
+
+    def clip(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.clip_grad is not None:
+            dispatch_clip_grad([p for group in optimizer.param_groups for p in group["params"] if p.grad is not None],
+                               self.clip_grad)
 
 
 def cpu_has_native_bf16() -> bool:
@@ -56,7 +67,7 @@ def cpu_has_native_bf16() -> bool:
     return any(check() for check in checks if check is not None)
 
 
-def resolve_compute(amp: str, channels_last: str, device: torch.device) -> Compute:
+def resolve_compute(amp: str, channels_last: str, device: torch.device, clip_grad: float | None = None) -> Compute:
     """`auto`: bf16 autocast (it needs no loss scaling) where the hardware has it: a CUDA GPU that
     supports it, or a CPU with native bf16 (cpu_has_native_bf16); float32 elsewhere. channels_last
     `auto`: on under CUDA, and on a CPU under bf16 (oneDNN's bf16 convolutions ran 1.3-2.4x faster on
@@ -72,7 +83,7 @@ def resolve_compute(amp: str, channels_last: str, device: torch.device) -> Compu
     dtype = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
     scaler = torch.amp.GradScaler(device.type) if dtype is torch.float16 else None
     last = channels_last == "on" or (channels_last == "auto" and (cuda or dtype is torch.bfloat16))
-    return Compute(device, dtype, scaler, last)
+    return Compute(device, dtype, scaler, last, clip_grad)
 
 
 def prepare_model(

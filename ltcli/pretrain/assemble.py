@@ -154,7 +154,7 @@ def build_pretraining(config: PretrainConfig, console: Console, device: torch.de
     pretext = pretext_task.build(backbone, config, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD)
     pretext.network.to(device)
     pretext.objective.to(device)
-    compute = resolve_compute(config.amp, config.channels_last, device)
+    compute = resolve_compute(config.amp, config.channels_last, device, config.clip_grad)
     if compute.channels_last:
         pretext.network.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD([p for p in pretext.network.parameters() if p.requires_grad], lr=config.lr,
