@@ -95,6 +95,8 @@ BAD_INPUTS = [
     ((*TRAIN, "--dataset", ""), 1, "--dataset takes a name"),
     ((*TRAIN, "--dataset", "colours", "--objective", "PaCo", "--batchsize", "1"), 1, "--batchsize must be at least 2"),
     ((*TRAIN, "--dataset", "colours", "--batchsize", "0"), 1, "--batchsize must be at least"),
+    ((*TRAIN, "--dataset", "colours", "--clip-grad", "0"), 1, "--clip-grad must be above 0, got 0.0"),
+    ((*TRAIN, "--dataset", "colours", "--clip-grad", "nan"), 1, "--clip-grad must be above 0"),
     ((*TRAIN, "--dataset", "colours", "--config", "{files}/bomb.yaml"), 1, "aliases (*name) expand to more than"),
     ((*TRAIN, "--dataset", "colours", "--config", "{files}/dup.yaml"), 1, "key 'epochs' is given twice"),
     ((*TRAIN, "--dataset", "colours", "--config", "{files}/typo.json"), 1, "unknown key 'lrr' (did you mean 'lr'?)"),
