@@ -83,6 +83,16 @@ class Training:
         return self.method.loss
 
     @property
+    def network(self) -> nn.Module:
+        """The module the method built around the backbone (`model` is already wrapped here)."""
+        return self.model
+
+    @property
+    def files_root(self) -> Path:
+        """The folder skipped files are listed relative to."""
+        return self.root
+
+    @property
     def eval_model(self) -> nn.Module:
         """The weights validated and kept as the best: the EMA when there is one."""
         return self.ema.module if self.ema is not None else self.model

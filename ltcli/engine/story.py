@@ -17,8 +17,9 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from rich.console import Console
 from rich.progress import Progress
@@ -37,18 +38,13 @@ from ltcli.runs import create_run_dir
 Stats = dict[str, Any]
 
 
-class RunKind(Protocol):
-    """What a kind of run brings to the shared story. `parts` is a Training or a Pretraining (what
-    `persist` captures, plus `dataset_name` and `data`)."""
+class StoryParts(persist.RunParts, Protocol):
+    """A Training or a Pretraining, as the story reads it."""
 
-    parts: Any
-    command: str  # the ltcli command that resumes it: "train" or "pretrain"
-
-    @property
-    def group(self) -> str: ...  # the run folder's third level: the objective, or pretrain-<method>
-
-    @property
-    def method(self) -> Method: ...
+    dataset_name: str
+    data: Any  # TrainData: train, valid, valid_split
+    method: Method
+    device: Any
 
     @property
     def network(self) -> nn.Module: ...  # the module the method built around the backbone
@@ -56,20 +52,40 @@ class RunKind(Protocol):
     @property
     def files_root(self) -> Path: ...  # skipped files are listed relative to it
 
-    def write_first(self, run: RunFolder) -> None: ...  # files a new run keeps beside its config
 
-    def opening(self, run: RunFolder) -> str: ...  # the line naming the run and its data
+@dataclass
+class RunKind:
+    """What a kind of run brings to the shared story; subclasses say what differs (the defaults are
+    a run that keeps nothing beside its config, logs validation as measured and notes nothing more)."""
+
+    parts: StoryParts
+    command: ClassVar[str]  # the ltcli command that resumes it: "train" or "pretrain"
+
+    @property
+    def group(self) -> str:  # the run folder's third level: the objective, or pretrain-<method>
+        raise NotImplementedError
+
+    def write_first(self, run: RunFolder) -> None:
+        """Files a new run keeps beside its config."""
+
+    def opening(self, run: RunFolder) -> str:  # the line naming the run and its data
+        raise NotImplementedError
 
     def one_epoch(self, epoch: int, run: RunFolder, progress: persist.Progress, bar: Progress,
-                  logger: RunLogger | None, skipped: SkippedFiles, console: Console) -> None: ...
+                  logger: RunLogger | None, skipped: SkippedFiles, console: Console) -> None:
+        run_epoch(self, epoch, run, progress, bar, logger, skipped, console)
 
-    def train_and_validate(self, epoch: int, bar: Progress) -> tuple[Stats, Stats]: ...
+    def train_and_validate(self, epoch: int, bar: Progress) -> tuple[Stats, Stats]:
+        raise NotImplementedError
 
-    def valid_row(self, valid_stats: Stats, train_stats: Stats) -> Stats: ...  # the valid.csv row
+    def valid_row(self, valid_stats: Stats, train_stats: Stats) -> Stats:  # the valid.csv row
+        return valid_stats
 
-    def valid_note(self, valid_stats: Stats) -> str: ...  # the epoch line's extra validation values
+    def valid_note(self, valid_stats: Stats) -> str:  # the epoch line's extra validation values
+        return ""
 
-    def closing(self, run: RunFolder, progress: persist.Progress) -> str: ...  # the done line
+    def closing(self, run: RunFolder, progress: persist.Progress) -> str:  # the done line
+        raise NotImplementedError
 
 
 def tell(kind: RunKind, console: Console, resume: RunFolder | None = None,
@@ -89,7 +105,7 @@ def tell_epochs(kind: RunKind, console: Console, run: RunFolder, progress: persi
         on_start(run)
     logger = RunLogger(run, resume_after=None if resume is None else progress.next_epoch - 1) if dist.is_main \
         else None
-    skipped = SkippedFiles(run, kind.files_root, {"train": data.train, data.valid_split: data.valid})
+    skipped = SkippedFiles(run, parts.files_root, {"train": data.train, data.valid_split: data.valid})
     try:
         run_epochs(range(progress.next_epoch, config.epochs),
                    lambda epoch, bar: kind.one_epoch(epoch, run, progress, bar, logger, skipped, console),
@@ -135,7 +151,7 @@ def open_run(kind: RunKind, resume: RunFolder | None, console: Console) -> tuple
             run.remove_stray_temps()
         last = persist.load_last(run, map_location=parts.device)
         persist.restore(parts, last)
-        kind.method.load_state(kind.network, last.pretext, run.last_checkpoint)
+        parts.method.load_state(parts.network, last.pretext, run.last_checkpoint)
         progress = persist.resume_progress(run, last, write=dist.is_main)
         console.print(f"resuming {run.path} at epoch {progress.next_epoch + 1}/{config.epochs}")
         if last.world_size != dist.world_size:
@@ -147,8 +163,9 @@ def open_run(kind: RunKind, resume: RunFolder | None, console: Console) -> tuple
 
 def capture(kind: RunKind, progress: persist.Progress, epoch: int, valid_stats: Stats | None = None) -> Checkpoint:
     """persist's checkpoint of the parts, plus what the method keeps beside the backbone."""
-    checkpoint = persist.capture(kind.parts, progress, epoch, valid_stats)
-    checkpoint.pretext = kind.method.save_state(kind.network)
+    parts = kind.parts
+    checkpoint = persist.capture(parts, progress, epoch, valid_stats)
+    checkpoint.pretext = parts.method.save_state(parts.network)
     return checkpoint
 
 

@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 from rich.console import Console
 from rich.progress import Progress
-from torch import nn
 
 from ltcli.config import TrainConfig
 from ltcli.engine import persist, story
@@ -26,7 +23,6 @@ from ltcli.engine.run_lock import hold_run
 from ltcli.engine.runtime import resolve_device
 from ltcli.engine.skipped import SkippedFiles
 from ltcli.errors import LtcliError
-from ltcli.method import Method
 from ltcli.run_folder import LOG_SPLITS, RunFolder
 
 
@@ -71,28 +67,15 @@ def train(training: Training, console: Console, resume: RunFolder | None = None,
     return story.tell(TrainingRun(training), console, resume, on_start)
 
 
-@dataclass
-class TrainingRun:
+class TrainingRun(story.RunKind):
     """`ltcli train`'s part of the run story (`engine.story`)."""
 
     parts: Training
-    command: ClassVar[str] = "train"
+    command = "train"
 
     @property
     def group(self) -> str:
         return self.parts.config.objective
-
-    @property
-    def method(self) -> Method:
-        return self.parts.method
-
-    @property
-    def network(self) -> nn.Module:
-        return self.parts.model
-
-    @property
-    def files_root(self) -> Path:
-        return self.parts.root
 
     def write_first(self, run: RunFolder) -> None:
         if self.parts.pseudo is not None:

@@ -7,25 +7,19 @@ unused), the pretext's state beside the backbone in checkpoints (its `Method` re
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import torch
 from rich.console import Console
 from rich.progress import Progress
-from torch import nn
 
 from ltcli.engine import persist, story
 from ltcli.engine.compute import Compute
-from ltcli.engine.logger import RunLogger
 from ltcli.engine.loop import forward_loss, topk_correct, train_one_epoch
 from ltcli.engine.run_lock import hold_run
 from ltcli.engine.runtime import resolve_device
-from ltcli.engine.skipped import SkippedFiles
 from ltcli.engine.train import as_run
 from ltcli.errors import LtcliError
-from ltcli.method import Method
 from ltcli.pretrain.assemble import Pretraining, build_pretraining
 from ltcli.pretrain.config import PretrainConfig
 from ltcli.run_folder import RunFolder
@@ -60,31 +54,15 @@ def run_pretraining(parts: Pretraining, console: Console, resume: RunFolder | No
     return story.tell(PretrainingRun(parts), console, resume)
 
 
-@dataclass
-class PretrainingRun:
+class PretrainingRun(story.RunKind):
     """`ltcli pretrain`'s part of the run story (`engine.story`)."""
 
     parts: Pretraining
-    command: ClassVar[str] = "pretrain"
+    command = "pretrain"
 
     @property
     def group(self) -> str:
         return self.parts.config.run_group
-
-    @property
-    def method(self) -> Method:
-        return self.parts.method
-
-    @property
-    def network(self) -> nn.Module:
-        return self.parts.network
-
-    @property
-    def files_root(self) -> Path:
-        return self.parts.files_root
-
-    def write_first(self, run: RunFolder) -> None:
-        pass  # the config and the epoch -1 checkpoint say everything
 
     def opening(self, run: RunFolder) -> str:
         parts, config = self.parts, self.parts.config
@@ -93,22 +71,12 @@ class PretrainingRun:
                 f"({len(parts.data.train) - parts.extra_images} train{extra}, {len(parts.data.valid)} "
                 f"{parts.data.valid_split} images, labels unused, {parts.device})")
 
-    def one_epoch(self, epoch: int, run: RunFolder, progress: persist.Progress, bar: Progress,
-                  logger: RunLogger | None, skipped: SkippedFiles, console: Console) -> None:
-        story.run_epoch(self, epoch, run, progress, bar, logger, skipped, console)
-
     def train_and_validate(self, epoch: int, bar: Progress) -> tuple[story.Stats, story.Stats]:
         parts = self.parts
         loss, loaders = parts.method.loss, parts.loaders
         train_stats = train_one_epoch(parts.network, loss, loaders["train"], parts.optimizer, parts.scheduler,
                                       parts.device, epoch, bar, parts.compute)
         return train_stats, validate_pretext(parts.network, loss, loaders["valid"], parts.compute, parts.config.seed)
-
-    def valid_row(self, valid_stats: story.Stats, train_stats: story.Stats) -> story.Stats:
-        return valid_stats
-
-    def valid_note(self, valid_stats: story.Stats) -> str:
-        return ""
 
     def closing(self, run: RunFolder, progress: persist.Progress) -> str:
         return (f"done: best {self.parts.data.valid_split} pretext loss {progress.best_value:.4f} (epoch "
