@@ -265,7 +265,7 @@ def test_train_init_from_a_pretrain_run_starts_from_its_backbone_with_a_new_clas
     from ltcli.config import TrainConfig
     from ltcli.engine.assemble import build_model
     from ltcli.engine.distributed import Dist
-    from ltcli.objectives import create_objective
+    from ltcli.objectives import get_objective_entry
 
     cli("pretrain", *ARGS, "--epochs", "1")
     (run,) = runs_of(tmp_path, "rotation")
@@ -276,7 +276,7 @@ def test_train_init_from_a_pretrain_run_starts_from_its_backbone_with_a_new_clas
     fresh = create_model("resnet20", num_classes=3).fc.state_dict()
     console = Console(record=True, width=400)
     torch.manual_seed(5)  # the same classifier initialisation as `fresh`
-    model = build_model(config, 3, create_objective("ERM", [16, 8, 4]), Dist(), torch.device("cpu"), console,
+    model = build_model(config, 3, get_objective_entry("ERM").method([16, 8, 4]), Dist(), torch.device("cpu"), console,
                         resume=False)
     line = console.export_text()
     assert f"loaded {len(backbone)} tensors" in line

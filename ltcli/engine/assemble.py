@@ -35,6 +35,7 @@ from ltcli.engine.runtime import library_versions, seed_everything
 from ltcli.engine.schedule import create_scheduler
 from ltcli.engine.skipped import require_any_decodable, require_decodable
 from ltcli.errors import LtcliError
+from ltcli.method import Method, from_objective
 from ltcli.models import create_model
 from ltcli.models.weights import freeze, load_weights
 from ltcli.objectives import Objective
@@ -63,7 +64,7 @@ class Training:
     dataset_name: str
     data: TrainData
     task: Task
-    objective: Objective
+    method: Method  # the objective's record: its loss, the model wrapper, the views it trains on
     rule: TrainRule
     mix: BatchMix | None
     model: nn.Module
@@ -76,6 +77,20 @@ class Training:
     record: dict[str, Any]
     pseudo: PseudoLabels | None = None  # unlabeled images labelled by another run, the kept ones in data.train
     source: DataSource | None = None
+
+    @property
+    def objective(self) -> Objective:
+        return self.method.loss
+
+    @property
+    def network(self) -> nn.Module:
+        """The module the method built around the backbone (`model` is already wrapped here)."""
+        return self.model
+
+    @property
+    def files_root(self) -> Path:
+        """The folder skipped files are listed relative to."""
+        return self.root
 
     @property
     def eval_model(self) -> nn.Module:
@@ -127,15 +142,15 @@ def task_labels(data: TrainData, positive_classes: list[str] | None) -> Task:
     return Task(list(names), targets, positive, counts)
 
 
-def build_model(config: TrainConfig, num_outputs: int, objective: Objective, dist: Dist, device: torch.device,
+def build_model(config: TrainConfig, num_outputs: int, method: Method, dist: Dist, device: torch.device,
                 console: Console, resume: bool) -> nn.Module:
-    """The backbone with its head (--head), inside the module the objective trains (`wrap_model`:
+    """The backbone with its head (--head), inside the network the method trains (`method.wrap`:
     RIDE's experts, PaCo's encoder pair), started from --weights/--init-from (not when resuming;
     the classifier left fresh with --reinit-head), frozen as asked, with SyncBatchNorm under
     torchrun on GPUs."""
     model = create_model(config.model, num_classes=num_outputs, pretrained=config.pretrained,
-                         cosine_head=objective.needs_cosine_head, head=config.head)
-    model = objective.wrap_model(model).to(device)
+                         cosine_head=method.loss.needs_cosine_head, head=config.head)
+    model = method.wrap(model).to(device)
     weights_file = Path(config.weights) if config.weights else None
     if config.init_from:
         weights_file = find_run(Path(config.logs_dir), run=Path(config.init_from)).best_checkpoint
@@ -205,18 +220,18 @@ def run_record(training: Training, augment: str) -> dict[str, Any]:
         "class_names": task.class_names, "source_class_names": training.data.class_names,
         "positive_classes": task.positive, "num_outputs": num_outputs(task, training.objective),
         "class_counts": task.class_counts, "cosine_head": training.objective.needs_cosine_head,
-        "model_wrapper": model_wrapper(training.model, training.objective),
-        "train_views": training.objective.train_views,
+        "model_wrapper": model_wrapper(training.model, training.method),
+        "train_views": training.method.views,
         **training.rule.record(), "versions": library_versions(),
         **({"pseudo_labels": training.pseudo.record(), "labelled_train_images": len(training.data.train)
             - int(training.pseudo.kept.sum())} if training.pseudo is not None else {}),
     }
 
 
-def model_wrapper(model: nn.Module, objective: Objective) -> str | None:
-    """The class of the module `objective.wrap_model` built around the backbone (None: the backbone
-    itself); `ltcli test` and `predict` rebuild it when the run's config names one."""
-    return type(model).__name__ if type(objective).wrap_model is not Objective.wrap_model else None
+def model_wrapper(model: nn.Module, method: Method) -> str | None:
+    """The class of the network `method.wrap` built around the backbone (None: the backbone itself);
+    `ltcli test` and `predict` rebuild it when the run's config names one."""
+    return type(model).__name__ if method.wraps_backbone else None
 
 
 def num_outputs(task: Task, objective: Objective) -> int:
@@ -233,11 +248,14 @@ def build_training(config: TrainConfig, console: Console, dist: Dist, device: to
     source, dataset_name, data, augment = open_data(config, console)
     pseudo = add_pseudo_labels(config, source, data, device, console, run_folder)
     task = task_labels(data, config.positive_classes)
-    objective = config.build_objective(task.class_counts).to(device)
-    rule = config.rule  # built and checked with the objective by the config's validation
+    # The objective with the run's --opt options (one rule for both: TrainConfig.build_objective), as the
+    # run loop's Method record; the rule was built and checked with it by the config's validation.
+    method = from_objective(config.objective, config.build_objective(task.class_counts))
+    objective = method.loss.to(device)
+    rule = config.rule
     mix = create_batch_mix(config.mixup, config.cutmix, config.mix_prob, config.mix_switch_prob,
                            len(task.class_names), batch)
-    model = build_model(config, num_outputs(task, objective), objective, dist, device, console, resume)
+    model = build_model(config, num_outputs(task, objective), method, dist, device, console, resume)
     compute = resolve_compute(config.amp, config.channels_last, device, config.clip_grad)
     step = prepare_model(model, compute, config.compile, objective.needs_features, dist)
     ema = ModelEmaV3(model, decay=config.ema_decay, use_warmup=True) if config.ema_decay > 0 else None
@@ -245,10 +263,10 @@ def build_training(config: TrainConfig, console: Console, dist: Dist, device: to
         [p for p in model.parameters() if p.requires_grad], lr=config.lr, momentum=config.momentum,
         weight_decay=config.weight_decay, nesterov=config.nesterov,
     )
-    pipeline = build_pipeline_for(config, data, task, rule, augment, dist, device, console, objective.train_views)
+    pipeline = build_pipeline_for(config, data, task, rule, augment, dist, device, console, method.views)
     scheduler = create_scheduler(optimizer, config.sched, config.epochs, len(pipeline.train), config.lr_stages,
                                  config.lr_decay, config.warmup_epochs, config.min_lr)
-    training = Training(config, dist, device, source.image_root, dataset_name, data, task, objective, rule, mix,
+    training = Training(config, dist, device, source.image_root, dataset_name, data, task, method, rule, mix,
                         model, step, ema, compute, optimizer, scheduler, pipeline, record={}, pseudo=pseudo,
                         source=source)
     training.record = run_record(training, augment)

@@ -75,8 +75,8 @@ def build_model(config: dict[str, Any], num_classes: int, state: dict[str, torch
     if config.get("model_wrapper"):  # the module the run's objective trained (RIDE's experts, PaCo's encoders)
         # the counts shape only the loss, never the wrapped model: any positive ones rebuild it
         counts = [max(1, int(c)) for c in class_counts or config.get("class_counts") or [1] * num_classes]
-        objective = get_objective_entry(config["objective"]).create(counts, **config.get("objective_options", {}))
-        model = objective.wrap_model(model)
+        method = get_objective_entry(config["objective"]).method(counts, **config.get("objective_options", {}))
+        model = method.wrap(model)
     outputs = classifier_outputs(model, state)
     if outputs is not None and outputs != num_classes and not (outputs == 1 and num_classes == 2):
         raise LtcliError(f"the checkpoint names {num_classes} classes but its classifier has {outputs} outputs: "

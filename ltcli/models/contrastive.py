@@ -6,16 +6,13 @@ and the MoCo builder of the authors' code), built around a backbone ltcli create
 - A projection head on the pooled features (Linear, BatchNorm, ReLU, Linear, as the authors' `mlp`),
   whose L2-normalised output is the query q.
 - A key encoder (backbone and head) following the query encoder as a moving average
-  (k <- m k + (1 - m) q, lightly's `update_momentum`, before each training forward) and a queue of
-  earlier keys with their labels, a buffer of the module, so checkpoints keep it.
+  (k <- m k + (1 - m) q before each training forward: `ltcli.models.momentum`, MoCo's too) and a
+  queue of earlier keys with their labels, a buffer of the module, so checkpoints keep it.
 
 lightly is an optional dependency (`pip install "ltcli[ssl]"`), imported only when PaCo builds its network.
 """
 
 from __future__ import annotations
-
-import copy
-from collections.abc import Callable
 
 import torch
 import torch.distributed as torch_dist
@@ -24,18 +21,7 @@ from torch import nn
 
 from ltcli.errors import LtcliError
 from ltcli.models.heads import forward_with_features
-
-INSTALL = 'pip install "ltcli[ssl]"'
-
-
-def momentum_update() -> Callable[[nn.Module, nn.Module, float], None]:
-    """lightly's update_momentum; a one-line error naming the install command when lightly is missing."""
-    try:
-        from lightly.models.utils import update_momentum
-    except ImportError:
-        raise LtcliError(f"objective PaCo needs the lightly package (its momentum encoder update), which is not "
-                         f"installed: {INSTALL}") from None
-    return update_momentum
+from ltcli.models.momentum import MomentumEncoder
 
 
 def gather_from_processes(tensor: torch.Tensor) -> torch.Tensor:
@@ -55,7 +41,7 @@ def gather_from_processes(tensor: torch.Tensor) -> torch.Tensor:
     return torch.cat([part[: int(s.item())] for part, s in zip(parts, sizes, strict=True)])
 
 
-class PaCoNet(nn.Module):
+class PaCoNet(MomentumEncoder):
     """`forward_train(key_view, query_view, targets)` -> {"logits": the classifier's logits of the query
     view, "queries": q [B, dim], "keys": k [B, dim], "queue": [K, dim], "queue_labels": [K]} (queue read
     before this batch's keys enter it), for the PaCo objective.
@@ -66,27 +52,21 @@ class PaCoNet(nn.Module):
     the other."""
 
     def __init__(self, backbone: nn.Module, dim: int, queue_size: int, momentum: float) -> None:
-        super().__init__()
-        self._update_momentum = momentum_update()
-        from lightly.models.utils import deactivate_requires_grad
-
         if dim < 1 or queue_size < 1 or not 0 <= momentum <= 1:
             raise LtcliError(f"PaCo needs dim >= 1, queue >= 1 and 0 <= momentum <= 1 (got {dim}, {queue_size}, "
                              f"{momentum})")
         classifier = backbone.get_classifier()
         width, num_classes = classifier.in_features, classifier.out_features
-        self.backbone = backbone
-        self.projection = nn.Sequential(nn.Linear(width, width), nn.BatchNorm1d(width), nn.ReLU(),
-                                        nn.Linear(width, dim))
-        self.key_backbone = copy.deepcopy(backbone)
-        self.key_projection = copy.deepcopy(self.projection)
-        deactivate_requires_grad(self.key_backbone)
-        deactivate_requires_grad(self.key_projection)
-        self.momentum = momentum
+        projection = nn.Sequential(nn.Linear(width, width), nn.BatchNorm1d(width), nn.ReLU(), nn.Linear(width, dim))
+        super().__init__(backbone, projection, momentum, needed_by="objective PaCo")
         # As the authors' builder: random unit keys with random labels until real keys replace them.
         self.register_buffer("queue", F.normalize(torch.randn(queue_size, dim), dim=1))
         self.register_buffer("queue_labels", torch.randint(0, num_classes, (queue_size,)))
         self.register_buffer("queue_pointer", torch.zeros((), dtype=torch.long))
+
+    def features(self, backbone: nn.Module, images: torch.Tensor) -> torch.Tensor:
+        """The penultimate features of a backbone with its classifier."""
+        return forward_with_features(backbone, images)[1]
 
     def get_classifier(self) -> nn.Module:
         return self.backbone.get_classifier()
@@ -104,17 +84,10 @@ class PaCoNet(nn.Module):
 
     def forward_train(self, key_view: torch.Tensor, query_view: torch.Tensor, targets: torch.Tensor
                       ) -> dict[str, torch.Tensor]:
-        self._update_momentum(self.backbone, self.key_backbone, self.momentum)
-        self._update_momentum(self.projection, self.key_projection, self.momentum)
+        self.update_key_encoder()
         logits, features = forward_with_features(self.backbone, query_view)
         queries = F.normalize(self.projection(features), dim=1)
-        # The loop's train_mode() puts BatchNorm layers without trainable parameters in eval mode (frozen
-        # backbones); the key encoder's are untrainable by design but normalise with batch statistics.
-        self.key_backbone.train(self.training)
-        self.key_projection.train(self.training)
-        with torch.no_grad():
-            _, key_features = forward_with_features(self.key_backbone, key_view)
-            keys = F.normalize(self.key_projection(key_features), dim=1)
+        keys = F.normalize(self.encode_keys(key_view), dim=1)
         queue, queue_labels = self.queue.clone(), self.queue_labels.clone()
         if self.training:
             self.enqueue(keys, targets)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ltcli.errors import LtcliError, shown
+from ltcli.method import Method, from_objective
 from ltcli.objectives.base import Objective
 
 
@@ -43,6 +44,10 @@ class ObjectiveEntry:
             return self.cls(class_counts, **options)
         except ValueError as error:
             raise LtcliError(f"objective {self.name}: {error}") from None
+
+    def method(self, class_counts: Sequence[int | float], **options: Any) -> Method:
+        """The objective as the run loop's `Method` record (loss, model wrapper, views)."""
+        return from_objective(self.name, self.create(class_counts, **options))
 
     def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """The options with their values checked against the constructor's annotations (a whole

@@ -31,10 +31,11 @@ from ltcli.engine.runtime import library_versions, seed_everything
 from ltcli.engine.schedule import create_scheduler
 from ltcli.engine.skipped import require_any_decodable, require_decodable
 from ltcli.errors import LtcliError
+from ltcli.method import Method
 from ltcli.models import create_model
 from ltcli.pretrain.config import PretrainConfig
 from ltcli.pretrain.methods import get_pretext
-from ltcli.pretrain.parts import PretextLoader, PretextParts, feature_size
+from ltcli.pretrain.parts import PretextLoader, feature_size
 
 UNLABELED = -1  # the target of an --extra-unlabeled image in the data pipeline (never read)
 
@@ -53,7 +54,8 @@ class Pretraining:
     task: Task  # the dataset's classes and training counts: recorded in checkpoints, never trained on
     extra_images: int
     model: nn.Module
-    pretext: PretextParts
+    method: Method  # the pretext task: its loss, network, batches and checkpoint state
+    network: nn.Module  # the method's network around the backbone `model`: what the loop steps
     compute: Compute
     optimizer: torch.optim.Optimizer
     scheduler: Scheduler
@@ -66,7 +68,7 @@ class Pretraining:
     @property
     def loaders(self) -> dict[str, PretextLoader]:
         """The pipeline's loaders, yielding the pretext task's inputs and targets."""
-        make = self.pretext.make_batch
+        make = self.method.make_batch
         return {"train": PretextLoader(self.pipeline.train, make, self.device),
                 "valid": PretextLoader(self.pipeline.valid, make, self.device)}
 
@@ -151,13 +153,13 @@ def build_pretraining(config: PretrainConfig, console: Console, device: torch.de
     counts = np.bincount(labelled, minlength=len(data.class_names)).tolist()
     task = Task(list(data.class_names), labelled, [], counts)
     backbone = create_model(config.model, num_classes=0)
-    pretext = pretext_task.build(backbone, config, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD)
-    pretext.network.to(device)
-    pretext.objective.to(device)
+    method = pretext_task.method(config, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD)
+    network = method.wrap(backbone).to(device)
+    method.loss.to(device)
     compute = resolve_compute(config.amp, config.channels_last, device, config.clip_grad)
     if compute.channels_last:
-        pretext.network.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD([p for p in pretext.network.parameters() if p.requires_grad], lr=config.lr,
+        network.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD([p for p in network.parameters() if p.requires_grad], lr=config.lr,
                                 momentum=config.momentum, weight_decay=config.weight_decay)
     pipeline = build_pipeline(
         data, list(data.train.targets), list(data.valid.targets), cache_mode=config.data_cache, augment=augment,
@@ -170,7 +172,7 @@ def build_pretraining(config: PretrainConfig, console: Console, device: torch.de
                          "2 images")
     scheduler = create_scheduler(optimizer, config.sched, config.epochs, len(pipeline.train), config.lr_stages,
                                  config.lr_decay, config.warmup_epochs, config.min_lr)
-    parts = Pretraining(config, device, root, dataset_name, data, task, extra, backbone, pretext, compute,
+    parts = Pretraining(config, device, root, dataset_name, data, task, extra, backbone, method, network, compute,
                         optimizer, scheduler, pipeline, source=source)
     parts.record = run_record(parts, augment)
     return parts
@@ -179,9 +181,8 @@ def build_pretraining(config: PretrainConfig, console: Console, device: torch.de
 def run_record(parts: Pretraining, augment: str) -> dict[str, Any]:
     """config.json: the settings, then how each `auto` was resolved and what the data held."""
     config, task = parts.config, parts.task
-    pretext_task = get_pretext(config.method)
     return {
-        **config.to_dict(), "command": "pretrain", "paper": pretext_task.paper,
+        **config.to_dict(), "command": "pretrain", "paper": parts.method.paper,
         "select_metric": config.select_metric, "dataset_name": parts.dataset_name,
         **(parts.source.record() if parts.source else {"dataset_root": str(parts.root)}),
         "valid_split": parts.data.valid_split, "augment_resolved": augment,

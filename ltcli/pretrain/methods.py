@@ -1,6 +1,6 @@
 """`--method NAME` -> the pretext task. Each task is a class with `check(config)` (what it needs of the
 options), `augment(config)` (the data pipeline's augmentation before the task's own batches) and
-`build(backbone, config, mean, std) -> PretextParts`."""
+`method(config, mean, std) -> Method` (`ltcli.method`: the record the run loop reads, as an objective's)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """MoCo (He, Fan, Wu, Xie & Girshick, "Momentum Contrast for Unsupervised Visual Representation
 Learning", CVPR 2020), with MoCo v2's MLP projection head and augmentation (Chen et al. 2020), built
-from lightly's parts: `MoCoProjectionHead`, `deactivate_requires_grad` / `update_momentum` and
-`NTXentLoss` with a memory bank (the queue of keys).
+from lightly's parts: `MoCoProjectionHead` and `NTXentLoss` with a memory bank (the queue of keys), on
+the momentum encoder PaCo shares (`ltcli.models.momentum`, lightly's `update_momentum`).
 
 Two views of each image: the query encoder (backbone + projection head, trained by SGD) embeds one,
 the key encoder (a copy that follows it as a moving average, Eq. 2: theta_k <- m theta_k + (1-m) theta_q)
@@ -14,7 +14,7 @@ when a MoCo run is configured.
 
 from __future__ import annotations
 
-import copy
+from functools import partial
 from types import SimpleNamespace
 
 import torch
@@ -22,7 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ltcli.errors import LtcliError
-from ltcli.pretrain.parts import PretextParts, feature_size
+from ltcli.method import Method
+from ltcli.models.momentum import MomentumEncoder
+from ltcli.pretrain.parts import PRETEXT_STATE, feature_size
 from ltcli.pretrain.views import TwoViews
 
 INSTALL = 'pip install "ltcli[ssl]"'
@@ -34,15 +36,19 @@ def import_lightly() -> SimpleNamespace:
         import lightly  # noqa: F401
         from lightly.loss import NTXentLoss
         from lightly.models.modules import MoCoProjectionHead
-        from lightly.models.utils import deactivate_requires_grad, update_momentum
+        from lightly.models.utils import update_momentum  # noqa: F401  (the momentum encoder's)
     except ImportError:
         raise LtcliError(f"--method moco needs the lightly package (MoCo's projection head, momentum update and "
                          f"contrastive loss), which is not installed: {INSTALL}") from None
-    return SimpleNamespace(NTXentLoss=NTXentLoss, MoCoProjectionHead=MoCoProjectionHead,
-                           deactivate_requires_grad=deactivate_requires_grad, update_momentum=update_momentum)
+    return SimpleNamespace(NTXentLoss=NTXentLoss, MoCoProjectionHead=MoCoProjectionHead)
 
 
-class MoCoNet(nn.Module):
+def contrastive_loss(queue: int, dim: int, temperature: float) -> nn.Module:
+    """lightly's NTXentLoss with a memory bank of `queue` keys of size `dim`."""
+    return import_lightly().NTXentLoss(temperature=temperature, memory_bank_size=(queue, dim))
+
+
+class MoCoNet(MomentumEncoder):
     """Query encoder, key encoder and the contrastive loss with its queue.
 
     `forward(views)` takes the query views of B images followed by their key views ([2B, C, H, W]) and
@@ -50,34 +56,20 @@ class MoCoNet(nn.Module):
     loop counts), and the stacked [query, key] projections the loss reads.
     """
 
-    def __init__(self, backbone: nn.Module, dim: int, queue: int, momentum: float, temperature: float) -> None:
-        super().__init__()
+    def __init__(self, backbone: nn.Module, dim: int, queue: int, momentum: float, temperature: float,
+                 contrastive: nn.Module | None = None) -> None:
         lightly = import_lightly()
         width = feature_size(backbone)
-        self.backbone = backbone
-        self.projection = lightly.MoCoProjectionHead(width, width, dim)
-        self.key_backbone = copy.deepcopy(backbone)
-        self.key_projection = copy.deepcopy(self.projection)
-        lightly.deactivate_requires_grad(self.key_backbone)
-        lightly.deactivate_requires_grad(self.key_projection)
-        self.contrastive = lightly.NTXentLoss(temperature=temperature, memory_bank_size=(queue, dim))
-        self.momentum = momentum
-        self._update_momentum = lightly.update_momentum
+        super().__init__(backbone, lightly.MoCoProjectionHead(width, width, dim), momentum, needed_by="--method moco")
+        # the loss's queue: given when the loss is built first (the Method record), else made here
+        self.contrastive = contrastive if contrastive is not None else contrastive_loss(queue, dim, temperature)
 
     def forward(self, views: torch.Tensor, targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         query_view, key_view = views.chunk(2)
-        if self.training:
-            # The key encoder follows the query encoder before every training forward, i.e. right after the
-            # previous optimizer step (as in lightly's MoCo examples; the first update moves nothing).
-            self._update_momentum(self.backbone, self.key_backbone, self.momentum)
-            self._update_momentum(self.projection, self.key_projection, self.momentum)
+        if self.training:  # as in lightly's MoCo examples
+            self.update_key_encoder()
         query = self.projection(self.backbone(query_view))
-        # The loop's train_mode() leaves BatchNorm layers without trainable parameters in eval mode (frozen
-        # backbones); the key encoder's are untrainable by design but normalise with batch statistics, as MoCo's.
-        self.key_backbone.train(self.training)
-        self.key_projection.train(self.training)
-        with torch.no_grad():
-            key = self.key_projection(self.key_backbone(key_view))
+        key = self.encode_keys(key_view)
         return self.queue_logits(query.detach(), key), torch.stack([query, key])
 
     @torch.no_grad()
@@ -120,8 +112,10 @@ class MoCoPretext:
         """The pipeline only resizes; the two views are drawn per batch on the device (views.TwoViews)."""
         return "none"
 
-    @staticmethod
-    def build(backbone: nn.Module, config, mean, std) -> PretextParts:
-        network = MoCoNet(backbone, config.moco_dim, config.moco_queue, config.moco_momentum, config.temperature)
-        return PretextParts(network, ContrastiveLoss(network.contrastive), TwoViews(tuple(mean), tuple(std),
-                                                                                   config.hflip))
+    @classmethod
+    def method(cls, config, mean, std) -> Method:
+        contrastive = contrastive_loss(config.moco_queue, config.moco_dim, config.temperature)
+        wrap = partial(MoCoNet, dim=config.moco_dim, queue=config.moco_queue, momentum=config.moco_momentum,
+                       temperature=config.temperature, contrastive=contrastive)
+        return Method(cls.name, ContrastiveLoss(contrastive), wrap=wrap,
+                      make_batch=TwoViews(tuple(mean), tuple(std), config.hflip), state=PRETEXT_STATE, paper=cls.paper)

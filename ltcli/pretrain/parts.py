@@ -1,5 +1,5 @@
-"""What a pretext task gives the engine: a network the training loop steps, its objective, and the
-batches it learns from; and the task's own state (heads, key encoder, queue) for checkpoints.
+"""What a pretext task gives the engine beside its `Method` record (`ltcli.method`): the loader of its
+batches, and its own state (heads, key encoder, queue) for checkpoints.
 
 The engine's loop (`engine.loop.train_one_epoch`) runs unchanged: it calls `network(inputs, targets)` for
 `(logits, features or None)` and `objective(logits, targets[, features=...])` for the loss, and counts
@@ -10,32 +10,16 @@ or two augmented views and the index of the positive key.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 from torch import nn
 
 from ltcli.errors import LtcliError
+from ltcli.method import MakeBatch, MethodState
 
 BACKBONE = "backbone"  # the pretext network's attribute holding the backbone (saved apart, as `model`)
-
-MakeBatch = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-
-
-@dataclass
-class PretextParts:
-    """A pretext task built on a backbone.
-
-    `network(inputs, targets=None) -> (logits, features or None)` holds the backbone as `network.backbone`;
-    `objective` is its loss; `make_batch(images) -> (inputs, targets)` turns a batch of images (already
-    resized, augmented as `augment` says, normalised, on the device) into the task's inputs and targets.
-    """
-
-    network: nn.Module
-    objective: nn.Module
-    make_batch: MakeBatch
 
 
 class PretextLoader:
@@ -89,3 +73,6 @@ def load_pretext_state(network: nn.Module, state: dict[str, torch.Tensor] | None
         if state[name].shape != tensor.shape:
             raise LtcliError(f"{source}: {name} has shape {tuple(state[name].shape)}, not {tuple(tensor.shape)}")
         tensor.copy_(state[name])
+
+
+PRETEXT_STATE = MethodState(pretext_state, load_pretext_state)  # what a pretext task's checkpoints add

@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from ltcli.errors import LtcliError
-from ltcli.pretrain.parts import PretextParts, feature_size
+from ltcli.method import Method
+from ltcli.pretrain.parts import PRETEXT_STATE, feature_size
 
 ROTATIONS = 4  # 0, 90, 180, 270 degrees
 
@@ -52,10 +53,11 @@ class RotationPretext:
         """The usual training augmentation (`auto`: pad-crop and flip for small images) before rotating."""
         return "auto"
 
-    @staticmethod
-    def build(backbone: nn.Module, config, mean, std) -> PretextParts:
+    @classmethod
+    def method(cls, config, mean, std) -> Method:
         from ltcli.objectives import get_objective_entry
 
         # Cross-entropy over the 4 rotations: the registry's ERM (which computes in float32 under autocast).
         objective = get_objective_entry("ERM").create([1] * ROTATIONS)
-        return PretextParts(RotationNet(backbone), objective, rotate_batch)
+        return Method(cls.name, objective, wrap=RotationNet, make_batch=rotate_batch, state=PRETEXT_STATE,
+                      paper=cls.paper)
