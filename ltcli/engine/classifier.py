@@ -32,7 +32,7 @@ from ltcli.run_folder import RunFolder
 class LoadedRun:
     """A run's model in eval mode on its device, with what the checkpoint says about it."""
 
-    info: RunFolder
+    run: RunFolder
     model: nn.Module
     class_names: list[str]
     class_counts: list[int]
@@ -48,9 +48,9 @@ class LoadedRun:
     def describe(self) -> dict[str, Any]:
         """What metrics.json records about this member."""
         return {
-            "run": str(self.info.path), "model": self.config.get("model", self.info.model),
-            "dataset": self.info.dataset, "objective": self.config.get("objective", self.info.objective),
-            "stamp": self.info.stamp, "checkpoint": self.checkpoint_name, "checkpoint_epoch": self.epoch,
+            "run": str(self.run.path), "model": self.config.get("model", self.run.model),
+            "dataset": self.run.dataset, "objective": self.config.get("objective", self.run.objective),
+            "stamp": self.run.stamp, "checkpoint": self.checkpoint_name, "checkpoint_epoch": self.epoch,
             "select_metric": self.config.get("select_metric", "acc"),
         }
 
@@ -90,30 +90,30 @@ def build_model(config: dict[str, Any], num_classes: int, state: dict[str, torch
     return model
 
 
-def load_run(info: RunFolder, device: torch.device) -> LoadedRun:
-    """Load `info`'s checkpoint (the best one unless it names another) into an eval-mode model on `device`."""
-    checkpoint = Checkpoint.load(info.checkpoint_path)
+def load_run(run: RunFolder, device: torch.device) -> LoadedRun:
+    """Load `run`'s checkpoint (the best one unless it names another) into an eval-mode model on `device`."""
+    checkpoint = Checkpoint.load(run.checkpoint_path)
     if checkpoint.config.get("command") == "pretrain":  # its head predicts rotations, not the classes
-        raise LtcliError(f"{info.path} is a pre-training run (`ltcli pretrain`): it has no classifier of the "
-                         f"dataset's classes; train one from it with `ltcli train --init-from {info.path}`")
+        raise LtcliError(f"{run.path} is a pre-training run (`ltcli pretrain`): it has no classifier of the "
+                         f"dataset's classes; train one from it with `ltcli train --init-from {run.path}`")
     class_names = list(checkpoint.class_names)
     config = dict(checkpoint.config)
     counts = checkpoint.class_counts or config.get("class_counts") or [0] * len(class_names)
     model = build_model(config, len(class_names), checkpoint.evaluated_weights, counts).to(device).eval()
     return LoadedRun(
-        info=info, model=model, class_names=class_names, class_counts=list(counts), config=config,
-        epoch=int(checkpoint.epoch), checkpoint_name=info.checkpoint_name,
+        run=run, model=model, class_names=class_names, class_counts=list(counts), config=config,
+        epoch=int(checkpoint.epoch), checkpoint_name=run.checkpoint_name,
     )
 
 
-def load_runs(infos: Sequence[RunFolder], device: torch.device) -> list[LoadedRun]:
+def load_runs(runs: Sequence[RunFolder], device: torch.device) -> list[LoadedRun]:
     """Load every run; an ensemble's members must share their classes, in the same order."""
-    members = [load_run(info, device) for info in infos]
+    members = [load_run(run, device) for run in runs]
     first = members[0]
     for member in members[1:]:
         if member.class_names != first.class_names:
             raise LtcliError(
-                f"cannot ensemble {first.info.path} and {member.info.path}: their classes differ "
+                f"cannot ensemble {first.run.path} and {member.run.path}: their classes differ "
                 f"({', '.join(first.class_names[:5])}... vs {', '.join(member.class_names[:5])}...)"
             )
     return members
@@ -129,7 +129,7 @@ def member_cache(
     logits, labels, penultimate = predict_with_features(member.model, loader, device, features=features)
     weight = None
     if features:
-        weight = linear_classifier(member.model, member.info.label()).weight.detach().float().cpu().numpy()
+        weight = linear_classifier(member.model, member.run.label()).weight.detach().float().cpu().numpy()
     cache = MemberCache(logits=logits, class_counts=member.class_counts, features=penultimate,
                         classifier_weight=weight)
     return cache, labels
@@ -153,7 +153,7 @@ def ensemble_caches(
     for member in members:
         cache, member_labels = member_cache(member, make_dataset(member), device, batch_size, workers, features)
         if labels is not None and not np.array_equal(labels, member_labels):
-            raise LtcliError(f"{member.info.path} saw the samples in another order: cannot average")
+            raise LtcliError(f"{member.run.path} saw the samples in another order: cannot average")
         labels = member_labels
         caches.append(cache)
     assert labels is not None
@@ -191,23 +191,23 @@ class FilePredictions:
     skipped: list[Path]  # other files inside the named folders
 
 
-def predict_files(infos: Sequence[RunFolder], paths: Sequence[Path], device_name: str = "auto", top_k: int = 5,
+def predict_files(runs: Sequence[RunFolder], paths: Sequence[Path], device_name: str = "auto", top_k: int = 5,
                   batch_size: int = 64, data_root: Path | None = None) -> FilePredictions:
     """Classify image files and folders with one run, or the averaged probabilities of several: the
     top_k classes of each image (the `ltcli predict` command and the web app's Infer tab)."""
     from ltcli.data.files import ImageFiles, collect_images
     from ltcli.engine.runtime import resolve_device
 
-    if not infos:
+    if not runs:
         raise LtcliError("give the run to predict with (several for an ensemble)")
     if top_k < 1:
         raise LtcliError(f"--top-k must be at least 1, got {top_k}")
     found = collect_images(paths, data_root)
     device = resolve_device(device_name)
-    members = load_runs(infos, device)
+    members = load_runs(runs, device)
     caches, _ = ensemble_caches(members, lambda m: ImageFiles(found.images, m.eval_transform()), device, batch_size)
     log_probs = ensemble_log_probs(caches)
     class_names = members[0].class_names
-    label = members[0].info.label() if len(members) == 1 else f"ensemble of {len(members)}"
+    label = members[0].run.label() if len(members) == 1 else f"ensemble of {len(members)}"
     return FilePredictions(top_k_rows([str(p) for p in found.images], class_names, log_probs, top_k), class_names,
                            label, list(found.corrupt), list(found.skipped))

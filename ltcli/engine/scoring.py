@@ -71,8 +71,8 @@ def prediction_rows(files: Sequence[str], class_names: Sequence[str], labels: np
 
 def results_label(members: Sequence[LoadedRun]) -> str:
     if len(members) == 1:
-        return members[0].info.label()
-    return f"ensemble of {len(members)}: " + " + ".join(m.info.label() for m in members)
+        return members[0].run.label()
+    return f"ensemble of {len(members)}: " + " + ".join(m.run.label() for m in members)
 
 
 def member_record(member: LoadedRun, metrics: dict) -> dict[str, Any]:
@@ -153,7 +153,7 @@ def check_plan(plan: PosthocPlan, members: Sequence[LoadedRun], source: DataSour
     """Refuse what the loaded runs or the dataset cannot do, before the (slow) predictions."""
     if plan.correction is not None:
         for member in members:
-            plan.correction.check(member.model, member.class_counts, member.class_names, member.info.label())
+            plan.correction.check(member.model, member.class_counts, member.class_names, member.run.label())
     if plan.sweep and not source.has_split(SWEEP_SPLIT):
         raise LtcliError(f"--sweep chooses on the run's {SWEEP_SPLIT}/ split, and {source.root} has none "
                          "(never on test/): give one value instead")
@@ -197,7 +197,7 @@ def summarise(evaluation: Evaluation, options: dict[str, Any], split: str, sourc
 
 
 def test_runs(
-    infos: Sequence[RunFolder],
+    runs: Sequence[RunFolder],
     data_root: Path | DataSource,
     split: str = "test",
     device_name: str = "auto",
@@ -208,7 +208,7 @@ def test_runs(
     workers: int = 0,
     plan: PosthocPlan | None = None,
 ) -> TestResult:
-    """Evaluate the checkpoint of each run in `infos` on the split of `data_root` (a dataset folder, or
+    """Evaluate the checkpoint of each run in `runs` on the split of `data_root` (a dataset folder, or
     a DataSource: folder or lists), averaging their
     probabilities when there are several, and write the results.
 
@@ -218,19 +218,19 @@ def test_runs(
     plan's tag in their names (ResultsFolder.corrected), so they never replace plain results.
     """
     plan = plan or PosthocPlan()
-    if not infos:
+    if not runs:
         raise LtcliError("no run to test")
     source = data_root if isinstance(data_root, DataSource) else open_source(data_root)
     if not source.has_split(split):
         raise LtcliError(f"{source.root} has no {split}{'/' if source.lists is None else ''} split to test on")
-    if out_dir is None and len(infos) > 1:
+    if out_dir is None and len(runs) > 1:
         raise LtcliError("an ensemble needs an output folder (--out)")
     options = {"tpauc": TPAUC_DEFAULT, **(metric_options or {})}
-    target = ResultsFolder(out_dir if out_dir is not None else infos[0].path).corrected(plan.results_tag)
+    target = ResultsFolder(out_dir if out_dir is not None else runs[0].path).corrected(plan.results_tag)
     if out_dir is not None:  # before the (slow) evaluation; any file the results could include
         refuse_to_overwrite(list(target.results_files(split, binary=True).values()), force)
     device = resolve_device(device_name)
-    members = load_runs(infos, device)
+    members = load_runs(runs, device)
     check_plan(plan, members, source)
     tau, table = choose_on_valid(plan, members, source, device, options, batch_size, workers)
     evaluation = evaluate_split(members, source, split, device, batch_size, workers, plan, tau)
@@ -274,7 +274,7 @@ def roc_curves(evaluation: Evaluation, summary: dict) -> list[tuple]:
                                              strict=True):
             roc = binary_roc(log_probs, evaluation.labels)
             if roc is not None:
-                curves.append((member.info.label(), *roc, record.get("auroc")))
+                curves.append((member.run.label(), *roc, record.get("auroc")))
     roc = binary_roc(evaluation.log_probs, evaluation.labels)
     if roc is not None:
         label = "ensemble" if len(evaluation.members) > 1 else summary["label"]
