@@ -195,6 +195,7 @@ BAD_INPUTS = [
     ("/train", {**TINY, "warmup": "x"}, "warmup takes a whole number"),
     ("/train", {**TINY, "imbalance_factor": -1}, "Value -1 is less than minimum value 0"),
     ("/train", {**TINY, "hflip": 2}, "--hflip must be in"),
+    ("/train", {**TINY, "clip_grad": 0}, "--clip-grad must be above 0"),  # a generated "more settings" input
     ("/stop", {"job": 99_999}, "no job 99999"),
     ("/infer", {"images": None, "folder": "", "runs": [], "top_k": 1}, "pick at least 1 run"),
     ("/infer", {"images": None, "folder": "", "runs": ["logs/../../x"], "top_k": 1}, "'..'"),

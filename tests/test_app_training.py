@@ -35,7 +35,8 @@ def test_train_queue_stop_and_restart(tmp_path):
     try:
         client = served.client()
         # Two trainings submitted back to back (/train only queues): the first runs, the second waits.
-        first = client.predict(dataset="a_datasets/digits-lt", epochs=1, name="app demo", **TINY, api_name="/train")
+        first = client.predict(dataset="a_datasets/digits-lt", epochs=1, name="app demo", clip_grad=5.0, **TINY,
+                               api_name="/train")  # clip_grad: a generated "more settings" input
         second = client.predict(dataset="a_datasets/digits-lt", epochs=200, name="to stop", **TINY, api_name="/train")
         assert second["job"] == first["job"] + 1 and second["state"] == "queued" and second["ahead"] == 1
         jobs = {j["job"]: j for j in client.predict(api_name="/jobs")}
@@ -50,6 +51,7 @@ def test_train_queue_stop_and_restart(tmp_path):
         run = root / done["run"]
         config = json.loads((run / "config.json").read_text())
         assert config["name"] == "app demo" and config["epochs"] == 1 and config["dataset"] == "digits-lt"
+        assert config["clip_grad"] == 5.0
         assert len((run / "valid.csv").read_text().splitlines()) == 2  # header + one epoch
 
         # The run is an ordinary run folder: `ltcli test` takes it.

@@ -4,6 +4,7 @@ and progress, polled from its CSV logs."""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import gradio as gr
@@ -11,6 +12,7 @@ import gradio as gr
 from ltcli.app.catalog import curve_rows, dataset_choices, run_choices, weights_choices
 from ltcli.app.context import AppContext
 from ltcli.app.datasets import list_image_root, training_dataset
+from ltcli.app.declared_form import more_components, more_parameters, page_values
 from ltcli.app.tabs.common import number, run_folder, start_point, whole
 from ltcli.app.ui import shown, table
 from ltcli.config import DEFAULT, TrainConfig
@@ -51,11 +53,13 @@ class TrainTab:
               warmup: float | str | None = None, sched: str = "default", lrstep: str = "",
               height: float = DEFAULT.height, width: float = DEFAULT.width, hflip: float = DEFAULT.hflip,
               start_from: str = "", freeze: str = DEFAULT.freeze, name: str = "",
-              head: str = DEFAULT.head, data_root: str = "") -> dict[str, Any]:
+              head: str = DEFAULT.head, data_root: str = "", more: dict | None = None) -> dict[str, Any]:
         """Check the settings (TrainConfig), split a raw dataset if one was picked, and queue the
         training; returns the job (its id, state, and how many jobs are ahead of it). `data_root`: a
-        list dataset's image root under the app's root (empty: the lists' folder)."""
+        list dataset's image root under the app's root (empty: the lists' folder); `more`: the
+        "more settings" (TrainConfig field name -> value; empty values left out, ltcli.app.declared_form)."""
         root = self.context.root
+        extra = page_values(more)
         model = (model or "").strip()
         if model not in list_models(model or "-"):
             raise LtcliError(f"unknown model {model!r}: any timm name (see `ltcli models PATTERN`)")
@@ -81,6 +85,7 @@ class TrainTab:
             given["lr_steps"] = lr_steps
         if warmup is not None and str(warmup).strip():
             given["warmup_epochs"] = whole(warmup, "warmup")
+        given.update(extra)
         # Check every value before anything is written (the split, the job): same errors as the CLI's.
         TrainConfig.create(dataset="-", **given)
         images = list_image_root(root, dataset, data_root)
@@ -121,6 +126,17 @@ class TrainTab:
             except LtcliError:
                 pass
         return table(rows, JOB_COLUMNS), progress_html(chosen, summary), curves_frame(curves)
+
+    def submit_handler(self, names: list[str]) -> Any:
+        """The Train button's handler: the form's values, then the generated ones gathered into `more`.
+        Its signature (train's parameters, then one per generated field) names the /train API's inputs."""
+        own = [p for p in inspect.signature(self.train).parameters.values() if p.name != "more"]
+
+        def submit(*values: Any) -> dict[str, Any]:
+            return self.train(*values[:len(own)], more=dict(zip(names, values[len(own):], strict=True)))
+
+        submit.__signature__ = inspect.Signature([*own, *more_parameters()])  # type: ignore[attr-defined]
+        return submit
 
     def build(self) -> None:
         root = self.context.root
@@ -169,6 +185,10 @@ class TrainTab:
             freeze = gr.Dropdown(list(choices_of(TrainConfig, "freeze")), value=DEFAULT.freeze, label="freeze",
                                  info="backbone+classifier trains an LWS head's scales: head lws")
             head = gr.Dropdown(list(choices_of(TrainConfig, "head")), value=DEFAULT.head, label="head")
+        with gr.Accordion("more settings", open=False):
+            gr.Markdown("Every other `ltcli train` option, generated from its declaration (same help, choices and "
+                        "default); empty boxes keep the default.")
+            more = more_components()
         with gr.Row():
             submit = gr.Button("Train", variant="primary", elem_id="train-button")
             job_id = gr.Number(None, label="job to watch / stop", precision=0)
@@ -182,11 +202,12 @@ class TrainTab:
         inputs = [dataset, imbalance, profile, model, objective, train_rule, epochs, batch_size, workers, lr, momentum,
                   weight_decay, seed, warmup, sched, lrstep, height, width, hflip, start_from, freeze, name, head,
                   data_root]
-        submit.click(self.train, inputs, submitted, api_name="train").success(
+        submit.click(self.submit_handler(list(more)), inputs + list(more.values()), submitted,
+                     api_name="train").success(
             lambda job: job["job"], submitted, job_id, api_visibility="private")
         stop.click(self.stop, job_id, stopped, api_name="stop")
         gr.Button("refresh jobs", visible=False).click(self.jobs, None, gr.JSON(visible=False), api_name="jobs")
-        self.dataset, self.start_from = dataset, start_from
+        self.dataset, self.start_from, self.more = dataset, start_from, more
         self.choosers = {"imbalance": imbalance, "profile": profile, "objective": objective, "train_rule": train_rule,
                          "sched": sched, "freeze": freeze, "head": head, "start_from": start_from}
         timer = gr.Timer(1.0)

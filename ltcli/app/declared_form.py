@@ -1,0 +1,166 @@
+"""The Train tab's "more settings", generated from TrainConfig's field declarations
+(`ltcli.settings.option`) as cli/declared.py generates the Typer options: one component per field
+the hand-laid form does not cover, with the field's help as its `info`, its declared choices as a
+Dropdown, its default as its value. A new train option therefore reaches the page (and the /train
+API) with no line here; the test of this module fails until it is placed in one of the three sets."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from ltcli.app.tabs.common import number, whole
+from ltcli.config import TrainConfig
+from ltcli.errors import LtcliError
+from ltcli.settings import field_choices, flag
+
+# Set by the hand-laid form (TrainTab.build), each by its own picker or box: `dataset` by the dataset
+# picker (or a raw folder split on the spot), `init_from`/`weights` by "start from", `warmup_epochs`
+# and `lr_steps` by the warmup and lr steps boxes.
+MAIN_FORM_FIELDS = (
+    "dataset", "data_root", "model", "objective", "train_rule", "epochs", "batch_size", "workers", "lr", "momentum",
+    "weight_decay", "seed", "warmup_epochs", "sched", "lr_steps", "height", "width", "hflip", "init_from", "weights",
+    "freeze", "name", "head",
+)
+
+# Fields the page does not offer, and why.
+SKIPPED_FIELDS = {
+    "data": "a free server path: the page trains on datasets under its root (the dataset picker)",
+    "datasets_dir": "the app's root fixes the layout (a_datasets/ under the root, where the worker runs)",
+    "logs_dir": "the app's root fixes the layout (logs/ under the root, where the worker runs)",
+    "sync_bn": "torchrun only: the app's worker is one process",
+    "unlabeled": "a path the page would have to confine to the root as it does 'start from' (not offered yet)",
+    "pseudo_labels_from": "a run path the page would have to confine to the root (not offered yet)",
+    "recipe": "fills only the options not given, and the page gives every option of its form: it would change "
+              "nothing but the record",
+}
+
+
+def _objective_options(items: list[str]) -> dict[str, Any]:
+    from ltcli.cli.train import parse_objective_options  # --opt KEY=VALUE, read as the command line reads it
+
+    return parse_objective_options(items)
+
+
+# Repeatable fields whose command-line values the CLI turns into the field's value outside the declaration.
+CONVERT: dict[str, Callable[[list[str]], Any]] = {"objective_options": _objective_options}
+
+
+def more_fields(cls: type = TrainConfig) -> list[dataclasses.Field]:
+    """The declared fields of `cls` the "more settings" accordion offers, in declaration order."""
+    return [f for f in dataclasses.fields(cls)
+            if "help" in f.metadata and f.name not in MAIN_FORM_FIELDS and f.name not in SKIPPED_FIELDS]
+
+
+def _kind(f: dataclasses.Field, hints: dict[str, Any]) -> Any:
+    """The field's type without None; a repeatable option (cli_type list[str]) as list."""
+    cli_type = f.metadata.get("cli_type")
+    if typing.get_origin(cli_type) is list:
+        return list
+    if cli_type is not None:  # text the command line reads as text (a path, a list with its `parse`)
+        return str
+    args = [a for a in typing.get_args(hints[f.name]) if a is not type(None)]
+    kind = args[0] if args else hints[f.name]
+    return typing.get_origin(kind) or kind
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory()  # type: ignore[misc]
+
+
+def component(f: dataclasses.Field, kind: Any) -> Any:
+    """The gradio component of field `f`: choices -> Dropdown (custom values for names a registry
+    canonicalises), bool -> Checkbox, int/float -> Number (empty: the default), else a Textbox."""
+    import gradio as gr
+
+    label, info, default = f.name.replace("_", " "), f.metadata["help"].replace("\\[", "["), _default(f)
+    elem_id = "train-more-" + f.name.replace("_", "-")
+    choices = field_choices(f, offered=True)
+    if choices is not None:
+        return gr.Dropdown(list(choices), value=default, label=label, info=info, elem_id=elem_id,
+                           allow_custom_value=f.metadata.get("choices") is None)
+    if kind is bool:
+        return gr.Checkbox(bool(default), label=label, info=info, elem_id=elem_id)
+    if kind in (int, float):
+        return gr.Number(default, label=label, info=info, precision=0 if kind is int else None, elem_id=elem_id)
+    placeholder = "space-separated, as after each repeated flag" if kind in (list, dict) else "empty: the default"
+    return gr.Textbox(default if isinstance(default, str) else "", label=label, info=info, placeholder=placeholder,
+                      elem_id=elem_id)
+
+
+def more_components(cls: type = TrainConfig, per_row: int = 4) -> dict[str, Any]:
+    """Field name -> its generated component, laid out `per_row` a row (call inside a gr.Blocks)."""
+    import gradio as gr
+
+    hints = typing.get_type_hints(cls)
+    fields, components = more_fields(cls), {}
+    for start in range(0, len(fields), per_row):
+        with gr.Row():
+            for f in fields[start:start + per_row]:
+                components[f.name] = component(f, _kind(f, hints))
+    return components
+
+
+def more_parameters(cls: type = TrainConfig) -> list[inspect.Parameter]:
+    """The /train API's parameters of the generated fields: named and defaulted as the fields are."""
+    hints = typing.get_type_hints(cls)
+    params = []
+    for f in more_fields(cls):
+        kind = _kind(f, hints)
+        default = _default(f) if kind not in (list, dict) else ""
+        annotation = str if kind in (list, dict) or field_choices(f, offered=True) is not None else kind
+        params.append(inspect.Parameter(f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default,
+                                        annotation=annotation | None if default is None else annotation))
+    return params
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def page_values(more: dict[str, Any] | None, cls: type = TrainConfig) -> dict[str, Any]:
+    """The settings of `more` (field name -> value from the page or the API) as the field's type: a
+    number box's float as int where the field is, a repeatable field's text split as the command
+    line would read it; an empty value is left out (the default). Unknown names: one line."""
+    from ltcli.config_file import suggestion
+
+    fields = {f.name: f for f in more_fields(cls)}
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for name, value in (more or {}).items():
+        name = str(name)
+        if name not in fields:
+            raise LtcliError(_refusal(name, list(fields), suggestion))
+        if _empty(value):
+            continue
+        f, kind = fields[name], _kind(fields[name], hints)
+        values[name] = _convert(f, kind, value)
+    return values
+
+
+def _refusal(name: str, known: list[str], suggestion: Callable[[str, list[str]], str]) -> str:
+    if name in MAIN_FORM_FIELDS:
+        return f"more: {name!r} is set by its own box of the form, not in more"
+    if name in SKIPPED_FIELDS:
+        return f"more: {name!r} is not a setting of the page: {SKIPPED_FIELDS[name]}"
+    return f"more: unknown setting {name[:80]!r}{suggestion(name, known)}: the keys are TrainConfig field names"
+
+
+def _convert(f: dataclasses.Field, kind: Any, value: Any) -> Any:
+    label = flag(f.name)
+    if kind is int and not isinstance(value, bool):
+        return whole(value, label)
+    if kind is float and not isinstance(value, bool):
+        return number(value, label)
+    if kind in (list, dict) and isinstance(value, str):
+        items = value.split()
+        return CONVERT[f.name](items) if f.name in CONVERT else items
+    parse = f.metadata.get("parse")
+    if parse is not None and isinstance(value, str):
+        return parse(value.strip())
+    return value.strip() if isinstance(value, str) else value  # bool, choices: TrainConfig checks them
