@@ -35,8 +35,9 @@ def smooth_jpeg(path, width=1200, height=900):
 def test_train_crops_match_timms_transform_with_a_reduced_decode(tmp_path, monkeypatch):
     path = str(smooth_jpeg(tmp_path / "big.jpg"))
     transform = build_transform(224, 224, True, "timm")
-    loader, rest = draft_loader(transform)
-    assert isinstance(loader, DraftCropLoader) and len(rest.transforms) == len(transform.transforms) - 1
+    loader, _ = draft_loader(transform)
+    assert isinstance(loader, DraftCropLoader) and loader.as_tensor  # the rest runs on tensors (tested below)
+    loader = DraftCropLoader(loader.crop)  # PIL images out, to compare with timm's crop
     drafted = []
     original_draft = JpegImageFile.draft
 
@@ -174,3 +175,55 @@ def test_cmyk_and_truncated_jpegs_go_through_pillow(tmp_path, monkeypatch):
     truncated.write_bytes(BAD_IMAGE_FILES["truncated.jpg"]())
     with pytest.raises(OSError, match="truncated"):  # refused by both decoders: the dataset skips and counts it
         DraftCropLoader(crop)(str(truncated))
+
+
+def pil_rest(flip: float, brightness=None, contrast=None, saturation=None):
+    """timm's train steps after the crop, as Pillow runs them (torchvision's PIL ColorJitter)."""
+    from timm.data.transforms import MaybeToTensor
+    from torchvision import transforms as T
+
+    jitter = T.ColorJitter(brightness or 0, contrast or 0, saturation or 0)
+    normalize = T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    return [T.RandomHorizontalFlip(flip), jitter, MaybeToTensor(), normalize]
+
+
+@pytest.mark.parametrize("flip, jitter", [
+    (1.0, {"brightness": (1.3, 1.3)}), (0.0, {"contrast": (0.7, 0.7)}), (1.0, {"saturation": (1.4, 1.4)}),
+    (0.0, {"brightness": (0.8, 0.8)}), (1.0, {"contrast": (1.2, 1.2)}), (0.0, {"saturation": (0.6, 0.6)}),
+])  # one jitter at a time: both libraries apply several in a random order, each op is what must agree
+def test_the_tensor_rest_equals_pillows_rest_up_to_rounding(tmp_path, flip, jitter):
+    """Fixed jitter factors: Pillow's chain on uint8 images and tensor_rest on float pixels differ by
+    rounding only (a jitter factor off by 0.05 differs by far more: the tolerance would catch it)."""
+    from torchvision.transforms.v2 import functional as F
+
+    from ltcli.data.fastjpeg import tensor_rest
+
+    image = load_rgb(imagenet_jpeg(tmp_path / "a.JPEG")).resize((224, 224))
+    steps = pil_rest(flip, **jitter)
+    fast = tensor_rest(steps)
+    for given in (image, F.pil_to_tensor(image)):  # the draft path hands PIL, the decode_jpeg path a tensor
+        torch.manual_seed(0)
+        want = steps[3](steps[2](steps[1](steps[0](image))))
+        torch.manual_seed(0)
+        got = fast(given)
+        assert type(got) is torch.Tensor and got.dtype == torch.float32 and got.shape == want.shape
+        assert (got - want).abs().mean() < 0.01 and (got - want).abs().max() < 0.1  # ~1/255 after /std
+    off = tensor_rest(pil_rest(flip, **{k: (v[0] + 0.05, v[1] + 0.05) for k, v in jitter.items()}))
+    torch.manual_seed(0)
+    assert (off(image) - want).abs().mean() > 0.02
+
+
+def test_timms_train_recipe_keeps_tensors_and_other_recipes_keep_pillow(tmp_path):
+    from torchvision import transforms as T
+
+    from ltcli.data.fastjpeg import tensor_rest
+
+    loader, rest = draft_loader(build_transform(224, 224, True, "timm"))
+    assert loader.as_tensor and type(rest(loader(imagenet_jpeg(tmp_path / "a.JPEG")))) is torch.Tensor
+    assert tensor_rest([T.RandomHorizontalFlip(), T.Grayscale(3), *pil_rest(0.5)[2:]]) is None  # an unknown step
+    assert tensor_rest(pil_rest(0.5)[:2]) is None  # never made a tensor: not the train recipe
+    assert tensor_rest([T.Normalize((0.5,), (0.5,))]) is None  # normalize before the conversion
+    steps = build_transform(224, 224, True, "timm").transforms
+    unknown = T.Compose([steps[0], T.Grayscale(3), *steps[1:]])
+    loader, rest = draft_loader(unknown)
+    assert not loader.as_tensor and isinstance(rest, T.Compose)
