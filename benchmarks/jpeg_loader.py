@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -165,12 +166,16 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=1024)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--batches", type=int, default=24, help="timed batches per data path")
+    parser.add_argument("--batches", type=int, default=24, help="timed batches per data path and round")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of all paths, each in a rotated order; the "
+                        "table gives the median images/s and the median of each round's ratio (this VM's "
+                        "throughput drifts by up to 2x between runs, so one round proves little)")
     parser.add_argument("--model", default="resnet50")
     parser.add_argument("--size", type=int, default=224)
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.images, args.batches, args.batch, args.workers = "500x375", 48, 3, 8, min(args.workers, 2)
+        args.rounds = 1
     torch.manual_seed(0)
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     train = build_transform(args.size, args.size, True, "timm")
@@ -191,17 +196,26 @@ def main() -> None:
                 "ltcli list + draft (train default)": train_loader(root, args.size, args.workers, args.batch),
                 "decode_jpeg + v2 (reference)": plain_loader(DecodeJpeg(paths, args.size), args.workers, args.batch),
             }
-            speeds = {name: images_per_second(loader, args.batches) for name, loader in loaders.items()}
+            names_in_order = list(loaders)
+            rounds: list[dict[str, float]] = []
+            for turn in range(args.rounds):
+                order = names_in_order[turn % len(names_in_order):] + names_in_order[:turn % len(names_in_order)]
+                rounds.append({name: images_per_second(loaders[name], args.batches) for name in order})
             share = reduction_share(list_file, root, args.size)
-            for name, speed in speeds.items():
-                rows.append((f"{width}x{height}", name, speed, speed / speeds["ImageFolder (torchvision)"], share))
+            for name in names_in_order:
+                speed = statistics.median(r[name] for r in rounds)
+                ratio = statistics.median(r[name] / r["ImageFolder (torchvision)"] for r in rounds)
+                spread = f"{min(r[name] / r['ImageFolder (torchvision)'] for r in rounds):.2f}-" \
+                         f"{max(r[name] / r['ImageFolder (torchvision)'] for r in rounds):.2f}"
+                rows.append((f"{width}x{height}", name, speed, ratio, share, spread))
     model_speed, model_label = model_images_per_second(2 if args.quick else args.batch, 1 if args.quick else 5,
                                                        args.size, args.model)
     print(f"data path at {args.size} px, {args.workers} worker(s), batch {args.batch} "
           f"(cpu count {os.cpu_count()}, load {os.getloadavg()[0]:.1f}):")
-    print(f"{'images':>10}  {'path':<36} {'images/s':>9}  {'vs ImageFolder':>14}  {'vs model':>8}")
-    for size, name, speed, ratio, _ in rows:
-        print(f"{size:>10}  {name:<36} {speed:9.1f}  {ratio:14.2f}  {speed / model_speed:8.2f}")
+    print(f"{args.rounds} round(s) of {args.batches} batches per path: median images/s, median ratio (range)")
+    print(f"{'images':>10}  {'path':<36} {'images/s':>9}  {'vs ImageFolder':>14}  {'range':>9}  {'vs model':>8}")
+    for size, name, speed, ratio, _, spread in rows:
+        print(f"{size:>10}  {name:<36} {speed:9.1f}  {ratio:14.2f}  {spread:>9}  {speed / model_speed:8.2f}")
     for size in dict.fromkeys(r[0] for r in rows):
         share = next(r[4] for r in rows if r[0] == size)
         print(f"{size}: the train crop allowed a reduced JPEG decode (draft) for {share:.0%} of images; "
@@ -209,7 +223,7 @@ def main() -> None:
     print(f"model step: {model_label}, {model_speed:.1f} images/s "
           f"(batch {2 if args.quick else args.batch}); a data path with 'vs model' >= 1 keeps up")
     print("command: python benchmarks/jpeg_loader.py " + ("--quick" if args.quick else f"--sizes {args.sizes} "
-          f"--workers {args.workers} --batch {args.batch}"))
+          f"--workers {args.workers} --batch {args.batch} --batches {args.batches} --rounds {args.rounds}"))
 
 
 if __name__ == "__main__":
