@@ -166,3 +166,14 @@ def served_app(app_root: Path):
     served = serve_app(app_root, max_upload_mb=0.05)
     yield served
     served.close()
+
+
+class RecordingQueue:
+    """The app's job queue, recording what would run (the app tests check what the tabs queue)."""
+
+    def __init__(self) -> None:
+        self.submitted: list[dict] = []
+
+    def submit(self, payload, label):
+        self.submitted.append(payload["config"])
+        return {"job": len(self.submitted), "state": "queued"}

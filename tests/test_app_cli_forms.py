@@ -13,7 +13,8 @@ import pytest
 pytest.importorskip("gradio", reason="the web app needs the app extra: pip install 'ltcli[app]'")
 
 import gradio as gr  # noqa: E402
-from conftest import make_class_images, make_dataset  # noqa: E402
+from conftest import RecordingQueue as Queue  # noqa: E402
+from conftest import make_class_images, make_dataset
 
 from ltcli.app.context import AppContext  # noqa: E402
 from ltcli.app.paths import AppRoot  # noqa: E402
@@ -50,15 +51,6 @@ CLI_CHOICES = {
 }
 
 
-class Queue:
-    """The job queue, recording what would run."""
-
-    def __init__(self) -> None:
-        self.submitted: list[dict] = []
-
-    def submit(self, payload, label):
-        self.submitted.append(payload["config"])
-        return {"job": len(self.submitted), "state": "queued"}
 
 
 @pytest.fixture

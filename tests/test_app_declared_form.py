@@ -14,7 +14,8 @@ import pytest
 pytest.importorskip("gradio", reason="the web app needs the app extra: pip install 'ltcli[app]'")
 
 import gradio as gr  # noqa: E402
-from conftest import make_dataset  # noqa: E402
+from conftest import RecordingQueue as Queue  # noqa: E402
+from conftest import make_dataset
 
 from ltcli.app.context import AppContext  # noqa: E402
 from ltcli.app.declared_form import MAIN_FORM_FIELDS, SKIPPED_FIELDS, more_fields  # noqa: E402
@@ -22,15 +23,6 @@ from ltcli.app.paths import AppRoot  # noqa: E402
 from ltcli.app.tabs.train import TrainTab  # noqa: E402
 from ltcli.config import TrainConfig  # noqa: E402
 from ltcli.settings import choices_of, field_choices  # noqa: E402
-
-
-class Queue:
-    def __init__(self) -> None:
-        self.submitted: list[dict] = []
-
-    def submit(self, payload, label):
-        self.submitted.append(payload["config"])
-        return {"job": len(self.submitted), "state": "queued"}
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import RecordingQueue as Queue
 from test_lists import COUNTS, NAMES, make_lists
 
 gr = pytest.importorskip("gradio", reason="the web app needs the app extra: pip install 'ltcli[app]'")
@@ -21,15 +22,6 @@ TINY = dict(model="resnet20", objective="ERM", epochs=1, batch_size=8, workers=0
             height=8, width=8, hflip=0)
 
 
-class Queue:
-    """The job queue, recording what would run."""
-
-    def __init__(self) -> None:
-        self.submitted: list[dict] = []
-
-    def submit(self, payload, label):
-        self.submitted.append(payload["config"])
-        return {"job": len(self.submitted), "state": "queued"}
 
 
 @pytest.fixture
