@@ -64,10 +64,7 @@ class Method:
 
 
 def from_objective(name: str, objective: Any) -> Method:
-    """An `Objective` as a Method: its `wrap_model` and `train_views`; its state lives in the network's
-    own state_dict (PaCo's queue), so checkpoints need nothing beside it."""
-    from ltcli.objectives.base import Objective
-
-    overrides = type(objective).wrap_model is not Objective.wrap_model
-    return Method(name, objective, wrap=objective.wrap_model if overrides else unwrapped,
+    """An `Objective` as a Method: its `network` (with the options it was built with) and `train_views`;
+    its state lives in the network's own state_dict (PaCo's queue), so checkpoints need nothing beside it."""
+    return Method(name, objective, wrap=objective.wrap_model if type(objective).wraps_backbone() else unwrapped,
                   views=objective.train_views)

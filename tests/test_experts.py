@@ -23,7 +23,7 @@ from ltcli.engine.schedule import create_scheduler
 from ltcli.errors import LtcliError
 from ltcli.models import create_model
 from ltcli.models.heads import TrainStep
-from ltcli.objectives import Objective, create_objective, get_objective_entry, list_objectives
+from ltcli.objectives import create_objective, get_objective_entry, list_objectives
 
 pytest.importorskip("lightly")  # PaCo's momentum update
 
@@ -31,8 +31,7 @@ WRAPPING_TRAINED = {"RIDE", "PaCo"}  # objectives with a model of their own, tra
 
 
 def test_every_objective_that_wraps_the_model_is_trained_here():
-    wrapping = {name for name in list_objectives() if get_objective_entry(name).cls.wrap_model
-                is not Objective.wrap_model}
+    wrapping = {name for name in list_objectives() if get_objective_entry(name).cls.wraps_backbone()}
     assert wrapping == WRAPPING_TRAINED
 
 

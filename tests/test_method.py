@@ -36,7 +36,7 @@ def test_every_objective_yields_a_method_record(name):
     assert isinstance(method, Method) and method.name == entry.name
     assert isinstance(method.loss, entry.cls) and method.views == entry.cls.train_views
     assert method.make_batch is None and method.state is None  # labels are the targets; state lives in the model
-    overrides = entry.cls.wrap_model is not Objective.wrap_model
+    overrides = entry.cls.wraps_backbone()
     assert method.wraps_backbone == overrides
     backbone = create_model("resnet20", num_classes=len(COUNTS))
     network = method.wrap(backbone)
@@ -162,7 +162,8 @@ class ToyTwin(Objective):
 
     train_views = 2
 
-    def wrap_model(self, model: nn.Module) -> nn.Module:
+    @classmethod
+    def network(cls, model: nn.Module, **options) -> nn.Module:
         return TwinNet(model)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor, second_logits: torch.Tensor | None = None
@@ -204,3 +205,23 @@ def test_a_method_defined_in_a_test_file_trains_through_fit_and_tests(toy_method
     tested = json.loads((run / "metrics_valid.json").read_text())
     assert tested["acc"] == pytest.approx(float(logged["acc"]), abs=1e-6)
     assert tested["nll"] == pytest.approx(float(logged["loss"]), rel=1e-5, abs=1e-5)
+
+
+@pytest.mark.parametrize("name, options, wrapper", [
+    ("RIDE", {"num_experts": 2, "reweight_epoch": 3}, "RIDEExperts"), ("PaCo", {"queue": 8, "dim": 4}, "PaCoNet"),
+])
+def test_ltcli_test_rebuilds_the_network_from_options_without_building_the_loss(monkeypatch, name, options, wrapper):
+    """The wrapper is the objective's `network` of its options; the loss (whose class counts a test does
+    not need) is never constructed: its constructor is made to fail here."""
+    from ltcli.engine.classifier import build_model
+    from ltcli.models import create_model
+
+    entry = get_objective_entry(name)
+    trained = entry.create([9, 5, 2], **options).wrap_model(create_model("resnet20", num_classes=3))
+    assert type(trained).__name__ == wrapper
+    monkeypatch.setattr(entry.cls, "__init__", lambda *a, **k: (_ for _ in ()).throw(AssertionError("loss built")))
+    config = {"model": "resnet20", "objective": name, "objective_options": options, "model_wrapper": wrapper}
+    rebuilt = build_model(config, 3, trained.state_dict())
+    assert type(rebuilt).__name__ == wrapper
+    assert all(torch.equal(a, b) for a, b in zip(rebuilt.state_dict().values(), trained.state_dict().values(),
+                                                   strict=True))

@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from ltcli.engine.loop import forward_loss, train_one_epoch
 from ltcli.engine.schedule import create_scheduler
 from ltcli.models.heads import TrainStep, use_cosine_classifier
-from ltcli.objectives import Objective, create_objective, get_objective_entry, list_objectives
+from ltcli.objectives import create_objective, get_objective_entry, list_objectives
 
 COUNTS = [60, 25, 10]
 EPOCHS = 10
@@ -58,7 +58,7 @@ def dataset_loss(model, objective, dataset) -> float:
 def wraps_model(name: str) -> bool:
     """Objectives that train a module of their own around the backbone (RIDE's experts, PaCo's encoder
     pair) need a real image backbone: tests/test_experts.py trains them (`WRAPPING_TRAINED` there)."""
-    return get_objective_entry(name).cls.wrap_model is not Objective.wrap_model
+    return get_objective_entry(name).cls.wraps_backbone()
 
 
 @pytest.mark.parametrize("name", [name for name in list_objectives() if not wraps_model(name)])

@@ -73,10 +73,8 @@ def build_model(config: dict[str, Any], num_classes: int, state: dict[str, torch
     model = create_model(config["model"], num_classes=config.get("num_outputs", num_classes),
                          cosine_head=config.get("cosine_head", False), head=config.get("head", "plain"))
     if config.get("model_wrapper"):  # the module the run's objective trained (RIDE's experts, PaCo's encoders)
-        # the counts shape only the loss, never the wrapped model: any positive ones rebuild it
-        counts = [max(1, int(c)) for c in class_counts or config.get("class_counts") or [1] * num_classes]
-        method = get_objective_entry(config["objective"]).method(counts, **config.get("objective_options", {}))
-        model = method.wrap(model)
+        # from the objective's options alone: the loss is not built (its class counts shape only the loss)
+        model = get_objective_entry(config["objective"]).cls.network(model, **config.get("objective_options", {}))
     outputs = classifier_outputs(model, state)
     if outputs is not None and outputs != num_classes and not (outputs == 1 and num_classes == 2):
         raise LtcliError(f"the checkpoint names {num_classes} classes but its classifier has {outputs} outputs: "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -65,8 +65,11 @@ class Objective(nn.Module):
         weights = self.class_weights.to(per_sample)[targets]
         return (weights * per_sample).sum() / weights.sum()
 
-    def wrap_model(self, model: nn.Module) -> nn.Module:
-        """The module this method trains, built around the backbone `model` (default: `model` itself).
+    @classmethod
+    def network(cls, model: nn.Module, **options: Any) -> nn.Module:
+        """The module this method trains, built around the backbone `model` from the objective's own
+        options alone (default: `model` itself). No class counts: `ltcli test` rebuilds it from the
+        run's config.json without building the loss; options the wrapper does not use are ignored.
 
         A wrapper keeps `wrapper(images) -> logits` for validation, `ltcli test` and `predict`, and may
         define `forward_train(*views, targets=...) -> dict`: the training step then calls that with the
@@ -74,6 +77,15 @@ class Objective(nn.Module):
         (`logits` first, then e.g. `expert_logits=`). Whatever state it keeps (a queue) belongs in its
         state_dict, so checkpoints, `--resume` and `ltcli test` rebuild it from the run's config."""
         return model
+
+    @classmethod
+    def wraps_backbone(cls) -> bool:
+        """Whether the objective trains more than the backbone (it defines its own `network`)."""
+        return cls.network.__func__ is not Objective.network.__func__
+
+    def wrap_model(self, model: nn.Module) -> nn.Module:
+        """`network` with the options this objective was built with (ObjectiveEntry.create records them)."""
+        return type(self).network(model, **getattr(self, "options", {}))
 
     def second_step(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} has no second step")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -63,8 +64,10 @@ class PaCo(Objective):
         self.alpha, self.beta, self.gamma, self.temperature, self.supt = alpha, beta, gamma, temperature, supt
         self.queue_size, self.dim, self.momentum = queue, dim, momentum
 
-    def wrap_model(self, model: nn.Module) -> nn.Module:
-        return PaCoNet(model, self.dim, self.queue_size, self.momentum)
+    @classmethod
+    def network(cls, model: nn.Module, queue: int = 1024, dim: int = 32, momentum: float = 0.999,
+                **loss_options: Any) -> nn.Module:
+        return PaCoNet(model, dim, queue, momentum)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor, queries: torch.Tensor | None = None,
                 keys: torch.Tensor | None = None, queue: torch.Tensor | None = None,

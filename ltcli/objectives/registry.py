@@ -41,9 +41,11 @@ class ObjectiveEntry:
         """The objective for a training set with `class_counts` images per class."""
         options = self.check_options(options)
         try:
-            return self.cls(class_counts, **options)
+            objective = self.cls(class_counts, **options)
         except ValueError as error:
             raise LtcliError(f"objective {self.name}: {error}") from None
+        objective.options = options  # what `wrap_model` builds the network from
+        return objective
 
     def method(self, class_counts: Sequence[int | float], **options: Any) -> Method:
         """The objective as the run loop's `Method` record (loss, model wrapper, views)."""

@@ -5,6 +5,7 @@ CIFAR-100-LT config)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -70,8 +71,10 @@ class RIDE(Objective):
         self.register_buffer("late_temperatures", torch.as_tensor(temperatures / temperatures.max()),
                              persistent=False)
 
-    def wrap_model(self, model: nn.Module) -> nn.Module:
-        return ride_experts(model, self.num_experts, self.reduce_dimension, self.scale)
+    @classmethod
+    def network(cls, model: nn.Module, num_experts: int = 3, reduce_dimension: bool | None = None,
+                scale: float = 30.0, **loss_options: Any) -> nn.Module:
+        return ride_experts(model, num_experts, reduce_dimension, scale)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor, expert_logits: torch.Tensor | None = None
                 ) -> torch.Tensor:
