@@ -15,7 +15,7 @@ class Objective(nn.Module):
     Subclasses take `class_counts` plus their own keyword options and implement
     `forward(logits, targets) -> 0-dim batch mean`. Hooks the engine uses:
     `set_epoch` (called at the start of every epoch), `second_step` (an extra optimizer
-    step per batch, for methods such as COT) and `wrap_model` (the module a method trains, built
+    step per batch, for methods such as COT) and `network` (the module a method trains, built
     around the backbone: RIDE's experts, PaCo's encoder pair and queue).
     """
 
