@@ -288,25 +288,28 @@ class TrainConfig(RunSettings):
         """The --train-rule the run trains with, built (and checked) by the validation."""
         return self._rule
 
-    def build_objective(self, class_counts: Sequence[int], per_class: bool = True) -> Objective:
-        """The run's objective for a training set of `class_counts`, with its --opt options (without
-        the per-class ones when `per_class` is off); one paced over training gets --epochs. The
-        validation builds it on made-up counts (the ranges are its constructor's), the engine on the
-        real ones."""
+    def objective_arguments(self) -> dict[str, Any]:
+        """The objective's --opt options, and --epochs for one paced over training."""
         from ltcli.objectives import get_objective_entry
 
-        entry = get_objective_entry(self.objective)
-        options = {k: v for k, v in self.objective_options.items() if per_class or not isinstance(v, list)}
-        if "epochs" in entry.options and "epochs" not in options:
+        options = dict(self.objective_options)
+        if "epochs" in get_objective_entry(self.objective).options and "epochs" not in options:
             options["epochs"] = self.epochs
-        return entry.create(class_counts, **options)
+        return options
+
+    def build_objective(self, class_counts: Sequence[int]) -> Objective:
+        """The run's objective for a training set of `class_counts`: built once, by the engine (the
+        validation checks its options' ranges with the class's `check_options`, building nothing)."""
+        from ltcli.objectives import get_objective_entry
+
+        return get_objective_entry(self.objective).create(class_counts, **self.objective_arguments())
 
     def _check_objective(self) -> None:
-        """The objective's name as registered, its options' names and types, their ranges (the
-        objective built on two made-up classes), and what it combines with: the --train-rule, and
-        --mixup/--cutmix (a multi-view objective trains on views, not on mixed images). Per-class
-        values (lists) are left out of that build: their length is checked when the real class counts
-        are known, which is still before a run folder exists."""
+        """The objective's name as registered, its options' names and types, their ranges (the class's
+        `check_options`: nothing is built), and what it combines with: the --train-rule, and
+        --mixup/--cutmix (a multi-view objective trains on views, not on mixed images). A per-class
+        list's length is checked when the engine builds the objective on the real class counts, which
+        is still before a run folder exists."""
         from ltcli.objectives import get_objective_entry
 
         entry = get_objective_entry(self.objective)
@@ -314,7 +317,7 @@ class TrainConfig(RunSettings):
         if not isinstance(self.objective_options, dict):
             raise LtcliError(f"--opt takes KEY=VALUE pairs, got {shown(self.objective_options)}")
         self.objective_options = entry.check_options(dict(self.objective_options))
-        self.build_objective([2, 1], per_class=False)
+        entry.check_values(self.objective_arguments())
         self.rule.check(self.objective, entry.cls)
         if (self.mixup > 0 or self.cutmix > 0) and entry.cls.train_views > 1:
             raise LtcliError(f"--mixup/--cutmix mix single images; {self.objective} trains on {entry.cls.train_views} "

@@ -167,3 +167,27 @@ def test_the_objective_is_put_together_in_one_place():
     assert focal.build_objective([3, 1]).alpha.tolist() == pytest.approx([0.2, 0.8])
     with pytest.raises(LtcliError, match="alpha needs one value per class"):
         focal.build_objective([3, 2, 1])
+
+
+@pytest.mark.parametrize("objective, options, message", [
+    ("FL", {"gamma": -1}, "gamma must be >= 0"), ("CE", {"label_smoothing": 1.0}, "label_smoothing must be in"),
+    ("PaCo", {"queue": 0}, "queue must be in"), ("RIDE", {"num_experts": 0}, "num_experts must be in"),
+    ("LAS", {"shape": "exp"}, "shape exp takes a power"), ("TPAUC", {"re_scheme": "cubic"}, "re_scheme must be"),
+])
+def test_validation_checks_option_ranges_without_building_the_objective(monkeypatch, objective, options, message):
+    """The config refuses a bad value in one line, and builds no objective to find out (the engine builds
+    it once, on the real class counts): the class's constructor is made to fail here."""
+    import functools
+
+    from ltcli.objectives import get_objective_entry
+
+    cls = get_objective_entry(objective).cls
+
+    @functools.wraps(cls.__init__)  # the same signature: the registry reads the options' names from it
+    def never(*args, **kwargs):
+        raise AssertionError(f"{objective} was built")
+
+    monkeypatch.setattr(cls, "__init__", never)
+    config(objective=objective)  # the defaults pass, nothing built
+    with pytest.raises(LtcliError, match=message):
+        config(objective=objective, objective_options=options)

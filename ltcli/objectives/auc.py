@@ -16,6 +16,7 @@ default (logits) loss on logit(p), since sigmoid(logit(p)) = p.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -95,6 +96,12 @@ class PairwiseAUCObjective(Objective):
     single_logit_binary = True
     inputs = "logits"
 
+    @classmethod
+    def check_options(cls, inputs: str = "logits", re_scheme: str = "Poly", **others: Any) -> None:
+        check_inputs(inputs)
+        if str(re_scheme).lower() not in {s.lower() for s in RE_SCHEMES}:
+            raise ValueError(f"re_scheme must be one of {', '.join(RE_SCHEMES)}, got {re_scheme!r}")
+
     def scores(self, outputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.inputs == "probs":
             return probability_scores(outputs, targets, type(self).__name__)
@@ -136,9 +143,8 @@ class TwoWayPartialAUCLoss(PairwiseAUCObjective):
         inputs: str = "logits",
     ) -> None:
         super().__init__(class_counts)
-        scheme = {s.lower(): s for s in RE_SCHEMES}.get(str(re_scheme).lower())
-        if scheme is None:
-            raise ValueError(f"re_scheme must be one of {', '.join(RE_SCHEMES)}, got {re_scheme!r}")
+        self.check_options(inputs=inputs, re_scheme=re_scheme)
+        scheme = {s.lower(): s for s in RE_SCHEMES}[str(re_scheme).lower()]
         self.gamma = gamma
         self.epoch_to_paced = epoch_to_paced
         self.re_scheme = scheme

@@ -66,6 +66,12 @@ class Objective(nn.Module):
         return (weights * per_sample).sum() / weights.sum()
 
     @classmethod
+    def check_options(cls, **options: Any) -> None:
+        """Refuse out-of-range option values (ValueError) without class counts or building anything:
+        the config's validation calls this, the engine then builds the objective once. Checks that need
+        the counts (a per-class list's length) stay in the constructor. Default: nothing to check."""
+
+    @classmethod
     def network(cls, model: nn.Module, **options: Any) -> nn.Module:
         """The module this method trains, built around the backbone `model` from the objective's own
         options alone (default: `model` itself). No class counts: `ltcli test` rebuilds it from the

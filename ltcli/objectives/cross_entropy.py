@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -17,10 +18,14 @@ class CrossEntropy(Objective):
 
     supports_class_weights = True
 
-    def __init__(self, class_counts: Sequence[int], label_smoothing: float = 0.0) -> None:
-        super().__init__(class_counts)
+    @classmethod
+    def check_options(cls, label_smoothing: float = 0.0, **others: Any) -> None:
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+
+    def __init__(self, class_counts: Sequence[int], label_smoothing: float = 0.0) -> None:
+        super().__init__(class_counts)
+        self.check_options(label_smoothing=label_smoothing)
         self.label_smoothing = label_smoothing
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -24,10 +25,14 @@ class FeatureBalancedLoss(Objective):
 
     needs_features = True
 
-    def __init__(self, class_counts: Sequence[int], lam: float = 60.0, epochs: int = 200) -> None:
-        super().__init__(class_counts)
+    @classmethod
+    def check_options(cls, epochs: int = 200, **others: Any) -> None:
         if epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {epochs}")
+
+    def __init__(self, class_counts: Sequence[int], lam: float = 60.0, epochs: int = 200) -> None:
+        super().__init__(class_counts)
+        self.check_options(epochs=epochs)
         self.lam = lam
         self.epochs = epochs
         gap = torch.log(self.class_counts.max()) - torch.log(self.class_counts)

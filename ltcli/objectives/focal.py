@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -22,12 +23,16 @@ class FocalLoss(Objective):
 
     supports_class_weights = True
 
+    @classmethod
+    def check_options(cls, gamma: float = 2.0, **others: Any) -> None:
+        if gamma < 0:
+            raise ValueError(f"gamma must be >= 0, got {gamma}")
+
     def __init__(
         self, class_counts: Sequence[int], gamma: float = 2.0, alpha: float | Sequence[float] | None = None
     ) -> None:
         super().__init__(class_counts)
-        if gamma < 0:
-            raise ValueError(f"gamma must be >= 0, got {gamma}")
+        self.check_options(gamma=gamma)
         self.gamma = gamma
         if alpha is None or isinstance(alpha, (int, float)):
             self.alpha: float | torch.Tensor = 1.0 if alpha is None else float(alpha)

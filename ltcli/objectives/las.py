@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -43,9 +44,9 @@ class LabelAwareSmoothing(Objective):
 
     supports_class_weights = True
 
-    def __init__(self, class_counts: Sequence[int], smooth_head: float = 0.3, smooth_tail: float = 0.0,
-                 shape: str = "concave", power: float | None = None) -> None:
-        super().__init__(class_counts)
+    @classmethod
+    def check_options(cls, smooth_head: float = 0.3, smooth_tail: float = 0.0, shape: str = "concave",
+                      power: float | None = None, **others: Any) -> None:
         for name, value in (("smooth_head", smooth_head), ("smooth_tail", smooth_tail)):
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {value}")
@@ -53,6 +54,11 @@ class LabelAwareSmoothing(Objective):
             raise ValueError(f"shape must be one of {', '.join(SHAPES)}, got {shape!r}")
         if (shape == "exp") != (power is not None) or (power is not None and power <= 0):
             raise ValueError("shape exp takes a power above 0 (power=P), and only it does")
+
+    def __init__(self, class_counts: Sequence[int], smooth_head: float = 0.3, smooth_tail: float = 0.0,
+                 shape: str = "concave", power: float | None = None) -> None:
+        super().__init__(class_counts)
+        self.check_options(smooth_head=smooth_head, smooth_tail=smooth_tail, shape=shape, power=power)
         self.smooth_head, self.smooth_tail, self.shape, self.power = smooth_head, smooth_tail, shape, power
         self.register_buffer("smoothing", self.class_smoothing(), persistent=False)
 

@@ -41,6 +41,17 @@ class PaCo(Objective):
     corrects_prior = True  # the classifier is trained on z + log π
     train_views = 2
 
+    @classmethod
+    def check_options(cls, alpha: float = 0.01, beta: float = 1.0, gamma: float = 1.0, temperature: float = 0.05,
+                      supt: float = 1.0, queue: int = 1024, dim: int = 32, **others: Any) -> None:
+        if not (1 <= queue <= MAX_QUEUE and 1 <= dim <= MAX_FEATURE_DIM):  # the queue is queue x dim features
+            raise ValueError(f"queue must be in [1, {MAX_QUEUE}] and dim in [1, {MAX_FEATURE_DIM}], "
+                             f"got {queue} and {dim}")
+        if temperature <= 0 or supt <= 0:
+            raise ValueError("temperature and supt must be positive")
+        if alpha < 0 or beta < 0 or gamma < 0 or alpha + beta == 0:
+            raise ValueError("alpha, beta and gamma must be non-negative, alpha or beta positive")
+
     def __init__(
         self,
         class_counts: Sequence[int | float],
@@ -54,13 +65,8 @@ class PaCo(Objective):
         momentum: float = 0.999,
     ) -> None:
         super().__init__(class_counts)
-        if not (1 <= queue <= MAX_QUEUE and 1 <= dim <= MAX_FEATURE_DIM):  # the queue is queue x dim features
-            raise ValueError(f"queue must be in [1, {MAX_QUEUE}] and dim in [1, {MAX_FEATURE_DIM}], "
-                             f"got {queue} and {dim}")
-        if temperature <= 0 or supt <= 0:
-            raise ValueError("temperature and supt must be positive")
-        if alpha < 0 or beta < 0 or gamma < 0 or alpha + beta == 0:
-            raise ValueError("alpha, beta and gamma must be non-negative, alpha or beta positive")
+        self.check_options(alpha=alpha, beta=beta, gamma=gamma, temperature=temperature, supt=supt, queue=queue,
+                           dim=dim)
         self.alpha, self.beta, self.gamma, self.temperature, self.supt = alpha, beta, gamma, temperature, supt
         self.queue_size, self.dim, self.momentum = queue, dim, momentum
 

@@ -47,6 +47,13 @@ class ObjectiveEntry:
         objective.options = options  # what `wrap_model` builds the network from
         return objective
 
+    def check_values(self, options: dict[str, Any]) -> None:
+        """The options' ranges (the class's `check_options`), as a one-line error, building nothing."""
+        try:
+            self.cls.check_options(**self.check_options(options))
+        except ValueError as error:
+            raise LtcliError(f"objective {self.name}: {error}") from None
+
     def method(self, class_counts: Sequence[int | float], **options: Any) -> Method:
         """The objective as the run loop's `Method` record (loss, model wrapper, views)."""
         return from_objective(self.name, self.create(class_counts, **options))

@@ -39,6 +39,14 @@ class RIDE(Objective):
     the prediction alone) the loss is CE(z̄, y), as the authors' loss without its extra inputs.
     """
 
+    @classmethod
+    def check_options(cls, num_experts: int = 3, scale: float = 30.0, diversity_temperature: float = 1.0,
+                      **others: Any) -> None:
+        if not 1 <= num_experts <= MAX_EXPERTS:  # each expert copies the later stages: 100 take minutes an epoch
+            raise ValueError(f"num_experts must be in [1, {MAX_EXPERTS}], got {num_experts}")
+        if scale <= 0 or diversity_temperature <= 0:
+            raise ValueError("scale and diversity_temperature must be positive")
+
     def __init__(
         self,
         class_counts: Sequence[int | float],
@@ -53,10 +61,7 @@ class RIDE(Objective):
         epochs: int = 200,
     ) -> None:
         super().__init__(class_counts)
-        if not 1 <= num_experts <= MAX_EXPERTS:  # each expert copies the later stages: 100 take minutes an epoch
-            raise ValueError(f"num_experts must be in [1, {MAX_EXPERTS}], got {num_experts}")
-        if scale <= 0 or diversity_temperature <= 0:
-            raise ValueError("scale and diversity_temperature must be positive")
+        self.check_options(num_experts=num_experts, scale=scale, diversity_temperature=diversity_temperature)
         counts = self.class_counts.numpy()
         self.num_experts, self.reduce_dimension, self.scale = num_experts, reduce_dimension, scale
         self.diversity_factor, self.diversity_temperature = diversity_factor, diversity_temperature
