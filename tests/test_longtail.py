@@ -18,10 +18,27 @@ from ltcli.data.longtail import (
 )
 from ltcli.errors import LtcliError
 
+CIFAR10_LT_IF100 = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]  # Cao et al. 2019, every repo since
+
 
 def test_cifar10_lt_if100_counts():
-    # Published CIFAR-10-LT (Cao et al. 2019) train counts, as in ../shared/data's MANIFEST.
-    assert long_tail_counts(5000, 10, 100, "exp") == [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
+    assert long_tail_counts(5000, 10, 100, "exp") == CIFAR10_LT_IF100
+
+
+@pytest.mark.shared_data
+def test_the_shared_cifar10_lt_has_the_published_counts_and_ltcli_reads_them():
+    """The real CIFAR-10-LT the benchmarks train on (../shared/data; skipped in a user's clone): ltcli's
+    folder scan finds the published train counts, head to tail, and the balanced test set."""
+    from conftest import SHARED_DATA
+
+    from ltcli.data.folder import scan_class_folders
+
+    root = SHARED_DATA / "cifar10-lt-if100"
+    if not (root / "train").is_dir():
+        pytest.skip(f"no {root}: the shared datasets are not on this machine")
+    train, test = scan_class_folders(root / "train", verify=False), scan_class_folders(root / "test", verify=False)
+    assert sorted((len(files) for files in train.images.values()), reverse=True) == CIFAR10_LT_IF100
+    assert sorted(train.images) == sorted(test.images) and {len(f) for f in test.images.values()} == {1000}
 
 
 @pytest.mark.parametrize(
