@@ -177,3 +177,11 @@ class RecordingQueue:
     def submit(self, payload, label):
         self.submitted.append(payload["config"])
         return {"job": len(self.submitted), "state": "queued"}
+
+
+def ctrl_c_enabled() -> None:
+    """preexec_fn for a child that must see Ctrl-C: a process started in the background by a shell
+    without job control inherits SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -91,6 +91,7 @@ def test_a_stopped_app_leaves_no_scratch_folder(tmp_path):
     """The real command, started and stopped with Ctrl-C (SIGINT): its /tmp/ltcli-app-* folder is gone."""
     pytest.importorskip("gradio")
     from app_support import free_port
+    from conftest import ctrl_c_enabled
 
     scratch_parent, root = tmp_path / "tmp", tmp_path / "root"
     scratch_parent.mkdir()
@@ -98,7 +99,8 @@ def test_a_stopped_app_leaves_no_scratch_folder(tmp_path):
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(scratch_parent)}
     process = subprocess.Popen([sys.executable, "-m", "ltcli", "app", "--root", str(root), "--port", str(port)],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=ctrl_c_enabled)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

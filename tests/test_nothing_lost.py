@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TRAIN_ARGS, make_class_images, tree_digest
+from conftest import TRAIN_ARGS, ctrl_c_enabled, make_class_images, tree_digest
 
 from ltcli.checkpoint import Checkpoint
 
@@ -184,7 +184,7 @@ runpy.run_module("ltcli", run_name="__main__", alter_sys=True)
 def test_ctrl_c_during_imports_is_a_short_line_and_code_130(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     result = subprocess.run([sys.executable, "-c", INTERRUPT_DURING_IMPORTS], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=120, preexec_fn=ctrl_c_enabled)
     assert result.returncode == 130, result.stderr
     assert result.stderr.strip() == "interrupted" and "Traceback" not in result.stderr
 
