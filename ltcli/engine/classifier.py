@@ -66,8 +66,7 @@ def classifier_outputs(model: nn.Module, state: dict[str, torch.Tensor]) -> int 
     return int(weight.shape[0]) if weight is not None and weight.ndim >= 1 else None
 
 
-def build_model(config: dict[str, Any], num_classes: int, state: dict[str, torch.Tensor],
-                class_counts: Sequence[int] | None = None) -> nn.Module:
+def build_model(config: dict[str, Any], num_classes: int, state: dict[str, torch.Tensor]) -> nn.Module:
     """The run's architecture, its head sized like the checkpoint's, with the weights loaded."""
     # A binary run on one logit has a single output; LDAM's runs have a cosine head, LWS runs a scaled one.
     model = create_model(config["model"], num_classes=config.get("num_outputs", num_classes),
@@ -97,7 +96,7 @@ def load_run(run: RunFolder, device: torch.device) -> LoadedRun:
     class_names = list(checkpoint.class_names)
     config = dict(checkpoint.config)
     counts = checkpoint.class_counts or config.get("class_counts") or [0] * len(class_names)
-    model = build_model(config, len(class_names), checkpoint.evaluated_weights, counts).to(device).eval()
+    model = build_model(config, len(class_names), checkpoint.evaluated_weights).to(device).eval()
     return LoadedRun(
         run=run, model=model, class_names=class_names, class_counts=list(counts), config=config,
         epoch=int(checkpoint.epoch), checkpoint_name=run.checkpoint_name,
