@@ -5,8 +5,9 @@ engine, data and model modules that act on a choice import them from here, so ch
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from ltcli.errors import LtcliError
+from ltcli.errors import LtcliError, shown
 
 SCHEDULES = ("step", "cosine")  # --sched (engine.schedule)
 AMP_MODES = ("auto", "bf16", "fp16", "off")  # --amp (engine.compute)
@@ -15,6 +16,7 @@ CACHE_MODES = ("auto", "memory", "none")  # --data-cache (data.memory)
 AUGMENTS = ("auto", "cifar", "timm", "none")  # --augment (data.transforms)
 HEADS = ("plain", "lws")  # --head (models.heads)
 DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?"  # --device (engine.runtime)
+THREAD_RECORD_KEYS = ("usable_cpus", "thread_choices")  # what config.json says of --threads (engine.threads)
 
 # --freeze: the parts of the model that keep training (everything else is fixed; models.weights). The
 # parts: `classifier` the classifier's own weights, `scales` the per-class scales of an LWS head,
@@ -32,3 +34,16 @@ FREEZE_MODES: dict[str, frozenset[str]] = {
 def check_device_name(name: str) -> None:
     if not re.fullmatch(DEVICE_PATTERN, name):
         raise LtcliError(f"unknown --device {name!r}: use auto, cpu or cuda[:N]")
+
+
+def parse_threads(value: Any) -> str | int:
+    """`auto` or a whole number of threads, at least 1 (from the command line's text or a config file)."""
+    if value == "auto":
+        return "auto"
+    if isinstance(value, bool):
+        value = shown(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if not isinstance(value, int) or value < 1:
+        raise LtcliError(f"--threads takes auto or a whole number of threads (at least 1), got {shown(value)}")
+    return value

@@ -18,6 +18,7 @@ import difflib
 from pathlib import Path
 from typing import Any
 
+from ltcli.choices import THREAD_RECORD_KEYS
 from ltcli.config import TrainConfig
 from ltcli.errors import SHOWN_CHARS, LtcliError, shown
 from ltcli.settings import FLAGS
@@ -30,7 +31,7 @@ RUN_RECORDS = frozenset({
     *RUN_RECORD_KEYS, "schedule_scaled", "dataset_name", "valid_split", "augment_resolved", "data_cache_resolved",
     "amp_resolved", "channels_last_resolved", "device_resolved", "world_size", "distributed_backend",
     "source_class_names", "num_outputs", "class_counts", "cosine_head", "model_wrapper", "train_views",
-    "drw_epoch_resolved",
+    "drw_epoch_resolved", *THREAD_RECORD_KEYS,
 })
 MAX_YAML_VALUES = 10_000  # values a file may expand to through YAML aliases (a 300-byte alias bomb: billions)
 # Options that are alternatives: giving one on the command line replaces the file's value of either.

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ltcli.choices import AMP_MODES, CACHE_MODES, SCHEDULES, SWITCH_MODES, check_device_name
+from ltcli.choices import AMP_MODES, CACHE_MODES, SCHEDULES, SWITCH_MODES, check_device_name, parse_threads
 from ltcli.errors import LtcliError, shown
 from ltcli.layout import DATASETS_DIR, LOGS_DIR
 
@@ -144,6 +144,9 @@ class RunSettings:
     seed: int = option(0, "Random seed.")
     device: str = option("auto", "auto, cpu or cuda.")
     workers: int = option(DEFAULT_WORKERS, "DataLoader worker processes (default: half the CPU cores, 2 to 8).")
+    threads: int | str = option("auto", "Intra-op CPU threads: auto (measure the candidates on the first steps and "
+                                "again when steps slow down: fits a machine shared with other busy processes) or a "
+                                "number to force.", cli_type=str, parse=parse_threads)
     strict: bool = option(False, "Decode every image first; stop if one is corrupt.")
     datasets_dir: str = option(DATASETS_DIR, "Folder of split datasets.", cli_type=Path)
     logs_dir: str = option(LOGS_DIR, "Folder of runs.", cli_type=Path)
@@ -178,6 +181,7 @@ class RunSettings:
                 raise LtcliError(f"unknown {flag(f.name)} {shown(getattr(self, f.name))}: "
                                  f"choose one of {', '.join(choices)}")
         check_device_name(self.device)
+        self.threads = parse_threads(self.threads)
         if (self.dataset is None) == (self.data is None):
             raise LtcliError(f"give exactly one of --dataset NAME (under {DATASETS_DIR}/) or --data PATH")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +14,13 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from ltcli.cli import app
+from ltcli.engine.threads import CPUS_ENV
 from ltcli.runs import is_stamp
+
+# One CPU for every run the tests start (subprocesses inherit it): `--threads auto` then has one count
+# to choose, so a resumed run repeats an uninterrupted one bit for bit (a different thread count
+# rounds sums differently). tests/test_threads.py lifts it to test the choosing itself.
+os.environ[CPUS_ENV] = "1"
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import ltcli
 from ltcli.bounds import MAX_PARALLEL
+from ltcli.engine.threads import CPUS_ENV, usable_cpus
 from ltcli.errors import LtcliError
 
 ACTIVE = ("queued", "running")
@@ -202,8 +203,15 @@ class JobQueue:
             # Its own session, so Stop can kill the worker with the DataLoader processes it started.
             return subprocess.Popen([self.python, "-m", "ltcli.app.worker", str(job_file)], cwd=self.root,
                                     stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path},
+                                    env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path,
+                                         CPUS_ENV: str(self.cpus_each)},
                                     start_new_session=hasattr(os, "killpg"))
+
+    @property
+    def cpus_each(self) -> int:
+        """Each job's share of the CPUs: the `parallel` jobs split them, each run choosing its threads
+        within its share (`--threads auto`, engine.threads)."""
+        return max(1, usable_cpus() // len(self._threads))
 
     def _read_status(self, job: Job) -> dict[str, Any]:
         _, status_file, _ = self._files(job)

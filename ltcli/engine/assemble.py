@@ -34,6 +34,7 @@ from ltcli.engine.pseudo import PseudoLabels, add_pseudo_labels
 from ltcli.engine.runtime import library_versions, seed_everything
 from ltcli.engine.schedule import create_scheduler
 from ltcli.engine.skipped import require_any_decodable, require_decodable
+from ltcli.engine.threads import create_thread_tuner, thread_record
 from ltcli.errors import LtcliError
 from ltcli.method import Method, from_objective
 from ltcli.models import create_model
@@ -222,7 +223,7 @@ def run_record(training: Training, augment: str) -> dict[str, Any]:
         "class_counts": task.class_counts, "cosine_head": training.objective.needs_cosine_head,
         "model_wrapper": model_wrapper(training.model, training.method),
         "train_views": training.method.views,
-        **training.rule.record(), "versions": library_versions(),
+        **training.rule.record(), **thread_record(training.compute.threads), "versions": library_versions(),
         **({"pseudo_labels": training.pseudo.record(), "labelled_train_images": len(training.data.train)
             - int(training.pseudo.kept.sum())} if training.pseudo is not None else {}),
     }
@@ -264,6 +265,7 @@ def build_training(config: TrainConfig, console: Console, dist: Dist, device: to
         weight_decay=config.weight_decay, nesterov=config.nesterov,
     )
     pipeline = build_pipeline_for(config, data, task, rule, augment, dist, device, console, method.views)
+    compute.threads = create_thread_tuner(config.threads, device, pipeline.train)
     scheduler = create_scheduler(optimizer, config.sched, config.epochs, len(pipeline.train), config.lr_stages,
                                  config.lr_decay, config.warmup_epochs, config.min_lr)
     training = Training(config, dist, device, source.image_root, dataset_name, data, task, method, rule, mix,

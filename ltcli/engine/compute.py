@@ -12,6 +12,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ltcli.choices import AMP_MODES, SWITCH_MODES
 from ltcli.engine.distributed import Dist
+from ltcli.engine.threads import ThreadTuner
 from ltcli.errors import LtcliError
 from ltcli.models.heads import TrainStep
 
@@ -25,6 +26,7 @@ class Compute:
     scaler: torch.amp.GradScaler | None = None
     channels_last: bool = False
     clip_grad: float | None = None  # max global L2 norm of the gradients (--clip-grad), None: no clipping
+    threads: ThreadTuner | None = None  # a CPU run's intra-op thread count (--threads), measured under auto
 
     @property
     def amp_name(self) -> str:

@@ -103,6 +103,9 @@ def train_one_epoch(
     first_bad = torch.full((), NO_BAD_BATCH, device=device, dtype=torch.long)
     task = progress.add_task(f"epoch {epoch + 1}", total=len(loader))
     updates = epoch * len(loader)
+    threads = compute.threads
+    if threads is not None:
+        threads.start_epoch(epoch)
     for batch, item in enumerate(loader):
         # Under torchrun the streaming loader yields None for a share in which no file decoded;
         # then every process skips the step (all must make the same collective calls).
@@ -128,8 +131,12 @@ def train_one_epoch(
             cells = targets * num_classes + predicted_classes(logits)
             confusion.scatter_add_(0, cells, torch.ones_like(cells))  # no host sync, unlike bincount
         seen += targets.numel()
+        if threads is not None:
+            threads.after_step(targets.numel())
         progress.update(task, advance=1)
     progress.remove_task(task)
+    if threads is not None:
+        threads.end_epoch()
     totals = epoch_totals(sums, seen, first_bad, epoch, dist, lr)
     if confusion is not None:
         matrix = dist.sum_(confusion).cpu().numpy().reshape(num_classes, num_classes)

@@ -31,6 +31,7 @@ from ltcli.engine.logger import RunLogger
 from ltcli.engine.loop import STOP, run_epochs
 from ltcli.engine.run_lock import hold_run
 from ltcli.engine.skipped import SkippedFiles
+from ltcli.engine.threads import ThreadTuner, describe
 from ltcli.method import Method
 from ltcli.run_folder import RunFolder
 from ltcli.runs import create_run_dir
@@ -177,6 +178,7 @@ def run_epoch(kind: RunKind, epoch: int, run: RunFolder, progress: persist.Progr
     started = time.perf_counter()
     train_stats, valid_stats = kind.train_and_validate(epoch, bar)
     elapsed = time.perf_counter() - started
+    report_threads(parts.compute.threads, run, console, dist.is_main)
     if logger is not None:
         skipped.report(console)
         logger.log("train", epoch, {**train_stats, "time_s": round(elapsed, 3)})
@@ -190,6 +192,18 @@ def run_epoch(kind: RunKind, epoch: int, run: RunFolder, progress: persist.Progr
         f"{kind.valid_note(valid_stats)}  |  lr {train_stats['lr']:.4g}  {elapsed:.1f}s"
         + ("  [green]best[/]" if improved else "")
     )
+
+
+def report_threads(tuner: ThreadTuner | None, run: RunFolder, console: Console, is_main: bool) -> None:
+    """Print the epoch's thread choices and append them to config.json's `thread_choices`."""
+    events = tuner.events() if tuner is not None else []
+    if not events or not is_main:
+        return
+    for event in events:
+        console.print(describe(event), highlight=False)
+    record = run.read_config()
+    record["thread_choices"] = [*record.get("thread_choices", []), *events]
+    run.write_config(record)
 
 
 def discard_run(run: RunFolder, logs_dir: Path) -> None:

@@ -30,6 +30,7 @@ from ltcli.engine.distributed import Dist
 from ltcli.engine.runtime import library_versions, seed_everything
 from ltcli.engine.schedule import create_scheduler
 from ltcli.engine.skipped import require_any_decodable, require_decodable
+from ltcli.engine.threads import create_thread_tuner, thread_record
 from ltcli.errors import LtcliError
 from ltcli.method import Method
 from ltcli.models import create_model
@@ -170,6 +171,7 @@ def build_pretraining(config: PretrainConfig, console: Console, device: torch.de
     if len(pipeline.train) == 0:
         raise LtcliError(f"the training split has {len(data.train)} image(s): too few for one step of at least "
                          "2 images")
+    compute.threads = create_thread_tuner(config.threads, device, pipeline.train)
     scheduler = create_scheduler(optimizer, config.sched, config.epochs, len(pipeline.train), config.lr_stages,
                                  config.lr_decay, config.warmup_epochs, config.min_lr)
     parts = Pretraining(config, device, root, dataset_name, data, task, extra, backbone, method, network, compute,
@@ -191,5 +193,5 @@ def run_record(parts: Pretraining, augment: str) -> dict[str, Any]:
         "world_size": 1, "class_names": task.class_names, "class_counts": task.class_counts,
         "train_images": len(parts.data.train), "extra_unlabeled_images": parts.extra_images,
         "feature_size": feature_size(parts.model), "lr_steps_resolved": config.lr_stages,
-        "versions": library_versions(),
+        **thread_record(parts.compute.threads), "versions": library_versions(),
     }

@@ -101,15 +101,15 @@ def test_plan(study: Study):
         bool(t.get("sweep", False)), t.get("sweep_metric"))
 
 
-def run_point(study: Study, point: Point, threads: int | None = None) -> dict[str, Any]:
-    """Train (or resume) and test one point; returns where its runs are. Safe to call again."""
+def run_point(study: Study, point: Point, cpus: int | None = None) -> dict[str, Any]:
+    """Train (or resume) and test one point; returns where its runs are. Safe to call again. `cpus`:
+    this process's share of the machine, within which `--threads auto` chooses (engine.threads)."""
+    from ltcli.engine.threads import CPUS_ENV
     from ltcli.metrics import FEW_SHOT_MAX, MANY_SHOT_MIN
     from ltcli.workflows import run_test
 
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
+    if cpus:
+        os.environ[CPUS_ENV] = str(cpus)
     paths = point_paths(study, point)
     paths.runs.mkdir(parents=True, exist_ok=True)
     with open(paths.runs / "log.txt", "a", encoding="utf-8") as log:
@@ -140,8 +140,8 @@ def is_finished(study: Study, point: Point) -> bool:
     return run is not None and results_folder(run, study).metrics_path("test").is_file()
 
 
-def _pool_point(study: Study, point: Point, threads: int) -> dict[str, Any]:
-    return run_point(study, point, threads)
+def _pool_point(study: Study, point: Point, cpus: int) -> dict[str, Any]:
+    return run_point(study, point, cpus)
 
 
 def run_points(study: Study, points: list[Point], jobs: int, executor: str, cluster: dict[str, Any],
@@ -162,11 +162,12 @@ def run_points(study: Study, points: list[Point], jobs: int, executor: str, clus
         import concurrent.futures
         import multiprocessing
 
-        threads = max(1, len(os.sched_getaffinity(0)) // jobs) if hasattr(os, "sched_getaffinity") \
-            else max(1, (os.cpu_count() or 1) // jobs)
+        from ltcli.engine.threads import usable_cpus
+
+        cpus = max(1, usable_cpus() // jobs)
         context = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            futures = {pool.submit(_pool_point, study, point, threads): point for point in points}
+            futures = {pool.submit(_pool_point, study, point, cpus): point for point in points}
             for future in concurrent.futures.as_completed(futures):
                 collect(futures[future], future.result, report)
         return
