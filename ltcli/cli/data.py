@@ -103,6 +103,9 @@ def split(
     similar: Annotated[list[str] | None, typer.Option(
         help="A:B:P:LAMBDA: replace a fraction P of class A's training images by LAMBDA*x_A+(1-LAMBDA)*x_B "
         "(PNG; repeatable, one per class A).")] = None,
+    valid_from_train: Annotated[float | None, typer.Option(
+        help="A source with train/ and test/ only: carve this fraction of each train class off as valid/ "
+        "(seeded, at least one image), e.g. 0.1.")] = None,
     data_split_dir: Annotated[Path, typer.Option(help="Folder of raw datasets.")] = Path(RAW_DIR),
     datasets_dir: Annotated[Path, typer.Option(help="Folder of split datasets.")] = Path(DEFAULT.datasets_dir),
 ) -> None:
@@ -119,7 +122,7 @@ def split(
     destination = datasets_dir / name
     options = SplitOptions(ratios=ratios, seed=seed, link=link, force=force, imbalance_factor=imbalance_factor,
                            profile=profile, class_order=class_order, n_max=n_max, counts=counts,
-                           similar=tuple(similar or ()))
+                           similar=tuple(similar or ()), valid_from_train=valid_from_train)
     manifest, plan, scans = make_split(source, destination, options, scan=scan_with_progress,
                                        write=write_with_progress)
     print_split_summary(name, source, destination, manifest)

@@ -17,7 +17,7 @@ from ltcli.errors import LtcliError
 
 # The options of a split, by name (the `split:` keys of a study file, and `ltcli split`'s flags).
 SPLIT_OPTIONS = ("src", "ratios", "seed", "link", "imbalance_factor", "profile", "class_order", "n_max", "counts",
-                 "similar")
+                 "similar", "valid_from_train")
 
 
 @dataclass
@@ -32,6 +32,7 @@ class SplitOptions:
     n_max: int | None = None
     counts: str | None = None
     similar: Sequence[str] = field(default_factory=tuple)
+    valid_from_train: float | None = None
 
 
 def check_long_tail_options(
@@ -63,6 +64,18 @@ def check_long_tail_options(
     return imbalance_factor
 
 
+def check_valid_fraction(fraction: float | None, presplit: bool, source: Path) -> None:
+    """--valid-from-train: a fraction in (0, 1), for a source that is already split (a raw one gets
+    its valid/ from --ratios)."""
+    if fraction is None:
+        return
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+        raise LtcliError(f"--valid-from-train must be a fraction in (0, 1), got {fraction}")
+    if not presplit:
+        raise LtcliError(f"--valid-from-train carves valid/ out of train/ of an already split source; {source} is "
+                         "a raw folder: give its valid share in --ratios")
+
+
 def default_scan(roots: dict[str, Path]) -> dict[str, FolderScan]:
     from ltcli.data.folder import scan_class_folders
 
@@ -87,6 +100,7 @@ def make_split(
         DEFAULT_RATIOS,
         apply_counts,
         apply_long_tail,
+        carve_valid,
         check_destination,
         parse_ratios,
         plan_presplit,
@@ -105,6 +119,7 @@ def make_split(
     presplit = split_folders(source) if source.is_dir() else {}
     if presplit and o.ratios is not None:
         raise LtcliError(f"{source} is already split ({', '.join(presplit)}): --ratios applies to raw folders only")
+    check_valid_fraction(o.valid_from_train, bool(presplit), source)
     parsed = None if presplit else parse_ratios(o.ratios or DEFAULT_RATIOS)
     if not presplit:
         list_class_dirs(source)  # fail fast with a clear message
@@ -112,6 +127,8 @@ def make_split(
     check_destination(source, destination, o.force)
     scans = scan(presplit or {"raw": source})
     plan = plan_presplit(source, scans, o.seed) if presplit else plan_raw_split(scans["raw"], parsed, o.seed)
+    if o.valid_from_train is not None:
+        carve_valid(plan, o.valid_from_train)
     available = plan.counts()["train"]
     if o.counts is not None:
         apply_counts(plan, plan_counts(o.counts, available))

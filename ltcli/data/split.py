@@ -147,6 +147,26 @@ def plan_presplit(source: Path, scans: dict[str, FolderScan], seed: int) -> Spli
     return plan
 
 
+def carve_valid(plan: SplitPlan, fraction: float) -> None:
+    """A source split into train/ and test/ only: `fraction` of each train class (rounded, at least
+    one image, at least one left to train on) becomes valid/, chosen by the same per-class seeded
+    shuffle as a raw split's. The long-tail literature validates on the test set; ltcli picks the
+    best epoch on valid/ and reports test/ apart."""
+    if "valid" in plan.assignment:
+        raise LtcliError(f"{plan.source} already has a valid/ folder: drop --valid-from-train")
+    plan.assignment["valid"] = {}
+    plan.split_roots["valid"] = plan.split_roots["train"]  # the carved files keep their paths below train/
+    for name, files in plan.assignment["train"].items():
+        if len(files) < 2:
+            raise LtcliError(f"class {name!r} has {len(files)} training image(s): --valid-from-train needs two, "
+                             "one to train on and one to validate on")
+        shuffled = list(files)
+        random.Random(f"{plan.seed}:{name}").shuffle(shuffled)
+        held = min(max(1, round(fraction * len(files))), len(files) - 1)
+        plan.assignment["valid"][name] = sorted(shuffled[:held])
+        plan.assignment["train"][name] = sorted(shuffled[held:])
+
+
 def check_same_classes(source: Path, scans: dict[str, FolderScan], listed: int = 5) -> None:
     """Refuse splits that hold different class folders, naming each class and the split it is missing from.
 

@@ -10,7 +10,9 @@
 
 A grid key is a train option, a split option (`seed` is the train seed: vary the split's with a
 variable), or a variable: a name used as `{name}` in a value of split/train/second_stage. A grid
-value list may be written `{from: 100, to: 5000, step: 100}` (both ends included).
+value list may be written `{from: 100, to: 5000, step: 100}` (both ends included). A grid key that
+is no option may instead map names to sets of train options, the rows of a table that differ in
+more than one option: `method: {ERM: {objective: ERM}, LDAM-DRW: {objective: LDAM, train_rule: DRW}}`.
 """
 
 from __future__ import annotations
@@ -85,12 +87,12 @@ def read_study(path: Path) -> Study:
     second = mapping(document, "second_stage", where) if "second_stage" in document else None
     test = mapping(document, "test", where) if "test" in document else {}
     figure = mapping(document, "figure", where) if "figure" in document else {}
-    grid = read_grid(document.get("grid"), where)
-    check_keys(where, train, split, second, test, figure, grid)
+    grid, bundles = read_grid(document.get("grid"), where)
+    check_keys(where, train, split, second, test, figure, grid, bundles)
     total = math.prod(len(values) for values in grid.values())
     if total > MAX_POINTS:
         raise LtcliError(f"{where}: the grid has {total} points; a study has at most {MAX_POINTS}")
-    points = [resolve_point(where, dict(zip(grid, combo, strict=True)), train, split, second)
+    points = [resolve_point(where, dict(zip(grid, combo, strict=True)), train, split, second, bundles)
               for combo in itertools.product(*grid.values())]
     if len({p.id for p in points}) < len(points):
         raise LtcliError(f"{where}: two grid points share a folder name: give distinct grid values")
@@ -112,12 +114,31 @@ def mapping(document: dict, key: str, where: str, required: bool = False) -> dic
 MAX_POINTS = 10_000  # each point is a training run: more is a typo, and its list alone could fill memory
 
 
-def read_grid(value: Any, where: str) -> dict[str, list[Any]]:
+Bundles = dict[str, dict[str, dict[str, Any]]]  # grid key -> row name -> the train options of that row
+
+
+def read_bundle(key: str, rows: dict, where: str) -> dict[str, dict[str, Any]]:
+    """A grid key's named rows, each a mapping of train options (checked with the point)."""
+    bundle = {}
+    for name, options in rows.items():
+        if not isinstance(options, dict) or not options:
+            raise LtcliError(f"{where}: grid {key!r}: row {name!r} must map train options to values, e.g. "
+                             f"`{name}: {{objective: ERM}}`")
+        bundle[str(name)] = {str(k): v for k, v in options.items()}
+    return bundle
+
+
+def read_grid(value: Any, where: str) -> tuple[dict[str, list[Any]], Bundles]:
     if not isinstance(value, dict) or not value:
         raise LtcliError(f"{where}: `grid:` must map options to lists of values, e.g. "
                          "`grid: {objective: [ERM, BSCE], seed: [0, 1]}`; it is empty or missing")
-    grid = {}
+    grid: dict[str, list[Any]] = {}
+    bundles: Bundles = {}
     for key, values in value.items():
+        if isinstance(values, dict) and values and set(values) != {"from", "to", "step"}:
+            bundles[str(key)] = read_bundle(str(key), values, where)
+            grid[str(key)] = list(bundles[str(key)])
+            continue
         if isinstance(values, dict) and set(values) == {"from", "to", "step"}:
             start, stop, step = values["from"], values["to"], values["step"]
             if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (start, stop, step)) \
@@ -134,7 +155,7 @@ def read_grid(value: Any, where: str) -> dict[str, list[Any]]:
         if len({json.dumps(v, sort_keys=True) for v in values}) < len(values):
             raise LtcliError(f"{where}: grid {key!r} repeats a value")
         grid[str(key)] = values
-    return grid
+    return grid, bundles
 
 
 def variables_in(*sections: dict[str, Any] | None) -> set[str]:
@@ -159,7 +180,7 @@ def grid_role(key: str, split: dict | None, variables: set[str]) -> str:
 
 
 def check_keys(where: str, train: dict, split: dict | None, second: dict | None, test: dict, figure: dict,
-               grid: dict) -> None:
+               grid: dict, bundles: Bundles) -> None:
     for key in split or {}:
         if key not in SPLIT_OPTIONS:
             raise LtcliError(f"{where}: split: unknown key {key!r}{suggestion(key, list(SPLIT_OPTIONS))}: the keys "
@@ -176,6 +197,11 @@ def check_keys(where: str, train: dict, split: dict | None, second: dict | None,
     variables = variables_in(train, split, second)
     for key in grid:
         role = grid_role(key, split, variables)
+        if key in bundles:
+            if role != "unknown":
+                raise LtcliError(f"{where}: grid {key!r} names rows of options, but {key!r} is a {role} option "
+                                 "itself: name the rows' key otherwise (e.g. method)")
+            continue
         if role == "unknown":
             known = [*key_names(), *SPLIT_OPTIONS]
             raise LtcliError(f"{where}: grid: unknown option {key!r}{suggestion(key, known)}: a grid key is a train "
@@ -223,12 +249,15 @@ def slug(values: dict[str, Any]) -> str:
     return clean
 
 
-def resolve_point(where: str, values: dict[str, Any], train: dict, split: dict | None, second: dict | None) -> Point:
-    """A point's options: its values substituted for `{variables}`, and set as train options (or split
-    options, for a key that is no train option); a key may be both a variable and an option."""
+def resolve_point(where: str, values: dict[str, Any], train: dict, split: dict | None, second: dict | None,
+                  bundles: Bundles | None = None) -> Point:
+    """A point's options: its values substituted for `{variables}`, its named rows' options (`bundles`),
+    and its values set as train options (or split options, for a key that is no train option); a key
+    may be both a variable and an option."""
     train_keys = set(key_names()) | set(objective_aliases())
     split_keys = set(SPLIT_OPTIONS) - train_keys
-    train_doc = {**substitute(train, values), **{k: v for k, v in values.items() if k in train_keys}}
+    rows = {k: v for key, rows in (bundles or {}).items() for k, v in rows[values[key]].items()}
+    train_doc = {**substitute(train, values), **rows, **{k: v for k, v in values.items() if k in train_keys}}
     split_doc = substitute(split, values)
     split_values = {}
     if split_doc is not None:

@@ -1,0 +1,139 @@
+"""The published-schedule study (studies/cifar10-lt-published.yaml): `split --valid-from-train` carving
+valid/ out of a train/+test/ source, grid rows that set several options at once, and the study file
+itself run as a one-epoch variant on tiny generated data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import make_class_images, read_csv
+
+from ltcli.errors import LtcliError
+from ltcli.study.spec import read_study
+
+ROOT = Path(__file__).resolve().parents[1]
+PUBLISHED = ROOT / "studies" / "cifar10-lt-published.yaml"
+TRAIN_COUNTS = {"apple": 20, "leaf": 9, "sky": 2}
+
+
+def presplit_source(root: Path) -> Path:
+    make_class_images(TRAIN_COUNTS, root / "train")
+    make_class_images({name: 3 for name in TRAIN_COUNTS}, root / "test")
+    return root
+
+
+def files(folder: Path) -> dict[str, set[str]]:
+    return {c.name: {p.name for p in c.iterdir()} for c in sorted(folder.iterdir())}
+
+
+def test_valid_from_train_carves_each_class_and_keeps_test(cli, tmp_path):
+    source = presplit_source(tmp_path / "src")
+    cli("split", "carved", "--src", source, "--valid-from-train", "0.1", "--seed", "3")
+    out = tmp_path / "a_datasets" / "carved"
+    train, valid, test = (files(out / split) for split in ("train", "valid", "test"))
+    # round(0.1 * n), at least one, at least one left to train on: 20 -> 2, 9 -> 1, 2 -> 1
+    assert {name: len(names) for name, names in valid.items()} == {"apple": 2, "leaf": 1, "sky": 1}
+    for name, total in TRAIN_COUNTS.items():
+        assert not train[name] & valid[name]
+        assert train[name] | valid[name] == {f"img{i:03d}.png" for i in range(total)}
+    assert test == files(source / "test")
+    manifest = json.loads((out / "split.json").read_text())
+    assert manifest["counts"]["valid"] == {"apple": 2, "leaf": 1, "sky": 1}
+    cli("split", "again", "--src", source, "--valid-from-train", "0.1", "--seed", "3")
+    assert files(tmp_path / "a_datasets" / "again" / "valid") == valid  # seeded
+    cli("split", "other", "--src", source, "--valid-from-train", "0.1", "--seed", "4")
+    assert files(tmp_path / "a_datasets" / "other" / "valid")["apple"] != valid["apple"]
+
+
+@pytest.mark.parametrize(("fraction", "setup", "message"), [
+    ("0", "presplit", "--valid-from-train must be a fraction in (0, 1), got 0.0"),
+    ("1.5", "presplit", "--valid-from-train must be a fraction in (0, 1), got 1.5"),
+    ("nan", "presplit", "--valid-from-train must be a fraction in (0, 1), got nan"),
+    ("0.1", "raw", "is a raw folder: give its valid share in --ratios"),
+    ("0.1", "has-valid", "already has a valid/ folder: drop --valid-from-train"),
+    ("0.1", "one-image", "class 'sky' has 1 training image(s): --valid-from-train needs two"),
+])
+def test_valid_from_train_refuses_in_one_line(cli, tmp_path, fraction, setup, message):
+    source = tmp_path / "src"
+    if setup == "raw":
+        make_class_images(TRAIN_COUNTS, source)
+    else:
+        presplit_source(source)
+    if setup == "has-valid":
+        make_class_images({name: 1 for name in TRAIN_COUNTS}, source / "valid")
+    if setup == "one-image":
+        (source / "train" / "sky" / "img001.png").unlink()
+    result = cli("split", "carved", "--src", source, "--valid-from-train", fraction, ok=False)
+    assert result.exit_code == 1 and message in " ".join(result.output.split())
+    assert not (tmp_path / "a_datasets" / "carved").exists()
+
+
+ROWS = {"ERM": {"objective": "ERM"}, "LDAM-DRW": {"objective": "LDAM", "train_rule": "DRW", "drw_epoch": 1}}
+
+
+def write(path: Path, document: dict) -> Path:
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_grid_rows_set_several_options_each(tmp_path):
+    study = read_study(write(tmp_path / "s.yaml", {
+        "name": "rows", "train": {"dataset": "d", "epochs": 2, "lr": 0.05}, "grid": {"method": ROWS, "seed": [0, 1]}}))
+    assert [p.id for p in study.points] == ["method-ERM_seed-0", "method-ERM_seed-1", "method-LDAM-DRW_seed-0",
+                                            "method-LDAM-DRW_seed-1"]
+    ldam = study.points[2].train
+    assert (ldam["objective"], ldam["train_rule"], ldam["drw_epoch"], ldam["seed"], ldam["lr"]) == (
+        "LDAM", "DRW", 1, 0, 0.05)
+    assert "train_rule" not in study.points[0].train
+    assert study.grid["method"] == ["ERM", "LDAM-DRW"]
+
+
+@pytest.mark.parametrize(("grid", "message"), [
+    ({"objective": {"a": {"lr": 0.1}}}, "grid 'objective' names rows of options, but 'objective' is a train option"),
+    ({"method": {"a": 3}}, "grid 'method': row 'a' must map train options to values"),
+    ({"method": {"a": {"no_such_option": 1}}}, "no_such_option"),
+])
+def test_bad_grid_rows_are_one_line_errors(tmp_path, grid, message):
+    path = write(tmp_path / "s.yaml", {"name": "rows", "train": {"dataset": "d"}, "grid": grid})
+    with pytest.raises(LtcliError) as error:
+        read_study(path)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_the_published_study_reads_as_its_recipes():
+    """Its rows are the recipes' settings (recipes/cifar10-lt/*.yaml), but for the seed and the valid pick."""
+    study = read_study(PUBLISHED)
+    assert study.grid["method"] == ["ERM", "LA", "LDAM-DRW", "BSCE"]
+    recipes = {"ERM": "erm", "LA": "la", "LDAM-DRW": "ldam-drw", "BSCE": "bsce"}
+    from ltcli.config_file import read_config_file
+
+    for point in study.points:
+        recipe = read_config_file(ROOT / "recipes" / "cifar10-lt" / f"{recipes[point.values['method']]}.yaml")
+        for key, value in recipe.items():
+            if key not in ("dataset", "seed"):
+                assert point.train[key] == value, (point.id, key)
+        assert point.train["select_metric"] == "balanced_acc" and point.train["seed"] == 1
+    assert study.points[0].split["valid_from_train"] == 0.1
+
+
+def test_the_published_study_runs_as_a_one_epoch_variant(cli, tmp_path):
+    """The study file as it is, but for a tiny generated train/+test/ source, one epoch and 8x8 images."""
+    document = yaml.safe_load(PUBLISHED.read_text())
+    document["split"]["src"] = str(presplit_source(tmp_path / "cifar-like"))
+    document["split"]["link"] = "copy"
+    document["train"].update({"epochs": 1, "lrstep": [1], "warmup": 0, "batchsize": 8, "height": 8, "width": 8,
+                              "model": "resnet20"})
+    document["grid"]["method"]["LDAM-DRW"]["drw_epoch"] = 0
+    result = cli("study", write(tmp_path / "quick.yaml", document))
+    rows = read_csv(tmp_path / "logs" / "studies" / "cifar10-lt-published" / "results.csv")
+    assert [row["method"] for row in rows] == ["ERM", "LA", "LDAM-DRW", "BSCE"]
+    expected = {"ERM": ("ERM", "None"), "LA": ("LA", "None"), "LDAM-DRW": ("LDAM", "DRW"), "BSCE": ("BSCE", "None")}
+    for row in rows:
+        config = json.loads((tmp_path / row["run"] / "config.json").read_text())
+        assert (config["objective"], config["train_rule"]) == expected[row["method"]]
+        assert config["class_counts"] == [18, 8, 1]  # 20, 9, 2 less the carved valid/
+        assert 0.0 <= float(row["balanced_acc"]) <= 1.0
+    assert "ran 4, skipped 0" in result.output
