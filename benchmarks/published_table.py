@@ -1,0 +1,172 @@
+"""The table and figure of studies/cifar10-lt-published.yaml (ERM, LA, LDAM-DRW, BSCE at the papers'
+200-epoch schedule), from the study's run folders: finished rows and rows still training alike.
+
+    ltcli study studies/cifar10-lt-published.yaml --logs-dir RUNS      # resumable; hours a row on a CPU
+    python benchmarks/published_table.py --logs-dir RUNS               # the table and figure so far
+
+Per row: the test accuracy of the epoch picked by balanced accuracy on valid/ and of the last epoch
+(`ltcli test` on checkpoint_best.pt and checkpoint_last.pt, once each), many/medium/few, the published
+figure and its source, the difference, the epochs and minutes of training (train.csv's time_s). The
+figure plots valid/ balanced accuracy (an estimate of test accuracy: test/ is balanced) against epoch
+and against training minutes, marks the valid-picked epoch, and the first epoch at which a row reaches
+95% of its final value. Test accuracy is measured only at the two kept checkpoints: ltcli never
+evaluates test/ during training, so that no choice can lean on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_data  # noqa: E402
+
+STUDY = "cifar10-lt-published"
+# The study's rows and their recipes; the published figure and its paper are read from the recipe's header
+# (`# published: 70.36 ...`, `# paper: ...`), so they are written once.
+RECIPES = {"ERM": "erm", "LA": "la", "LDAM-DRW": "ldam-drw", "BSCE": "bsce"}
+RECIPE_DIR = Path(__file__).resolve().parents[1] / "recipes" / "cifar10-lt"
+GROUPS = ("many_shot_acc", "medium_shot_acc", "few_shot_acc")
+
+
+def published(method: str) -> tuple[float | None, str]:
+    """The recipe's published top-1 (None when it says it is unverified) and its paper's authors and venue."""
+    header = [line for line in (RECIPE_DIR / f"{RECIPES[method]}.yaml").read_text().splitlines()
+              if line.startswith("#")]
+    line = next((line for line in header if line.startswith("# published:")), "# published: -")
+    figure = line.split()[2]
+    where = line.partition("(")[2].split(",")[0].split(";")[0].rstrip(")")  # "Table 2", "the authors' README"
+    paper = next((line.removeprefix("# paper:").strip() for line in header if line.startswith("# paper:")), "")
+    authors, _, rest = paper.partition(", ")
+    venue = rest.rsplit(", ", 1)[-1] if rest else ""
+    source = f"{authors}, {venue}".strip(", ") + (f" ({where})" if where else "")
+    return (float(figure) if figure.replace(".", "", 1).isdigit() else None), source
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def run_of(point: Path) -> Path | None:
+    """The point's run folder (the newest with a last checkpoint, as the study resumes)."""
+    runs = sorted(p.parent for p in point.rglob("checkpoint_last.pt"))
+    return runs[-1] if runs else None
+
+
+def tested(run: Path, checkpoint: str) -> dict | None:
+    """metrics.json of `ltcli test` on one checkpoint, run once and kept in RUN/test-<checkpoint>/."""
+    out = run / f"test-{checkpoint}"
+    if not (out / "metrics.json").is_file():
+        subprocess.run([sys.executable, "-m", "ltcli", "test", "--run", str(run / f"checkpoint_{checkpoint}.pt"),
+                        "--out", str(out), "--force"], check=True, stdout=subprocess.DEVNULL)
+    return json.loads((out / "metrics.json").read_text())
+
+
+def first_reaching(values: list[float], share: float = 0.95) -> int | None:
+    """The first epoch (1-based) whose value is at least `share` of the last one."""
+    target = share * values[-1]
+    return next((i + 1 for i, v in enumerate(values) if v >= target), None)
+
+
+def row_of(method: str, point: Path) -> dict | None:
+    run = run_of(point)
+    if run is None:
+        return None
+    config = json.loads((run / "config.json").read_text())
+    train, valid = read_rows(run / "train.csv"), read_rows(run / "valid.csv")
+    if not valid:
+        return None
+    balanced = [float(r["balanced_acc"]) for r in valid]
+    minutes = [float(r["time_s"]) / 60 for r in train]
+    row = {"method": method, "run": run, "epochs": len(valid), "planned": config["epochs"],
+           "minutes": sum(minutes), "cumulative": [sum(minutes[: i + 1]) for i in range(len(minutes))],
+           "balanced": balanced, "picked": max(range(len(balanced)), key=balanced.__getitem__) + 1,
+           "reach95": first_reaching(balanced)}
+    if len(valid) == config["epochs"]:
+        row["best"], row["last"] = tested(run, "best"), tested(run, "last")
+    return row
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.2f}"
+
+
+def table(rows: list[dict]) -> list[str]:
+    lines = ["| method | epochs | test acc, valid-picked (epoch) | test acc, last epoch | many | medium | few | "
+             "published | source | difference | minutes |", "|---" * 11 + "|"]
+    for row in rows:
+        figure, source = published(row["method"])
+        best, last = row.get("best"), row.get("last")
+        if best is None:
+            lines.append(f"| {row['method']} | {row['epochs']}/{row['planned']} (training) | — (valid bal "
+                         f"{percent(max(row['balanced']))} at {row['picked']}) | — | — | — | — | "
+                         f"{figure or '—'} | {source} | — | {row['minutes']:.0f} |")
+            continue
+        difference = f"{100 * best['acc'] - figure:+.2f}" if figure is not None else "—"
+        groups = " | ".join(percent(best.get(g)) for g in GROUPS)
+        lines.append(f"| {row['method']} | {row['epochs']} | {percent(best['acc'])} ({row['picked']}) | "
+                     f"{percent(last['acc'])} | {groups} | {figure or '—'} | {source} | {difference} | "
+                     f"{row['minutes']:.0f} |")
+    return lines
+
+
+def figure(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (by_epoch, by_time) = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    for row in rows:
+        epochs = range(1, len(row["balanced"]) + 1)
+        label = f"{row['method']} (95% of final at epoch {row['reach95']})"
+        line, = by_epoch.plot(epochs, row["balanced"], label=label, linewidth=1)
+        by_time.plot(row["cumulative"][: len(row["balanced"])], row["balanced"][: len(row["cumulative"])],
+                     color=line.get_color(), linewidth=1)
+        picked = row["picked"]
+        by_epoch.plot([picked], [row["balanced"][picked - 1]], "o", color=line.get_color())
+        by_time.plot([row["cumulative"][picked - 1]], [row["balanced"][picked - 1]], "o", color=line.get_color())
+        if row.get("best") is not None:
+            by_epoch.plot([picked], [row["best"]["acc"]], "*", markersize=10, color=line.get_color())
+            by_epoch.plot([len(row["balanced"])], [row["last"]["acc"]], "s", color=line.get_color())
+    by_epoch.set(xlabel="epoch", ylabel="valid/ balanced accuracy",
+                 title="o valid-picked epoch, * its test acc, s last epoch's test acc")
+    by_time.set(xlabel="training minutes (this CPU)")
+    by_epoch.legend(fontsize=8)
+    for axis in (by_epoch, by_time):
+        axis.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, format="svg")
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--logs-dir", type=Path, default=Path("logs"))
+    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("cifar10lt_published_results.md"))
+    parser.add_argument("--figure", type=Path, default=Path(__file__).with_name("cifar10lt_published.svg"))
+    args = parser.parse_args()
+    runs = args.logs_dir / "studies" / STUDY / "runs"
+    rows = [row for method in RECIPES if (row := row_of(method, runs / f"method-{method}")) is not None]
+    if not rows:
+        print(f"no runs yet under {runs}: start `ltcli study studies/{STUDY}.yaml --logs-dir {args.logs_dir}`")
+        return
+    lines = table(rows)
+    figure(rows, args.figure)
+    header = (f"Written {datetime.datetime.now().isoformat(timespec='minutes')} by `python "
+              f"benchmarks/published_table.py --logs-dir {args.logs_dir}`; load now {bench_data.load()}.")
+    text = "\n".join([header, "", *lines])
+    print(text)
+    args.out.write_text(text + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
