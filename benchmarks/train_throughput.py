@@ -27,6 +27,7 @@ from ltcli.data.samplers import step_batches
 from ltcli.engine.compute import Compute, prepare_model, resolve_compute
 from ltcli.engine.loop import train_one_epoch
 from ltcli.engine.schedule import create_scheduler
+from ltcli.method import from_objective
 from ltcli.models import create_model
 from ltcli.objectives import create_objective
 
@@ -70,7 +71,8 @@ def ltcli_loop(model, images, targets, batch: int, steps: int, compute: Compute)
     sync(device)
     start = time.perf_counter()
     with Progress(disable=True) as progress:
-        train_one_epoch(step, objective, loader, optimizer, scheduler, device, 0, progress, compute)
+        train_one_epoch(step, from_objective("ERM", objective), loader, optimizer, scheduler, device, 0, progress,
+                        compute)
     sync(device)
     return steps * batch / (time.perf_counter() - start)
 

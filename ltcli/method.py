@@ -5,7 +5,10 @@ A training objective (`ltcli.objectives`, `--objective`) and a pre-training pret
 around the backbone (`wrap`: RIDE's experts, PaCo's and MoCo's momentum encoders, the rotation head),
 how many augmented views of each image the data pipeline gives (`views`), how a batch of images
 becomes the network's inputs and targets when the labels are not the targets (`make_batch`: the four
-rotations, MoCo's two views), and what checkpoints keep beside the backbone's weights (`state`).
+rotations, MoCo's two views), what checkpoints keep beside the backbone's weights (`state`), and what
+the loop and the model factory must do for it: pass the backbone's features to the loss (`features`),
+take a second optimizer step (`second_step`, COT), build a cosine classifier (`cosine_head`, LDAM),
+give a binary task one logit (`single_logit`, the AUC losses). The losses themselves stay plain modules.
 
 `engine.assemble`, `pretrain.assemble`, the shared run story (`engine.story`) and `ltcli test`'s model
 rebuild read only this record, so a new method is its own files plus a registry line, and no loop.
@@ -49,6 +52,10 @@ class Method:
     make_batch: MakeBatch | None = None  # images on the device -> (inputs, targets); None: the labels
     state: MethodState | None = None  # kept in checkpoints beside the backbone; None: nothing
     paper: str = ""
+    features: bool = False  # the loss takes features=... (the backbone's pooled features: FeaBal, MoCo)
+    second_step: Callable[..., torch.Tensor] | None = None  # (fresh logits, targets) -> the loss of a 2nd step
+    cosine_head: bool = False  # the logits must be cosine similarities (LDAM)
+    single_logit: bool = False  # a binary task trains one logit, scored sigmoid(z) (the AUC losses)
 
     @property
     def wraps_backbone(self) -> bool:
@@ -66,5 +73,8 @@ class Method:
 def from_objective(name: str, objective: Any) -> Method:
     """An `Objective` as a Method: its `network` (with the options it was built with) and `train_views`;
     its state lives in the network's own state_dict (PaCo's queue), so checkpoints need nothing beside it."""
-    return Method(name, objective, wrap=objective.wrap_model if type(objective).wraps_backbone() else unwrapped,
-                  views=objective.train_views)
+    cls = type(objective)
+    return Method(name, objective, wrap=objective.wrap_model if cls.wraps_backbone() else unwrapped,
+                  views=cls.train_views, features=cls.needs_features,
+                  second_step=objective.second_step if cls.has_second_step else None,
+                  cosine_head=cls.needs_cosine_head, single_logit=cls.single_logit_binary)

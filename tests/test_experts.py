@@ -21,6 +21,7 @@ from ltcli.checkpoint import Checkpoint
 from ltcli.engine.loop import train_one_epoch
 from ltcli.engine.schedule import create_scheduler
 from ltcli.errors import LtcliError
+from ltcli.method import from_objective
 from ltcli.models import create_model
 from ltcli.models.heads import TrainStep
 from ltcli.objectives import create_objective, get_objective_entry, list_objectives
@@ -131,8 +132,8 @@ def test_a_short_run_lowers_the_training_loss(name, options):
     with Progress(disable=True) as progress:
         for epoch in range(8):
             objective.set_epoch(epoch)
-            stats = train_one_epoch(TrainStep(model, False), objective, loader, optimizer, scheduler,
-                                    torch.device("cpu"), epoch, progress)
+            stats = train_one_epoch(TrainStep(model, False), from_objective(name, objective), loader, optimizer,
+                                    scheduler, torch.device("cpu"), epoch, progress)
             losses.append(stats["loss"])
     assert losses[-1] < 0.7 * losses[0], losses
     assert stats["acc"] > 0.8

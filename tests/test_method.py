@@ -42,6 +42,40 @@ def test_every_objective_yields_a_method_record(name):
     network = method.wrap(backbone)
     assert (network is backbone) == (not overrides)
     assert network(torch.randn(2, 3, 8, 8)).shape == (2, len(COUNTS))  # an ordinary classifier at test time
+    # what the loop and the model factory need is on the record, from the class's declarations
+    cls = entry.cls
+    assert (method.features, method.cosine_head, method.single_logit) == (
+        cls.needs_features, cls.needs_cosine_head, cls.single_logit_binary)
+    assert (method.second_step is not None) == cls.has_second_step
+
+
+def test_the_loop_reads_the_second_step_and_features_from_the_method():
+    """COT's complement step is taken when the Method names one, whatever the loss class says; a
+    pretext loss (MoCo's) declares nothing and gets its features because its Method asks for them."""
+    from ltcli.engine.compute import Compute
+    from ltcli.engine.loop import train_step
+    from ltcli.models.heads import TrainStep
+
+    model = nn.Linear(4, 3)
+    seen = []
+
+    def second(logits, targets):
+        seen.append(logits.shape)
+        return logits.square().mean()
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    images, targets = torch.randn(6, 4), torch.tensor([0, 1, 2] * 2)
+    cpu = Compute(torch.device("cpu"))
+    train_step(TrainStep(model, False), Method("plain", nn.CrossEntropyLoss()), optimizer, cpu, images, targets, None)
+    assert seen == []
+    steps = []
+    optimizer.register_step_post_hook(lambda *_: steps.append(1))
+    train_step(TrainStep(model, False), Method("two", nn.CrossEntropyLoss(), second_step=second), optimizer, cpu,
+               images, targets, None)
+    assert seen == [(6, 3)] and len(steps) == 2
+    from ltcli.pretrain.moco import ContrastiveLoss  # a plain module: no flags faked for the loop
+
+    assert not hasattr(ContrastiveLoss, "needs_features") and not hasattr(ContrastiveLoss, "has_second_step")
 
 
 @pytest.mark.parametrize("name", list(PRETEXTS))

@@ -18,6 +18,7 @@ from ltcli.engine.loop import forward_loss, train_one_epoch
 from ltcli.engine.mixing import BatchMix, create_batch_mix
 from ltcli.engine.schedule import create_scheduler
 from ltcli.errors import LtcliError
+from ltcli.method import from_objective
 from ltcli.models.heads import TrainStep
 from ltcli.objectives import create_objective
 
@@ -101,8 +102,8 @@ def test_ema_follows_every_optimizer_step_with_timm_warmup_decay():
     trained: list[torch.Tensor] = []
     optimizer.register_step_post_hook(lambda *_: trained.append(model.weight.detach().clone()))
     with Progress(disable=True) as progress:
-        train_one_epoch(TrainStep(model, False), objective, loader, optimizer, scheduler, torch.device("cpu"),
-                        0, progress, ema=ema)
+        train_one_epoch(TrainStep(model, False), from_objective("ERM", objective), loader, optimizer, scheduler,
+                        torch.device("cpu"), 0, progress, ema=ema)
     assert len(trained) == 3
     expected = trained[0]
     for t, weight in enumerate(trained[1:], start=2):

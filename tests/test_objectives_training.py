@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ltcli.engine.loop import forward_loss, train_one_epoch
 from ltcli.engine.schedule import create_scheduler
+from ltcli.method import Method, from_objective
 from ltcli.models.heads import TrainStep, use_cosine_classifier
 from ltcli.objectives import create_objective, get_objective_entry, list_objectives
 
@@ -81,7 +82,8 @@ def test_objective_lowers_training_loss(name):
             objective.set_epoch(epoch)
             cpu = torch.device("cpu")
             step = TrainStep(model, objective.needs_features)
-            stats = train_one_epoch(step, objective, loader, optimizer, scheduler, cpu, epoch, progress)
+            stats = train_one_epoch(step, from_objective("test", objective), loader, optimizer, scheduler, cpu, epoch,
+                                    progress)
     objective.set_epoch(0)  # compare at the same pacing / curriculum point
     after = dataset_loss(model, objective, dataset)
     assert after < before - 0.05 * abs(before), (before, after)
@@ -90,8 +92,6 @@ def test_objective_lowers_training_loss(name):
 
 class NaNOnThirdBatch(torch.nn.Module):
     """A stand-in objective whose loss turns NaN on its third call."""
-
-    needs_features = has_second_step = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -113,4 +113,4 @@ def test_non_finite_loss_stops_with_epoch_and_batch():
     scheduler = create_scheduler(optimizer, "step", 2, len(loader), [2], warmup_epochs=0)
     with Progress(disable=True) as progress, pytest.raises(LtcliError, match="at epoch 2, batch 3"):
         step, cpu = TrainStep(model, False), torch.device("cpu")
-        train_one_epoch(step, NaNOnThirdBatch(), loader, optimizer, scheduler, cpu, 1, progress)
+        train_one_epoch(step, Method("nan", NaNOnThirdBatch()), loader, optimizer, scheduler, cpu, 1, progress)

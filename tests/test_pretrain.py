@@ -25,6 +25,7 @@ from ltcli.checkpoint import Checkpoint
 from ltcli.engine.compute import Compute
 from ltcli.engine.loop import train_step
 from ltcli.errors import LtcliError
+from ltcli.method import Method
 from ltcli.models import create_model
 from ltcli.pretrain.rotation import rotate_batch
 from ltcli.pretrain.views import TwoViews
@@ -140,7 +141,8 @@ def test_moco_step_trains_the_query_encoder_and_moves_the_key_encoder_by_the_mom
     queue0 = net.contrastive.memory_bank.bank.clone()
     optimizer = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.1)
     net.train()
-    logits, loss = train_step(net, objective, optimizer, Compute(torch.device("cpu")), torch.randn(8, 3, 8, 8),
+    moco = Method("moco", objective, features=True)
+    logits, loss = train_step(net, moco, optimizer, Compute(torch.device("cpu")), torch.randn(8, 3, 8, 8),
                               torch.zeros(4, dtype=torch.long), None)
     assert logits.shape == (4, 1 + 8) and torch.isfinite(loss)
     assert not torch.allclose(net.backbone.conv1.weight, query0)  # SGD moved the query encoder

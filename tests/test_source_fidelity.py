@@ -23,6 +23,7 @@ from ltcli.config import TrainConfig, default_schedule
 from ltcli.engine.loop import train_one_epoch
 from ltcli.engine.schedule import create_scheduler
 from ltcli.errors import LtcliError
+from ltcli.method import from_objective
 from ltcli.models import create_model
 from ltcli.models.heads import TrainStep
 from ltcli.models.weights import load_weights
@@ -158,7 +159,7 @@ def test_train_recall_summary_comes_from_the_epochs_predictions():
     scheduler = create_scheduler(optimizer, "step", 1, len(loader), [1], warmup_epochs=0)
     objective = create_objective("ERM", np.bincount(labels.numpy(), minlength=3).tolist())
     with Progress(disable=True) as progress:
-        stats = train_one_epoch(TrainStep(model, False), objective, loader, optimizer, scheduler,
+        stats = train_one_epoch(TrainStep(model, False), from_objective("ERM", objective), loader, optimizer, scheduler,
                                 torch.device("cpu"), 0, progress, num_classes=3)
     recalls = [float(np.mean(predicted[labels.numpy() == c] == c)) for c in range(3)]
     assert min(recalls) > 0 and len(set(recalls)) == 3  # a case where the three numbers differ

@@ -150,7 +150,7 @@ def build_model(config: TrainConfig, num_outputs: int, method: Method, dist: Dis
     the classifier left fresh with --reinit-head), frozen as asked, with SyncBatchNorm under
     torchrun on GPUs."""
     model = create_model(config.model, num_classes=num_outputs, pretrained=config.pretrained,
-                         cosine_head=method.loss.needs_cosine_head, head=config.head)
+                         cosine_head=method.cosine_head, head=config.head)
     model = method.wrap(model).to(device)
     weights_file = Path(config.weights) if config.weights else None
     if config.init_from:
@@ -219,8 +219,8 @@ def run_record(training: Training, augment: str) -> dict[str, Any]:
         "channels_last_resolved": training.compute.channels_last, "device_resolved": str(training.device),
         "world_size": dist.world_size, "distributed_backend": dist.backend,
         "class_names": task.class_names, "source_class_names": training.data.class_names,
-        "positive_classes": task.positive, "num_outputs": num_outputs(task, training.objective),
-        "class_counts": task.class_counts, "cosine_head": training.objective.needs_cosine_head,
+        "positive_classes": task.positive, "num_outputs": num_outputs(task, training.method),
+        "class_counts": task.class_counts, "cosine_head": training.method.cosine_head,
         "model_wrapper": model_wrapper(training.model, training.method),
         "train_views": training.method.views,
         **training.rule.record(), **thread_record(training.compute.threads), "versions": library_versions(),
@@ -235,9 +235,9 @@ def model_wrapper(model: nn.Module, method: Method) -> str | None:
     return type(model).__name__ if method.wraps_backbone else None
 
 
-def num_outputs(task: Task, objective: Objective) -> int:
-    """One logit for a binary task whose objective scores sigmoid(z) (the AUC losses), else one per class."""
-    return 1 if task.positive and objective.single_logit_binary else len(task.class_names)
+def num_outputs(task: Task, method: Method) -> int:
+    """One logit for a binary task whose loss scores sigmoid(z) (the AUC losses), else one per class."""
+    return 1 if task.positive and method.single_logit else len(task.class_names)
 
 
 def build_training(config: TrainConfig, console: Console, dist: Dist, device: torch.device,
@@ -252,13 +252,13 @@ def build_training(config: TrainConfig, console: Console, dist: Dist, device: to
     # The objective with the run's --opt options (one rule for both: TrainConfig.build_objective), as the
     # run loop's Method record; the rule was built and checked with it by the config's validation.
     method = from_objective(config.objective, config.build_objective(task.class_counts))
-    objective = method.loss.to(device)
+    method.loss.to(device)
     rule = config.rule
     mix = create_batch_mix(config.mixup, config.cutmix, config.mix_prob, config.mix_switch_prob,
                            len(task.class_names), batch)
-    model = build_model(config, num_outputs(task, objective), method, dist, device, console, resume)
+    model = build_model(config, num_outputs(task, method), method, dist, device, console, resume)
     compute = resolve_compute(config.amp, config.channels_last, device, config.clip_grad)
-    step = prepare_model(model, compute, config.compile, objective.needs_features, dist)
+    step = prepare_model(model, compute, config.compile, method.features, dist)
     ema = ModelEmaV3(model, decay=config.ema_decay, use_warmup=True) if config.ema_decay > 0 else None
     optimizer = torch.optim.SGD(
         [p for p in model.parameters() if p.requires_grad], lr=config.lr, momentum=config.momentum,

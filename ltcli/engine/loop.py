@@ -23,10 +23,10 @@ from ltcli.engine.distributed import Dist
 from ltcli.engine.logits import predict_with_features
 from ltcli.engine.mixing import BatchMix, MixedTargets
 from ltcli.errors import LtcliError
+from ltcli.method import Method
 from ltcli.metrics import class_scores, evaluate_logits, valid_columns, worst_class_summary
 from ltcli.models.heads import TrainStep
 from ltcli.models.weights import train_mode
-from ltcli.objectives import Objective
 from ltcli.run_folder import LAST_CHECKPOINT
 
 SINGLE = Dist()  # a process on its own
@@ -49,7 +49,7 @@ def step_outputs(step: nn.Module, images: Images, targets: torch.Tensor) -> dict
 
 
 def forward_loss(
-    step: nn.Module, objective: Objective, images: Images, targets: torch.Tensor,
+    step: nn.Module, objective: nn.Module, images: Images, targets: torch.Tensor,
     compute: Compute | None = None, mixed: MixedTargets | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits and the objective's loss, `objective(logits, targets, **extra outputs)`; with mixup the
@@ -69,7 +69,7 @@ NO_BAD_BATCH = 2**62  # "no non-finite loss yet", larger than any batch number (
 
 def train_one_epoch(
     step: nn.Module,
-    objective: Objective,
+    method: Method,
     loader: DataLoader,
     optimizer: torch.optim.Optimizer,
     scheduler,
@@ -120,7 +120,7 @@ def train_one_epoch(
         images, targets = item
         targets = targets.to(device, non_blocking=True)
         weight = share_weight(targets.numel(), loader, batch, dist.world_size) if dist.enabled else 1.0
-        logits, loss = train_step(step, objective, optimizer, compute, images.to(device, non_blocking=True), targets,
+        logits, loss = train_step(step, method, optimizer, compute, images.to(device, non_blocking=True), targets,
                                   mix, weight)
         first_bad = torch.where((first_bad == NO_BAD_BATCH) & ~torch.isfinite(loss), batch, first_bad)
         scheduler.step_update(num_updates=updates)
@@ -144,7 +144,7 @@ def train_one_epoch(
     return totals
 
 
-def train_step(step: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer, compute: Compute,
+def train_step(step: nn.Module, method: Method, optimizer: torch.optim.Optimizer, compute: Compute,
                images: torch.Tensor, targets: torch.Tensor, mix: BatchMix | None, weight: float = 1.0
                ) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimizer step (two for COT) on a batch; returns the detached logits and loss. `weight`
@@ -154,14 +154,14 @@ def train_step(step: nn.Module, objective: Objective, optimizer: torch.optim.Opt
     else:
         images = compute.images(images)
     images, mixed = mix(images, targets) if mix is not None else (images, None)
-    logits, loss = forward_loss(step, objective, images, targets, compute, mixed)
+    logits, loss = forward_loss(step, method.loss, images, targets, compute, mixed)
     optimizer.zero_grad(set_to_none=True)
     compute.backward_step(loss * weight if weight != 1.0 else loss, optimizer)
-    if objective.has_second_step:
+    if method.second_step is not None:
         # COT's second step: fresh logits from the updated weights, then the complement objective.
         with compute.autocast():
             second_logits = step_outputs(step, images, targets)["logits"]
-        second_loss = functools.partial(objective.second_step, second_logits)
+        second_loss = functools.partial(method.second_step, second_logits)
         second = second_loss(targets) if mixed is None else mixed.combine(second_loss, targets)
         optimizer.zero_grad(set_to_none=True)
         compute.backward_step(second * weight if weight != 1.0 else second, optimizer)
@@ -227,29 +227,29 @@ def topk_correct(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def validation_loss(
-    objective: Objective, logits: np.ndarray, labels: np.ndarray, device: torch.device,
+    objective: nn.Module, logits: np.ndarray, labels: np.ndarray, device: torch.device,
     features: np.ndarray | None = None,
 ) -> float:
     """The objective on the whole validation set at once (for batch-level objectives this is their
-    value with the whole set as one batch)."""
+    value with the whole set as one batch); `features` given when the method's loss takes them."""
     args = (torch.from_numpy(logits).to(device), torch.from_numpy(labels).to(device))
-    if objective.needs_features and features is not None:
+    if features is not None:
         return float(objective(*args, features=torch.from_numpy(features).to(device)))
     return float(objective(*args))
 
 
-def validate(model: nn.Module, objective: Objective, loader: DataLoader, class_counts: list[int],
+def validate(model: nn.Module, method: Method, loader: DataLoader, class_counts: list[int],
              device: torch.device, dist: Dist = SINGLE, tpauc: Sequence[tuple[float, float]] | None = None
              ) -> dict[str, float]:
     """The validation row of an epoch: the objective's loss on the whole split, then the metric columns
     (`valid_columns`: with `tpauc` pairs, a binary task's AUROC and TPAUC too). Under torchrun every
     process predicts its shard and the predictions are gathered first."""
     logits, labels, features = dist.concat(predict_with_features(
-        model, loader, device, features=objective.needs_features
+        model, loader, device, features=method.features
     ))
     # one-logit binary runs included; TPAUC only where asked (it sorts the scores)
     metrics = evaluate_logits(logits, labels, class_counts, tpauc=tpauc or ())
-    return {"loss": validation_loss(objective, logits, labels, device, features),
+    return {"loss": validation_loss(method.loss, logits, labels, device, features),
             **{k: metrics[k] for k in valid_columns(tpauc)}}
 
 

@@ -100,12 +100,12 @@ class TrainingRun(story.RunKind):
             loaders["train"].batch_sampler.set_epoch(epoch)
         training.rule.start_epoch(training.objective, epoch, training.task.class_counts)
         train_stats = train_one_epoch(
-            training.step, training.objective, loaders["train"], training.optimizer, training.scheduler,
+            training.step, training.method, loaders["train"], training.optimizer, training.scheduler,
             training.device, epoch, bar, training.compute, dist=dist, ema=training.ema, mix=training.mix,
             num_classes=len(training.task.class_names),
         )
         dist.same_buffers(training.model, *([training.ema.module] if training.ema is not None else []))
-        valid_stats = validate(training.eval_model, training.objective, loaders["valid"],
+        valid_stats = validate(training.eval_model, training.method, loaders["valid"],
                                training.task.class_counts, training.device, dist, tpauc=config.ranking_pairs)
         for dataset in (training.data.train, training.data.valid):
             dist.union_(dataset.failed)

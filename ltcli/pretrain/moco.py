@@ -87,9 +87,6 @@ class ContrastiveLoss(nn.Module):
     its key and the queue. The batch's keys enter the queue when the query carries gradients (training),
     not in validation."""
 
-    has_second_step = False  # what the engine's loop asks of an objective
-    needs_features = True
-
     def __init__(self, contrastive: nn.Module) -> None:
         super().__init__()
         self.contrastive = contrastive
@@ -117,5 +114,5 @@ class MoCoPretext:
         contrastive = contrastive_loss(config.moco_queue, config.moco_dim, config.temperature)
         wrap = partial(MoCoNet, dim=config.moco_dim, queue=config.moco_queue, momentum=config.moco_momentum,
                        temperature=config.temperature, contrastive=contrastive)
-        return Method(cls.name, ContrastiveLoss(contrastive), wrap=wrap,
+        return Method(cls.name, ContrastiveLoss(contrastive), wrap=wrap, features=True,
                       make_batch=TwoViews(tuple(mean), tuple(std), config.hflip), state=PRETEXT_STATE, paper=cls.paper)

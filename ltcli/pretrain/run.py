@@ -73,7 +73,7 @@ class PretrainingRun(story.RunKind):
     def train_and_validate(self, epoch: int, bar: Progress) -> tuple[story.Stats, story.Stats]:
         parts = self.parts
         loss, loaders = parts.method.loss, parts.loaders
-        train_stats = train_one_epoch(parts.network, loss, loaders["train"], parts.optimizer, parts.scheduler,
+        train_stats = train_one_epoch(parts.network, parts.method, loaders["train"], parts.optimizer, parts.scheduler,
                                       parts.device, epoch, bar, parts.compute)
         return train_stats, validate_pretext(parts.network, loss, loaders["valid"], parts.compute, parts.config.seed)
 
