@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import math
 import os
 import re
@@ -45,6 +46,28 @@ def parse_int_list(text: str, option: str) -> list[int]:
         return [int(v) for v in re.split(r"[\s,]+", inner) if v]
     except ValueError:
         raise LtcliError(f"{option} takes whole numbers separated by commas or spaces, got {text!r}") from None
+
+
+def parse_option_value(text: str) -> Any:
+    """'2' -> 2, '0.5' -> 0.5, 'true' -> True, '1,2' -> [1, 2], anything else stays a string."""
+    if "," in text:
+        return [parse_option_value(part) for part in text.split(",")]
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_objective_options(pairs: list[str]) -> dict[str, Any]:
+    """`--opt KEY=VALUE` pairs (the command line's, the app's, a study's) -> {key: value}; the objective's
+    registry checks the names and types."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise LtcliError(f"--opt takes KEY=VALUE, got {pair!r}")
+        options[key.strip().replace("-", "_")] = parse_option_value(value.strip())
+    return options
 
 
 def option(default: Any = None, help: str = "", *, flags: tuple[str, ...] = (), choices: Any = None,

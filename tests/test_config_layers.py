@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from ltcli import choices
 from ltcli.data import memory, pipeline, transforms
@@ -56,3 +57,21 @@ def test_each_shared_field_is_declared_once():
     assert pretrain_own and not pretrain_own & {f.name for f in dataclasses.fields(TrainConfig)}
     assert TrainConfig(dataset="d", epochs=30).sched == "cosine" and TrainConfig(dataset="d").sched == "step"
     assert PretrainConfig(dataset="d").sched == "cosine"
+
+
+def test_no_library_module_imports_the_cli():
+    """Only ltcli/cli/ and __main__ import ltcli.cli: the app and the library take what they share
+    (the --opt parser, the declarations) from library modules, so nothing cycles through the CLI."""
+    import ast
+
+    package = Path(__file__).resolve().parents[1] / "ltcli"
+    importers = []
+    for path in package.rglob("*.py"):
+        if path.parent.name == "cli" or path.name == "__main__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if any(n == "ltcli.cli" or n.startswith("ltcli.cli.") for n in names):
+                importers.append(str(path.relative_to(package)))
+    assert importers == []

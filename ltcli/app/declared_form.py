@@ -40,7 +40,7 @@ SKIPPED_FIELDS = {
 
 
 def _objective_options(items: list[str]) -> dict[str, Any]:
-    from ltcli.cli.train import parse_objective_options  # --opt KEY=VALUE, read as the command line reads it
+    from ltcli.settings import parse_objective_options  # --opt KEY=VALUE, read as the command line reads it
 
     return parse_objective_options(items)
 

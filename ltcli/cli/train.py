@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,28 +13,9 @@ from ltcli.cli.declared import declare_options, settings_from_cli, typed_options
 from ltcli.cli.root import app, console, friendly
 from ltcli.config import TrainConfig, describe_schedule
 from ltcli.errors import LtcliError
+from ltcli.settings import parse_objective_options, parse_option_value
 
 ALIAS_PANEL = "Options of the tools ltcli replaces (each sets one objective's option)"
-
-
-def parse_option_value(text: str) -> Any:
-    """'2' -> 2, '0.5' -> 0.5, 'true' -> True, '1,2' -> [1, 2], anything else stays a string."""
-    if "," in text:
-        return [parse_option_value(part) for part in text.split(",")]
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def parse_objective_options(pairs: list[str]) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise LtcliError(f"--opt takes KEY=VALUE, got {pair!r}")
-        options[key.strip().replace("-", "_")] = parse_option_value(value.strip())
-    return options
 
 
 @app.command(cls=SourceToolCommand)
