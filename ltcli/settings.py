@@ -13,7 +13,7 @@ import itertools
 import math
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,11 @@ def parse_int_list(text: str, option: str) -> list[int]:
         return [int(v) for v in re.split(r"[\s,]+", inner) if v]
     except ValueError:
         raise LtcliError(f"{option} takes whole numbers separated by commas or spaces, got {text!r}") from None
+
+
+def spelled(choices: Sequence[str], last: str = "or") -> str:
+    """'a, b or c': a choice list as a help text writes it, from the tuple the code checks against."""
+    return f"{', '.join(choices[:-1])} {last} {choices[-1]}" if len(choices) > 1 else "".join(choices)
 
 
 def option(default: Any = None, help: str = "", *, flags: tuple[str, ...] = (), choices: Any = None,

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
+from ltcli.cli.declared import declare_options, settings_from_cli
 from ltcli.cli.root import app, console, err_console, file_progress, friendly
 from ltcli.config import DEFAULT
+from ltcli.data.download import SOURCES
+from ltcli.data.make import SplitOptions
 from ltcli.errors import LtcliError, check_name
 from ltcli.layout import RAW_DIR
+from ltcli.settings import spelled
 
 if TYPE_CHECKING:
     from ltcli.data.folder import FolderScan
@@ -49,7 +53,7 @@ def demo_data(
 @app.command()
 @friendly
 def download(
-    name: Annotated[str, typer.Argument(help="cifar10, cifar100, mnist or fashion-mnist.")],
+    name: Annotated[str, typer.Argument(help=f"{spelled(tuple(SOURCES))}.")],
     root: Annotated[Path, typer.Option(help="Folder of raw datasets: writes ROOT/NAME.")] = Path(RAW_DIR),
     cache: Annotated[
         Path | None, typer.Option(help="Where torchvision keeps the archive (default ROOT/.downloads).")
@@ -80,31 +84,9 @@ def download(
 def split(
     name: Annotated[str, typer.Argument(help="Dataset name: reads data_split/NAME, writes a_datasets/NAME.")],
     src: Annotated[Path | None, typer.Option(help="Read this folder instead of data_split/NAME.")] = None,
-    ratios: Annotated[
-        str | None, typer.Option(help="train,valid,test fractions of a raw folder (default 0.7,0.15,0.15).")
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the per-class shuffles and long-tail choices.")] = 0,
-    link: Annotated[str, typer.Option(help="copy, hardlink or symlink the files.")] = "copy",
-    force: Annotated[bool, typer.Option(help="Replace an existing a_datasets/NAME.")] = False,
-    imbalance_factor: Annotated[
-        float | None, typer.Option(help="Make the train part long-tailed: head count / tail count (100), or "
-                                   "its inverse, tail / head (0.01), the same tail.")
-    ] = None,
-    profile: Annotated[str | None, typer.Option(help="Long-tail profile: exp (default) or step.")] = None,
-    class_order: Annotated[
-        str | None, typer.Option(help="Head-to-tail class order, comma separated (default: sorted names).")
-    ] = None,
-    n_max: Annotated[
-        int | None, typer.Option(help="Head class count (default: the largest train count available).")
-    ] = None,
-    counts: Annotated[str | None, typer.Option(
-        help="Exact training images per class: 5000,100 (sorted class order; 100*9 repeats), or CLASS=N,... "
-        "naming every class.")] = None,
-    similar: Annotated[list[str] | None, typer.Option(
-        help="A:B:P:LAMBDA: replace a fraction P of class A's training images by LAMBDA*x_A+(1-LAMBDA)*x_B "
-        "(PNG; repeatable, one per class A).")] = None,
     data_split_dir: Annotated[Path, typer.Option(help="Folder of raw datasets.")] = Path(RAW_DIR),
     datasets_dir: Annotated[Path, typer.Option(help="Folder of split datasets.")] = Path(DEFAULT.datasets_dir),
+    **values: Any,
 ) -> None:
     """Split data_split/NAME/<class>/ into a_datasets/NAME/{train,valid,test}/<class>/, stratified and seeded.
 
@@ -112,18 +94,20 @@ def split(
     (or --counts) then shapes only the train part; --similar mixes only training images. The source
     is never moved, renamed or deleted.
     """
-    from ltcli.data.make import SplitOptions, make_split
+    from ltcli.data.make import make_split
 
     check_name(name, "the dataset NAME")
     source = src if src is not None else data_split_dir / name
     destination = datasets_dir / name
-    options = SplitOptions(ratios=ratios, seed=seed, link=link, force=force, imbalance_factor=imbalance_factor,
-                           profile=profile, class_order=class_order, n_max=n_max, counts=counts,
-                           similar=tuple(similar or ()))
+    settings = settings_from_cli(SplitOptions, values)  # every option of SplitOptions (its fields' declarations)
+    options = SplitOptions(**{key: value for key, value in settings.items() if value is not None})
     manifest, plan, scans = make_split(source, destination, options, scan=scan_with_progress,
                                        write=write_with_progress)
     print_split_summary(name, source, destination, manifest)
     print_skipped(list(scans.values()), plan.ignored_folders)
+
+
+declare_options(split, SplitOptions)
 
 
 def print_skipped(scans: list[FolderScan], ignored_folders: list[Path]) -> None:

@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 
 from ltcli.atomic import atomic_write_text
+from ltcli.metrics import SHOT_ACC_KEYS
 from ltcli.run_folder import ResultsFolder, csv_text
 from ltcli.study.spec import SEED_KEY, Study
 
-METRICS = ("acc", "balanced_acc", "many_shot_acc", "medium_shot_acc", "few_shot_acc", "lowest_recall")
-GROUPS = ("many_shot_acc", "medium_shot_acc", "few_shot_acc")
+METRICS = ("acc", "balanced_acc", *SHOT_ACC_KEYS, "lowest_recall")  # of metrics.SUMMARY_KEYS: results.csv's
+GROUPS = SHOT_ACC_KEYS
 TABLE_CLASSES_MAX = 10  # per-class recall columns in the table up to this many classes
 
 

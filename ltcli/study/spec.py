@@ -27,11 +27,11 @@ from typing import Any
 
 from ltcli.config import TrainConfig
 from ltcli.config_file import config_values, key_names, load_yaml, objective_aliases, suggestion
-from ltcli.data.make import SPLIT_OPTIONS
+from ltcli.data.make import SPLIT_KEYS
 from ltcli.errors import LtcliError
+from ltcli.evaluation import TEST_KEYS
 
 TOP_KEYS = ("name", "split", "train", "grid", "second_stage", "test", "figure")
-TEST_KEYS = ("many_shot", "few_shot", "tau_norm", "logit_adjust", "sweep", "sweep_metric", "device")
 FIGURE_KEYS = ("x", "lines", "metric")
 FIGURE_LINES = ("classes", "groups", "metric")
 SEED_KEY = "seed"
@@ -153,7 +153,7 @@ def grid_role(key: str, split: dict | None, variables: set[str]) -> str:
         return "variable"
     if key in key_names() or key in objective_aliases():
         return "train"
-    if key in SPLIT_OPTIONS:
+    if key in SPLIT_KEYS:
         return "split"
     return "unknown"
 
@@ -161,9 +161,9 @@ def grid_role(key: str, split: dict | None, variables: set[str]) -> str:
 def check_keys(where: str, train: dict, split: dict | None, second: dict | None, test: dict, figure: dict,
                grid: dict) -> None:
     for key in split or {}:
-        if key not in SPLIT_OPTIONS:
-            raise LtcliError(f"{where}: split: unknown key {key!r}{suggestion(key, list(SPLIT_OPTIONS))}: the keys "
-                             f"are {', '.join(SPLIT_OPTIONS)}")
+        if key not in SPLIT_KEYS:
+            raise LtcliError(f"{where}: split: unknown key {key!r}{suggestion(key, list(SPLIT_KEYS))}: the keys "
+                             f"are {', '.join(SPLIT_KEYS)}")
     if split is not None and "src" not in split:
         raise LtcliError(f"{where}: split: needs `src:` (the folder to split)")
     for key in test:
@@ -177,7 +177,7 @@ def check_keys(where: str, train: dict, split: dict | None, second: dict | None,
     for key in grid:
         role = grid_role(key, split, variables)
         if role == "unknown":
-            known = [*key_names(), *SPLIT_OPTIONS]
+            known = [*key_names(), *SPLIT_KEYS]
             raise LtcliError(f"{where}: grid: unknown option {key!r}{suggestion(key, known)}: a grid key is a train "
                              "option, a split option, or a variable used as {" + key + "} in a value")
         if role == "split" and split is None:
@@ -227,7 +227,7 @@ def resolve_point(where: str, values: dict[str, Any], train: dict, split: dict |
     """A point's options: its values substituted for `{variables}`, and set as train options (or split
     options, for a key that is no train option); a key may be both a variable and an option."""
     train_keys = set(key_names()) | set(objective_aliases())
-    split_keys = set(SPLIT_OPTIONS) - train_keys
+    split_keys = set(SPLIT_KEYS) - train_keys
     train_doc = {**substitute(train, values), **{k: v for k, v in values.items() if k in train_keys}}
     split_doc = substitute(split, values)
     split_values = {}

@@ -12,13 +12,14 @@ from ltcli import workflows
 from ltcli.app.catalog import run_choices
 from ltcli.app.context import AppContext
 from ltcli.app.tabs.common import run_folder, run_folders, whole
-from ltcli.app.tabs.results import HEADLINE, dataset_root, headline_row, read_tested
+from ltcli.app.tabs.results import dataset_root, headline_row, read_tested
 from ltcli.app.ui import shown, table
 from ltcli.errors import LtcliError
+from ltcli.metrics import HEADLINE_KEYS
 from ltcli.objectives import list_objectives
 from ltcli.run_folder import ResultsFolder
 
-COMPARE_COLUMNS = ("run", *HEADLINE)
+COMPARE_COLUMNS = ("run", *HEADLINE_KEYS)
 
 
 class CompareTab:

@@ -45,7 +45,7 @@ class TrainTab:
         self.context = context
 
     @shown
-    def train(self, dataset: str, imbalance_factor: float | None = None, profile: str = "exp",
+    def train(self, dataset: str, imbalance_factor: float | None = None, profile: str = PROFILES[0],
               model: str = DEFAULT.model, objective: str = DEFAULT.objective, train_rule: str = DEFAULT.train_rule,
               epochs: float = DEFAULT.epochs, batch_size: float = DEFAULT.batch_size,
               workers: float = DEFAULT.workers, lr: float = DEFAULT.lr, momentum: float = DEFAULT.momentum,
@@ -149,7 +149,7 @@ class TrainTab:
                                   allow_custom_value=True, elem_id="train-dataset")
             imbalance = gr.Number(None, label="imbalance factor (raw only)", minimum=0,
                                   info="head / tail (100) or tail / head (0.01), as `ltcli split` takes it")
-            profile = gr.Radio(list(PROFILES), value="exp", label="long-tail profile")
+            profile = gr.Radio(list(PROFILES), value=PROFILES[0], label="long-tail profile")
             data_root = gr.Textbox("", label="image root (lists only)", placeholder="empty: the lists' folder",
                                    info="where a list dataset's image paths start, e.g. data_split/ImageNet")
         with gr.Row():
