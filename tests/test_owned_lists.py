@@ -140,7 +140,7 @@ def test_a_help_that_spells_choices_spells_them_all(field, choices):
 
 
 @pytest.mark.parametrize(("command", "parameter", "owner"), [
-    ("download", "name", "ltcli.data.download:SOURCES"),
+    ("download", "name", "ltcli.data.download:DOWNLOADS"),
     ("split", "link", "ltcli.data.split:LINK_MODES"),
     ("split", "profile", "ltcli.data.longtail:PROFILES"),
     ("test", "split_name", "ltcli.workflows:TEST_SPLITS"),

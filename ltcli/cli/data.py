@@ -12,7 +12,7 @@ from rich.table import Table
 from ltcli.cli.declared import declare_options, settings_from_cli
 from ltcli.cli.root import app, console, err_console, file_progress, friendly
 from ltcli.config import DEFAULT
-from ltcli.data.download import SOURCES
+from ltcli.data.download import DOWNLOADS
 from ltcli.data.make import SplitOptions
 from ltcli.errors import LtcliError, check_name
 from ltcli.layout import RAW_DIR
@@ -53,7 +53,7 @@ def demo_data(
 @app.command()
 @friendly
 def download(
-    name: Annotated[str, typer.Argument(help=f"{spelled(tuple(SOURCES))}.")],
+    name: Annotated[str, typer.Argument(help=f"{spelled(tuple(DOWNLOADS))}.")],
     root: Annotated[Path, typer.Option(help="Folder of raw datasets: writes ROOT/NAME.")] = Path(RAW_DIR),
     cache: Annotated[
         Path | None, typer.Option(help="Where torchvision keeps the archive (default ROOT/.downloads).")
@@ -62,20 +62,20 @@ def download(
     """Download a standard dataset (torchvision's downloader and checksums) into data_split/NAME/{train,test}/,
     keeping its official split; never overwrites. Then `ltcli split NAME-lt --src data_split/NAME
     --imbalance-factor 100` gives the literature's long-tailed version (e.g. CIFAR-10-LT)."""
-    from ltcli.data.download import check_destination, get_source, open_splits, write_dataset
+    from ltcli.data.download import check_destination, get_download, open_splits, write_dataset
 
-    source = get_source(name)
-    destination = root / source.name
+    dataset = get_download(name)
+    destination = root / dataset.name
     cache = cache if cache is not None else root / ".downloads"
     check_destination(destination)
-    console.print(f"{source.summary}: fetching into {cache} (torchvision)", highlight=False, soft_wrap=True)
-    splits = open_splits(source, cache)
+    console.print(f"{dataset.summary}: fetching into {cache} (torchvision)", highlight=False, soft_wrap=True)
+    splits = open_splits(dataset, cache)
     with file_progress("writing") as progress:
-        task = progress.add_task("write", total=sum(len(dataset) for dataset in splits.values()))
-        counts = write_dataset(source, splits, destination, on_file=lambda: progress.advance(task))
+        task = progress.add_task("write", total=sum(len(part) for part in splits.values()))
+        counts = write_dataset(dataset, splits, destination, on_file=lambda: progress.advance(task))
     sizes = ", ".join(f"{split} {sum(per_class.values())}" for split, per_class in counts.items())
     console.print(f"wrote {destination}: {sizes} images in {len(counts['train'])} classes (the archive stays in "
-                  f"{cache}); next: ltcli split {source.name}-lt --src {destination} --imbalance-factor 100",
+                  f"{cache}); next: ltcli split {dataset.name}-lt --src {destination} --imbalance-factor 100",
                   highlight=False, soft_wrap=True)
 
 
@@ -251,8 +251,9 @@ def print_stats(name: str, result: DatasetStats) -> None:
     console.print(table)
     counts = result.reference_counts
     ratio = result.imbalance_ratio()
-    shown = f"{ratio:.1f} ({max(counts)} / {min(counts)})" if ratio is not None else "undefined (a class has no image)"
-    _say(f"imbalance ratio ({reference}): {shown}")
+    ratio_text = (f"{ratio:.1f} ({max(counts)} / {min(counts)})" if ratio is not None
+                  else "undefined (a class has no image)")
+    _say(f"imbalance ratio ({reference}): {ratio_text}")
     _say(f"groups by {reference} count (head > {MANY_SHOT_MIN}, tail < {FEW_SHOT_MAX}): "
          + ", ".join(f"{group} {len(members)}" for group, members in result.groups().items()))
     missing = {split: names for split, names in result.missing_classes().items() if names}

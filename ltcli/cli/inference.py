@@ -202,16 +202,16 @@ def predict(
     result = predict_files(folders, images, device, top_k, batch_size, data_root)
     rows = result.rows
     atomic_write_text(out, csv_text(rows))
-    shown = min(len(rows), 20)
+    listed = min(len(rows), 20)
     table = Table("file", "top class", "probability", "then", title=f"{result.label}: {len(rows)} image(s)",
                   title_justify="left")
-    for row in rows[:shown]:
+    for row in rows[:listed]:
         rest = ", ".join(f"{row[f'class_{r}']} {row[f'probability_{r}']:.2f}"
                          for r in range(2, min(top_k, len(result.class_names)) + 1))
         table.add_row(row["file"], row["class_1"], f"{row['probability_1']:.3f}", rest)
     console.print(table)
-    if shown < len(rows):
-        console.print(f"... {len(rows) - shown} more in {out}")
+    if listed < len(rows):
+        console.print(f"... {len(rows) - listed} more in {out}")
     for what, paths in (("unreadable image", result.corrupt), ("non-image file", result.skipped)):
         if paths:
             console.print(f"[yellow]skipped {len(paths)} {what}(s):[/] " + ", ".join(map(str, paths[:5]))

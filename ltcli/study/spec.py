@@ -15,7 +15,6 @@ value list may be written `{from: 100, to: 5000, step: 100}` (both ends included
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import itertools
 import json
@@ -269,7 +268,3 @@ def check_figure(where: str, study: Study) -> None:
     lines = study.figure.get("lines", "classes")
     if lines not in FIGURE_LINES:
         raise LtcliError(f"{where}: figure: lines must be one of {', '.join(FIGURE_LINES)}, got {lines!r}")
-
-
-def point_record(point: Point) -> dict[str, Any]:
-    return dataclasses.asdict(point)

@@ -14,7 +14,7 @@ from ltcli.app.context import AppContext
 from ltcli.app.datasets import list_image_root, training_dataset
 from ltcli.app.declared_form import more_components, more_parameters, page_values
 from ltcli.app.tabs.common import number, run_folder, start_point, whole
-from ltcli.app.ui import shown, table
+from ltcli.app.ui import page_errors, table
 from ltcli.config import DEFAULT, TrainConfig
 from ltcli.data.longtail import PROFILES, resolve_imbalance_factor
 from ltcli.errors import LtcliError
@@ -44,7 +44,7 @@ class TrainTab:
     def __init__(self, context: AppContext) -> None:
         self.context = context
 
-    @shown
+    @page_errors
     def train(self, dataset: str, imbalance_factor: float | None = None, profile: str = PROFILES[0],
               model: str = DEFAULT.model, objective: str = DEFAULT.objective, train_rule: str = DEFAULT.train_rule,
               epochs: float = DEFAULT.epochs, batch_size: float = DEFAULT.batch_size,
@@ -99,7 +99,7 @@ class TrainTab:
         job["message"] = how
         return job
 
-    @shown
+    @page_errors
     def stop(self, job: float) -> str:
         """Stop a job: a queued one is cancelled, a running one stops at the next batch boundary."""
         return self.context.jobs.stop(whole(job, "job"))
