@@ -2,7 +2,7 @@
 
 Plain numpy in and plain dicts out, so the engine, `ltcli test` and the tests share one code path.
 scikit-learn computes what it has (top-k, confusion matrix, AUROC); the rest follows the definitions
-below, which the README's "Metrics" section repeats.
+below, which docs/evaluate.md's "Metrics" section repeats.
 
 - Binary runs have one logit z per sample ([N] or [N, 1]): p(positive) = sigmoid(z), and the classes
   are [negative, positive], i.e. the run's first and second class names.

@@ -112,7 +112,7 @@ def _fail(file: Path, line: int, message: str) -> LtcliError:
 def check_relative(file: Path, paths: list[bytes], numbers: np.ndarray) -> None:
     """Every path stays under the image root: relative, no `..` step, no NUL. A list is data, and a
     list that names /etc/passwd or ../../secret.png must not make ltcli read it (the app confines
-    everything to its root; the CLI keeps to what the README promises: relative paths)."""
+    everything to its root; the CLI keeps to what docs/datasets.md promises: relative paths)."""
     joined = b"\n".join(paths)
     if b"\0" not in joined and b".." not in joined and not joined.startswith(b"/") and b"\n/" not in joined:
         return  # the common case: one C-level scan
