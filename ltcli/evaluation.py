@@ -1,16 +1,19 @@
-"""How `ltcli test` scores a run, declared once: `TestOptions` is the test command's scoring options
-(generated into its flags) and a study file's `test:` keys (TEST_KEYS)."""
+"""How `ltcli test` scores a run and `ltcli predict` classifies images, declared once: `TestOptions`
+is the test command's scoring options (generated into its flags) and a study file's `test:` keys
+(TEST_KEYS); `PredictOptions` is predict's."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from typing import Any
 
+from ltcli.errors import LtcliError
 from ltcli.metrics import FEW_SHOT_MAX, LOWER_IS_BETTER, MANY_SHOT_MIN, SUMMARY_KEYS
 from ltcli.posthoc import DEFAULT_SWEEP_METRIC, PosthocPlan
 from ltcli.settings import option, spelled
 
 MINIMISED = tuple(key for key in SUMMARY_KEYS if key in LOWER_IS_BETTER)
+DEVICE_HELP = "auto, cpu or cuda."
 
 
 @dataclass
@@ -32,7 +35,7 @@ class TestOptions:
     sweep_metric: str | None = option(
         None, f"What the sweep optimises on valid/ (default {DEFAULT_SWEEP_METRIC}; {spelled(MINIMISED, 'and')} are "
         "minimised).")
-    device: str = option("auto", "auto, cpu or cuda.")
+    device: str = option("auto", DEVICE_HELP)
 
     def metric_options(self) -> dict[str, Any]:
         """The shot-group bounds, as the metrics name them."""
@@ -47,3 +50,17 @@ class TestOptions:
 
 
 TEST_KEYS = tuple(f.name for f in fields(TestOptions))
+
+
+@dataclass
+class PredictOptions:
+    """How `ltcli predict` classifies images: how many classes to report, the batch, the device."""
+
+    top_k: int = option(5, "How many classes to report per image.")
+    batch_size: int = option(64, "Images per forward pass.")
+    device: str = option("auto", DEVICE_HELP)
+
+    def __post_init__(self) -> None:
+        for name, flag in (("top_k", "--top-k"), ("batch_size", "--batch-size")):
+            if getattr(self, name) < 1:
+                raise LtcliError(f"{flag} must be at least 1, got {getattr(self, name)}")

@@ -13,7 +13,7 @@ import typer
 from ltcli.cli import app
 from ltcli.config import TrainConfig
 from ltcli.data.make import SPLIT_KEYS, SplitOptions
-from ltcli.evaluation import TEST_KEYS, TestOptions
+from ltcli.evaluation import TEST_KEYS, PredictOptions, TestOptions
 from ltcli.metrics import (
     BINARY_VALID_COLUMNS,
     HEADLINE_KEYS,
@@ -53,6 +53,17 @@ def test_a_study_split_section_takes_every_split_key(tmp_path):
 def test_test_options_are_the_test_commands_and_the_studys_keys():
     assert TEST_KEYS == tuple(f.name for f in dataclasses.fields(TestOptions))
     assert set(TEST_KEYS) <= set(command_options("test"))
+
+
+@pytest.mark.parametrize(("command", "options"), [("split", SplitOptions), ("test", TestOptions),
+                                                  ("predict", PredictOptions)])
+def test_each_declared_option_is_its_commands_with_its_declared_help(command, options):
+    """The command's flag for each declared field carries the field's help and default."""
+    params = command_options(command)
+    for f in dataclasses.fields(options):
+        assert params[f.name].help == f.metadata["help"], f.name
+        default = f.default if f.default is not dataclasses.MISSING else None
+        assert params[f.name].default == default, f.name
 
 
 def test_a_study_test_section_takes_every_test_key(tmp_path):

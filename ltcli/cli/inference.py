@@ -12,7 +12,7 @@ from ltcli.cli.declared import declare_options, settings_from_cli
 from ltcli.cli.root import app, console, friendly
 from ltcli.config import DEFAULT
 from ltcli.errors import LtcliError
-from ltcli.evaluation import TestOptions
+from ltcli.evaluation import PredictOptions, TestOptions
 from ltcli.settings import spelled
 from ltcli.workflows import TEST_SPLITS
 
@@ -174,15 +174,13 @@ def predict(
     data_root: Annotated[Path | None, typer.Option(
         help="The folder a .txt list's paths are relative to (default: the list's folder).")] = None,
     run: Annotated[list[str] | None, typer.Option(help=RUN_HELP)] = None,
-    top_k: Annotated[int, typer.Option(help="How many classes to report per image.")] = 5,
     out: Annotated[Path, typer.Option(help="CSV to write.")] = Path("predictions.csv"),
     force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
     dataset: Annotated[str | None, typer.Option(help="Narrow a stamp lookup to this dataset.")] = None,
     model: Annotated[str | None, typer.Option(help="Narrow a stamp lookup to this model.")] = None,
     objective: Annotated[str | None, typer.Option(help="Narrow a stamp lookup to this objective.")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 64,
     logs_dir: Annotated[Path, typer.Option(help="Folder of runs.")] = Path(DEFAULT.logs_dir),
+    **values: Any,
 ) -> None:
     """Classify images with a trained run (or the averaged probabilities of several): the top-k
     classes and probabilities of each image, printed and written to a CSV. Needs only the checkpoint."""
@@ -192,14 +190,12 @@ def predict(
 
     if not run:
         raise LtcliError("give the run to predict with: --run PATH or --run STAMP (repeat it for an ensemble)")
-    if top_k < 1:
-        raise LtcliError(f"--top-k must be at least 1, got {top_k}")
-    if batch_size < 1:
-        raise LtcliError(f"--batch-size must be at least 1, got {batch_size}")
+    options = PredictOptions(**settings_from_cli(PredictOptions, values))
+    top_k = options.top_k
     if out.exists() and not force:
         raise LtcliError(f"{out} already exists: pass --force to replace it, or choose another --out")
     folders = resolve_runs(logs_dir, run, model, dataset, objective, None)
-    result = predict_files(folders, images, device, top_k, batch_size, data_root)
+    result = predict_files(folders, images, options.device, top_k, options.batch_size, data_root)
     rows = result.rows
     atomic_write_text(out, csv_text(rows))
     listed = min(len(rows), 20)
@@ -217,3 +213,6 @@ def predict(
             console.print(f"[yellow]skipped {len(paths)} {what}(s):[/] " + ", ".join(map(str, paths[:5]))
                           + (" ..." if len(paths) > 5 else ""), highlight=False)
     console.print(f"wrote {out}", highlight=False)
+
+
+declare_options(predict, PredictOptions)
