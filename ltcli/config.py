@@ -129,7 +129,7 @@ class TrainConfig(RunSettings):
                        choices=HEADS)
     recipe: str | None = option(  # the second-stage recipe whose values filled the options not given
         None, "Second stage of a two-stage method, from --init-from/--weights: crt, lws or mislas; fills the "
-        "options not given (see README).", suggest=_recipes)
+        "options not given (see docs/two-stage.md).", suggest=_recipes)
     select_metric: str = option(  # the validation column whose best value picks checkpoint_best.pt
         "acc", "Validation column that picks the best checkpoint: acc, balanced_acc, macro_f1, gmean_recall, "
         "hmean_recall, lowest_recall, top5acc, and on binary tasks auroc, tpauc_ALPHA_BETA (highest wins); loss, "

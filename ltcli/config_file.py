@@ -18,21 +18,13 @@ import difflib
 from pathlib import Path
 from typing import Any
 
-from ltcli.choices import THREAD_RECORD_KEYS
 from ltcli.config import TrainConfig
 from ltcli.errors import SHOWN_CHARS, LtcliError, shown
 from ltcli.settings import FLAGS
 
-# Keys only a run's config.json has: a file with one of them is a saved run, not a hand-written file.
+# Keys only a run's config.json has (records of ltcli.engine.assemble.RUN_RECORDS): a file with one of
+# them is a saved run, not a hand-written file.
 RUN_RECORD_KEYS = ("versions", "class_names", "dataset_root")
-# Every record config.json keeps beside the settings (ltcli.engine.assemble.run_record): a saved
-# run's file may hold these and the settings, and nothing else (a typo such as `lrr` is refused).
-RUN_RECORDS = frozenset({
-    *RUN_RECORD_KEYS, "schedule_scaled", "dataset_name", "valid_split", "augment_resolved", "data_cache_resolved",
-    "amp_resolved", "channels_last_resolved", "device_resolved", "world_size", "distributed_backend",
-    "source_class_names", "num_outputs", "class_counts", "cosine_head", "model_wrapper", "train_views",
-    "drw_epoch_resolved", *THREAD_RECORD_KEYS,
-})
 MAX_YAML_VALUES = 10_000  # values a file may expand to through YAML aliases (a 300-byte alias bomb: billions)
 # Options that are alternatives: giving one on the command line replaces the file's value of either.
 EXCLUSIVE = (("dataset", "data"), ("weights", "init_from"))
@@ -192,6 +184,8 @@ def saved_run_values(path: Path, document: dict[str, Any]) -> dict[str, Any]:
     if document.get("command") == "pretrain":
         raise LtcliError(f"{path} is a pre-training run's config (`ltcli pretrain`): train from that run with "
                          "`ltcli train --init-from RUN`")
+    from ltcli.engine.assemble import RUN_RECORDS  # the owner of the records; torch is loaded for training anyway
+
     for key in document:
         if str(key) not in field_types() and str(key) not in RUN_RECORDS:
             known = [*field_types(), *RUN_RECORDS]

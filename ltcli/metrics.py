@@ -2,7 +2,7 @@
 
 Plain numpy in and plain dicts out, so the engine, `ltcli test` and the tests share one code path.
 scikit-learn computes what it has (top-k, confusion matrix, AUROC); the rest follows the definitions
-below, which the README's "Metrics" section repeats.
+below, which docs/evaluate.md's "Metrics" section repeats.
 
 - Binary runs have one logit z per sample ([N] or [N, 1]): p(positive) = sigmoid(z), and the classes
   are [negative, positive], i.e. the run's first and second class names.
@@ -54,11 +54,17 @@ SELECT_METRICS = ("loss", *VALID_COLUMNS)
 # Binary tasks (--positive-classes) also log these each epoch, with one tpauc_A_B column per --tpauc pair;
 # they can pick the best checkpoint there (highest wins).
 BINARY_VALID_COLUMNS = ("auroc",)
-# The scalars `ltcli test` prints and `ltcli runs --csv` lists, in order (TPAUC keys follow).
+SHOT_ACC_KEYS = tuple(f"{group}_shot_acc" for group in SHOT_GROUPS)  # the mean recall of each shot group
+# The scalars `ltcli test` prints and `ltcli runs --csv` lists, in order (TPAUC keys follow): every
+# validation column, the shot groups and the binary columns (a test pins that they are exactly these).
 SUMMARY_KEYS = (
-    "acc", "top5acc", "balanced_acc", "macro_f1", "many_shot_acc", "medium_shot_acc", "few_shot_acc",
-    "gmean_recall", "hmean_recall", "lowest_recall", "nll", "ece", "auroc",
+    "acc", "top5acc", "balanced_acc", "macro_f1", *SHOT_ACC_KEYS, "gmean_recall", "hmean_recall", "lowest_recall",
+    "nll", "ece", *BINARY_VALID_COLUMNS,
 )
+# The headline of a long-tailed result (the app's tables): accuracy, the class-balanced view, the
+# shot groups, the worst classes (and AUROC on a binary task).
+HEADLINE_KEYS = ("acc", "balanced_acc", *SHOT_ACC_KEYS, "gmean_recall", "hmean_recall", "lowest_recall",
+                 *BINARY_VALID_COLUMNS)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

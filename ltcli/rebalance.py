@@ -14,8 +14,6 @@ import numpy as np
 from ltcli.errors import LtcliError
 from ltcli.objectives import Objective
 
-TRAIN_RULES = ("None", "Reweight", "Resample", "SqrtResample", "DRW")
-
 
 def effective_number_weights(class_counts: Sequence[int], beta: float = 0.9999) -> np.ndarray:
     """Class-balanced weights (Cui et al., CVPR 2019, Eq. 5-6): w_c ∝ (1 - beta) / (1 - beta^n_c),
@@ -161,3 +159,4 @@ class SqrtResample(Resample):
 RULES: dict[str, type[TrainRule]] = {
     rule.name.lower(): rule for rule in (TrainRule, Reweight, Resample, SqrtResample, DeferredReweight)
 }
+TRAIN_RULES = tuple(rule.name for rule in RULES.values())  # --train-rule's names, as the rules spell them

@@ -14,7 +14,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,9 @@ def parse_objective_options(pairs: list[str]) -> dict[str, Any]:
             raise LtcliError(f"--opt takes KEY=VALUE, got {pair!r}")
         options[key.strip().replace("-", "_")] = parse_option_value(value.strip())
     return options
+def spelled(choices: Sequence[str], last: str = "or") -> str:
+    """'a, b or c': a choice list as a help text writes it, from the tuple the code checks against."""
+    return f"{', '.join(choices[:-1])} {last} {choices[-1]}" if len(choices) > 1 else "".join(choices)
 
 
 def option(default: Any = None, help: str = "", *, flags: tuple[str, ...] = (), choices: Any = None,

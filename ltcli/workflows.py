@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ltcli.data.make import SplitOptions
 from ltcli.errors import LtcliError
 from ltcli.run_folder import CONFIG_NAME, LAST_CHECKPOINT, RunFolder
+from ltcli.settings import spelled
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -70,7 +71,7 @@ def dataset_of_run(run: RunFolder, data: Path | None = None, data_root: Path | N
 # --- testing ------------------------------------------------------------------------------------------
 def check_test_split(split: str) -> None:
     if split not in TEST_SPLITS:
-        raise LtcliError(f"--split must be test or valid, got {split!r}")
+        raise LtcliError(f"--split must be {spelled(TEST_SPLITS)}, got {split!r}")
 
 
 @contextmanager

@@ -43,10 +43,10 @@ def test_a_symlink_out_of_an_area_is_refused_and_one_inside_is_not(root, tmp_pat
 
 
 def test_names_are_single_folders(root):
-    assert root.confine_name("cifar", "a_datasets") == root.datasets / "cifar"
-    for bad in ("a/b", "..", ".hidden", ""):
-        with pytest.raises(PathRefused):
-            root.confine_name(bad, "a_datasets")
+    assert root.check_name(" cifar ") == "cifar"
+    for bad in ("a/b", "a\\b", "..", ".hidden", "", "c*"):
+        with pytest.raises(PathRefused, match="give one folder name under a_datasets/"):
+            root.check_name(bad)
     assert root.relative(root.logs / "m" / "d") == "logs/m/d"
 
 

@@ -137,3 +137,63 @@ def test_a_saved_config_with_a_typed_option_changes_only_that(tmp_path, cli, cap
     assert read_config_file(path) == {"dataset": "colours", "lr": 0.3, "epochs": 12}  # records and scaled parts out
     cli("train", "--config", path, "--lr", "0.05")
     assert (captured[0].lr, captured[0].epochs, captured[0].dataset) == (0.05, 12, "colours")
+
+
+def folder_run(tmp_path: Path) -> tuple[list, str]:
+    make_dataset(tmp_path / "a_datasets" / "colours")
+    return ["--dataset", "colours"], "colours"
+
+
+def list_run(tmp_path: Path) -> tuple[list, str]:
+    from test_lists import make_lists
+
+    images, root = tmp_path / "images", tmp_path / "lists"
+    root.mkdir()
+    make_lists(root, images=images)
+    return ["--data", root, "--data-root", images], "Toy_LT"
+
+
+def pseudo_label_run(tmp_path: Path) -> tuple[list, str]:
+    """A folder run that adds pseudo-labelled images, labelled by an earlier ERM run."""
+    from conftest import only_run, write_image
+    from typer.testing import CliRunner
+
+    from ltcli.cli import app
+
+    data, name = folder_run(tmp_path)
+    result = CliRunner().invoke(app, ["train", *data, "--objective", "ERM", *map(str, TRAIN_ARGS)])
+    assert result.exit_code == 0, result.output
+    pool = tmp_path / "unlabeled"
+    for i, colour in enumerate(((220, 30, 30), (30, 200, 40), (40, 60, 230))):
+        write_image(pool / f"u{i}.png", colour, seed=80_000 + i)
+    return [*data, "--unlabeled", pool, "--pseudo-labels-from", only_run(tmp_path, "ERM")], name
+
+
+@pytest.mark.parametrize("make", [folder_run, list_run, pseudo_label_run], ids=["folder", "lists", "pseudo-labels"])
+def test_a_runs_config_json_reproduces_it(tmp_path, cli, make):
+    """`--config RUN/config.json` accepts every record run_record writes (the list dataset's
+    data_lists, the pseudo-labels') and saves the same config.json again."""
+    from ltcli.engine.assemble import RUN_RECORDS
+
+    data, dataset = make(tmp_path)
+    cli("train", *data, "--objective", "CCE", *TRAIN_ARGS)
+    runs = tmp_path / "logs" / "resnet20" / dataset / "CCE"
+    (first,) = runs.iterdir()
+    cli("train", "--config", first / "config.json")
+    (second,) = [run for run in runs.iterdir() if run != first]
+    saved = [json.loads((run / "config.json").read_text()) for run in (first, second)]
+    measured = [run.pop("thread_choices") for run in saved]  # step times (--threads auto), not settings
+    assert saved[0] == saved[1] and all(measured)
+    written = set(saved[0]) - set(TrainConfig.__dataclass_fields__)
+    assert written <= set(RUN_RECORDS)
+    expected = {"data_lists"} if dataset == "Toy_LT" else {"pseudo_labels", "labelled_train_images"} \
+        if "--unlabeled" in data else set()
+    assert expected <= written
+
+
+def test_every_record_is_known_to_a_saved_run_file():
+    """The keys that mark a saved run's file are records run_record writes."""
+    from ltcli.config_file import RUN_RECORD_KEYS
+    from ltcli.engine.assemble import RUN_RECORDS
+
+    assert set(RUN_RECORD_KEYS) <= set(RUN_RECORDS)

@@ -7,7 +7,6 @@ import math
 from typing import Any
 
 from ltcli.app.paths import DATASETS_AREA, RAW_AREA, WEIGHTS_AREA, AppRoot
-from ltcli.data.folder import split_folders
 from ltcli.run_folder import RunFileError, RunFolder
 from ltcli.runs import list_runs, summarize_run
 
@@ -25,10 +24,6 @@ def dataset_choices(root: AppRoot) -> list[str]:
         if folder.is_dir():
             found += [f"{area}/{p.name}" for p in sorted(folder.iterdir()) if p.is_dir() and not p.name.startswith(".")]
     return found
-
-
-def is_split(folder) -> bool:
-    return bool(split_folders(folder))
 
 
 def run_summaries(root: AppRoot, dataset: str | None = None) -> list[dict[str, Any]]:
@@ -83,7 +78,7 @@ def run_state(summary: dict[str, Any], running: set[str]) -> str:
     return "tested" if summary["test"] else "finished"
 
 
-def _number(value: float | None) -> float | None:
+def rounded(value: float | None) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else round(float(value), 4)
 
 
@@ -93,8 +88,8 @@ def run_rows(summaries: list[dict[str, Any]], running: set[str]) -> list[list[An
     for s in reversed(summaries):
         test = s["test"] or {}
         rows.append([s["stamp"], s["model"], s["dataset"], s["objective"], s.get("name", ""),
-                     f"{s['epochs_done'] or 0}/{s['epochs'] or '?'}", run_state(s, running), _number(s["best_valid"]),
-                     _number(test.get("acc")), _number(test.get("balanced_acc")), _number(test.get("few_shot_acc")),
+                     f"{s['epochs_done'] or 0}/{s['epochs'] or '?'}", run_state(s, running), rounded(s["best_valid"]),
+                     rounded(test.get("acc")), rounded(test.get("balanced_acc")), rounded(test.get("few_shot_acc")),
                      s["run"]])
     return rows
 

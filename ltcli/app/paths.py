@@ -55,21 +55,21 @@ class AppRoot:
         (e.g. `logs/resnet32/digits-lt/ERM/2026-01-01-10-00-00`); refused when it is absolute, holds
         `..`, or resolves (through symlinks) outside its area. The path need not exist yet."""
         text = str(text).strip()
-        shown = text if len(text) <= 100 else text[:100] + "…"  # a huge value is not echoed whole
+        echoed = text if len(text) <= 100 else text[:100] + "…"  # a huge value is not echoed whole
         if not text:
             raise PathRefused(f"no {what} given")
         if PurePosixPath(text).is_absolute() or PureWindowsPath(text).is_absolute() or text.startswith("~"):
-            raise PathRefused(f"{what} {shown!r} is refused: give a path relative to the app's root "
+            raise PathRefused(f"{what} {echoed!r} is refused: give a path relative to the app's root "
                               f"({', '.join(a + '/' for a in areas)})")
         parts = PurePosixPath(text.replace("\\", "/")).parts
         if ".." in parts:
-            raise PathRefused(f"{what} {shown!r} is refused: '..' would leave the app's root")
+            raise PathRefused(f"{what} {echoed!r} is refused: '..' would leave the app's root")
         if not parts or parts[0] not in areas:
-            raise PathRefused(f"{what} {shown!r} is refused: it must lie under {' or '.join(a + '/' for a in areas)}")
+            raise PathRefused(f"{what} {echoed!r} is refused: it must lie under {' or '.join(a + '/' for a in areas)}")
         area = self.area(parts[0]).resolve()
         target = (self.path.joinpath(*parts)).resolve()
         if not (target == area or target.is_relative_to(area)):
-            raise PathRefused(f"{what} {shown!r} is refused: it leads outside {parts[0]}/ (a symlink out of the root)")
+            raise PathRefused(f"{what} {echoed!r} is refused: it leads outside {parts[0]}/ (a symlink out of the root)")
         return target
 
     def check_name(self, name: str, what: str = "dataset", area: str = DATASETS_AREA) -> str:
@@ -80,11 +80,6 @@ class AppRoot:
             raise PathRefused(f"{what} {name[:80]!r} is refused: give one folder name under {area}/")
         return name
 
-    def confine_name(self, name: str, area: str, what: str = "dataset") -> Path:
-        """`area/name` for a bare name (one folder, not hidden), refused like `confine`."""
-        name = self.check_name(name, f"{what} name", area)
-        return self.confine(f"{area}/{name}", (area,), what)
-
     def confine_tree(self, folder: Path, text: str, what: str = "folder") -> Path:
         """`folder` (confined already) if nothing under it is a symlink out of the root: each file and
         folder resolved, so an image folder cannot hold a link to a file elsewhere on the machine."""
@@ -92,8 +87,8 @@ class AppRoot:
         if folder.is_dir():
             for entry in folder.rglob("*"):
                 if entry.is_symlink() and not entry.resolve().is_relative_to(root):
-                    shown = entry.relative_to(folder).as_posix()
-                    raise PathRefused(f"{what} {str(text)[:100]!r} is refused: {shown} in it is a symlink out of the "
+                    link = entry.relative_to(folder).as_posix()
+                    raise PathRefused(f"{what} {str(text)[:100]!r} is refused: {link} in it is a symlink out of the "
                                       "app's root")
         return folder
 

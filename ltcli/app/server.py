@@ -39,7 +39,7 @@ def make_context(root: str | Path, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
 
 def build_app(context: AppContext) -> gr.Blocks:
     """The Blocks of the page. Named endpoints (api_name): train, stop, jobs, infer, compare, tune,
-    runs, test, resume, stats; the README documents their inputs and outputs."""
+    runs, test, resume, stats; docs/app.md documents their inputs and outputs."""
     train, infer, compare, runs, data = (TrainTab(context), InferTab(context), CompareTab(context),
                                          RunsTab(context), DataTab(context))
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:

@@ -14,7 +14,7 @@ from ltcli.errors import LtcliError, describe_os_error
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def shown(handler: F) -> F:
+def page_errors(handler: F) -> F:
     """Raise a library error as gr.Error: one line on the page (a toast) and the error message of
     an API call, never a stack trace, never a server path (AppContext.public). The wrapper keeps
     the handler's signature, so the API's parameter names are the handler's."""

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
+from ltcli.cli.declared import declare_options, settings_from_cli
 from ltcli.cli.root import app, console, err_console, file_progress, friendly
 from ltcli.config import DEFAULT
+from ltcli.data.download import DOWNLOADS
+from ltcli.data.make import SplitOptions
 from ltcli.errors import LtcliError, check_name
 from ltcli.layout import RAW_DIR
+from ltcli.settings import spelled
 
 if TYPE_CHECKING:
     from ltcli.data.folder import FolderScan
@@ -49,7 +53,7 @@ def demo_data(
 @app.command()
 @friendly
 def download(
-    name: Annotated[str, typer.Argument(help="cifar10, cifar100, mnist or fashion-mnist.")],
+    name: Annotated[str, typer.Argument(help=f"{spelled(tuple(DOWNLOADS))}.")],
     root: Annotated[Path, typer.Option(help="Folder of raw datasets: writes ROOT/NAME.")] = Path(RAW_DIR),
     cache: Annotated[
         Path | None, typer.Option(help="Where torchvision keeps the archive (default ROOT/.downloads).")
@@ -58,20 +62,20 @@ def download(
     """Download a standard dataset (torchvision's downloader and checksums) into data_split/NAME/{train,test}/,
     keeping its official split; never overwrites. Then `ltcli split NAME-lt --src data_split/NAME
     --imbalance-factor 100` gives the literature's long-tailed version (e.g. CIFAR-10-LT)."""
-    from ltcli.data.download import check_destination, get_source, open_splits, write_dataset
+    from ltcli.data.download import check_destination, get_download, open_splits, write_dataset
 
-    source = get_source(name)
-    destination = root / source.name
+    dataset = get_download(name)
+    destination = root / dataset.name
     cache = cache if cache is not None else root / ".downloads"
     check_destination(destination)
-    console.print(f"{source.summary}: fetching into {cache} (torchvision)", highlight=False, soft_wrap=True)
-    splits = open_splits(source, cache)
+    console.print(f"{dataset.summary}: fetching into {cache} (torchvision)", highlight=False, soft_wrap=True)
+    splits = open_splits(dataset, cache)
     with file_progress("writing") as progress:
-        task = progress.add_task("write", total=sum(len(dataset) for dataset in splits.values()))
-        counts = write_dataset(source, splits, destination, on_file=lambda: progress.advance(task))
+        task = progress.add_task("write", total=sum(len(part) for part in splits.values()))
+        counts = write_dataset(dataset, splits, destination, on_file=lambda: progress.advance(task))
     sizes = ", ".join(f"{split} {sum(per_class.values())}" for split, per_class in counts.items())
     console.print(f"wrote {destination}: {sizes} images in {len(counts['train'])} classes (the archive stays in "
-                  f"{cache}); next: ltcli split {source.name}-lt --src {destination} --imbalance-factor 100",
+                  f"{cache}); next: ltcli split {dataset.name}-lt --src {destination} --imbalance-factor 100",
                   highlight=False, soft_wrap=True)
 
 
@@ -80,34 +84,9 @@ def download(
 def split(
     name: Annotated[str, typer.Argument(help="Dataset name: reads data_split/NAME, writes a_datasets/NAME.")],
     src: Annotated[Path | None, typer.Option(help="Read this folder instead of data_split/NAME.")] = None,
-    ratios: Annotated[
-        str | None, typer.Option(help="train,valid,test fractions of a raw folder (default 0.7,0.15,0.15).")
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the per-class shuffles and long-tail choices.")] = 0,
-    link: Annotated[str, typer.Option(help="copy, hardlink or symlink the files.")] = "copy",
-    force: Annotated[bool, typer.Option(help="Replace an existing a_datasets/NAME.")] = False,
-    imbalance_factor: Annotated[
-        float | None, typer.Option(help="Make the train part long-tailed: head count / tail count (100), or "
-                                   "its inverse, tail / head (0.01), the same tail.")
-    ] = None,
-    profile: Annotated[str | None, typer.Option(help="Long-tail profile: exp (default) or step.")] = None,
-    class_order: Annotated[
-        str | None, typer.Option(help="Head-to-tail class order, comma separated (default: sorted names).")
-    ] = None,
-    n_max: Annotated[
-        int | None, typer.Option(help="Head class count (default: the largest train count available).")
-    ] = None,
-    counts: Annotated[str | None, typer.Option(
-        help="Exact training images per class: 5000,100 (sorted class order; 100*9 repeats), or CLASS=N,... "
-        "naming every class.")] = None,
-    similar: Annotated[list[str] | None, typer.Option(
-        help="A:B:P:LAMBDA: replace a fraction P of class A's training images by LAMBDA*x_A+(1-LAMBDA)*x_B "
-        "(PNG; repeatable, one per class A).")] = None,
-    valid_from_train: Annotated[float | None, typer.Option(
-        help="A source with train/ and test/ only: carve this fraction of each train class off as valid/ "
-        "(seeded, at least one image), e.g. 0.1.")] = None,
     data_split_dir: Annotated[Path, typer.Option(help="Folder of raw datasets.")] = Path(RAW_DIR),
     datasets_dir: Annotated[Path, typer.Option(help="Folder of split datasets.")] = Path(DEFAULT.datasets_dir),
+    **values: Any,
 ) -> None:
     """Split data_split/NAME/<class>/ into a_datasets/NAME/{train,valid,test}/<class>/, stratified and seeded.
 
@@ -115,18 +94,20 @@ def split(
     (or --counts) then shapes only the train part; --similar mixes only training images. The source
     is never moved, renamed or deleted.
     """
-    from ltcli.data.make import SplitOptions, make_split
+    from ltcli.data.make import make_split
 
     check_name(name, "the dataset NAME")
     source = src if src is not None else data_split_dir / name
     destination = datasets_dir / name
-    options = SplitOptions(ratios=ratios, seed=seed, link=link, force=force, imbalance_factor=imbalance_factor,
-                           profile=profile, class_order=class_order, n_max=n_max, counts=counts,
-                           similar=tuple(similar or ()), valid_from_train=valid_from_train)
+    settings = settings_from_cli(SplitOptions, values)  # every option of SplitOptions (its fields' declarations)
+    options = SplitOptions(**{key: value for key, value in settings.items() if value is not None})
     manifest, plan, scans = make_split(source, destination, options, scan=scan_with_progress,
                                        write=write_with_progress)
     print_split_summary(name, source, destination, manifest)
     print_skipped(list(scans.values()), plan.ignored_folders)
+
+
+declare_options(split, SplitOptions)
 
 
 def print_skipped(scans: list[FolderScan], ignored_folders: list[Path]) -> None:
@@ -270,8 +251,9 @@ def print_stats(name: str, result: DatasetStats) -> None:
     console.print(table)
     counts = result.reference_counts
     ratio = result.imbalance_ratio()
-    shown = f"{ratio:.1f} ({max(counts)} / {min(counts)})" if ratio is not None else "undefined (a class has no image)"
-    _say(f"imbalance ratio ({reference}): {shown}")
+    ratio_text = (f"{ratio:.1f} ({max(counts)} / {min(counts)})" if ratio is not None
+                  else "undefined (a class has no image)")
+    _say(f"imbalance ratio ({reference}): {ratio_text}")
     _say(f"groups by {reference} count (head > {MANY_SHOT_MIN}, tail < {FEW_SHOT_MAX}): "
          + ", ".join(f"{group} {len(members)}" for group, members in result.groups().items()))
     missing = {split: names for split, names in result.missing_classes().items() if names}

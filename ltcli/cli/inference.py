@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
+from ltcli.cli.declared import declare_options, settings_from_cli
 from ltcli.cli.root import app, console, friendly
 from ltcli.config import DEFAULT
 from ltcli.errors import LtcliError
-from ltcli.metrics import FEW_SHOT_MAX, MANY_SHOT_MIN
+from ltcli.evaluation import PredictOptions, TestOptions
+from ltcli.settings import spelled
+from ltcli.workflows import TEST_SPLITS
 
 RUN_HELP = ("Run folder, checkpoint .pt, or stamp (YYYY-MM-DD-HH-MM-SS, or latest); repeat it to average "
             "several runs' probabilities (an ensemble).")
@@ -113,48 +116,36 @@ def test(
     data_root: Annotated[Path | None, typer.Option(
         help="Lists only: the folder their image paths are relative to (default: the run's own, else the lists' "
         "folder).")] = None,
-    split_name: Annotated[str, typer.Option("--split", help="test or valid.")] = "test",
+    split_name: Annotated[str, typer.Option("--split", help=f"{spelled(TEST_SPLITS)}.")] = "test",
     out: Annotated[Path | None, typer.Option(
         help="Write the results here (default: the run's folder; for an ensemble a new logs/ensembles/DATASET/STAMP).")
     ] = None,
     force: Annotated[bool, typer.Option(help="Replace results already in --out.")] = False,
-    many_shot: Annotated[int, typer.Option(help="Many-shot: more than this many training images.")] = MANY_SHOT_MIN,
-    few_shot: Annotated[int, typer.Option(help="Few-shot: fewer than this many training images.")] = FEW_SHOT_MAX,
     tpauc: Annotated[list[str] | None, typer.Option(
         help="TPAUC ALPHA,BETA: fraction of lowest-scored positives, of highest-scored negatives (repeatable; "
         "default 0.5,0.5).")] = None,
-    tau_norm: Annotated[str | None, typer.Option(
-        "--tau-norm", help="Tau-normalise the classifier: w_c / ||w_c||^TAU, bias dropped (Kang et al. 2020). One "
-        "TAU, or a grid for --sweep: 0:2:0.1 (START:STOP:STEP) or 0,0.5,1.")] = None,
-    logit_adjust: Annotated[str | None, typer.Option(
-        "--logit-adjust", help="Post-hoc logit adjustment: logits - TAU * log(training prior) (Menon et al. 2021). "
-        "One TAU, or a grid for --sweep.")] = None,
-    sweep: Annotated[bool, typer.Option(
-        "--sweep", help="Choose TAU from the grid on the run's valid/ split, then test with it alone.")] = False,
-    sweep_metric: Annotated[str | None, typer.Option(
-        help="What the sweep optimises on valid/ (default balanced_acc; nll and ece are minimised).")] = None,
     temperatures: Annotated[str | None, typer.Option(
         help="One temperature per --run, in order (1,2): average softmax(logits / t) instead of softmax(logits).")
     ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     datasets_dir: Annotated[Path, typer.Option(help="Folder of split datasets.")] = Path(DEFAULT.datasets_dir),
     logs_dir: Annotated[Path, typer.Option(help="Folder of runs.")] = Path(DEFAULT.logs_dir),
+    **values: Any,
 ) -> None:
     """Evaluate a run's best checkpoint (or several runs' averaged probabilities); write metrics.json,
     per_class.csv, predictions.csv, confusion_matrix.svg, per_class_recall.svg (and roc_curve.svg for
     a binary task). With --tau-norm, --logit-adjust or --temperatures the file names carry the
     correction (metrics_taunorm.json, ...), so the plain results stay."""
-    from ltcli.posthoc import PosthocPlan
     from ltcli.workflows import check_test_split, dataset_of_run, run_test
 
     check_test_split(split_name)
-    options = {"many_min": many_shot, "few_max": few_shot, "tpauc": parse_tpauc(tpauc)}
+    scoring = TestOptions(**settings_from_cli(TestOptions, values))
+    options = {**scoring.metric_options(), "tpauc": parse_tpauc(tpauc)}
     folders = resolve_runs(logs_dir, run, model, dataset, objective, datetime)
-    plan = PosthocPlan.from_options(tau_norm, logit_adjust, sweep, sweep_metric, temperatures, len(folders), split_name)
+    plan = scoring.plan(temperatures, len(folders), split_name)
     if data is None and dataset is not None:
         data = datasets_dir / dataset
     source = dataset_of_run(folders[0], data, data_root)
-    result = run_test(folders, split_name, source, device, out, force, options, plan, logs_dir)
+    result = run_test(folders, split_name, source, scoring.device, out, force, options, plan, logs_dir)
     metrics = result.metrics
     if "sweep" in metrics.get("posthoc", {}):
         console.print(sweep_table(metrics["posthoc"], plan.correction.key))
@@ -172,6 +163,9 @@ def test(
     console.print("wrote " + ", ".join(p.name for p in result.files) + f" in {result.out_dir}", highlight=False)
 
 
+declare_options(test, TestOptions)
+
+
 @app.command()
 @friendly
 def predict(
@@ -180,15 +174,13 @@ def predict(
     data_root: Annotated[Path | None, typer.Option(
         help="The folder a .txt list's paths are relative to (default: the list's folder).")] = None,
     run: Annotated[list[str] | None, typer.Option(help=RUN_HELP)] = None,
-    top_k: Annotated[int, typer.Option(help="How many classes to report per image.")] = 5,
     out: Annotated[Path, typer.Option(help="CSV to write.")] = Path("predictions.csv"),
     force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
     dataset: Annotated[str | None, typer.Option(help="Narrow a stamp lookup to this dataset.")] = None,
     model: Annotated[str | None, typer.Option(help="Narrow a stamp lookup to this model.")] = None,
     objective: Annotated[str | None, typer.Option(help="Narrow a stamp lookup to this objective.")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 64,
     logs_dir: Annotated[Path, typer.Option(help="Folder of runs.")] = Path(DEFAULT.logs_dir),
+    **values: Any,
 ) -> None:
     """Classify images with a trained run (or the averaged probabilities of several): the top-k
     classes and probabilities of each image, printed and written to a CSV. Needs only the checkpoint."""
@@ -198,28 +190,29 @@ def predict(
 
     if not run:
         raise LtcliError("give the run to predict with: --run PATH or --run STAMP (repeat it for an ensemble)")
-    if top_k < 1:
-        raise LtcliError(f"--top-k must be at least 1, got {top_k}")
-    if batch_size < 1:
-        raise LtcliError(f"--batch-size must be at least 1, got {batch_size}")
+    options = PredictOptions(**settings_from_cli(PredictOptions, values))
+    top_k = options.top_k
     if out.exists() and not force:
         raise LtcliError(f"{out} already exists: pass --force to replace it, or choose another --out")
     folders = resolve_runs(logs_dir, run, model, dataset, objective, None)
-    result = predict_files(folders, images, device, top_k, batch_size, data_root)
+    result = predict_files(folders, images, options.device, top_k, options.batch_size, data_root)
     rows = result.rows
     atomic_write_text(out, csv_text(rows))
-    shown = min(len(rows), 20)
+    listed = min(len(rows), 20)
     table = Table("file", "top class", "probability", "then", title=f"{result.label}: {len(rows)} image(s)",
                   title_justify="left")
-    for row in rows[:shown]:
+    for row in rows[:listed]:
         rest = ", ".join(f"{row[f'class_{r}']} {row[f'probability_{r}']:.2f}"
                          for r in range(2, min(top_k, len(result.class_names)) + 1))
         table.add_row(row["file"], row["class_1"], f"{row['probability_1']:.3f}", rest)
     console.print(table)
-    if shown < len(rows):
-        console.print(f"... {len(rows) - shown} more in {out}")
+    if listed < len(rows):
+        console.print(f"... {len(rows) - listed} more in {out}")
     for what, paths in (("unreadable image", result.corrupt), ("non-image file", result.skipped)):
         if paths:
             console.print(f"[yellow]skipped {len(paths)} {what}(s):[/] " + ", ".join(map(str, paths[:5]))
                           + (" ..." if len(paths) > 5 else ""), highlight=False)
     console.print(f"wrote {out}", highlight=False)
+
+
+declare_options(predict, PredictOptions)

@@ -65,7 +65,7 @@ IDENTITY_COLUMNS = ("model", "dataset", "objective")
 TABLE_TEST_KEYS = (("acc", "acc"), ("balanced_acc", "bal"), ("few_shot_acc", "few"))
 
 
-def _number(value: float | None, digits: int = 3) -> str:
+def formatted(value: float | None, digits: int = 3) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
@@ -109,13 +109,13 @@ def runs_table(summaries: list[dict], title: str) -> tuple[Table, str]:
             table.add_row(s["stamp"], *([" ".join(s[c] for c in varying)] if varying else []),
                           *([""] if named else []), "", "[red]unreadable[/]", *([""] * len(TABLE_TEST_KEYS)))
             continue
-        best_value = _number(s["best_valid"])
+        best_value = formatted(s["best_valid"])
         if not one_metric and best_value:
             best_value = f"{s['select_metric']} {best_value}"
         table.add_row(
             s["stamp"], *([" ".join(s[c] for c in varying)] if varying else []),
             *([escape(s["name"])] if named else []), f"{s['epochs_done']}/{s['epochs']}", best_value,
-            *(_number(s["test"].get(key)) for key, _ in TABLE_TEST_KEYS),
+            *(formatted(s["test"].get(key)) for key, _ in TABLE_TEST_KEYS),
         )
     best = f"validation {next(iter(metrics))}" if one_metric else "validation value of the run's --select-metric"
     legend = (f"valid: best {best}; acc, bal, few: top-1, balanced and few-shot accuracy on test/ "

@@ -15,7 +15,7 @@ from ltcli.errors import LtcliError
 @friendly
 def study(
     file: Annotated[Path, typer.Argument(help="Study file (YAML): name, train, grid; optional split, "
-                                         "second_stage, test, figure (see README).")],
+                                         "second_stage, test, figure (see docs/studies.md).")],
     jobs: Annotated[int, typer.Option(help="Points trained at once (processes on this machine).")] = 1,
     executor: Annotated[str, typer.Option(
         help="processes (this machine, --jobs), local (submitit's LocalExecutor) or slurm (submitit).")

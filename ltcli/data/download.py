@@ -29,7 +29,7 @@ SPLITS = ("train", "test")
 
 
 @dataclass(frozen=True)
-class Source:
+class Download:
     """A torchvision dataset class and how its classes become folder names."""
 
     name: str
@@ -45,20 +45,20 @@ class Source:
         return dataset_class(str(cache), train=split == "train", download=True)
 
 
-SOURCES = {source.name: source for source in (
-    Source("cifar10", "CIFAR10", "CIFAR-10: 32x32 colour, 10 classes, 50,000 train / 10,000 test"),
-    Source("cifar100", "CIFAR100", "CIFAR-100: 32x32 colour, 100 classes, 50,000 train / 10,000 test"),
-    Source("mnist", "MNIST", "MNIST: 28x28 grey digits, 10 classes, 60,000 train / 10,000 test",
+DOWNLOADS = {download.name: download for download in (
+    Download("cifar10", "CIFAR10", "CIFAR-10: 32x32 colour, 10 classes, 50,000 train / 10,000 test"),
+    Download("cifar100", "CIFAR100", "CIFAR-100: 32x32 colour, 100 classes, 50,000 train / 10,000 test"),
+    Download("mnist", "MNIST", "MNIST: 28x28 grey digits, 10 classes, 60,000 train / 10,000 test",
            class_names=tuple(str(digit) for digit in range(10))),
-    Source("fashion-mnist", "FashionMNIST", "Fashion-MNIST: 28x28 grey clothing, 10 classes, 60,000 / 10,000"),
+    Download("fashion-mnist", "FashionMNIST", "Fashion-MNIST: 28x28 grey clothing, 10 classes, 60,000 / 10,000"),
 )}
 
 
-def get_source(name: str) -> Source:
+def get_download(name: str) -> Download:
     try:
-        return SOURCES[name.lower()]
+        return DOWNLOADS[name.lower()]
     except KeyError:
-        raise LtcliError(f"unknown dataset {name!r}: `ltcli download` fetches {', '.join(SOURCES)}") from None
+        raise LtcliError(f"unknown dataset {name!r}: `ltcli download` fetches {', '.join(DOWNLOADS)}") from None
 
 
 def folder_names(names: list[str]) -> list[str]:
@@ -79,35 +79,35 @@ def check_destination(destination: Path) -> None:
                          "or pass another --root")
 
 
-def open_splits(source: Source, cache: Path) -> dict[str, Any]:
+def open_splits(download: Download, cache: Path) -> dict[str, Any]:
     """Both splits, through torchvision's downloader and checks; a failed download is one line. A cache
     folder that cannot be made is said as such, not blamed on the network."""
     try:
         cache.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise LtcliError(f"cannot keep the {source.name} archive in {cache}: {describe_os_error(error)}") from None
+        raise LtcliError(f"cannot keep the {download.name} archive in {cache}: {describe_os_error(error)}") from None
     splits = {}
     for split in SPLITS:
         try:
-            splits[split] = source.open(cache, split)
+            splits[split] = download.open(cache, split)
         except urllib.error.URLError as error:
-            raise LtcliError(download_failed(source, cache, str(error.reason))) from None
+            raise LtcliError(download_failed(download, cache, str(error.reason))) from None
         except (RuntimeError, OSError) as error:  # torchvision: a bad checksum, every mirror failing
             lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-            raise LtcliError(download_failed(source, cache, lines[-1] if lines else type(error).__name__)) from None
+            raise LtcliError(download_failed(download, cache, lines[-1] if lines else type(error).__name__)) from None
     return splits
 
 
-def download_failed(source: Source, cache: Path, reason: str) -> str:
-    return (f"cannot download {source.name} ({reason}): check the network connection, or put the archive that "
-            f"torchvision.datasets.{source.dataset_class} downloads into {cache}")
+def download_failed(download: Download, cache: Path, reason: str) -> str:
+    return (f"cannot download {download.name} ({reason}): check the network connection, or put the archive that "
+            f"torchvision.datasets.{download.dataset_class} downloads into {cache}")
 
 
-def write_dataset(source: Source, splits: dict[str, Any], destination: Path,
+def write_dataset(download: Download, splits: dict[str, Any], destination: Path,
                   on_file: Callable[[], None] | None = None) -> dict[str, dict[str, int]]:
     """Write every image of `splits` as PNG under `destination/<split>/<class>/`, built in a staging
     folder and renamed into place; returns the counts per split and class."""
-    names = folder_names(list(source.class_names or splits["train"].classes))
+    names = folder_names(list(download.class_names or splits["train"].classes))
     counts: dict[str, dict[str, int]] = {split: dict.fromkeys(names, 0) for split in splits}
     staging = new_staging(destination)
     try:

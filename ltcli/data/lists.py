@@ -112,7 +112,7 @@ def _fail(file: Path, line: int, message: str) -> LtcliError:
 def check_relative(file: Path, paths: list[bytes], numbers: np.ndarray) -> None:
     """Every path stays under the image root: relative, no `..` step, no NUL. A list is data, and a
     list that names /etc/passwd or ../../secret.png must not make ltcli read it (the app confines
-    everything to its root; the CLI keeps to what the README promises: relative paths)."""
+    everything to its root; the CLI keeps to what docs/datasets.md promises: relative paths)."""
     joined = b"\n".join(paths)
     if b"\0" not in joined and b".." not in joined and not joined.startswith(b"/") and b"\n/" not in joined:
         return  # the common case: one C-level scan
@@ -120,8 +120,8 @@ def check_relative(file: Path, paths: list[bytes], numbers: np.ndarray) -> None:
         parts = path.split(b"/")
         if b"\0" in path or path.startswith(b"/") or b".." in parts:
             what = "a NUL byte" if b"\0" in path else "an absolute path" if path.startswith(b"/") else "a `..` step"
-            shown = path.replace(b"\0", b"\\0").decode("utf-8", "replace")[:200]
-            raise _fail(file, int(numbers[entry]) + 1, f"{what} in '{shown}': image paths are relative to the "
+            printable = path.replace(b"\0", b"\\0").decode("utf-8", "replace")[:200]
+            raise _fail(file, int(numbers[entry]) + 1, f"{what} in '{printable}': image paths are relative to the "
                         "image root (--data-root, default the lists' folder) and stay inside it")
 
 
@@ -261,9 +261,6 @@ class ListDataset(Dataset):
     @property
     def targets(self) -> np.ndarray:
         return self.index.labels
-
-    def relative_path(self, index: int) -> str:
-        return self.index.path(index)
 
     def file_path(self, index: int) -> str:
         path = self.index.path(index)

@@ -8,31 +8,44 @@ mixes, and write it all at once (`ltcli.data.split.write_split`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from ltcli.data.folder import FolderScan
-from ltcli.data.split import SplitPlan
+from ltcli.data.longtail import PROFILES
+from ltcli.data.split import DEFAULT_RATIOS, LINK_MODES, SplitPlan
 from ltcli.errors import LtcliError
-
-# The options of a split, by name (the `split:` keys of a study file, and `ltcli split`'s flags).
-SPLIT_OPTIONS = ("src", "ratios", "seed", "link", "imbalance_factor", "profile", "class_order", "n_max", "counts",
-                 "similar", "valid_from_train")
+from ltcli.settings import option, spelled
 
 
 @dataclass
 class SplitOptions:
-    ratios: str | None = None
-    seed: int = 0
-    link: str = "copy"
-    force: bool = False
-    imbalance_factor: float | None = None
-    profile: str | None = None
-    class_order: str | None = None
-    n_max: int | None = None
-    counts: str | None = None
-    similar: Sequence[str] = field(default_factory=tuple)
-    valid_from_train: float | None = None
+    """The options of a split, declared once: `ltcli split`'s flags, a study file's `split:` keys
+    (SPLIT_KEYS) and the app's split of a raw folder read them from here."""
+
+    ratios: str | None = option(None, f"train,valid,test fractions of a raw folder (default {DEFAULT_RATIOS}).")
+    seed: int = option(0, "Seed of the per-class shuffles and long-tail choices.")
+    link: str = option("copy", f"{spelled(LINK_MODES)} the files.", choices=LINK_MODES)
+    force: bool = option(False, "Replace an existing a_datasets/NAME.")
+    imbalance_factor: float | None = option(
+        None, "Make the train part long-tailed: head count / tail count (100), or its inverse, tail / head (0.01), "
+        "the same tail.")
+    profile: str | None = option(None, f"Long-tail profile: {spelled(PROFILES)} (default {PROFILES[0]}).",
+                                 choices=PROFILES)
+    class_order: str | None = option(None, "Head-to-tail class order, comma separated (default: sorted names).")
+    n_max: int | None = option(None, "Head class count (default: the largest train count available).")
+    counts: str | None = option(None, "Exact training images per class: 5000,100 (sorted class order; 100*9 "
+                                "repeats), or CLASS=N,... naming every class.")
+    similar: Sequence[str] = option(
+        help="A:B:P:LAMBDA: replace a fraction P of class A's training images by LAMBDA*x_A+(1-LAMBDA)*x_B (PNG; "
+        "repeatable, one per class A).", factory=tuple, cli_type=list[str])
+    valid_from_train: float | None = option(
+        None, "A source with train/ and test/ only: carve this fraction of each train class off as valid/ (seeded, "
+        "at least one image), e.g. 0.1.")
+
+
+# A study's `split:` keys: the folder to split, and every option but --force (the study replaces its own splits).
+SPLIT_KEYS = ("src", *(f.name for f in fields(SplitOptions) if f.name != "force"))
 
 
 def check_long_tail_options(
@@ -94,10 +107,9 @@ def make_split(
     from ltcli.data.counts import plan_counts
     from ltcli.data.folder import list_class_dirs, split_folders
     from ltcli.data.lists import find_lists
-    from ltcli.data.longtail import PROFILES, parse_class_order, plan_long_tail
+    from ltcli.data.longtail import parse_class_order, plan_long_tail
     from ltcli.data.similar import parse_similar, plan_similar
     from ltcli.data.split import (
-        DEFAULT_RATIOS,
         apply_counts,
         apply_long_tail,
         carve_valid,
@@ -134,7 +146,7 @@ def make_split(
         apply_counts(plan, plan_counts(o.counts, available))
     elif imbalance_factor is not None:
         order = parse_class_order(o.class_order, list(available))
-        apply_long_tail(plan, plan_long_tail(available, imbalance_factor, o.profile or "exp", order, o.n_max))
+        apply_long_tail(plan, plan_long_tail(available, imbalance_factor, o.profile or PROFILES[0], order, o.n_max))
     if similar:
         plan.similar = plan_similar(similar, plan.assignment["train"], o.seed)
     writer = write or (lambda p, s, d, link, force: write_split(p, s, d, link, force))

@@ -4,7 +4,7 @@ schedule. Nothing is written here, so every check runs before a run folder exist
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from timm.scheduler.scheduler import Scheduler
 from timm.utils import ModelEmaV3
 from torch import nn
 
+from ltcli.choices import THREAD_RECORD_KEYS
 from ltcli.config import TrainConfig
 from ltcli.data.binary import BINARY_CLASS_NAMES, IsPositive, parse_positive_classes
 from ltcli.data.fastjpeg import draft_loader
@@ -207,10 +208,21 @@ def build_pipeline_for(config: TrainConfig, data: TrainData, task: Task, rule: T
     return pipeline
 
 
+# Every record config.json keeps beside the settings (run_record refuses to write another), so
+# `ltcli train --config RUN/config.json` (ltcli.config_file) knows them all.
+RUN_RECORDS = (
+    "schedule_scaled", "dataset_name", "dataset_root", "data_lists", "valid_split", "augment_resolved",
+    "data_cache_resolved", "amp_resolved", "channels_last_resolved", "device_resolved", "world_size",
+    "distributed_backend", "class_names", "source_class_names", "num_outputs", "class_counts",
+    "cosine_head", "model_wrapper", "train_views", "drw_epoch_resolved", "versions", "pseudo_labels",
+    "labelled_train_images", *THREAD_RECORD_KEYS,
+)
+
+
 def run_record(training: Training, augment: str) -> dict[str, Any]:
     """config.json: the settings, then how each `auto` was resolved and what the data held."""
     config, task, dist = training.config, training.task, training.dist
-    return {
+    record = {
         **config.to_dict(),
         "dataset_name": training.dataset_name,
         **(training.source.record() if training.source else {"dataset_root": str(training.root.resolve())}),
@@ -227,6 +239,10 @@ def run_record(training: Training, augment: str) -> dict[str, Any]:
         **({"pseudo_labels": training.pseudo.record(), "labelled_train_images": len(training.data.train)
             - int(training.pseudo.kept.sum())} if training.pseudo is not None else {}),
     }
+    undeclared = set(record) - {f.name for f in fields(config)} - set(RUN_RECORDS)
+    if undeclared:
+        raise AssertionError(f"run_record writes {sorted(undeclared)}: add them to RUN_RECORDS")
+    return record
 
 
 def model_wrapper(model: nn.Module, method: Method) -> str | None:

@@ -42,14 +42,14 @@ PSEUDO_LABELS_CSV = "pseudo_labels.csv"
 class PseudoLabels:
     """RUN's prediction for every readable unlabeled image, and which of them train."""
 
-    source: str
+    unlabeled: str  # the --unlabeled folder or list
     run: str
     threshold: float
     class_names: list[str]
     paths: list[str]
     labels: np.ndarray  # class index of each image (RUN's top-1)
     confidence: np.ndarray  # RUN's probability of that class
-    unreadable: int  # images of the source that do not decode: never labelled
+    unreadable: int  # images of --unlabeled that do not decode: never labelled
 
     @property
     def kept(self) -> np.ndarray:
@@ -68,34 +68,34 @@ class PseudoLabels:
 
     def record(self) -> dict[str, Any]:
         """What config.json says about them."""
-        return {"unlabeled": self.source, "from_run": self.run, "threshold": self.threshold,
+        return {"unlabeled": self.unlabeled, "from_run": self.run, "threshold": self.threshold,
                 "images": len(self.paths), "kept": int(self.kept.sum()), "unreadable": self.unreadable,
                 "kept_per_class": self.kept_per_class(), "file": PSEUDO_LABELS_CSV}
 
 
-def pseudo_label(source: str | Path, run_ref: str | Path, class_names: Sequence[str], dataset_root: Path,
+def pseudo_label(unlabeled: str | Path, run_ref: str | Path, class_names: Sequence[str], dataset_root: Path,
                  logs_dir: Path, device: torch.device, threshold: float = 0.0, batch_size: int = 128,
                  workers: int = 0, listed: set[str] | None = None) -> PseudoLabels:
-    """Label every image of `source` with RUN's best checkpoint (through its own evaluation
+    """Label every image of `unlabeled` with RUN's best checkpoint (through its own evaluation
     transform); RUN must know exactly the dataset's classes, in the same order. `listed`: a list
-    dataset's files (every split), none of which the source may hold."""
-    source_run = resolve_run_ref(logs_dir, run_ref, option="--pseudo-labels-from")
-    member = load_run(source_run, device)
+    dataset's files (every split), none of which --unlabeled may hold."""
+    labelling_run = resolve_run_ref(logs_dir, run_ref, option="--pseudo-labels-from")
+    member = load_run(labelling_run, device)
     if list(member.class_names) != list(class_names):
-        raise LtcliError(f"--pseudo-labels-from {source_run.path} predicts {', '.join(member.class_names)}, not the "
+        raise LtcliError(f"--pseudo-labels-from {labelling_run.path} predicts {', '.join(member.class_names)}, not the "
                          f"dataset's classes ({', '.join(class_names)}): its labels would be another task's")
-    found = unlabeled_images(source, dataset_root if listed is None else None)
+    found = unlabeled_images(unlabeled, dataset_root if listed is None else None)
     if listed is not None:  # a list dataset: its images may share a folder with the pool, never a file
         inside = next((p for p in [*found.images, *found.corrupt] if os.path.normpath(str(p)) in listed), None)
         if inside is not None:
-            raise LtcliError(f"--unlabeled {source} holds {inside}, an image of the dataset's lists: its validation "
+            raise LtcliError(f"--unlabeled {unlabeled} holds {inside}, an image of the dataset's lists: its validation "
                              "and test images must stay unseen, and its training images are labelled already")
     caches, _ = ensemble_caches([member], lambda m: ImageFiles(found.images, m.eval_transform()), device,
                                 batch_size, workers)
     log_probs = ensemble_log_probs(caches)
     labels = log_probs.argmax(axis=1)
     confidence = np.exp(log_probs[np.arange(labels.size), labels])
-    return PseudoLabels(source=str(source), run=str(source_run.path), threshold=float(threshold),
+    return PseudoLabels(unlabeled=str(unlabeled), run=str(labelling_run.path), threshold=float(threshold),
                         class_names=list(class_names), paths=[str(p) for p in found.images], labels=labels,
                         confidence=confidence, unreadable=len(found.corrupt))
 
@@ -114,7 +114,7 @@ def read_pseudo_labels(path: Path, record: dict[str, Any], class_names: Sequence
         raise LtcliError(f"cannot resume: {path} is missing or damaged ({error!r}); it records the pseudo-labels "
                          "this run trains on") from None
     # the threshold recorded decides `kept`; a row whose kept flag disagrees was edited
-    pseudo = PseudoLabels(source=str(record.get("unlabeled")), run=str(record.get("from_run")),
+    pseudo = PseudoLabels(unlabeled=str(record.get("unlabeled")), run=str(record.get("from_run")),
                           threshold=float(record.get("threshold", 0.0)), class_names=list(class_names),
                           paths=[r["path"] for r in rows], labels=labels, confidence=confidence,
                           unreadable=int(record.get("unreadable", 0)))

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import fnmatch
-
 import timm
 from torch import nn
 
 from ltcli.errors import LtcliError
 from ltcli.models import (
-    cifar_resnet,  # noqa: F401  (registers resnet20/32/44/56/110 with timm)
+    cifar_resnet,  # registers resnet20/32/44/56/110 with timm
     small_resnet,  # noqa: F401  (registers resnet18_small ... resnet152_small with timm)
 )
 from ltcli.models.heads import use_cosine_classifier, use_head
 
-CIFAR_MODELS = ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110")
+# The CIFAR ResNets, as cifar_resnet registered them (timm's register_model appends each to __all__).
+CIFAR_MODELS = tuple(cifar_resnet.__all__)
 
 
 def list_models(pattern: str = "*") -> list[str]:
-    """timm's model names (ours included) matching a shell-style pattern."""
-    return sorted(set(timm.list_models(pattern)) | set(fnmatch.filter(CIFAR_MODELS, pattern)))
+    """timm's model names (ours are registered there) matching a shell-style pattern."""
+    return sorted(timm.list_models(pattern))
 
 
 def create_model(

@@ -36,7 +36,7 @@ SOURCE_MODELS: tuple[tuple[str, str | None], ...] = (
     ("ResNet101 (small images)", "resnet101_small"), ("ResNet152 (small images)", "resnet152_small"),
     ("SqueezeNet (small images)", None),
 )
-WHERE = "`ltcli models --index` (or the README's table 'The CCE tool's --model_index')"
+WHERE = "`ltcli models --index` (or the table 'The CCE tool's --model_index' in docs/train.md)"
 
 
 def model_for_index(index: int) -> str:

@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 
 from ltcli.atomic import atomic_write_text
+from ltcli.metrics import SHOT_ACC_KEYS
 from ltcli.run_folder import ResultsFolder, csv_text
 from ltcli.study.spec import SEED_KEY, Study
 
-METRICS = ("acc", "balanced_acc", "many_shot_acc", "medium_shot_acc", "few_shot_acc", "lowest_recall")
-GROUPS = ("many_shot_acc", "medium_shot_acc", "few_shot_acc")
+METRICS = ("acc", "balanced_acc", *SHOT_ACC_KEYS, "lowest_recall")  # of metrics.SUMMARY_KEYS: results.csv's
+GROUPS = SHOT_ACC_KEYS
 TABLE_CLASSES_MAX = 10  # per-class recall columns in the table up to this many classes
 
 
@@ -46,7 +47,8 @@ def write_results_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     atomic_write_text(path, csv_text(rows, columns))
 
 
-def number(value: Any) -> float:
+def as_float(value: Any) -> float:
+    """A results.csv cell as a float, nan for an empty one (a metric undefined for that point)."""
     if value is None or value == "":
         return math.nan
     return float(value)
@@ -82,7 +84,7 @@ def markdown_table(study: Study, rows: Sequence[dict[str, Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for group, members in group_rows(study, rows).items():
         cells = [str(v) for v in group] + [str(len(members))]
-        cells += [mean_sd([number(row.get(metric)) for row in members]) for metric in metrics]
+        cells += [mean_sd([as_float(row.get(metric)) for row in members]) for metric in metrics]
         lines.append("| " + " | ".join(cells) + " |")
     seeds = f" over {SEED_KEY}s (mean ± sample sd)" if SEED_KEY in study.grid else ""
     return f"# {study.name}: test metrics{seeds}\n\n" + "\n".join(lines) + "\n"
@@ -122,7 +124,7 @@ def plot_study(study: Study, rows: Sequence[dict[str, Any]], path: Path) -> Path
         for metric in metrics:
             xs, means, sds = [], [], []
             for x in positions:
-                values = [number(r.get(metric)) for r in members if r[x_key] == x]
+                values = [as_float(r.get(metric)) for r in members if r[x_key] == x]
                 values = [v for v in values if not math.isnan(v)]
                 if values:
                     xs.append(positions[x])

@@ -92,20 +92,19 @@ def results_folder(run: RunFolder, study: Study) -> ResultsFolder:
 
 
 def test_plan(study: Study):
-    from ltcli.posthoc import PosthocPlan
+    return test_options(study).plan()
 
-    t = study.test
-    return PosthocPlan.from_options(
-        None if t.get("tau_norm") is None else str(t["tau_norm"]),
-        None if t.get("logit_adjust") is None else str(t["logit_adjust"]),
-        bool(t.get("sweep", False)), t.get("sweep_metric"))
+
+def test_options(study: Study):
+    from ltcli.evaluation import TestOptions
+
+    return TestOptions(**study.test)
 
 
 def run_point(study: Study, point: Point, cpus: int | None = None) -> dict[str, Any]:
     """Train (or resume) and test one point; returns where its runs are. Safe to call again. `cpus`:
     this process's share of the machine, within which `--threads auto` chooses (engine.threads)."""
     from ltcli.engine.threads import CPUS_ENV
-    from ltcli.metrics import FEW_SHOT_MAX, MANY_SHOT_MIN
     from ltcli.workflows import run_test
 
     if cpus:
@@ -125,10 +124,10 @@ def run_point(study: Study, point: Point, cpus: int | None = None) -> dict[str, 
             final = train_stage(second, paths.runs / "stage2", console)
         target = results_folder(final, study)
         if not target.metrics_path("test").is_file():
-            options = {"many_min": int(study.test.get("many_shot", MANY_SHOT_MIN)),
-                       "few_max": int(study.test.get("few_shot", FEW_SHOT_MAX))}
-            device = str(study.test.get("device", given.get("device", "auto")))
-            run_test([final], "test", device=device, metric_options=options, plan=test_plan(study))  # its own dataset
+            scoring = test_options(study)
+            device = str(study.test.get("device", given.get("device", scoring.device)))
+            run_test([final], "test", device=device, metric_options=scoring.metric_options(),
+                     plan=scoring.plan())  # its own dataset
             console.print(f"tested {final.path}", highlight=False)
     return {"point": point.id, "run": str(first.path), "final_run": str(final.path)}
 

@@ -17,7 +17,6 @@ more than one option: `method: {ERM: {objective: ERM}, LDAM-DRW: {objective: LDA
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import itertools
 import json
@@ -29,11 +28,11 @@ from typing import Any
 
 from ltcli.config import TrainConfig
 from ltcli.config_file import config_values, key_names, load_yaml, objective_aliases, suggestion
-from ltcli.data.make import SPLIT_OPTIONS
+from ltcli.data.make import SPLIT_KEYS
 from ltcli.errors import LtcliError
+from ltcli.evaluation import TEST_KEYS
 
 TOP_KEYS = ("name", "split", "train", "grid", "second_stage", "test", "figure")
-TEST_KEYS = ("many_shot", "few_shot", "tau_norm", "logit_adjust", "sweep", "sweep_metric", "device")
 FIGURE_KEYS = ("x", "lines", "metric")
 FIGURE_LINES = ("classes", "groups", "metric")
 SEED_KEY = "seed"
@@ -174,7 +173,7 @@ def grid_role(key: str, split: dict | None, variables: set[str]) -> str:
         return "variable"
     if key in key_names() or key in objective_aliases():
         return "train"
-    if key in SPLIT_OPTIONS:
+    if key in SPLIT_KEYS:
         return "split"
     return "unknown"
 
@@ -182,9 +181,9 @@ def grid_role(key: str, split: dict | None, variables: set[str]) -> str:
 def check_keys(where: str, train: dict, split: dict | None, second: dict | None, test: dict, figure: dict,
                grid: dict, bundles: Bundles) -> None:
     for key in split or {}:
-        if key not in SPLIT_OPTIONS:
-            raise LtcliError(f"{where}: split: unknown key {key!r}{suggestion(key, list(SPLIT_OPTIONS))}: the keys "
-                             f"are {', '.join(SPLIT_OPTIONS)}")
+        if key not in SPLIT_KEYS:
+            raise LtcliError(f"{where}: split: unknown key {key!r}{suggestion(key, list(SPLIT_KEYS))}: the keys "
+                             f"are {', '.join(SPLIT_KEYS)}")
     if split is not None and "src" not in split:
         raise LtcliError(f"{where}: split: needs `src:` (the folder to split)")
     for key in test:
@@ -203,7 +202,7 @@ def check_keys(where: str, train: dict, split: dict | None, second: dict | None,
                                  "itself: name the rows' key otherwise (e.g. method)")
             continue
         if role == "unknown":
-            known = [*key_names(), *SPLIT_OPTIONS]
+            known = [*key_names(), *SPLIT_KEYS]
             raise LtcliError(f"{where}: grid: unknown option {key!r}{suggestion(key, known)}: a grid key is a train "
                              "option, a split option, or a variable used as {" + key + "} in a value")
         if role == "split" and split is None:
@@ -255,7 +254,7 @@ def resolve_point(where: str, values: dict[str, Any], train: dict, split: dict |
     and its values set as train options (or split options, for a key that is no train option); a key
     may be both a variable and an option."""
     train_keys = set(key_names()) | set(objective_aliases())
-    split_keys = set(SPLIT_OPTIONS) - train_keys
+    split_keys = set(SPLIT_KEYS) - train_keys
     rows = {k: v for key, rows in (bundles or {}).items() for k, v in rows[values[key]].items()}
     train_doc = {**substitute(train, values), **rows, **{k: v for k, v in values.items() if k in train_keys}}
     split_doc = substitute(split, values)
@@ -298,7 +297,3 @@ def check_figure(where: str, study: Study) -> None:
     lines = study.figure.get("lines", "classes")
     if lines not in FIGURE_LINES:
         raise LtcliError(f"{where}: figure: lines must be one of {', '.join(FIGURE_LINES)}, got {lines!r}")
-
-
-def point_record(point: Point) -> dict[str, Any]:
-    return dataclasses.asdict(point)

@@ -14,15 +14,16 @@ MAX_RUNS = 16  # runs compared or averaged at once
 def whole(value: Any, label: str) -> int:
     """A number box's value as an int (gradio sends floats); 2.5 epochs is an error, not 2."""
     try:
-        number = float(value)
+        value_float = float(value)
     except (TypeError, ValueError):
         raise LtcliError(f"{label} takes a whole number, got {value!r}") from None
-    if not number.is_integer():
+    if not value_float.is_integer():
         raise LtcliError(f"{label} takes a whole number, got {value!r}")
-    return int(number)
+    return int(value_float)
 
 
 def number(value: Any, label: str) -> float:
+    """A number box's value as a float, or a one-line error naming the box (`number` means this in ltcli)."""
     try:
         return float(value)
     except (TypeError, ValueError):

@@ -12,20 +12,21 @@ from ltcli import workflows
 from ltcli.app.catalog import run_choices
 from ltcli.app.context import AppContext
 from ltcli.app.tabs.common import run_folder, run_folders, whole
-from ltcli.app.tabs.results import HEADLINE, dataset_root, headline_row, read_tested
-from ltcli.app.ui import shown, table
+from ltcli.app.tabs.results import dataset_root, headline_row, read_tested
+from ltcli.app.ui import page_errors, table
 from ltcli.errors import LtcliError
+from ltcli.metrics import HEADLINE_KEYS
 from ltcli.objectives import list_objectives
 from ltcli.run_folder import ResultsFolder
 
-COMPARE_COLUMNS = ("run", *HEADLINE)
+COMPARE_COLUMNS = ("run", *HEADLINE_KEYS)
 
 
 class CompareTab:
     def __init__(self, context: AppContext) -> None:
         self.context = context
 
-    @shown
+    @page_errors
     def compare(self, runs: list[str], split: str = "test", temperatures: str = "") -> tuple[Any, str, list, str]:
         """Compare tested runs (root-relative run folders) on `split`: returns (the headline metrics
         table, a per-class recall figure, the confusion matrices, a note). With `temperatures`
@@ -66,7 +67,7 @@ class CompareTab:
                                     logs_dir=self.context.root.logs)
         return ResultsFolder(result.out_dir).corrected(plan.results_tag)
 
-    @shown
+    @page_errors
     def tune(self, run: str, objective: str = "GML", epochs: float = 10) -> dict[str, Any]:
         """Queue "tune this run with `objective` for `epochs` epochs" (`ltcli.workflows.tune_options`):
         a new run that starts from the run's best checkpoint (cosine schedule, no warmup), with the

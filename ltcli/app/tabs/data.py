@@ -11,14 +11,14 @@ from ltcli.app.catalog import dataset_choices
 from ltcli.app.context import AppContext
 from ltcli.app.datasets import list_image_root
 from ltcli.app.paths import DATASETS_AREA, RAW_AREA
-from ltcli.app.ui import shown, table
+from ltcli.app.ui import page_errors, table
 
 
 class DataTab:
     def __init__(self, context: AppContext) -> None:
         self.context = context
 
-    @shown
+    @page_errors
     def stats(self, dataset: str, log: bool = False, data_root: str = "") -> tuple[Any, str, str]:
         """Counts of `dataset` (a_datasets/NAME or data_split/NAME; `data_root`: a list dataset's image
         root under the app's root, empty for the lists' folder): returns (a table class x split with

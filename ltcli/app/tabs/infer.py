@@ -12,7 +12,7 @@ from ltcli.app.catalog import run_choices
 from ltcli.app.context import AppContext
 from ltcli.app.paths import AREAS
 from ltcli.app.tabs.common import run_folders, whole
-from ltcli.app.ui import shown, table
+from ltcli.app.ui import page_errors, table
 from ltcli.errors import LtcliError
 
 TOP_K = 5
@@ -35,7 +35,7 @@ class InferTab:
     def __init__(self, context: AppContext) -> None:
         self.context = context
 
-    @shown
+    @page_errors
     def infer(self, images: list[Any] | None = None, folder: str = "", runs: list[str] | None = None,
               top_k: float = TOP_K) -> tuple[Any, str]:
         """Classify the uploaded images and/or every image under `folder` (root-relative) with the

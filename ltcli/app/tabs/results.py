@@ -9,14 +9,11 @@ from ltcli import workflows
 from ltcli.app.context import AppContext
 from ltcli.app.paths import PathRefused
 from ltcli.errors import LtcliError
+from ltcli.metrics import HEADLINE_KEYS
 from ltcli.run_folder import ResultsFolder, RunFolder
 
 if TYPE_CHECKING:
     from ltcli.data.source import DataSource
-
-HEADLINE = ("acc", "balanced_acc", "many_shot_acc", "medium_shot_acc", "few_shot_acc", "gmean_recall",
-            "hmean_recall", "lowest_recall", "auroc")
-
 
 def dataset_root(context: AppContext, run: RunFolder) -> DataSource:
     """The dataset `run` was trained on (`ltcli.workflows.dataset_of_run`), refused when a folder it
@@ -34,7 +31,7 @@ def test_run(context: AppContext, run: RunFolder, split: str = "test") -> dict[s
 
 
 def headline_row(label: str, metrics: dict[str, Any]) -> list[Any]:
-    return [label, *(None if metrics.get(k) is None else round(float(metrics[k]), 4) for k in HEADLINE)]
+    return [label, *(None if metrics.get(k) is None else round(float(metrics[k]), 4) for k in HEADLINE_KEYS)]
 
 
 def read_tested(folder: ResultsFolder, split: str, label: str) -> dict[str, Any]:

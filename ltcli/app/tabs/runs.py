@@ -11,17 +11,18 @@ from ltcli import workflows
 from ltcli.app.catalog import RUN_COLUMNS, curve_rows, run_rows, run_summaries
 from ltcli.app.context import AppContext
 from ltcli.app.tabs.common import run_folder
-from ltcli.app.tabs.results import HEADLINE, headline_row, test_run
+from ltcli.app.tabs.results import headline_row, test_run
 from ltcli.app.tabs.train import curves_frame
-from ltcli.app.ui import shown, table
+from ltcli.app.ui import page_errors, table
 from ltcli.errors import LtcliError
+from ltcli.metrics import HEADLINE_KEYS
 
 
 class RunsTab:
     def __init__(self, context: AppContext) -> None:
         self.context = context
 
-    @shown
+    @page_errors
     def runs(self, dataset: str = "") -> Any:
         """The runs under logs/ (newest first; `dataset` filters): stamp, model, dataset, objective,
         name, epochs done, state (training, interrupted, finished, tested), best validation value,
@@ -29,7 +30,7 @@ class RunsTab:
         summaries = run_summaries(self.context.root, (dataset or "").strip() or None)
         return table(run_rows(summaries, self.context.running_runs()), RUN_COLUMNS)
 
-    @shown
+    @page_errors
     def details(self, run: str) -> tuple[Any, Any, str | None, str | None, str]:
         """One run's curves, headline test metrics and its own figures."""
         folder = run_folder(self.context.root, run)
@@ -38,15 +39,15 @@ class RunsTab:
         recall = self.context.copy_figure(folder.results_files("test", False)["recall"])
         confusion = self.context.copy_figure(folder.results_files("test", False)["confusion"])
         note = f"**{run}**" + ("" if metrics else " — not tested yet")
-        return curves_frame(curve_rows(folder)), table(rows, ("run", *HEADLINE)), recall, confusion, note
+        return curves_frame(curve_rows(folder)), table(rows, ("run", *HEADLINE_KEYS)), recall, confusion, note
 
-    @shown
+    @page_errors
     def test(self, run: str, split: str = "test") -> dict[str, Any]:
         """`ltcli test` on the run (results written into its folder); returns its headline metrics."""
         metrics = test_run(self.context, run_folder(self.context.root, run), split)
-        return {k: metrics.get(k) for k in ("label", "split", *HEADLINE)}
+        return {k: metrics.get(k) for k in ("label", "split", *HEADLINE_KEYS)}
 
-    @shown
+    @page_errors
     def resume(self, run: str) -> dict[str, Any]:
         """Queue the continuation of an interrupted run (`ltcli train --resume`)."""
         folder = run_folder(self.context.root, run)
@@ -69,7 +70,7 @@ class RunsTab:
         note = gr.Markdown()
         curves = gr.LinePlot(curves_frame([]), x="epoch", y="value", color="curve", y_lim=[0, 1], height=300,
                              title="curves")
-        metrics = gr.Dataframe(table([], ("run", *HEADLINE)), label="test metrics", interactive=False)
+        metrics = gr.Dataframe(table([], ("run", *HEADLINE_KEYS)), label="test metrics", interactive=False)
         with gr.Row():
             recall = gr.Image(label="per-class recall (test)", type="filepath")
             confusion = gr.Image(label="confusion matrix (test)", type="filepath")

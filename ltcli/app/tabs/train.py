@@ -14,7 +14,7 @@ from ltcli.app.context import AppContext
 from ltcli.app.datasets import list_image_root, training_dataset
 from ltcli.app.declared_form import more_components, more_parameters, page_values
 from ltcli.app.tabs.common import number, run_folder, start_point, whole
-from ltcli.app.ui import shown, table
+from ltcli.app.ui import page_errors, table
 from ltcli.config import DEFAULT, TrainConfig
 from ltcli.data.longtail import PROFILES, resolve_imbalance_factor
 from ltcli.errors import LtcliError
@@ -44,8 +44,8 @@ class TrainTab:
     def __init__(self, context: AppContext) -> None:
         self.context = context
 
-    @shown
-    def train(self, dataset: str, imbalance_factor: float | None = None, profile: str = "exp",
+    @page_errors
+    def train(self, dataset: str, imbalance_factor: float | None = None, profile: str = PROFILES[0],
               model: str = DEFAULT.model, objective: str = DEFAULT.objective, train_rule: str = DEFAULT.train_rule,
               epochs: float = DEFAULT.epochs, batch_size: float = DEFAULT.batch_size,
               workers: float = DEFAULT.workers, lr: float = DEFAULT.lr, momentum: float = DEFAULT.momentum,
@@ -99,7 +99,7 @@ class TrainTab:
         job["message"] = how
         return job
 
-    @shown
+    @page_errors
     def stop(self, job: float) -> str:
         """Stop a job: a queued one is cancelled, a running one stops at the next batch boundary."""
         return self.context.jobs.stop(whole(job, "job"))
@@ -149,7 +149,7 @@ class TrainTab:
                                   allow_custom_value=True, elem_id="train-dataset")
             imbalance = gr.Number(None, label="imbalance factor (raw only)", minimum=0,
                                   info="head / tail (100) or tail / head (0.01), as `ltcli split` takes it")
-            profile = gr.Radio(list(PROFILES), value="exp", label="long-tail profile")
+            profile = gr.Radio(list(PROFILES), value=PROFILES[0], label="long-tail profile")
             data_root = gr.Textbox("", label="image root (lists only)", placeholder="empty: the lists' folder",
                                    info="where a list dataset's image paths start, e.g. data_split/ImageNet")
         with gr.Row():
