@@ -13,6 +13,7 @@ and the ratio auto / best (the goal: at most 1.2 in both conditions). Run it alo
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import csv
 import datetime
 import json
@@ -62,6 +63,14 @@ def train_seconds(data: Path, logs: Path, threads: str, args: argparse.Namespace
     return seconds, json.loads((run / "config.json").read_text()).get("thread_choices", [])
 
 
+def two_at_once(data: Path, logs: Path, args: argparse.Namespace) -> float:
+    """Training seconds of two `--threads 1` runs side by side, the slower one's (the other way to
+    use 2 CPUs for 2 rows)."""
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda i: train_seconds(data, logs / f"pair-{i}", "1", args), range(2)))
+    return max(seconds for seconds, _ in runs)
+
+
 def start_competitor() -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", BUSY], start_new_session=True)
 
@@ -96,6 +105,7 @@ def main() -> None:
                 if competitor is not None:
                     os.killpg(competitor.pid, signal.SIGKILL)
                     competitor.wait()
+        pair = two_at_once(data, Path(tmp) / "pairs", args) if cpus > 1 else None
         images = bench_data.counts(data, "train")
     lines = [f"{started}, load before {load_before}, after {bench_data.load()}; {cpus} usable CPUs; "
              f"{'generated 16x16' if quick else f'CIFAR-10-LT every {args.every}th'} ({images} train images), "
@@ -106,6 +116,10 @@ def main() -> None:
         best = min((m for m in modes if m != "auto"), key=seconds.get)
         lines.append(f"| {condition} | " + " | ".join(f"{seconds[m]:.1f}" for m in modes)
                      + f" | {best} | {seconds['auto'] / seconds[best]:.2f} |")
+    if pair is not None:
+        alone = results["alone"]["auto"]
+        lines += ["", f"Two rows: one after the other at --threads auto {2 * alone:.1f} s of training; both at once at "
+                  f"--threads 1, {pair:.1f} s (the slower of the two): ratio {pair / (2 * alone):.2f}"]
     lines += ["", "auto's choices (epoch, threads): " + "; ".join(
         f"{k}: {v}" for k, v in choices.items() if k.endswith("auto"))]
     text = "\n".join(lines)
