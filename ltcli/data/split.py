@@ -210,8 +210,14 @@ def check_destination(source: Path, destination: Path, force: bool) -> None:
     if dst == src or src in dst.parents or dst in src.parents:
         raise LtcliError(f"the split folder {destination} must not overlap the source {source}")
     refuse_non_folder(destination)
-    if destination.exists() and any(destination.iterdir()) and not force:
+    if not destination.exists() or not any(destination.iterdir()):
+        return
+    if not force:
         raise LtcliError(f"{destination} already exists: pass --force to replace it (the source is never touched)")
+    if not (destination / MANIFEST_NAME).is_file():
+        # --force replaces a split ltcli wrote, never a raw dataset or any other folder that merely has the name
+        raise LtcliError(f"{destination} is not a split written by ltcli (it has no {MANIFEST_NAME}): "
+                         "--force replaces only such a split; move it away or choose another NAME")
 
 
 def write_split(
