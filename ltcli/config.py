@@ -229,10 +229,9 @@ class TrainConfig(RunSettings):
             self.positive_classes = [str(c).strip() for c in self.positive_classes] or None
             if self.positive_classes is not None and not all(self.positive_classes):
                 raise LtcliError("--positive-classes needs class names separated by commas")
-            if self.positive_classes is not None and len(self.positive_classes) == 1 \
-                    and self.positive_classes[0].lower().endswith(".json"):
-                from ltcli.data.binary import read_class2id
+            from ltcli.data.binary import class2id_file, read_class2id
 
+            if class2id_file(self.positive_classes) is not None:
                 self.positive_classes = read_class2id(self.positive_classes[0])
         if self.pos_neg_ratio is not None:
             parse_pos_neg_ratio(self.pos_neg_ratio)

@@ -11,7 +11,7 @@ import gradio as gr
 from ltcli import workflows
 from ltcli.app.catalog import run_choices
 from ltcli.app.context import AppContext
-from ltcli.app.tabs.common import run_folder, run_folders, whole
+from ltcli.app.tabs.common import run_folder, run_folders, whole, whole_box
 from ltcli.app.tabs.results import HEADLINE, dataset_root, headline_row, read_tested
 from ltcli.app.ui import shown, table
 from ltcli.errors import LtcliError
@@ -98,7 +98,7 @@ class CompareTab:
                 tune_run = gr.Dropdown(run_choices(self.context.root), label="run to tune", allow_custom_value=True)
                 tune_objective = gr.Dropdown(list_objectives(), value="GML", label="objective",
                                              allow_custom_value=True)
-                tune_epochs = gr.Number(10, label="epochs", precision=0)
+                tune_epochs = whole_box(10, "epochs")
                 tune_button = gr.Button("Queue the tuning")
             tuned = gr.JSON(label="queued")
         tune_button.click(self.tune, [tune_run, tune_objective, tune_epochs], tuned, api_name="tune")
