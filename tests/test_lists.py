@@ -150,6 +150,23 @@ def test_a_bad_line_on_the_command_line_is_one_line_and_exit_1(cli, lists):
     assert last == f"error: {path}:22: a negative label: '-3' (labels are 0, 1, 2, ...)"
 
 
+@pytest.mark.parametrize(("label", "lines"), [(300_000_000, 1), (20_000_000, 1), (3, 3)])
+def test_a_huge_label_without_a_classes_file_is_refused_before_any_name_is_made(cli, tmp_path, label, lines):
+    """No classes file: the classes are labels 0..max, each needing a train line; a label past the
+    line count is refused at once (it made 300 million names and was killed for memory)."""
+    root = tmp_path / "huge"
+    root.mkdir()
+    body = "".join(f"c0/{i}.png 0\n" for i in range(lines - 1)) + f"c0/10.png {label}\n"
+    for split in ("train", "test"):
+        (root / f"{split}.txt").write_text(body)
+    result = cli("stats", str(root), "--no-plot", ok=False)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        f"error: {root / 'train.txt'}:{lines}: label {label} is past the classes a {lines}-line train list can hold "
+        "(with no classes file the labels 0..max are the classes and each needs a train line): number the classes "
+        "0, 1, 2, ... or add a classes.txt")
+
+
 def test_lists_train_test_predict_stats_and_runs(cli, tmp_path):
     images, root = tmp_path / "images", tmp_path / "lists"
     root.mkdir()

@@ -22,6 +22,7 @@ from ltcli.data.lists import (
     check_labels,
     file_sha256,
     find_lists,
+    label_names,
     parse_list,
     read_class_names,
 )
@@ -75,8 +76,7 @@ class DataSource:
             if self.lists.classes_file is not None:
                 self._class_names = read_class_names(self.lists.classes_file)
             else:
-                train = self._index("train")
-                self._class_names = [str(i) for i in range(int(train.labels.max()) + 1 if len(train) else 0)]
+                self._class_names = label_names(self._index("train"))
         return self._class_names
 
     def open_split(self, split: str, transform: Callable | None = None, loader: Callable = load_rgb,
