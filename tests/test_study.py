@@ -161,6 +161,36 @@ def test_bad_study_files_are_one_line_errors(cli, tmp_path, document, message):
     assert not (tmp_path / "logs").exists()
 
 
+@pytest.mark.parametrize(("grid_range", "values"), [
+    ({"from": 4900, "to": 100, "step": -1200}, [4900, 3700, 2500, 1300, 100]),  # the papers' descending sweeps
+    ({"from": 500, "to": 100, "step": -100}, [500, 400, 300, 200, 100]),
+    ({"from": 0, "to": 11, "step": 4}, [0, 4, 8]),  # never past `to` (round() gave 12)
+    ({"from": 0.1, "to": 0.3, "step": 0.1}, [0.1, 0.2, 0.3]),
+    ({"from": 5, "to": 5, "step": -1}, [5]),
+])
+def test_grid_ranges_count_up_and_down(grid_range, values):
+    from ltcli.study.spec import read_grid
+
+    assert read_grid({"n": grid_range}, "s.yaml") == {"n": values}
+
+
+@pytest.mark.parametrize(("grid_range", "message"), [
+    ({"from": 0.1, "to": float("nan"), "step": 0.1}, "from/to/step must be finite numbers, got 0.1/nan/0.1"),
+    ({"from": 0.1, "to": float("inf"), "step": 0.1}, "from/to/step must be finite numbers, got 0.1/inf/0.1"),
+    ({"from": 0, "to": 10, "step": 0}, "step must be above 0 when to >= from and below 0 when to < from, got from 0, "
+                                       "to 10, step 0"),
+    ({"from": 10, "to": 0, "step": 1}, "step must be above 0 when to >= from and below 0 when to < from"),
+    ({"from": 0, "to": 10, "step": -1}, "step must be above 0 when to >= from and below 0 when to < from"),
+    ({"from": "a", "to": 10, "step": 1}, "from/to/step must be numbers, got 'a'/10/1"),
+])
+def test_bad_grid_ranges_are_one_line_errors(cli, tmp_path, grid_range, message):
+    result = cli("study", write_study(tmp_path / "bad.yaml", name="x", train={"dataset": "d"}, grid={"n": grid_range}),
+                 ok=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip().startswith(f"error: {tmp_path / 'bad.yaml'}: grid 'n': ")
+    assert message in " ".join(result.output.split())
+
+
 def test_points_resolve_variables_options_and_ranges(tmp_path):
     from ltcli.study.spec import read_study
 
