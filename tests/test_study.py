@@ -191,6 +191,24 @@ def test_bad_grid_ranges_are_one_line_errors(cli, tmp_path, grid_range, message)
     assert message in " ".join(result.output.split())
 
 
+@pytest.mark.parametrize(("options", "message"), [
+    (("--executor", "local", "--time", "-5"), "--time must be from 1 to 525600, got -5"),
+    (("--executor", "local", "--cpus", "-2"), "--cpus must be at least 1, got -2"),
+    (("--executor", "slurm", "--gpus", "-1"), "--gpus must be at least 0, got -1"),
+    (("--executor", "slurm",), "--executor slurm needs Slurm (its sbatch command is not on PATH here): run the study "
+                               "on the cluster's login node, or use --executor local or processes"),
+    (("--jobs", "0"), "--jobs must be at least 1, got 0"),
+])
+def test_executor_options_are_checked_before_anything_runs(cli, tmp_path, monkeypatch, options, message):
+    monkeypatch.setenv("PATH", str(tmp_path / "no-slurm-here"))  # no sbatch
+    make_class_images({"apple": 4, "leaf": 4}, tmp_path / "a_datasets" / "two" / "train")
+    path = write_study(tmp_path / "s.yaml", name="s", train={**TRAIN, "dataset": "two"}, grid={"seed": [0]})
+    result = cli("study", path, *options, ok=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip().splitlines()[-1] == f"error: {message}"
+    assert not (tmp_path / "logs").exists()  # nothing made, nothing submitted
+
+
 def test_points_resolve_variables_options_and_ranges(tmp_path):
     from ltcli.study.spec import read_study
 
