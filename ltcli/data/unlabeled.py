@@ -8,6 +8,9 @@ the pseudo-labelling reads.
 
 from __future__ import annotations
 
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,3 +50,36 @@ def unlabeled_images(source: str | Path, dataset_root: Path | None = None) -> Un
             raise LtcliError(f"--unlabeled {path} names {inside}, an image of the dataset {root}: its validation "
                              "and test images must stay unseen, and its training images are labelled already")
     return UnlabeledImages(images=list(found.images), corrupt=list(found.corrupt))
+
+
+def _size(path: Path | str) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except OSError:  # a list line naming a missing file: nothing to compare
+        return None
+
+
+def same_bytes(candidates: Sequence[Path], dataset_files: Iterable[Path | str]) -> tuple[Path, str] | None:
+    """The first candidate with the same bytes as a dataset file, and that file; else None.
+
+    Paths alone miss a copy (`--unlabeled data_split/toy` beside the split a_datasets/toy made from it
+    by copying), so contents are compared: by size first, and only files of a size both sides have are
+    hashed, so a pool of other images costs a stat per file."""
+    from ltcli.data.lists import file_sha256
+
+    by_size: dict[int, list[str]] = defaultdict(list)
+    for file in dataset_files:
+        size = _size(file)
+        if size is not None:
+            by_size[size].append(str(file))
+    sizes = {p: _size(p) for p in candidates}
+    wanted = {size for size in sizes.values() if size in by_size}
+    if not wanted:
+        return None
+    digests = {sha: file for size in wanted for file in by_size[size] for sha in [file_sha256(Path(file))]}
+    for path, size in sizes.items():
+        if size in wanted:
+            match = digests.get(file_sha256(path))
+            if match is not None:
+                return path, match
+    return None
