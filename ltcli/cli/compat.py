@@ -9,10 +9,13 @@ ordinary ones before click parses the arguments: in the real CLI and under typer
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
 import click
+import typer
 from typer.core import TyperCommand
 
+from ltcli.errors import LtcliError
 from ltcli.settings import DEFAULT_WARMUP_EPOCHS
 
 # Options that may be given bare, and the value a bare one means.
@@ -59,3 +62,21 @@ class SourceToolCommand(TyperCommand):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, normalise_args(list(args)))
+
+
+# The CCE tool's `--model_index N` in place of --model, on every command that names a model (train,
+# and test and predict, where its README's test line names the run by it): declared once here.
+ModelIndex = Annotated[int | None, typer.Option(
+    "--model-index", "--model_index", help="The CCE tool's model number (its get_model.py), in place of --model: "
+    "see `ltcli models --index`.")]
+
+
+def model_of(model: str | None, model_index: int | None) -> str | None:
+    """--model, or the model of --model_index (one-line error for both, or an index without a model)."""
+    if model_index is None:
+        return model
+    from ltcli.models.source_index import model_for_index
+
+    if model is not None:
+        raise LtcliError("give --model NAME or --model_index N, not both")
+    return model_for_index(model_index)

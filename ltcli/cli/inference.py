@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from ltcli.cli.compat import ModelIndex, model_of
 from ltcli.cli.root import app, console, friendly
 from ltcli.config import DEFAULT
 from ltcli.errors import LtcliError
@@ -105,6 +106,7 @@ def sweep_table(posthoc: dict, key: str) -> Table:
 def test(
     dataset: Annotated[str | None, typer.Option(help="Dataset name (run lookup and a_datasets/NAME).")] = None,
     model: Annotated[str | None, typer.Option(help="Model of the run.")] = None,
+    model_index: ModelIndex = None,
     objective: Annotated[str | None, typer.Option(help="Objective of the run.")] = None,
     datetime: Annotated[str | None, typer.Option("--datetime", help="Run stamp YYYY-MM-DD-HH-MM-SS or latest.")] = None,
     run: Annotated[list[str] | None, typer.Option(help=RUN_HELP)] = None,
@@ -148,6 +150,7 @@ def test(
     from ltcli.workflows import check_test_split, dataset_of_run, run_test
 
     check_test_split(split_name)
+    model = model_of(model, model_index)
     options = {"many_min": many_shot, "few_max": few_shot, "tpauc": parse_tpauc(tpauc)}
     folders = resolve_runs(logs_dir, run, model, dataset, objective, datetime)
     plan = PosthocPlan.from_options(tau_norm, logit_adjust, sweep, sweep_metric, temperatures, len(folders), split_name)
@@ -185,6 +188,7 @@ def predict(
     force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
     dataset: Annotated[str | None, typer.Option(help="Narrow a stamp lookup to this dataset.")] = None,
     model: Annotated[str | None, typer.Option(help="Narrow a stamp lookup to this model.")] = None,
+    model_index: ModelIndex = None,
     objective: Annotated[str | None, typer.Option(help="Narrow a stamp lookup to this objective.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 64,
@@ -196,6 +200,7 @@ def predict(
     from ltcli.engine.classifier import predict_files
     from ltcli.run_folder import csv_text
 
+    model = model_of(model, model_index)
     if not run:
         raise LtcliError("give the run to predict with: --run PATH or --run STAMP (repeat it for an ensemble)")
     if top_k < 1:
