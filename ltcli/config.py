@@ -115,7 +115,8 @@ class TrainConfig(RunSettings):
         0.0, "Keep an EMA of the weights (e.g. 0.999, timm ModelEmaV3 with warmup) and validate/test it; 0 = off.")
     sync_bn: bool = option(False, "torchrun on GPUs: BatchNorm over all processes' batches.")
     pretrained: bool = option(False, "Start from timm's pretrained weights.")
-    weights: str | None = option(None, "Start from a local state dict or checkpoint file.", cli_type=Path)
+    weights: str | None = option(None, "Start from a local state dict or checkpoint file.", cli_type=Path,
+                                 flags=("--weights", "--pretrained_model"))  # the Essence code's name for it
     init_from: str | None = option(None, "Start from an earlier run's best checkpoint.", cli_type=Path)
     freeze: str = option(
         "none", "What stays fixed: none; backbone (the classifier trains, cRT); backbone-except-bn (classifier and "

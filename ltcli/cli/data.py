@@ -87,7 +87,8 @@ def split(
     link: Annotated[str, typer.Option(help="copy, hardlink or symlink the files.")] = "copy",
     force: Annotated[bool, typer.Option(help="Replace an existing a_datasets/NAME.")] = False,
     imbalance_factor: Annotated[
-        float | None, typer.Option(help="Make the train part long-tailed: head count / tail count (100), or "
+        float | None, typer.Option("--imbalance-factor", "--imb_factor",
+                                   help="Make the train part long-tailed: head count / tail count (100), or "
                                    "its inverse, tail / head (0.01), the same tail.")
     ] = None,
     profile: Annotated[str | None, typer.Option(help="Long-tail profile: exp (default) or step.")] = None,
@@ -103,6 +104,12 @@ def split(
     similar: Annotated[list[str] | None, typer.Option(
         help="A:B:P:LAMBDA: replace a fraction P of class A's training images by LAMBDA*x_A+(1-LAMBDA)*x_B "
         "(PNG; repeatable, one per class A).")] = None,
+    unlabeled_pool: Annotated[float | None, typer.Option(
+        "--unlabeled-pool", "--imb_factor_unlabel", help="Also write Yang & Xu's unlabeled pool to NAME/unlabeled/: "
+        "5x the labelled train total, spread over the classes (head to tail) by this rho_U, tail/head (0.01) or "
+        "head/tail (100); 1 is balanced. For `train --unlabeled`.")] = None,
+    unlabeled_src: Annotated[Path | None, typer.Option(
+        help="Class folders the pool is drawn from (default: the training images the long tail left out).")] = None,
     data_split_dir: Annotated[Path, typer.Option(help="Folder of raw datasets.")] = Path(RAW_DIR),
     datasets_dir: Annotated[Path, typer.Option(help="Folder of split datasets.")] = Path(DEFAULT.datasets_dir),
 ) -> None:
@@ -119,7 +126,7 @@ def split(
     destination = datasets_dir / name
     options = SplitOptions(ratios=ratios, seed=seed, link=link, force=force, imbalance_factor=imbalance_factor,
                            profile=profile, class_order=class_order, n_max=n_max, counts=counts,
-                           similar=tuple(similar or ()))
+                           similar=tuple(similar or ()), unlabeled_pool=unlabeled_pool, unlabeled_src=unlabeled_src)
     manifest, plan, scans = make_split(source, destination, options, scan=scan_with_progress,
                                        write=write_with_progress)
     print_split_summary(name, source, destination, manifest)

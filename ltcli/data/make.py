@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ltcli.data.folder import FolderScan
+from ltcli.data.pool import UNLABELED_SPLIT
 from ltcli.data.split import SplitPlan
 from ltcli.errors import LtcliError
 
 # The options of a split, by name (the `split:` keys of a study file, and `ltcli split`'s flags).
 SPLIT_OPTIONS = ("src", "ratios", "seed", "link", "imbalance_factor", "profile", "class_order", "n_max", "counts",
-                 "similar")
+                 "similar", "unlabeled_pool", "unlabeled_src")
 
 
 @dataclass
@@ -32,6 +33,8 @@ class SplitOptions:
     n_max: int | None = None
     counts: str | None = None
     similar: Sequence[str] = field(default_factory=tuple)
+    unlabeled_pool: float | None = None  # rho_U of Yang & Xu's unlabeled pool (ltcli.data.pool)
+    unlabeled_src: Path | None = None  # where the pool's images come from (default: those the long tail left out)
 
 
 def check_long_tail_options(
@@ -81,7 +84,7 @@ def make_split(
     from ltcli.data.counts import plan_counts
     from ltcli.data.folder import list_class_dirs, split_folders
     from ltcli.data.lists import find_lists
-    from ltcli.data.longtail import PROFILES, parse_class_order, plan_long_tail
+    from ltcli.data.longtail import PROFILES, parse_class_order, plan_long_tail, resolve_imbalance_factor
     from ltcli.data.similar import parse_similar, plan_similar
     from ltcli.data.split import (
         DEFAULT_RATIOS,
@@ -110,16 +113,47 @@ def make_split(
         list_class_dirs(source)  # fail fast with a clear message
     remove_stale(destination)  # left by a killed split; may bring back a split lost mid-swap
     check_destination(source, destination, o.force)
-    scans = scan(presplit or {"raw": source})
+    if o.unlabeled_src is not None and o.unlabeled_pool is None:
+        raise LtcliError("--unlabeled-src is where --unlabeled-pool RHO_U draws from: add --unlabeled-pool")
+    pool_rho = None if o.unlabeled_pool is None else 1 / resolve_imbalance_factor(o.unlabeled_pool, "--unlabeled-pool")
+    roots = dict(presplit or {"raw": source})
+    if o.unlabeled_src is not None:
+        roots[UNLABELED_SPLIT] = Path(o.unlabeled_src)
+    scans = scan(roots)
+    pool_scan = scans.pop(UNLABELED_SPLIT, None)
     plan = plan_presplit(source, scans, o.seed) if presplit else plan_raw_split(scans["raw"], parsed, o.seed)
     available = plan.counts()["train"]
+    before = {name: list(files) for name, files in plan.assignment["train"].items()}
     if o.counts is not None:
         apply_counts(plan, plan_counts(o.counts, available))
     elif imbalance_factor is not None:
         order = parse_class_order(o.class_order, list(available))
         apply_long_tail(plan, plan_long_tail(available, imbalance_factor, o.profile or "exp", order, o.n_max))
+    if pool_rho is not None:
+        add_pool(plan, before, pool_scan, pool_rho, parse_class_order(o.class_order, list(available)), o.seed)
     if similar:
         plan.similar = plan_similar(similar, plan.assignment["train"], o.seed)
     writer = write or (lambda p, s, d, link, force: write_split(p, s, d, link, force))
     manifest = writer(plan, list(scans.values()), destination, o.link, o.force)
     return manifest, plan, scans
+
+
+def add_pool(plan: SplitPlan, before: dict[str, list[Path]], scan: FolderScan | None, rho: float, order: list[str],
+             seed: int) -> None:
+    """Yang & Xu's unlabeled pool as the split's `unlabeled/` part: from `scan` (--unlabeled-src), else
+    from the training images the long tail (or --counts) left out, so it never holds a valid/test image."""
+    from ltcli.data.pool import plan_pool
+
+    if scan is not None:
+        missing = [c for c in order if c not in scan.images]
+        if missing:
+            raise LtcliError(f"--unlabeled-src {scan.root} has no class folder {missing[0]!r}: the pool is drawn by "
+                             "class, so it needs the dataset's class folders")
+        candidates, root, where = {c: list(scan.images[c]) for c in order}, scan.root, str(scan.root)
+    else:
+        kept = {c: set(files) for c, files in plan.assignment["train"].items()}
+        candidates = {c: [f for f in before[c] if f not in kept[c]] for c in order}
+        root, where = plan.split_roots.get("train", plan.source), "left-out training images"
+    labelled = {c: len(files) for c, files in plan.assignment["train"].items()}
+    plan.pool, plan.assignment[UNLABELED_SPLIT] = plan_pool(candidates, order, labelled, rho, seed, where)
+    plan.split_roots[UNLABELED_SPLIT] = root

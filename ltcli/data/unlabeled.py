@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ltcli.data.files import collect_images
+from ltcli.data.pool import UNLABELED_SPLIT
 from ltcli.errors import LtcliError
 
 
@@ -29,13 +30,16 @@ class UnlabeledImages:
 def unlabeled_images(source: str | Path, dataset_root: Path | None = None) -> UnlabeledImages:
     """Every decodable image of `source` (a folder or a `.txt` list). With `dataset_root`, a source
     inside the labelled dataset (or holding it), or a list naming one of its images, is refused: its
-    validation and test images must stay unseen in training."""
+    validation and test images must stay unseen in training. The dataset's own `unlabeled/` folder
+    (the pool `ltcli split --unlabeled-pool` writes) is allowed."""
     path = Path(source).resolve()
     is_list = path.is_file() and path.suffix.lower() == ".txt"
     if not (path.is_dir() or is_list):
         raise LtcliError(f"--unlabeled folder (or .txt list) not found: {source}")
     root = dataset_root.resolve() if dataset_root is not None else None
-    if root is not None and not is_list and (path == root or root in path.parents or path in root.parents):
+    own_pool = root is not None and (path == root / UNLABELED_SPLIT or root / UNLABELED_SPLIT in path.parents)
+    if root is not None and not is_list and not own_pool and (path == root or root in path.parents
+                                                              or path in root.parents):
         raise LtcliError(f"--unlabeled {path} overlaps the dataset {root}: its validation and test images "
                          "must stay unseen, and its training images are labelled already")
     try:
@@ -45,7 +49,8 @@ def unlabeled_images(source: str | Path, dataset_root: Path | None = None) -> Un
             raise
         raise LtcliError(f"--unlabeled {path} holds no readable image") from error
     if root is not None and is_list:
-        inside = next((p for p in [*found.images, *found.corrupt] if root in Path(p).resolve().parents), None)
+        inside = next((p for p in [*found.images, *found.corrupt] if root in Path(p).resolve().parents
+                       and root / UNLABELED_SPLIT not in Path(p).resolve().parents), None)
         if inside is not None:
             raise LtcliError(f"--unlabeled {path} names {inside}, an image of the dataset {root}: its validation "
                              "and test images must stay unseen, and its training images are labelled already")

@@ -29,6 +29,7 @@ from ltcli.data.files import ImageFiles
 from ltcli.data.lists import ListDataset
 from ltcli.data.loaders import RobustImageFolder, TrainData
 from ltcli.data.source import DataSource
+from ltcli.data.split import SPLITS
 from ltcli.data.unlabeled import same_bytes, unlabeled_images
 from ltcli.engine.classifier import ensemble_caches, ensemble_log_probs, load_run
 from ltcli.errors import LtcliError
@@ -90,7 +91,8 @@ def pseudo_label(source: str | Path, run_ref: str | Path, class_names: Sequence[
         if inside is not None:
             raise LtcliError(f"--unlabeled {source} holds {inside}, an image of the dataset's lists: its validation "
                              "and test images must stay unseen, and its training images are labelled already")
-    dataset_files = listed if listed is not None else (p for p in dataset_root.rglob("*") if p.is_file())
+    dataset_files = listed if listed is not None else (  # the labelled splits, not the split's own unlabeled/ pool
+        p for split in SPLITS for p in (dataset_root / split).rglob("*") if p.is_file())
     copy = same_bytes(found.images, dataset_files)
     if copy is not None:
         raise LtcliError(f"--unlabeled {source} holds {copy[0]}, a copy of the dataset's image {copy[1]} (same "
