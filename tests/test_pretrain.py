@@ -232,7 +232,8 @@ def test_resume_refuses_the_other_commands_runs(cli, shapes, tmp_path):
 @pytest.mark.parametrize("where", ["run", "copy"])
 def test_predict_on_a_pretraining_checkpoint_names_the_way_to_start_from_it(cli, tmp_path, where):
     """In its run folder: --init-from the run. Copied elsewhere: its folder is no run, so --weights FILE."""
-    folder = tmp_path / ("logs/resnet20/shapes/pretrain-rotation/2026-01-01-00-00-00" if where == "run" else "elsewhere")
+    in_run = "logs/resnet20/shapes/pretrain-rotation/2026-01-01-00-00-00"
+    folder = tmp_path / (in_run if where == "run" else "elsewhere")
     folder.mkdir(parents=True)
     if where == "run":
         (folder / "config.json").write_text(json.dumps({"command": "pretrain", "model": "resnet20"}))
