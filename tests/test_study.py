@@ -240,3 +240,42 @@ def test_second_stage_and_test_options(cli, tmp_path):
     metrics = json.loads((second / "metrics_taunorm.json").read_text())  # the corrected results, tau 1
     assert float(row["acc"]) == pytest.approx(metrics["acc"]) and metrics["posthoc"]["tau_norm"] == 1.0
     assert not (first / "metrics.json").exists()  # only the final stage is tested
+
+
+STUDY_FILES = sorted((ROOT / "studies").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", STUDY_FILES, ids=[p.stem for p in STUDY_FILES])
+def test_the_shipped_study_files_parse(path):
+    from ltcli.study.spec import read_study
+
+    study = read_study(path)
+    assert study.name == path.stem and study.points
+    full_scale = not path.stem.endswith("-cpu")
+    if full_scale:  # the authors' training settings (their train.py)
+        train = study.points[0].train
+        assert (train["epochs"], train["batch_size"], train["weight_decay"], train["warmup_epochs"]) == (201, 256,
+                                                                                                         2e-4, 5)
+        assert (train["lr_steps"], train["lr_decay"], train["sched"]) == ([160, 20, 21], 0.01, "step")
+
+
+def test_the_similar_samples_study_is_the_papers_experiment():
+    """CIFAR-10-LT (IF 100) as the base, 0.2*x_0 + 0.8*x_9 mixed into the majority class (airplane)."""
+    from ltcli.study.spec import read_study
+
+    study = read_study(ROOT / "studies" / "similar-samples.yaml")
+    split = study.points[-1].split
+    assert split["imbalance_factor"] == 100 and split["similar"] == "airplane:truck:0.5:0.2"
+    assert study.grid["p"] == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
+    cpu = read_study(ROOT / "studies" / "similar-samples-cpu.yaml").points[-1].split
+    assert cpu["imbalance_factor"] == 10 and cpu["similar"] == "0:9:0.5:0.2"
+
+
+def test_the_toy_studies_fix_the_tenth_class_at_the_authors_50_and_sweep_down():
+    from ltcli.study.spec import read_study
+
+    others = read_study(ROOT / "studies" / "toy-grow-others.yaml")
+    assert others.grid["n"] == list(range(5000, 99, -100))  # `step: -100`, as the paper words it
+    assert {p.split["counts"] for p in others.points} == {f"{n}*9,50" for n in range(5000, 99, -100)}
+    tenth = read_study(ROOT / "studies" / "toy-grow-tenth.yaml")
+    assert tenth.grid["n"] == [50, *range(100, 5001, 100)]
