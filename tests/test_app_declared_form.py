@@ -127,3 +127,15 @@ def test_a_refused_setting_is_one_line_and_queues_nothing(tab_and_queue, more, m
         tab.train("a_datasets/colours", **QUICK, more=more)
     assert message in refused.value.message and "\n" not in refused.value.message
     assert queue.submitted == []
+
+
+def test_the_pseudo_label_settings_are_not_offered_without_their_inputs():
+    """pseudo_threshold applies to --unlabeled/--pseudo-labels-from, which the page does not offer: a
+    threshold alone was a field that could only fail (issue 31, A6)."""
+    offered = {f.name for f in more_fields()}
+    assert not offered & {"unlabeled", "pseudo_labels_from", "pseudo_threshold"}
+    from ltcli.app.declared_form import page_values
+    from ltcli.errors import LtcliError
+
+    with pytest.raises(LtcliError, match="'pseudo_threshold' is not a setting of the page: applies to unlabeled"):
+        page_values({"pseudo_threshold": 0.5})

@@ -34,6 +34,7 @@ SKIPPED_FIELDS = {
     "sync_bn": "torchrun only: the app's worker is one process",
     "unlabeled": "a path the page would have to confine to the root as it does 'start from' (not offered yet)",
     "pseudo_labels_from": "a run path the page would have to confine to the root (not offered yet)",
+    "pseudo_threshold": "applies to unlabeled and pseudo_labels_from, which the page does not offer yet",
     "recipe": "fills only the options not given, and the page gives every option of its form: it would change "
               "nothing but the record",
 }
