@@ -115,7 +115,8 @@ class TrainConfig(RunSettings):
         0.0, "Keep an EMA of the weights (e.g. 0.999, timm ModelEmaV3 with warmup) and validate/test it; 0 = off.")
     sync_bn: bool = option(False, "torchrun on GPUs: BatchNorm over all processes' batches.")
     pretrained: bool = option(False, "Start from timm's pretrained weights.")
-    weights: str | None = option(None, "Start from a local state dict or checkpoint file.", cli_type=Path)
+    weights: str | None = option(None, "Start from a local state dict or checkpoint file.", cli_type=Path,
+                                 flags=("--weights", "--pretrained_model"))  # the Essence code's name for it
     init_from: str | None = option(None, "Start from an earlier run's best checkpoint.", cli_type=Path)
     freeze: str = option(
         "none", "What stays fixed: none; backbone (the classifier trains, cRT); backbone-except-bn (classifier and "
@@ -229,10 +230,9 @@ class TrainConfig(RunSettings):
             self.positive_classes = [str(c).strip() for c in self.positive_classes] or None
             if self.positive_classes is not None and not all(self.positive_classes):
                 raise LtcliError("--positive-classes needs class names separated by commas")
-            if self.positive_classes is not None and len(self.positive_classes) == 1 \
-                    and self.positive_classes[0].lower().endswith(".json"):
-                from ltcli.data.binary import read_class2id
+            from ltcli.data.binary import class2id_file, read_class2id
 
+            if class2id_file(self.positive_classes) is not None:
                 self.positive_classes = read_class2id(self.positive_classes[0])
         if self.pos_neg_ratio is not None:
             parse_pos_neg_ratio(self.pos_neg_ratio)

@@ -161,15 +161,17 @@ TUNE_KEEPS = ("dataset", "model", "height", "width", "hflip", "batch_size", "wor
               "weight_decay")
 
 
-def tune_options(run: RunFolder, objective: str, epochs: int, start: str | None = None) -> dict[str, Any]:
+def tune_options(run: RunFolder, objective: str, epochs: int, start: str | None = None, freeze: str = "none"
+                 ) -> dict[str, Any]:
     """The options of "tune this run with `objective` for `epochs` epochs": a new run from the run's
     best checkpoint (--init-from `start`, default the run's folder), with its dataset and input
-    settings, a cosine schedule without warmup. Checked as TrainConfig checks any run."""
+    settings, a cosine schedule without warmup, `freeze` (--freeze: e.g. backbone, tuning the
+    classifier alone). Checked as TrainConfig checks any run."""
     from ltcli.config import TrainConfig
 
     config = run.read_config()
     given = {k: config[k] for k in TUNE_KEEPS if k in config}
-    given.update(objective=objective, epochs=epochs, sched="cosine", warmup_epochs=0,
+    given.update(objective=objective, epochs=epochs, sched="cosine", warmup_epochs=0, freeze=freeze,
                  init_from=start or str(run.path), name=f"{objective} tune of {run.stamp}")
     TrainConfig.create(**given)
     return given

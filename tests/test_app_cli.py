@@ -62,12 +62,29 @@ def test_a_port_in_use_is_said_as_such(cli, tmp_path):
 
 @pytest.mark.parametrize(("option", "value"), [("--port", "0"), ("--port", "65536"), ("--max-upload-mb", "0"),
                                                ("--max-upload-mb", "nan"), ("--max-upload-mb", "inf"),
-                                               ("--max-upload-mb", "-inf"), ("--parallel", "0"),
+                                               ("--max-upload-mb", "-inf"), ("--max-upload-mb", "1e303"),
+                                               ("--max-upload-mb", "1048577"), ("--parallel", "0"),
                                                ("--parallel", "1000")])
 def test_an_option_out_of_range_is_a_usage_error(cli, option, value):
     result = cli("app", option, value, ok=False)
     assert result.exit_code == 2 and option in result.output and "Traceback" not in result.output
     assert f"Invalid value for '{option}'" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("value", ["1e303", "inf"])
+def test_a_huge_upload_limit_is_refused_and_leaves_no_scratch_folder(cli, tmp_path, monkeypatch, value):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    result = cli("app", "--max-upload-mb", value, ok=False)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    shown = " ".join(result.output.replace("│", " ").split())  # the usage error is boxed by rich
+    assert f"must be a number above 0 and at most 1048576 (MB), got {float(value):g}" in shown
+    assert not list(tmp_path.glob("ltcli-app-*"))
+    pytest.importorskip("gradio")
+    from ltcli.app.server import make_context
+
+    with pytest.raises(OverflowError):  # called directly, it fails before making its scratch folder
+        make_context(tmp_path, max_upload_mb=float(value))
+    assert not list(tmp_path.glob("ltcli-app-*"))
 
 
 def test_a_failed_start_leaves_no_scratch_folder(cli, tmp_path, monkeypatch):

@@ -73,7 +73,8 @@ def test_each_component_carries_its_fields_declaration(built):
             assert isinstance(component, gr.Checkbox) and component.value is default, name
         elif f.type.replace(" | None", "") in ("int", "float"):
             assert isinstance(component, gr.Number) and component.value == default, name
-            assert (component.precision == 0) == (f.type.startswith("int")), name
+            # whole numbers step by 1 and are not rounded by gradio (1.5 must reach `whole` and be refused)
+            assert component.precision is None and (component.step == 1 or not f.type.startswith("int")), name
         else:
             assert isinstance(component, gr.Textbox), name
     assert {"data_cache", "amp", "channels_last", "augment", "select_metric"} <= {
@@ -126,3 +127,15 @@ def test_a_refused_setting_is_one_line_and_queues_nothing(tab_and_queue, more, m
         tab.train("a_datasets/colours", **QUICK, more=more)
     assert message in refused.value.message and "\n" not in refused.value.message
     assert queue.submitted == []
+
+
+def test_the_pseudo_label_settings_are_not_offered_without_their_inputs():
+    """pseudo_threshold applies to --unlabeled/--pseudo-labels-from, which the page does not offer: a
+    threshold alone was a field that could only fail (issue 31, A6)."""
+    offered = {f.name for f in more_fields()}
+    assert not offered & {"unlabeled", "pseudo_labels_from", "pseudo_threshold"}
+    from ltcli.app.declared_form import page_values
+    from ltcli.errors import LtcliError
+
+    with pytest.raises(LtcliError, match="'pseudo_threshold' is not a setting of the page: applies to unlabeled"):
+        page_values({"pseudo_threshold": 0.5})

@@ -175,6 +175,41 @@ def test_errors_name_uploads_by_their_own_name_and_root_files_relative(client, a
         (app_root / "a_datasets" / "empty").rmdir()
 
 
+@pytest.mark.parametrize("where", ["absolute", "dotdot", "logs"])
+def test_positive_classes_reads_no_json_file_outside_the_data_areas(client, app_root, where):
+    """The class2id file of --positive-classes is a path like any other: confined to data_split/ and
+    a_datasets/, so the page cannot tell whether a server file exists nor quote its values."""
+    secret = app_root.parent / "secret.json"
+    secret.write_text('{"topsecret": 7}')
+    in_logs = app_root / "logs" / "class2id.json"
+    in_logs.write_text('{"topsecret": 7}')
+    given = {"absolute": str(secret), "dotdot": "a_datasets/../../secret.json", "logs": "logs/class2id.json"}[where]
+    expected = {"absolute": "relative to the app's root", "dotdot": "'..' would leave the app's root",
+                "logs": "it must lie under data_split/ or a_datasets/"}[where]
+    try:
+        with pytest.raises(AppError) as error:
+            client.predict(**TINY, positive_classes=given, api_name="/train")
+        text = str(error.value)
+        assert text.startswith("positive classes file ") and expected in text, text
+        assert "topsecret" not in text and "7" not in text.replace(given, "")
+        assert_public(text.replace(given, ""), app_root)  # the one path it quotes is the client's own
+    finally:
+        secret.unlink()
+        in_logs.unlink()
+
+
+def test_positive_classes_reads_a_class2id_file_under_the_root(client, app_root):
+    mapping = app_root / "a_datasets" / "class2id.json"
+    mapping.write_text('{"apple": 2, "leaf": 0}')
+    try:
+        with pytest.raises(AppError) as error:
+            client.predict(**TINY, positive_classes="a_datasets/class2id.json", api_name="/train")
+        assert str(error.value) == ("--positive-classes: in a_datasets/class2id.json, class 'apple' maps to 2; "
+                                    "every class maps to 0 (negative) or 1 (positive)")
+    finally:
+        mapping.unlink()
+
+
 def _run(app_root: Path) -> str:
     return first_run(app_root).relative_to(app_root).as_posix()
 
@@ -196,6 +231,9 @@ BAD_INPUTS = [
     ("/train", {**TINY, "imbalance_factor": -1}, "Value -1 is less than minimum value 0"),
     ("/train", {**TINY, "hflip": 2}, "--hflip must be in"),
     ("/train", {**TINY, "clip_grad": 0}, "--clip-grad must be above 0"),  # a generated "more settings" input
+    ("/train", {**TINY, "epochs": 1.5}, "epochs takes a whole number, got 1.5"),  # gradio rounded it to 2
+    ("/train", {**TINY, "drw_epoch": 1.5}, "--drw-epoch takes a whole number, got 1.5"),  # a generated int box
+    ("/tune", {"run": "RUN", "objective": "GML", "epochs": 2.5}, "epochs takes a whole number, got 2.5"),
     ("/stop", {"job": 99_999}, "no job 99999"),
     ("/infer", {"images": None, "folder": "", "runs": [], "top_k": 1}, "pick at least 1 run"),
     ("/infer", {"images": None, "folder": "", "runs": ["logs/../../x"], "top_k": 1}, "'..'"),

@@ -150,6 +150,23 @@ def test_a_bad_line_on_the_command_line_is_one_line_and_exit_1(cli, lists):
     assert last == f"error: {path}:22: a negative label: '-3' (labels are 0, 1, 2, ...)"
 
 
+@pytest.mark.parametrize(("label", "lines"), [(300_000_000, 1), (20_000_000, 1), (3, 3)])
+def test_a_huge_label_without_a_classes_file_is_refused_before_any_name_is_made(cli, tmp_path, label, lines):
+    """No classes file: the classes are labels 0..max, each needing a train line; a label past the
+    line count is refused at once (it made 300 million names and was killed for memory)."""
+    root = tmp_path / "huge"
+    root.mkdir()
+    body = "".join(f"c0/{i}.png 0\n" for i in range(lines - 1)) + f"c0/10.png {label}\n"
+    for split in ("train", "test"):
+        (root / f"{split}.txt").write_text(body)
+    result = cli("stats", str(root), "--no-plot", ok=False)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        f"error: {root / 'train.txt'}:{lines}: label {label} is past the classes a {lines}-line train list can hold "
+        "(with no classes file the labels 0..max are the classes and each needs a train line): number the classes "
+        "0, 1, 2, ... or add a classes.txt")
+
+
 def test_lists_train_test_predict_stats_and_runs(cli, tmp_path):
     images, root = tmp_path / "images", tmp_path / "lists"
     root.mkdir()
@@ -157,7 +174,7 @@ def test_lists_train_test_predict_stats_and_runs(cli, tmp_path):
     (images / "train/n01440764/n01440764_3.JPEG").unlink()  # skipped and listed in the run
     trained = cli("train", "--data", root, "--data-root", images, *TRAIN_ARGS, "--data-cache", "none")
     assert "the file is missing" in " ".join(trained.output.split())
-    (run,) = list((tmp_path / "logs" / "resnet20" / "Toy_LT" / "CCE").iterdir())
+    (run,) = list((tmp_path / "logs" / "resnet20" / "lists" / "CCE").iterdir())
     config = json.loads((run / "config.json").read_text())
     assert config["dataset_root"] == str(root) and config["data_root"] == str(images)
     assert config["class_names"] == list(NAMES) and config["class_counts"] == [12, 6, 3]
@@ -181,8 +198,24 @@ def test_lists_train_test_predict_stats_and_runs(cli, tmp_path):
     assert stats["counts"]["train"] == {"tench": 11, "goldfish": 6, "shark": 3}
     assert stats["unreadable"] == ["train/n01440764/n01440764_3.JPEG"]
 
-    listed = cli("runs", "--dataset", "Toy_LT").output
-    assert "Toy_LT" in listed or run.name in listed
+    listed = cli("runs", "--dataset", "lists").output
+    assert run.name in listed
+
+
+def test_a_lists_dataset_has_one_name_its_folders(tmp_path):
+    """--data PATH, --dataset NAME and the app file a lists dataset's runs under one name (its folder's),
+    so `ltcli runs --dataset NAME` finds them all; the NAME of NAME_train.txt made a second one."""
+    from ltcli.app.datasets import training_dataset
+    from ltcli.app.paths import AppRoot
+    from ltcli.data.source import resolve_source
+
+    folder = tmp_path / "a_datasets" / "toylists"
+    folder.mkdir(parents=True)
+    make_lists(folder)
+    by_path = resolve_source(None, folder, tmp_path / "a_datasets")[1]
+    by_name = resolve_source("toylists", None, tmp_path / "a_datasets")[1]
+    in_app = training_dataset(AppRoot.at(tmp_path), "a_datasets/toylists", None, "exp", 0)[0]
+    assert by_path == by_name == in_app == "toylists"
 
 
 def test_pretrain_on_lists_with_an_unlabeled_list(cli, tmp_path, lists):
@@ -241,7 +274,7 @@ def test_pseudo_labels_train_on_a_list_dataset(cli, tmp_path):
     make_lists(root, images=images)
     data = ("--data", root, "--data-root", images)
     cli("train", *data, "--objective", "ERM", *ONE_EPOCH, "--lr", "0.002")
-    (first,) = list((tmp_path / "logs" / "resnet20" / "Toy_LT" / "ERM").iterdir())
+    (first,) = list((tmp_path / "logs" / "resnet20" / "lists" / "ERM").iterdir())
     pool = images / "unlabeled"  # beside the listed images, under the same image root: allowed
     for i, colour in enumerate(((220, 30, 30), (30, 220, 30), (30, 30, 220))):
         write_image(pool / f"u{i}.png", colour, seed=70_000 + i, size=12)
@@ -249,7 +282,7 @@ def test_pseudo_labels_train_on_a_list_dataset(cli, tmp_path):
 
     result = cli("train", *data, "--objective", "CE", "--unlabeled", pool, "--pseudo-labels-from", first, *ONE_EPOCH)
     assert "(24 train, 9 valid" in " ".join(result.output.split())  # 21 listed + 3 pseudo-labelled
-    (run,) = [p for p in (tmp_path / "logs" / "resnet20" / "Toy_LT").glob("*/*") if p != first]
+    (run,) = [p for p in (tmp_path / "logs" / "resnet20" / "lists").glob("*/*") if p != first]
     rows = read_csv(run / "pseudo_labels.csv")
     assert {r["path"]: r["label"] for r in rows} == {p: NAMES[label] for p, (label, _) in expected.items()}
     kept = np.bincount([label for label, _ in expected.values()], minlength=3)

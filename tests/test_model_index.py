@@ -107,3 +107,39 @@ def test_models_index_lists_every_number(cli):
     rows = [line.split() for line in result.output.splitlines() if line.strip()[:1].isdigit()]
     assert [int(r[0]) for r in rows] == list(range(41))
     assert rows[9][1:] == ["resnet18", "resnet18"] and rows[0][-1] == "(none)"
+
+
+@pytest.mark.parametrize("command", ["test", "predict"])
+def test_test_and_predict_take_the_tools_model_index(cli, tmp_path, command):
+    """The CCE tool's test line `test --dataset D --model_index=36 --objective ERM --datetime STAMP`:
+    --model_index narrows the run lookup as --model does (a run of resnet34_small, 36's model)."""
+    import json
+
+    from conftest import make_class_images
+
+    from ltcli.checkpoint import Checkpoint
+    from ltcli.models import create_model
+
+    stamp = "2026-01-01-00-00-00"
+    for model in ("resnet34_small", "resnet20"):  # two runs share the stamp: the model tells them apart
+        run = tmp_path / "logs" / model / "D" / "ERM" / stamp
+        run.mkdir(parents=True)
+        config = {"model": model, "objective": "ERM", "dataset": "D", "height": 8, "width": 8}
+        (run / "config.json").write_text(json.dumps(config))
+        Checkpoint(model=create_model(model, num_classes=2).state_dict(), epoch=0, class_names=["apple", "leaf"],
+                   config=config, optimizer={}, scheduler={}, class_counts=[3, 3]).save(run / "checkpoint_best.pt")
+    for split in ("train", "valid", "test"):
+        make_class_images({"apple": 3, "leaf": 3}, tmp_path / "a_datasets" / "D" / split)
+    image = tmp_path / "a_datasets" / "D" / "test" / "apple" / "img000.png"
+    if command == "test":
+        cli("test", "--dataset", "D", "--model_index=36", "--objective", "ERM", "--datetime", stamp, "--device", "cpu")
+        assert (tmp_path / "logs" / "resnet34_small" / "D" / "ERM" / stamp / "metrics.json").is_file()
+        assert not (tmp_path / "logs" / "resnet20" / "D" / "ERM" / stamp / "metrics.json").exists()
+    else:
+        cli("predict", str(image), "--model_index", "36", "--dataset", "D", "--run", stamp, "--device", "cpu")
+        assert "img000.png" in (tmp_path / "predictions.csv").read_text()
+        unnarrowed = cli("predict", str(image), "--dataset", "D", "--run", stamp, "--force", ok=False)
+        assert unnarrowed.exit_code == 1 and "resnet34_small" in unnarrowed.output  # two runs: the index chose
+    both = cli(command, *([str(image)] if command == "predict" else []), "--model", "resnet20", "--model_index=36",
+               ok=False)
+    assert both.exit_code == 1 and both.output.strip() == "error: give --model NAME or --model_index N, not both"

@@ -37,7 +37,7 @@ def torchrun(*options: str, processes: int = 2) -> list[str]:
 
 
 def epoch_rows(logs: Path, split: str) -> list[dict]:
-    (run,) = list((logs / "test_efficientnet_gn" / "Toy_LT" / "ERM").iterdir())
+    (run,) = list((logs / "test_efficientnet_gn" / "lists" / "ERM").iterdir())
     with open(run / f"{split}.csv", newline="") as handle:
         return list(csv.DictReader(handle))
 

@@ -45,7 +45,8 @@ def test_split_options_are_the_split_commands_and_the_studys_keys():
 def test_a_study_split_section_takes_every_split_key(tmp_path):
     """Each key the study accepts but `src` is a SplitOptions field (the runner builds one from the section)."""
     values = {"ratios": "0.6,0.2,0.2", "seed": 3, "link": "copy", "imbalance_factor": 10.0, "profile": "step",
-              "class_order": "a,b", "n_max": 5, "counts": None, "similar": ("a:b:0.5:0.5",), "valid_from_train": 0.1}
+              "class_order": "a,b", "n_max": 5, "counts": None, "similar": ("a:b:0.5:0.5",), "valid_from_train": 0.1,
+              "unlabeled_pool": 0.01, "unlabeled_src": "pool"}
     assert set(values) | {"src"} == set(SPLIT_KEYS)
     assert dataclasses.asdict(SplitOptions(**values, force=True)) == {**values, "force": True}
 

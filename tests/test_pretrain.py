@@ -231,6 +231,28 @@ def test_resume_refuses_the_other_commands_runs(cli, shapes, tmp_path):
     assert "continue it with `ltcli pretrain --resume`" in one_line(result.output)
 
 
+@pytest.mark.parametrize("where", ["run", "copy"])
+def test_predict_on_a_pretraining_checkpoint_names_the_way_to_start_from_it(cli, tmp_path, where):
+    """In its run folder: --init-from the run. Copied elsewhere: its folder is no run, so --weights FILE."""
+    in_run = "logs/resnet20/shapes/pretrain-rotation/2026-01-01-00-00-00"
+    folder = tmp_path / (in_run if where == "run" else "elsewhere")
+    folder.mkdir(parents=True)
+    if where == "run":
+        (folder / "config.json").write_text(json.dumps({"command": "pretrain", "model": "resnet20"}))
+    checkpoint = folder / ("checkpoint_best.pt" if where == "run" else "copy.pt")
+    Checkpoint(model={}, epoch=0, class_names=["a", "b"], config={"model": "resnet20", "command": "pretrain"},
+               optimizer={}, scheduler={}).save(checkpoint)
+    image = tmp_path / "x.png"
+    Image.new("RGB", (8, 8)).save(image)
+    result = cli("predict", str(image), "--run", str(folder if where == "run" else checkpoint), "--device", "cpu",
+                 ok=False)
+    expected = (f"error: {folder} is a pre-training run (`ltcli pretrain`): it has no classifier of the dataset's "
+                f"classes; train one from it with `ltcli train --init-from {folder}`" if where == "run" else
+                f"error: {checkpoint} is a pre-training checkpoint (`ltcli pretrain`): it has no classifier of the "
+                f"dataset's classes; train one from it with `ltcli train --weights {checkpoint}`")
+    assert result.exit_code == 1 and " ".join(result.output.split()) == expected
+
+
 # --- a tiny run, and training from it ------------------------------------------------------------------
 
 def test_rotation_run_learns_and_writes_a_complete_run_folder(cli, shapes, tmp_path):

@@ -4,6 +4,7 @@ the training split, and the run records what was kept."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -95,7 +96,16 @@ def test_refusals_are_one_line(cli, split_dataset, tmp_path, first_run):
     make_class_images({"apple": 2, "leaf": 2, "sun": 2}, tmp_path / "a_datasets" / "other" / "valid")
     empty = tmp_path / "empty"
     (empty / "sub").mkdir(parents=True)
+    source = tmp_path / "data_split" / "colours"  # the split's own source: its images copied into a_datasets
+    shutil.copytree(split_dataset / "test", source / "test")
+    mixed = unlabeled_folder(tmp_path / "mixed")
+    shutil.copy(split_dataset / "valid" / "sky" / "img001.png", mixed / "a" / "renamed.png")
     cases = [
+        (("--dataset", "colours", "--unlabeled", source, "--pseudo-labels-from", first_run),
+         f"--unlabeled {source} holds {source / 'test' / 'apple' / 'img000.png'}, a copy of the dataset's image "
+         "a_datasets/colours/"),  # (the fixture's splits share images: which copy is named is not pinned)
+        (("--dataset", "colours", "--unlabeled", mixed, "--pseudo-labels-from", first_run),
+         f"holds {mixed / 'a' / 'renamed.png'}, a copy of the dataset's image a_datasets/colours/"),
         (("--dataset", "other", "--unlabeled", unlabeled, "--pseudo-labels-from", first_run),
          "predicts apple, leaf, sky, not the dataset's classes (apple, leaf, sun)"),
         (("--dataset", "colours", "--unlabeled", unlabeled),

@@ -97,6 +97,19 @@ def test_split_refuses_existing_destination_without_force(cli, make_class_folder
     assert json.loads((tmp_path / "a_datasets" / "fruit" / "split.json").read_text())["seed"] == 9
 
 
+def test_split_force_never_replaces_a_raw_dataset(cli, make_class_folder, tmp_path):
+    """--force replaces a split ltcli wrote (it has split.json), never a raw folder that has the NAME."""
+    make_class_folder(COUNTS, tmp_path / "data_split" / "toy")
+    other = make_class_folder({"apple": 5}, tmp_path / "data_split" / "other")
+    before = tree_digest(other)
+    result = cli("split", "other", "--src", "data_split/toy", "--datasets-dir", "data_split", "--force", ok=False)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        "error: data_split/other is not a split written by ltcli (it has no split.json): "
+        "--force replaces only such a split; move it away or choose another NAME")
+    assert tree_digest(other) == before
+
+
 def _one_line_error(result, *fragments: str) -> None:
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output

@@ -170,3 +170,22 @@ def test_stats_only_reads(cli, dataset):
 )
 def test_help_shows_defaults_that_rich_markup_could_swallow(cli, command, shown):
     assert shown in "".join(cli(command, "--help").output.replace("│", "").split())
+
+
+def _commands() -> list[str]:
+    from ltcli.cli import app
+
+    return sorted(c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands)
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_help_holds_no_emoji_that_rich_made_of_colons(cli, command, monkeypatch):
+    """rich's emoji codes turned `split --help`'s `A:B:P:LAMBDA` into `A🅱P:LAMBDA`: no help shows an emoji."""
+    from rich._emoji_codes import EMOJI
+
+    monkeypatch.setenv("COLUMNS", "400")
+    emoji = {char for value in EMOJI.values() for char in value if ord(char) > 0x2100}
+    output = cli(command, "--help").output
+    assert not set(output) & emoji, sorted(set(output) & emoji)
+    if command == "split":
+        assert "A:B:P:LAMBDA:" in output

@@ -161,6 +161,54 @@ def test_bad_study_files_are_one_line_errors(cli, tmp_path, document, message):
     assert not (tmp_path / "logs").exists()
 
 
+@pytest.mark.parametrize(("grid_range", "values"), [
+    ({"from": 4900, "to": 100, "step": -1200}, [4900, 3700, 2500, 1300, 100]),  # the papers' descending sweeps
+    ({"from": 500, "to": 100, "step": -100}, [500, 400, 300, 200, 100]),
+    ({"from": 0, "to": 11, "step": 4}, [0, 4, 8]),  # never past `to` (round() gave 12)
+    ({"from": 0.1, "to": 0.3, "step": 0.1}, [0.1, 0.2, 0.3]),
+    ({"from": 5, "to": 5, "step": -1}, [5]),
+])
+def test_grid_ranges_count_up_and_down(grid_range, values):
+    from ltcli.study.spec import read_grid
+
+    assert read_grid({"n": grid_range}, "s.yaml") == ({"n": values}, {})  # (values, no named rows)
+
+
+@pytest.mark.parametrize(("grid_range", "message"), [
+    ({"from": 0.1, "to": float("nan"), "step": 0.1}, "from/to/step must be finite numbers, got 0.1/nan/0.1"),
+    ({"from": 0.1, "to": float("inf"), "step": 0.1}, "from/to/step must be finite numbers, got 0.1/inf/0.1"),
+    ({"from": 0, "to": 10, "step": 0}, "step must be above 0 when to >= from and below 0 when to < from, got from 0, "
+                                       "to 10, step 0"),
+    ({"from": 10, "to": 0, "step": 1}, "step must be above 0 when to >= from and below 0 when to < from"),
+    ({"from": 0, "to": 10, "step": -1}, "step must be above 0 when to >= from and below 0 when to < from"),
+    ({"from": "a", "to": 10, "step": 1}, "from/to/step must be numbers, got 'a'/10/1"),
+])
+def test_bad_grid_ranges_are_one_line_errors(cli, tmp_path, grid_range, message):
+    result = cli("study", write_study(tmp_path / "bad.yaml", name="x", train={"dataset": "d"}, grid={"n": grid_range}),
+                 ok=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip().startswith(f"error: {tmp_path / 'bad.yaml'}: grid 'n': ")
+    assert message in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (("--executor", "local", "--time", "-5"), "--time must be from 1 to 525600, got -5"),
+    (("--executor", "local", "--cpus", "-2"), "--cpus must be at least 1, got -2"),
+    (("--executor", "slurm", "--gpus", "-1"), "--gpus must be at least 0, got -1"),
+    (("--executor", "slurm",), "--executor slurm needs Slurm (its sbatch command is not on PATH here): run the study "
+                               "on the cluster's login node, or use --executor local or processes"),
+    (("--jobs", "0"), "--jobs must be at least 1, got 0"),
+])
+def test_executor_options_are_checked_before_anything_runs(cli, tmp_path, monkeypatch, options, message):
+    monkeypatch.setenv("PATH", str(tmp_path / "no-slurm-here"))  # no sbatch
+    make_class_images({"apple": 4, "leaf": 4}, tmp_path / "a_datasets" / "two" / "train")
+    path = write_study(tmp_path / "s.yaml", name="s", train={**TRAIN, "dataset": "two"}, grid={"seed": [0]})
+    result = cli("study", path, *options, ok=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip().splitlines()[-1] == f"error: {message}"
+    assert not (tmp_path / "logs").exists()  # nothing made, nothing submitted
+
+
 def test_points_resolve_variables_options_and_ranges(tmp_path):
     from ltcli.study.spec import read_study
 
@@ -192,3 +240,42 @@ def test_second_stage_and_test_options(cli, tmp_path):
     metrics = json.loads((second / "metrics_taunorm.json").read_text())  # the corrected results, tau 1
     assert float(row["acc"]) == pytest.approx(metrics["acc"]) and metrics["posthoc"]["tau_norm"] == 1.0
     assert not (first / "metrics.json").exists()  # only the final stage is tested
+
+
+STUDY_FILES = sorted((ROOT / "studies").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", STUDY_FILES, ids=[p.stem for p in STUDY_FILES])
+def test_the_shipped_study_files_parse(path):
+    from ltcli.study.spec import read_study
+
+    study = read_study(path)
+    assert study.name == path.stem and study.points
+    essence = path.stem.startswith(("toy-", "similar-samples")) and not path.stem.endswith("-cpu")
+    if essence:  # the Essence authors' training settings (their train.py)
+        train = study.points[0].train
+        assert (train["epochs"], train["batch_size"], train["weight_decay"], train["warmup_epochs"]) == (201, 256,
+                                                                                                         2e-4, 5)
+        assert (train["lr_steps"], train["lr_decay"], train["sched"]) == ([160, 20, 21], 0.01, "step")
+
+
+def test_the_similar_samples_study_is_the_papers_experiment():
+    """CIFAR-10-LT (IF 100) as the base, 0.2*x_0 + 0.8*x_9 mixed into the majority class (airplane)."""
+    from ltcli.study.spec import read_study
+
+    study = read_study(ROOT / "studies" / "similar-samples.yaml")
+    split = study.points[-1].split
+    assert split["imbalance_factor"] == 100 and split["similar"] == "airplane:truck:0.5:0.2"
+    assert study.grid["p"] == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
+    cpu = read_study(ROOT / "studies" / "similar-samples-cpu.yaml").points[-1].split
+    assert cpu["imbalance_factor"] == 10 and cpu["similar"] == "0:9:0.5:0.2"
+
+
+def test_the_toy_studies_fix_the_tenth_class_at_the_authors_50_and_sweep_down():
+    from ltcli.study.spec import read_study
+
+    others = read_study(ROOT / "studies" / "toy-grow-others.yaml")
+    assert others.grid["n"] == list(range(5000, 99, -100))  # `step: -100`, as the paper words it
+    assert {p.split["counts"] for p in others.points} == {f"{n}*9,50" for n in range(5000, 99, -100)}
+    tenth = read_study(ROOT / "studies" / "toy-grow-tenth.yaml")
+    assert tenth.grid["n"] == [50, *range(100, 5001, 100)]

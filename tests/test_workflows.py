@@ -139,8 +139,11 @@ def test_the_tune_recipe_keeps_the_runs_data_and_inputs_and_starts_from_it(tmp_p
     assert given == {"dataset": "colours", "model": "resnet20", "height": 16, "width": 16, "hflip": DEFAULT.hflip,
                      "batch_size": DEFAULT.batch_size, "workers": DEFAULT.workers, "seed": 3, "lr": 0.05,
                      "momentum": DEFAULT.momentum, "weight_decay": DEFAULT.weight_decay, "objective": "GML",
-                     "epochs": 5, "sched": "cosine", "warmup_epochs": 0, "init_from": "logs/run",
+                     "epochs": 5, "sched": "cosine", "warmup_epochs": 0, "init_from": "logs/run", "freeze": "none",
                      "name": f"GML tune of {STAMP}"}  # not the run's objective, schedule or mixup
+    assert workflows.tune_options(run, "GML", 5, freeze="backbone")["freeze"] == "backbone"  # the app's /tune
+    with pytest.raises(LtcliError, match="--freeze"):
+        workflows.tune_options(run, "GML", 5, freeze="everything")
     assert workflows.tune_options(run, "GML", 5)["init_from"] == str(run.path)
     with pytest.raises(LtcliError, match="unknown objective 'nope'"):
         workflows.tune_options(run, "nope", 5)
@@ -261,6 +264,8 @@ def test_the_app_splits_and_tunes_through_the_library(tmp_path, monkeypatch):
     relative = run.path.relative_to(tmp_path).as_posix()
     CompareTab(context).tune(relative, "GML", 3)
     assert queue.submitted[-1] == {"config": workflows.tune_options(run, "GML", 3, start=relative)}
+    CompareTab(context).tune(relative, "GML", 3, freeze="backbone")  # /tune can freeze (issue 31, A6)
+    assert queue.submitted[-1]["config"]["freeze"] == "backbone"
 
 
 def test_the_study_splits_through_split_once_once_per_distinct_split(tmp_path, monkeypatch):

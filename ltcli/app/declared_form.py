@@ -12,7 +12,7 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from ltcli.app.tabs.common import number, whole
+from ltcli.app.tabs.common import number, whole, whole_box
 from ltcli.config import TrainConfig
 from ltcli.errors import LtcliError
 from ltcli.settings import field_choices, flag
@@ -34,6 +34,7 @@ SKIPPED_FIELDS = {
     "sync_bn": "torchrun only: the app's worker is one process",
     "unlabeled": "a path the page would have to confine to the root as it does 'start from' (not offered yet)",
     "pseudo_labels_from": "a run path the page would have to confine to the root (not offered yet)",
+    "pseudo_threshold": "applies to unlabeled and pseudo_labels_from, which the page does not offer yet",
     "recipe": "fills only the options not given, and the page gives every option of its form: it would change "
               "nothing but the record",
 }
@@ -86,8 +87,10 @@ def component(f: dataclasses.Field, kind: Any) -> Any:
                            allow_custom_value=f.metadata.get("choices") is None)
     if kind is bool:
         return gr.Checkbox(bool(default), label=label, info=info, elem_id=elem_id)
-    if kind in (int, float):
-        return gr.Number(default, label=label, info=info, precision=0 if kind is int else None, elem_id=elem_id)
+    if kind is int:
+        return whole_box(default, label, info=info, elem_id=elem_id)
+    if kind is float:
+        return gr.Number(default, label=label, info=info, elem_id=elem_id)
     placeholder = "space-separated, as after each repeated flag" if kind in (list, dict) else "empty: the default"
     return gr.Textbox(default if isinstance(default, str) else "", label=label, info=info, placeholder=placeholder,
                       elem_id=elem_id)

@@ -28,13 +28,14 @@ def make_context(root: str | Path, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
     """The root, a job queue whose worker processes run in it, and a scratch folder for figures
     (removed by `AppContext.close`)."""
     app_root = AppRoot.at(root)
+    max_upload_bytes = int(max_upload_mb * 2**20)  # before the scratch folder: an error here leaves nothing behind
     scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
     try:
         jobs = JobQueue(app_root.path, scratch / "jobs", parallel=parallel)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
-    return AppContext(app_root, jobs, scratch / SCRATCH_FIGURES, int(max_upload_mb * 2**20), device)
+    return AppContext(app_root, jobs, scratch / SCRATCH_FIGURES, max_upload_bytes, device)
 
 
 def build_app(context: AppContext) -> gr.Blocks:

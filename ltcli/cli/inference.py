@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from ltcli.cli.compat import ModelIndex, model_of
 from ltcli.cli.declared import declare_options, settings_from_cli
 from ltcli.cli.root import app, console, friendly
 from ltcli.config import DEFAULT
@@ -108,6 +109,7 @@ def sweep_table(posthoc: dict, key: str) -> Table:
 def test(
     dataset: Annotated[str | None, typer.Option(help="Dataset name (run lookup and a_datasets/NAME).")] = None,
     model: Annotated[str | None, typer.Option(help="Model of the run.")] = None,
+    model_index: ModelIndex = None,
     objective: Annotated[str | None, typer.Option(help="Objective of the run.")] = None,
     datetime: Annotated[str | None, typer.Option("--datetime", help="Run stamp YYYY-MM-DD-HH-MM-SS or latest.")] = None,
     run: Annotated[list[str] | None, typer.Option(help=RUN_HELP)] = None,
@@ -138,6 +140,7 @@ def test(
     from ltcli.workflows import check_test_split, dataset_of_run, run_test
 
     check_test_split(split_name)
+    model = model_of(model, model_index)
     scoring = TestOptions(**settings_from_cli(TestOptions, values))
     options = {**scoring.metric_options(), "tpauc": parse_tpauc(tpauc)}
     folders = resolve_runs(logs_dir, run, model, dataset, objective, datetime)
@@ -178,6 +181,7 @@ def predict(
     force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
     dataset: Annotated[str | None, typer.Option(help="Narrow a stamp lookup to this dataset.")] = None,
     model: Annotated[str | None, typer.Option(help="Narrow a stamp lookup to this model.")] = None,
+    model_index: ModelIndex = None,
     objective: Annotated[str | None, typer.Option(help="Narrow a stamp lookup to this objective.")] = None,
     logs_dir: Annotated[Path, typer.Option(help="Folder of runs.")] = Path(DEFAULT.logs_dir),
     **values: Any,
@@ -188,6 +192,7 @@ def predict(
     from ltcli.engine.classifier import predict_files
     from ltcli.run_folder import csv_text
 
+    model = model_of(model, model_index)
     if not run:
         raise LtcliError("give the run to predict with: --run PATH or --run STAMP (repeat it for an ensemble)")
     options = PredictOptions(**settings_from_cli(PredictOptions, values))

@@ -21,8 +21,31 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+# No emoji codes: ltcli's text is never meant to hold emoji, and rich would turn `A:B:P` into `A🅱P`
+# (a class named `b` in `--similar a:b:0.5:0.2`, a path with `:x:` in it).
+console = Console(emoji=False)
+err_console = Console(stderr=True, emoji=False)
+
+
+def _help_without_emoji() -> None:
+    """typer renders help text as rich markup, emoji codes included (`split --help` showed `A🅱P:LAMBDA`
+    for `A:B:P:LAMBDA`); rich markup without emoji for every command's help, docstring and options."""
+    import inspect
+
+    from rich.text import Text
+    from typer import rich_utils
+
+    original = rich_utils._make_rich_text
+
+    def make_rich_text(*, text: str, style: str = "", markup_mode: Any) -> Any:
+        if markup_mode != "rich" or rich_utils._has_ansi_character(text):
+            return original(text=text, style=style, markup_mode=markup_mode)
+        return rich_utils.highlighter(Text.from_markup(inspect.cleandoc(text), style=style, emoji=False))
+
+    rich_utils._make_rich_text = make_rich_text
+
+
+_help_without_emoji()
 
 F = TypeVar("F", bound=Callable[..., Any])
 

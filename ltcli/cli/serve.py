@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from ltcli.bounds import MAX_PARALLEL
+from ltcli.bounds import MAX_PARALLEL, MAX_UPLOAD_MB
 from ltcli.cli.root import app, console, friendly
 from ltcli.errors import LtcliError, describe_os_error
 
@@ -19,9 +19,10 @@ INSTALL = "pip install 'ltcli[app]'"
 
 
 def upload_limit(value: float) -> float:
-    """--max-upload-mb: a finite number above 0 (nan and inf are usage errors, not a traceback)."""
-    if not math.isfinite(value) or value <= 0:
-        raise typer.BadParameter(f"must be a number above 0 (MB), got {value}")
+    """--max-upload-mb: a finite number above 0 and at most MAX_UPLOAD_MB (nan, inf and 1e303 are usage
+    errors, not a traceback)."""
+    if not math.isfinite(value) or value <= 0 or value > MAX_UPLOAD_MB:
+        raise typer.BadParameter(f"must be a number above 0 and at most {MAX_UPLOAD_MB} (MB), got {value:g}")
     return value
 
 

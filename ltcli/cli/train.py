@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ltcli.cli.compat import SourceToolCommand
+from ltcli.cli.compat import ModelIndex, SourceToolCommand, model_of
 from ltcli.cli.declared import declare_options, settings_from_cli, typed_options
 from ltcli.cli.root import app, console, friendly
 from ltcli.config import TrainConfig, describe_schedule
@@ -22,9 +22,7 @@ ALIAS_PANEL = "Options of the tools ltcli replaces (each sets one objective's op
 @friendly
 def train(
     ctx: typer.Context,
-    model_index: Annotated[int | None, typer.Option(
-        "--model-index", "--model_index", help="The CCE tool's model number (its get_model.py), in place of "
-        "--model: see `ltcli models --index`.")] = None,
+    model_index: ModelIndex = None,
     resume: Annotated[
         str | None, typer.Option(help="Continue an interrupted run (its folder, a checkpoint .pt in it, or its "
                                  "stamp); its own settings apply.")
@@ -49,11 +47,7 @@ def train(
                                      **alias_options(settings["objective"], values)}
     given = given_options(ctx, settings)
     if model_index is not None:
-        from ltcli.models.source_index import model_for_index
-
-        if "model" in given:
-            raise LtcliError("give --model NAME or --model_index N, not both")
-        given["model"] = model_for_index(model_index)
+        given["model"] = model_of(given.get("model"), model_index)
     if config_file is not None:
         from ltcli.config_file import merge_given, read_config_file
 

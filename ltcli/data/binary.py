@@ -40,6 +40,13 @@ class IsPositive:
 
 
 
+def class2id_file(values: Sequence[str] | None) -> str | None:
+    """The class2id file a --positive-classes value names (one item ending in .json), else None."""
+    if values is not None and len(values) == 1 and str(values[0]).strip().lower().endswith(".json"):
+        return str(values[0]).strip()
+    return None
+
+
 def read_class2id(path: str | Path) -> list[str]:
     """The positive class names of a class2id JSON file (class name -> 0/1, 1 = positive), in file order;
     the names are checked against the dataset later, like names typed on the command line."""

@@ -192,6 +192,22 @@ def parse_list(file: Path, labelled: bool = True) -> ListIndex:
     return ListIndex(file, buffer, offsets, labels, (numbers + 1).astype(np.int32))
 
 
+def label_names(train: ListIndex) -> list[str]:
+    """The class names of lists without a classes file: the train list's labels 0..max as text.
+    Every class must occur in the train list, so a label past its line count names a class that
+    cannot: refused before a name per label is made (one line `x.png 300000000` would ask for 300
+    million names and many GB)."""
+    if len(train) == 0:
+        return []
+    top = int(np.argmax(train.labels))
+    if int(train.labels[top]) >= len(train):
+        raise _fail(train.file, int(train.line_numbers[top]),
+                    f"label {int(train.labels[top])} is past the classes a {len(train)}-line train list can hold "
+                    "(with no classes file the labels 0..max are the classes and each needs a train line): "
+                    "number the classes 0, 1, 2, ... or add a classes.txt")
+    return [str(i) for i in range(int(train.labels[top]) + 1)]
+
+
 def check_labels(index: ListIndex, class_names: Sequence[str], classes_file: Path | None) -> None:
     """Every label must have a class name (from the classes file, or be below the train list's
     number of classes)."""

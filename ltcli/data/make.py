@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ltcli.data.folder import FolderScan
 from ltcli.data.longtail import PROFILES
+from ltcli.data.pool import UNLABELED_SPLIT
 from ltcli.data.split import DEFAULT_RATIOS, LINK_MODES, SplitPlan
 from ltcli.errors import LtcliError
 from ltcli.settings import option, spelled
@@ -29,7 +30,7 @@ class SplitOptions:
     force: bool = option(False, "Replace an existing a_datasets/NAME.")
     imbalance_factor: float | None = option(
         None, "Make the train part long-tailed: head count / tail count (100), or its inverse, tail / head (0.01), "
-        "the same tail.")
+        "the same tail.", flags=("--imbalance-factor", "--imb_factor"))
     profile: str | None = option(None, f"Long-tail profile: {spelled(PROFILES)} (default {PROFILES[0]}).",
                                  choices=PROFILES)
     class_order: str | None = option(None, "Head-to-tail class order, comma separated (default: sorted names).")
@@ -42,6 +43,13 @@ class SplitOptions:
     valid_from_train: float | None = option(
         None, "A source with train/ and test/ only: carve this fraction of each train class off as valid/ (seeded, "
         "at least one image), e.g. 0.1.")
+    unlabeled_pool: float | None = option(
+        None, "Also write Yang & Xu's unlabeled pool to NAME/unlabeled/: 5x the labelled train total, spread over the "
+        "classes (head to tail) by this rho_U, tail/head (0.01) or head/tail (100); 1 is balanced. For `train "
+        "--unlabeled`.", flags=("--unlabeled-pool", "--imb_factor_unlabel"))
+    unlabeled_src: str | None = option(
+        None, "Class folders the pool is drawn from (default: the training images the long tail left out).",
+        cli_type=Path)
 
 
 # A study's `split:` keys: the folder to split, and every option but --force (the study replaces its own splits).
@@ -107,7 +115,7 @@ def make_split(
     from ltcli.data.counts import plan_counts
     from ltcli.data.folder import list_class_dirs, split_folders
     from ltcli.data.lists import find_lists
-    from ltcli.data.longtail import parse_class_order, plan_long_tail
+    from ltcli.data.longtail import parse_class_order, plan_long_tail, resolve_imbalance_factor
     from ltcli.data.similar import parse_similar, plan_similar
     from ltcli.data.split import (
         apply_counts,
@@ -137,18 +145,49 @@ def make_split(
         list_class_dirs(source)  # fail fast with a clear message
     remove_stale(destination)  # left by a killed split; may bring back a split lost mid-swap
     check_destination(source, destination, o.force)
-    scans = scan(presplit or {"raw": source})
+    if o.unlabeled_src is not None and o.unlabeled_pool is None:
+        raise LtcliError("--unlabeled-src is where --unlabeled-pool RHO_U draws from: add --unlabeled-pool")
+    pool_rho = None if o.unlabeled_pool is None else 1 / resolve_imbalance_factor(o.unlabeled_pool, "--unlabeled-pool")
+    roots = dict(presplit or {"raw": source})
+    if o.unlabeled_src is not None:
+        roots[UNLABELED_SPLIT] = Path(o.unlabeled_src)
+    scans = scan(roots)
+    pool_scan = scans.pop(UNLABELED_SPLIT, None)
     plan = plan_presplit(source, scans, o.seed) if presplit else plan_raw_split(scans["raw"], parsed, o.seed)
     if o.valid_from_train is not None:
         carve_valid(plan, o.valid_from_train)
     available = plan.counts()["train"]
+    before = {name: list(files) for name, files in plan.assignment["train"].items()}
     if o.counts is not None:
         apply_counts(plan, plan_counts(o.counts, available))
     elif imbalance_factor is not None:
         order = parse_class_order(o.class_order, list(available))
         apply_long_tail(plan, plan_long_tail(available, imbalance_factor, o.profile or PROFILES[0], order, o.n_max))
+    if pool_rho is not None:
+        add_pool(plan, before, pool_scan, pool_rho, parse_class_order(o.class_order, list(available)), o.seed)
     if similar:
         plan.similar = plan_similar(similar, plan.assignment["train"], o.seed)
     writer = write or (lambda p, s, d, link, force: write_split(p, s, d, link, force))
     manifest = writer(plan, list(scans.values()), destination, o.link, o.force)
     return manifest, plan, scans
+
+
+def add_pool(plan: SplitPlan, before: dict[str, list[Path]], scan: FolderScan | None, rho: float, order: list[str],
+             seed: int) -> None:
+    """Yang & Xu's unlabeled pool as the split's `unlabeled/` part: from `scan` (--unlabeled-src), else
+    from the training images the long tail (or --counts) left out, so it never holds a valid/test image."""
+    from ltcli.data.pool import plan_pool
+
+    if scan is not None:
+        missing = [c for c in order if c not in scan.images]
+        if missing:
+            raise LtcliError(f"--unlabeled-src {scan.root} has no class folder {missing[0]!r}: the pool is drawn by "
+                             "class, so it needs the dataset's class folders")
+        candidates, root, where = {c: list(scan.images[c]) for c in order}, scan.root, str(scan.root)
+    else:
+        kept = {c: set(files) for c, files in plan.assignment["train"].items()}
+        candidates = {c: [f for f in before[c] if f not in kept[c]] for c in order}
+        root, where = plan.split_roots.get("train", plan.source), "left-out training images"
+    labelled = {c: len(files) for c, files in plan.assignment["train"].items()}
+    plan.pool, plan.assignment[UNLABELED_SPLIT] = plan_pool(candidates, order, labelled, rho, seed, where)
+    plan.split_roots[UNLABELED_SPLIT] = root

@@ -22,6 +22,7 @@ from ltcli.data.lists import (
     check_labels,
     file_sha256,
     find_lists,
+    label_names,
     parse_list,
     read_class_names,
 )
@@ -75,8 +76,7 @@ class DataSource:
             if self.lists.classes_file is not None:
                 self._class_names = read_class_names(self.lists.classes_file)
             else:
-                train = self._index("train")
-                self._class_names = [str(i) for i in range(int(train.labels.max()) + 1 if len(train) else 0)]
+                self._class_names = label_names(self._index("train"))
         return self._class_names
 
     def open_split(self, split: str, transform: Callable | None = None, loader: Callable = load_rgb,
@@ -134,7 +134,8 @@ def open_source(data: Path, data_root: Path | None = None) -> DataSource:
 
 def resolve_source(dataset: str | None, data: Path | None, datasets_dir: Path, data_root: Path | None = None
                    ) -> tuple[DataSource, str]:
-    """The dataset and its display name, from --dataset NAME (under a_datasets/) or --data PATH."""
+    """The dataset and its name (its folder's, lists or not), from --dataset NAME (under a_datasets/) or
+    --data PATH."""
     if (dataset is None) == (data is None):
         raise LtcliError("give exactly one of --dataset NAME (under a_datasets/) or --data PATH")
     if dataset is not None:
@@ -144,9 +145,9 @@ def resolve_source(dataset: str | None, data: Path | None, datasets_dir: Path, d
         hint = f" (run `ltcli split {dataset}` first?)" if dataset else ""
         raise LtcliError(f"dataset folder not found: {root}{hint}")
     source = open_source(root, data_root)
-    name = dataset if dataset is not None else (source.lists.name if source.lists and source.lists.name
-                                                else root.resolve().name)
-    return source, name
+    # One name per dataset, its folder's: the one `--dataset NAME`, the app and `ltcli runs --dataset` all
+    # see (the NAME of NAME_train.txt would file `--data PATH` runs apart from the same lists' other runs).
+    return source, dataset if dataset is not None else root.resolve().name
 
 
 def source_of_run(config: dict[str, Any], data: Path | None = None, data_root: Path | None = None) -> DataSource:

@@ -24,6 +24,7 @@ from ltcli.atomic import atomic_write_text
 from ltcli.data.counts import CountsPlan
 from ltcli.data.folder import FolderScan, is_hidden
 from ltcli.data.longtail import LongTailPlan, subsample
+from ltcli.data.pool import PoolPlan
 from ltcli.data.similar import SimilarPlan, write_mixes
 from ltcli.data.staging import discard, finish, new_staging, refuse_non_folder, remove_stale
 from ltcli.errors import LtcliError
@@ -83,6 +84,7 @@ class SplitPlan:
     long_tail: LongTailPlan | None = None
     exact_counts: CountsPlan | None = None
     similar: SimilarPlan | None = None  # mixes written into train/ in place of the files they replace
+    pool: PoolPlan | None = None  # Yang & Xu's unlabeled pool, written to unlabeled/ (ltcli.data.pool)
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Images per split and class as written, the mixes of --similar included."""
@@ -230,8 +232,14 @@ def check_destination(source: Path, destination: Path, force: bool) -> None:
     if dst == src or src in dst.parents or dst in src.parents:
         raise LtcliError(f"the split folder {destination} must not overlap the source {source}")
     refuse_non_folder(destination)
-    if destination.exists() and any(destination.iterdir()) and not force:
+    if not destination.exists() or not any(destination.iterdir()):
+        return
+    if not force:
         raise LtcliError(f"{destination} already exists: pass --force to replace it (the source is never touched)")
+    if not (destination / MANIFEST_NAME).is_file():
+        # --force replaces a split ltcli wrote, never a raw dataset or any other folder that merely has the name
+        raise LtcliError(f"{destination} is not a split written by ltcli (it has no {MANIFEST_NAME}): "
+                         "--force replaces only such a split; move it away or choose another NAME")
 
 
 def write_split(
@@ -269,6 +277,7 @@ def write_split(
             "long_tail": plan.long_tail.to_dict() if plan.long_tail is not None else None,
             "exact_counts": plan.exact_counts.to_dict() if plan.exact_counts is not None else None,
             "similar": plan.similar.to_dict() if plan.similar is not None else None,
+            "unlabeled_pool": plan.pool.to_dict() if plan.pool is not None else None,
             "skipped_non_images": [str(p) for scan in scans for p in scan.non_images],
             "skipped_corrupt": [str(p) for scan in scans for p in scan.corrupt],
             "skipped_broken_links": [str(p) for scan in scans for p in scan.broken],

@@ -91,8 +91,11 @@ def load_run(run: RunFolder, device: torch.device) -> LoadedRun:
     """Load `run`'s checkpoint (the best one unless it names another) into an eval-mode model on `device`."""
     checkpoint = Checkpoint.load(run.checkpoint_path)
     if checkpoint.config.get("command") == "pretrain":  # its head predicts rotations, not the classes
-        raise LtcliError(f"{run.path} is a pre-training run (`ltcli pretrain`): it has no classifier of the "
-                         f"dataset's classes; train one from it with `ltcli train --init-from {run.path}`")
+        # a .pt copied out of its run folder: its folder is no run, and only --weights can start from it
+        what, start = ((f"{run.path} is a pre-training run", f"--init-from {run.path}") if run.holds_run(run.path)
+                       else (f"{run.checkpoint_path} is a pre-training checkpoint", f"--weights {run.checkpoint_path}"))
+        raise LtcliError(f"{what} (`ltcli pretrain`): it has no classifier of the dataset's classes; train one "
+                         f"from it with `ltcli train {start}`")
     class_names = list(checkpoint.class_names)
     config = dict(checkpoint.config)
     counts = checkpoint.class_counts or config.get("class_counts") or [0] * len(class_names)

@@ -29,7 +29,8 @@ from ltcli.data.files import ImageFiles
 from ltcli.data.lists import ListDataset
 from ltcli.data.loaders import RobustImageFolder, TrainData
 from ltcli.data.source import DataSource
-from ltcli.data.unlabeled import unlabeled_images
+from ltcli.data.split import SPLITS
+from ltcli.data.unlabeled import same_bytes, unlabeled_images
 from ltcli.engine.classifier import ensemble_caches, ensemble_log_probs, load_run
 from ltcli.errors import LtcliError
 from ltcli.run_folder import RunFolder
@@ -90,6 +91,13 @@ def pseudo_label(unlabeled: str | Path, run_ref: str | Path, class_names: Sequen
         if inside is not None:
             raise LtcliError(f"--unlabeled {unlabeled} holds {inside}, an image of the dataset's lists: its validation "
                              "and test images must stay unseen, and its training images are labelled already")
+    dataset_files = listed if listed is not None else (  # the labelled splits, not the split's own unlabeled/ pool
+        p for split in SPLITS for p in (dataset_root / split).rglob("*") if p.is_file())
+    copy = same_bytes(found.images, dataset_files)
+    if copy is not None:
+        raise LtcliError(f"--unlabeled {unlabeled} holds {copy[0]}, a copy of the dataset's image {copy[1]} (same "
+                         "bytes): its validation and test images must stay unseen, and its training images are "
+                         "labelled already (an unlabeled pool must not be the split's own source)")
     caches, _ = ensemble_caches([member], lambda m: ImageFiles(found.images, m.eval_transform()), device,
                                 batch_size, workers)
     log_probs = ensemble_log_probs(caches)

@@ -23,6 +23,26 @@ from ltcli.run_folder import ResultsFolder, RunFolder
 from ltcli.study.spec import Point, Study
 
 EXECUTORS = ("processes", "local", "slurm")
+MAX_JOB_MINUTES = 60 * 24 * 365  # --time: a year; more is a typo
+
+
+def check_executor(executor: str, jobs: int, cluster: dict[str, Any]) -> None:
+    """The executor and its job sizes, checked before any split is made or job submitted (submitit
+    takes --time -5 or --cpus -2 and fails later, or never; without Slurm it raises a traceback)."""
+    import shutil
+
+    if executor not in EXECUTORS:
+        raise LtcliError(f"unknown --executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
+    if jobs < 1:
+        raise LtcliError(f"--jobs must be at least 1, got {jobs}")
+    for name, low, high in (("time", 1, MAX_JOB_MINUTES), ("cpus", 1, None), ("gpus", 0, None)):
+        value = cluster.get(name)
+        if value is not None and (value < low or (high is not None and value > high)):
+            bound = f"from {low} to {high}" if high is not None else f"at least {low}"
+            raise LtcliError(f"--{name} must be {bound}, got {value}")
+    if executor == "slurm" and shutil.which("sbatch") is None:
+        raise LtcliError("--executor slurm needs Slurm (its sbatch command is not on PATH here): run the study "
+                         "on the cluster's login node, or use --executor local or processes")
 
 
 @dataclass(frozen=True)
@@ -243,10 +263,7 @@ def run_study(study: Study, console: Console, jobs: int = 1, executor: str = "pr
     """Make the splits, run the unfinished points, then write results.csv, table.md and figure.svg."""
     from ltcli.study.results import markdown_table, plot_study, point_row, write_results_csv
 
-    if executor not in EXECUTORS:
-        raise LtcliError(f"unknown --executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
-    if jobs < 1:
-        raise LtcliError(f"--jobs must be at least 1, got {jobs}")
+    check_executor(executor, jobs, cluster or {})
     study.folder.mkdir(parents=True, exist_ok=True)
     make_splits(study, console)
     todo = pending(study)

@@ -139,22 +139,31 @@ def read_grid(value: Any, where: str) -> tuple[dict[str, list[Any]], Bundles]:
             grid[str(key)] = list(bundles[str(key)])
             continue
         if isinstance(values, dict) and set(values) == {"from", "to", "step"}:
-            start, stop, step = values["from"], values["to"], values["step"]
-            if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (start, stop, step)) \
-                    or step <= 0 or stop < start:
-                raise LtcliError(f"{where}: grid {key!r}: from/to/step must be numbers, step > 0, to >= from")
-            count = int(round((stop - start) / step)) + 1
-            if count > MAX_POINTS:
-                raise LtcliError(f"{where}: grid {key!r}: from/to/step gives {count} values; a study has at most "
-                                 f"{MAX_POINTS} points")
-            values = [start + i * step for i in range(count)]
-            values = [int(v) if isinstance(step, int) and isinstance(start, int) else round(v, 10) for v in values]
+            values = grid_range(values, f"{where}: grid {key!r}")
         if not isinstance(values, list) or not values:
             raise LtcliError(f"{where}: grid {key!r} must be a non-empty list of values (or from/to/step)")
         if len({json.dumps(v, sort_keys=True) for v in values}) < len(values):
             raise LtcliError(f"{where}: grid {key!r} repeats a value")
         grid[str(key)] = values
     return grid, bundles
+
+
+def grid_range(values: dict[str, Any], where: str) -> list[Any]:
+    """`{from, to, step}` as its values, both ends included; a negative step counts down (`{from: 4900,
+    to: 100, step: -100}`, the papers' descending sweeps). nan, inf and a step away from `to` are refused."""
+    start, stop, step = values["from"], values["to"], values["step"]
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (start, stop, step)):
+        raise LtcliError(f"{where}: from/to/step must be numbers, got {start!r}/{stop!r}/{step!r}")
+    if not all(math.isfinite(v) for v in (start, stop, step)):
+        raise LtcliError(f"{where}: from/to/step must be finite numbers, got {start!r}/{stop!r}/{step!r}")
+    if step == 0 or (stop - start) * step < 0:
+        raise LtcliError(f"{where}: step must be above 0 when to >= from and below 0 when to < from, got from "
+                         f"{start!r}, to {stop!r}, step {step!r}")
+    count = math.floor((stop - start) / step + 1e-9) + 1  # the last value never passes `to`
+    if count > MAX_POINTS:
+        raise LtcliError(f"{where}: from/to/step gives {count} values; a study has at most {MAX_POINTS} points")
+    whole = all(isinstance(v, int) for v in (start, step))
+    return [start + i * step if whole else round(start + i * step, 10) for i in range(count)]
 
 
 def variables_in(*sections: dict[str, Any] | None) -> set[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ltcli.app.paths import AREAS, LOGS_AREA, WEIGHTS_AREA, AppRoot
+from ltcli.app.paths import AREAS, DATASETS_AREA, LOGS_AREA, RAW_AREA, WEIGHTS_AREA, AppRoot
 from ltcli.errors import LtcliError
 from ltcli.run_folder import RunFolder
 
@@ -20,6 +20,14 @@ def whole(value: Any, label: str) -> int:
     if not value_float.is_integer():
         raise LtcliError(f"{label} takes a whole number, got {value!r}")
     return int(value_float)
+
+
+def whole_box(value: float | None, label: str, **options: Any) -> Any:
+    """A number box for a whole number. It passes what was typed (no precision=0, which makes gradio
+    round 1.5 to 2 before `whole` can refuse it, on the page and through the API alike)."""
+    import gradio as gr
+
+    return gr.Number(value, label=label, precision=None, step=1, **options)
 
 
 def number(value: Any, label: str) -> float:
@@ -63,3 +71,15 @@ def start_point(root: AppRoot, text: str | None) -> dict[str, str]:
     if path.is_file():
         return {"weights": relative}
     raise LtcliError(f"start from {text!r}: neither a run folder nor a weights file")
+
+
+def class2id_names(root: AppRoot, positive_classes: list[str] | None) -> list[str] | None:
+    """--positive-classes as the page may give it: class names, or a class2id JSON file under the
+    root's data areas (read here, confined like every path of the page, so its names are what the
+    job records); never a file elsewhere on the server."""
+    from ltcli.data.binary import class2id_file, read_class2id
+
+    text = class2id_file(positive_classes)
+    if text is None:
+        return positive_classes
+    return read_class2id(root.confine(text, (RAW_AREA, DATASETS_AREA), "positive classes file"))

@@ -11,13 +11,15 @@ import gradio as gr
 from ltcli import workflows
 from ltcli.app.catalog import run_choices
 from ltcli.app.context import AppContext
-from ltcli.app.tabs.common import run_folder, run_folders, whole
+from ltcli.app.tabs.common import run_folder, run_folders, whole, whole_box
 from ltcli.app.tabs.results import dataset_root, headline_row, read_tested
 from ltcli.app.ui import page_errors, table
+from ltcli.config import TrainConfig
 from ltcli.errors import LtcliError
 from ltcli.metrics import HEADLINE_KEYS
 from ltcli.objectives import list_objectives
 from ltcli.run_folder import ResultsFolder
+from ltcli.settings import choices_of
 
 COMPARE_COLUMNS = ("run", *HEADLINE_KEYS)
 
@@ -68,13 +70,14 @@ class CompareTab:
         return ResultsFolder(result.out_dir).corrected(plan.results_tag)
 
     @page_errors
-    def tune(self, run: str, objective: str = "GML", epochs: float = 10) -> dict[str, Any]:
+    def tune(self, run: str, objective: str = "GML", epochs: float = 10, freeze: str = "none") -> dict[str, Any]:
         """Queue "tune this run with `objective` for `epochs` epochs" (`ltcli.workflows.tune_options`):
         a new run that starts from the run's best checkpoint (cosine schedule, no warmup), with the
-        run's data and input settings."""
+        run's data and input settings; `freeze` as train's --freeze (backbone: the classifier alone)."""
         root = self.context.root
         folder = run_folder(root, run)
-        given = workflows.tune_options(folder, objective, whole(epochs, "epochs"), start=root.relative(folder.path))
+        given = workflows.tune_options(folder, objective, whole(epochs, "epochs"), start=root.relative(folder.path),
+                                      freeze=(freeze or "none").strip())
         return self.context.jobs.submit({"config": given}, f"tune {folder.stamp} with {objective}")
 
     def build(self) -> None:
@@ -99,8 +102,9 @@ class CompareTab:
                 tune_run = gr.Dropdown(run_choices(self.context.root), label="run to tune", allow_custom_value=True)
                 tune_objective = gr.Dropdown(list_objectives(), value="GML", label="objective",
                                              allow_custom_value=True)
-                tune_epochs = gr.Number(10, label="epochs", precision=0)
+                tune_epochs = whole_box(10, "epochs")
+                tune_freeze = gr.Dropdown(list(choices_of(TrainConfig, "freeze")), value="none", label="freeze")
                 tune_button = gr.Button("Queue the tuning")
             tuned = gr.JSON(label="queued")
-        tune_button.click(self.tune, [tune_run, tune_objective, tune_epochs], tuned, api_name="tune")
+        tune_button.click(self.tune, [tune_run, tune_objective, tune_epochs, tune_freeze], tuned, api_name="tune")
         self.runs, self.tune_run = runs, tune_run

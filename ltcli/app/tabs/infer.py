@@ -11,7 +11,7 @@ import gradio as gr
 from ltcli.app.catalog import run_choices
 from ltcli.app.context import AppContext
 from ltcli.app.paths import AREAS
-from ltcli.app.tabs.common import run_folders, whole
+from ltcli.app.tabs.common import run_folders, whole, whole_box
 from ltcli.app.ui import page_errors, table
 from ltcli.errors import LtcliError
 
@@ -80,7 +80,7 @@ class InferTab:
                 choices = run_choices(root)
                 runs = gr.Dropdown(choices, value=[choices[0][1]] if choices else [], multiselect=True,
                                    label="run(s)", elem_id="infer-runs", allow_custom_value=True)
-                top_k = gr.Number(TOP_K, label="top classes", precision=0, minimum=1)
+                top_k = whole_box(TOP_K, "top classes", minimum=1)
                 folder = gr.Textbox("", label="or a folder under the root", placeholder="a_datasets/NAME/test/CLASS")
                 button = gr.Button("Infer", variant="primary", elem_id="infer-button")
         note = gr.Markdown(elem_id="infer-note")

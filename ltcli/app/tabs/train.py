@@ -13,7 +13,7 @@ from ltcli.app.catalog import curve_rows, dataset_choices, run_choices, weights_
 from ltcli.app.context import AppContext
 from ltcli.app.datasets import list_image_root, training_dataset
 from ltcli.app.declared_form import more_components, more_parameters, page_values
-from ltcli.app.tabs.common import number, run_folder, start_point, whole
+from ltcli.app.tabs.common import class2id_names, number, run_folder, start_point, whole, whole_box
 from ltcli.app.ui import page_errors, table
 from ltcli.config import DEFAULT, TrainConfig
 from ltcli.data.longtail import PROFILES, resolve_imbalance_factor
@@ -60,6 +60,8 @@ class TrainTab:
         "more settings" (TrainConfig field name -> value; empty values left out, ltcli.app.declared_form)."""
         root = self.context.root
         extra = page_values(more)
+        if "positive_classes" in extra:
+            extra["positive_classes"] = class2id_names(root, extra["positive_classes"])
         model = (model or "").strip()
         if model not in list_models(model or "-"):
             raise LtcliError(f"unknown model {model!r}: any timm name (see `ltcli models PATTERN`)")
@@ -163,20 +165,20 @@ class TrainTab:
                                      label="train rule", allow_custom_value=True)
             name = gr.Textbox("", label="experiment name", placeholder="kept in config.json, shown in the runs list")
         with gr.Row():
-            epochs = gr.Number(DEFAULT.epochs, label="epochs", precision=0)
-            batch_size = gr.Number(DEFAULT.batch_size, label="batch size", precision=0)
-            workers = gr.Number(DEFAULT.workers, label="workers", precision=0)
+            epochs = whole_box(DEFAULT.epochs, "epochs")
+            batch_size = whole_box(DEFAULT.batch_size, "batch size")
+            workers = whole_box(DEFAULT.workers, "workers")
             lr = gr.Number(DEFAULT.lr, label="learning rate")
             momentum = gr.Number(DEFAULT.momentum, label="momentum")
             weight_decay = gr.Number(DEFAULT.weight_decay, label="weight decay")
         with gr.Row():
-            seed = gr.Number(DEFAULT.seed, label="seed", precision=0)
+            seed = whole_box(DEFAULT.seed, "seed")
             warmup = gr.Textbox("", label="warmup epochs", placeholder="empty: scaled to the epochs")
             sched = gr.Radio(["default", *choices_of(TrainConfig, "sched")], value="default", label="schedule",
                              info="default: cosine to 0, or step 60,60,40,40 at 200 epochs or with lr steps")
             lrstep = gr.Textbox("", label="lr steps", placeholder="60,60,40,40 (epochs per stage; empty: scaled)")
-            height = gr.Number(DEFAULT.height, label="height", precision=0)
-            width = gr.Number(DEFAULT.width, label="width", precision=0)
+            height = whole_box(DEFAULT.height, "height")
+            width = whole_box(DEFAULT.width, "width")
             hflip = gr.Number(DEFAULT.hflip, label="flip probability")
         with gr.Row():
             start_from = gr.Dropdown(start_choices(root), value="", label="start from",
@@ -191,7 +193,7 @@ class TrainTab:
             more = more_components()
         with gr.Row():
             submit = gr.Button("Train", variant="primary", elem_id="train-button")
-            job_id = gr.Number(None, label="job to watch / stop", precision=0)
+            job_id = whole_box(None, "job to watch / stop")
             stop = gr.Button("Stop", variant="stop", elem_id="stop-button")
         submitted = gr.JSON(label="submitted")
         stopped = gr.Markdown()
