@@ -302,7 +302,7 @@ class TrainConfig(RunSettings):
         validation checks its options' ranges with the class's `check_options`, building nothing)."""
         from ltcli.objectives import get_objective_entry
 
-        return get_objective_entry(self.objective).create(class_counts, **self.objective_arguments())
+        return get_objective_entry(self.objective).build(class_counts, self.objective_arguments())
 
     def _check_objective(self) -> None:
         """The objective's name as registered, its options' names and types, their ranges (the class's
@@ -316,7 +316,7 @@ class TrainConfig(RunSettings):
         self.objective = entry.name
         if not isinstance(self.objective_options, dict):
             raise LtcliError(f"--opt takes KEY=VALUE pairs, got {shown(self.objective_options)}")
-        self.objective_options = entry.check_options(dict(self.objective_options))
+        self.objective_options = entry.check_options(dict(self.objective_options))  # conformed once, kept
         entry.check_values(self.objective_arguments())
         self.rule.check(self.objective, entry.cls)
         if (self.mixup > 0 or self.cutmix > 0) and entry.cls.train_views > 1:

@@ -39,7 +39,10 @@ class ObjectiveEntry:
 
     def create(self, class_counts: Sequence[int | float], **options: Any) -> Objective:
         """The objective for a training set with `class_counts` images per class."""
-        options = self.check_options(options)
+        return self.build(class_counts, self.check_options(options))
+
+    def build(self, class_counts: Sequence[int | float], options: dict[str, Any]) -> Objective:
+        """`create` for options already checked (`check_options`, as a run's config holds them)."""
         try:
             objective = self.cls(class_counts, **options)
         except ValueError as error:
@@ -48,9 +51,9 @@ class ObjectiveEntry:
         return objective
 
     def check_values(self, options: dict[str, Any]) -> None:
-        """The options' ranges (the class's `check_options`), as a one-line error, building nothing."""
+        """The ranges of checked options (the class's `check_options`), as a one-line error, building nothing."""
         try:
-            self.cls.check_options(**self.check_options(options))
+            self.cls.check_options(**options)
         except ValueError as error:
             raise LtcliError(f"objective {self.name}: {error}") from None
 
