@@ -17,6 +17,24 @@ RUN_HELP = ("Run folder, checkpoint .pt, or stamp (YYYY-MM-DD-HH-MM-SS, or lates
             "several runs' probabilities (an ensemble).")
 
 
+# Options `ltcli test` shares with `ltcli export` (which folds the same corrections into the network).
+DataOption = Annotated[Path | None, typer.Option(
+    help="Dataset folder, or folder of NAME_{train,val,test}.txt lists (default: the run's own).")]
+DataRootOption = Annotated[Path | None, typer.Option(
+    help="Lists only: the folder their image paths are relative to (default: the run's own, else the lists' "
+    "folder).")]
+TauNormOption = Annotated[str | None, typer.Option(
+    "--tau-norm", help="Tau-normalise the classifier: w_c / ||w_c||^TAU, bias dropped (Kang et al. 2020). One "
+    "TAU, or a grid for --sweep: 0:2:0.1 (START:STOP:STEP) or 0,0.5,1.")]
+LogitAdjustOption = Annotated[str | None, typer.Option(
+    "--logit-adjust", help="Post-hoc logit adjustment: logits - TAU * log(training prior) (Menon et al. 2021). "
+    "One TAU, or a grid for --sweep.")]
+SweepOption = Annotated[bool, typer.Option(
+    "--sweep", help="Choose TAU from the grid on the run's valid/ split, then test with it alone.")]
+SweepMetricOption = Annotated[str | None, typer.Option(
+    help="What the sweep optimises on valid/ (default balanced_acc; nll and ece are minimised).")]
+
+
 def parse_tpauc(values: list[str] | None) -> tuple[tuple[float, float], ...]:
     """'0.5,0.3' -> (0.5, 0.3), each checked to lie in (0, 1]."""
     from ltcli.metrics import TPAUC_DEFAULT, check_tpauc_bounds
@@ -108,11 +126,8 @@ def test(
     objective: Annotated[str | None, typer.Option(help="Objective of the run.")] = None,
     datetime: Annotated[str | None, typer.Option("--datetime", help="Run stamp YYYY-MM-DD-HH-MM-SS or latest.")] = None,
     run: Annotated[list[str] | None, typer.Option(help=RUN_HELP)] = None,
-    data: Annotated[Path | None, typer.Option(
-        help="Dataset folder, or folder of NAME_{train,val,test}.txt lists (default: the run's own).")] = None,
-    data_root: Annotated[Path | None, typer.Option(
-        help="Lists only: the folder their image paths are relative to (default: the run's own, else the lists' "
-        "folder).")] = None,
+    data: DataOption = None,
+    data_root: DataRootOption = None,
     split_name: Annotated[str, typer.Option("--split", help="test or valid.")] = "test",
     out: Annotated[Path | None, typer.Option(
         help="Write the results here (default: the run's folder; for an ensemble a new logs/ensembles/DATASET/STAMP).")
@@ -123,16 +138,10 @@ def test(
     tpauc: Annotated[list[str] | None, typer.Option(
         help="TPAUC ALPHA,BETA: fraction of lowest-scored positives, of highest-scored negatives (repeatable; "
         "default 0.5,0.5).")] = None,
-    tau_norm: Annotated[str | None, typer.Option(
-        "--tau-norm", help="Tau-normalise the classifier: w_c / ||w_c||^TAU, bias dropped (Kang et al. 2020). One "
-        "TAU, or a grid for --sweep: 0:2:0.1 (START:STOP:STEP) or 0,0.5,1.")] = None,
-    logit_adjust: Annotated[str | None, typer.Option(
-        "--logit-adjust", help="Post-hoc logit adjustment: logits - TAU * log(training prior) (Menon et al. 2021). "
-        "One TAU, or a grid for --sweep.")] = None,
-    sweep: Annotated[bool, typer.Option(
-        "--sweep", help="Choose TAU from the grid on the run's valid/ split, then test with it alone.")] = False,
-    sweep_metric: Annotated[str | None, typer.Option(
-        help="What the sweep optimises on valid/ (default balanced_acc; nll and ece are minimised).")] = None,
+    tau_norm: TauNormOption = None,
+    logit_adjust: LogitAdjustOption = None,
+    sweep: SweepOption = False,
+    sweep_metric: SweepMetricOption = None,
     temperatures: Annotated[str | None, typer.Option(
         help="One temperature per --run, in order (1,2): average softmax(logits / t) instead of softmax(logits).")
     ] = None,
