@@ -172,7 +172,7 @@ def card_text(facts: CardFacts) -> str:
         *metric_lines(metrics), "", "### Per-class results", "", *per_class_table(rows), "",
         "## Export checks", "", *(f"- {line}" for line in facts.checks),
         *([f"- int8 model (static quantization, calibrated on train/): test accuracy {int8['int8_acc']:.4f} against "
-           f"{int8['float_acc']:.4f} in float32 ({int8["acc_drop_points"]:.2f} points lower), balanced accuracy "
+           f"{int8['float_acc']:.4f} in float32 ({int8['acc_drop_points']:.2f} points lower), balanced accuracy "
            f"{int8['int8_balanced_acc']:.4f} against {int8['float_balanced_acc']:.4f}, same top-1 class on "
            f"{100 * int8['agreement']:.1f}% of {int8['images']} test images"] if int8 else []), "",
         "## How to use", "", "```bash", "ltcli predict --model THIS_FOLDER IMAGES...", "```", "",
