@@ -193,28 +193,39 @@ def predict(
     out: Annotated[Path, typer.Option(help="CSV to write.")] = Path("predictions.csv"),
     force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
     dataset: Annotated[str | None, typer.Option(help="Narrow a stamp lookup to this dataset.")] = None,
-    model: Annotated[str | None, typer.Option(help="Narrow a stamp lookup to this model.")] = None,
+    model: Annotated[str | None, typer.Option(
+        help="Without --run: an exported model folder (or its .onnx file) to predict with on ONNX Runtime "
+        "(`ltcli export`). With --run: narrow a stamp lookup to this model.")] = None,
     objective: Annotated[str | None, typer.Option(help="Narrow a stamp lookup to this objective.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 64,
     logs_dir: Annotated[Path, typer.Option(help="Folder of runs.")] = Path(DEFAULT.logs_dir),
 ) -> None:
-    """Classify images with a trained run (or the averaged probabilities of several): the top-k
-    classes and probabilities of each image, printed and written to a CSV. Needs only the checkpoint."""
+    """Classify images with a trained run (or the averaged probabilities of several), or with an
+    exported model on ONNX Runtime (--model FOLDER): the top-k classes and probabilities of each
+    image, printed and written to a CSV. Needs only the checkpoint, or only the exported folder."""
     from ltcli.atomic import atomic_write_text
     from ltcli.engine.classifier import predict_files
+    from ltcli.export.predict import looks_exported, predict_files_onnx
     from ltcli.run_folder import csv_text
 
-    if not run:
-        raise LtcliError("give the run to predict with: --run PATH or --run STAMP (repeat it for an ensemble)")
+    exported = model is not None and looks_exported(Path(model))
+    if not run and not exported:
+        raise LtcliError("give the run to predict with: --run PATH or --run STAMP (repeat it for an ensemble), or an "
+                         "exported model: --model FOLDER")
+    if run and exported:
+        raise LtcliError(f"give --run or an exported --model ({model}), not both")
     if top_k < 1:
         raise LtcliError(f"--top-k must be at least 1, got {top_k}")
     if batch_size < 1:
         raise LtcliError(f"--batch-size must be at least 1, got {batch_size}")
     if out.exists() and not force:
         raise LtcliError(f"{out} already exists: pass --force to replace it, or choose another --out")
-    folders = resolve_runs(logs_dir, run, model, dataset, objective, None)
-    result = predict_files(folders, images, device, top_k, batch_size, data_root)
+    if exported:
+        result = predict_files_onnx(Path(model), images, top_k, batch_size, data_root)
+    else:
+        result = predict_files(resolve_runs(logs_dir, run, model, dataset, objective, None), images, device, top_k,
+                               batch_size, data_root)
     rows = result.rows
     atomic_write_text(out, csv_text(rows))
     shown = min(len(rows), 20)
