@@ -129,8 +129,8 @@ def write_model_files(stage: Path, fmt: str, net: ExportNet, member: LoadedRun, 
         traced = save_torchscript(net, images[:2], stage / TORCHSCRIPT_NAME)
         checks.append("TorchScript against PyTorch, " + check_parity(net, TorchSession(traced), images, PARITY_SPLIT,
                                                                      "TorchScript").describe())
-    save_safetensors(net, stage / SAFETENSORS_NAME, member.config, member.class_names, member.class_counts,
-                     correction)
+    config = {**member.config, "num_outputs": 1 if net.one_logit else len(member.class_names)}
+    save_safetensors(net, stage / SAFETENSORS_NAME, config, member.class_names, member.class_counts, correction)
     reloaded = load_network(stage / SAFETENSORS_NAME)
     diff = float(np.abs(torch_logits(reloaded, images) - torch_logits(net, images)).max())
     if diff > 0:
@@ -180,10 +180,11 @@ def export_run(run: RunFolder, out: Path, fmt: str = "onnx", force: bool = False
     results = test_results(member, plan, source, device)
     correction = ({"key": plan.correction.key, "tau": results.tau, "paper": plan.correction.paper,
                    "chosen_on": results.metrics["posthoc"].get("chosen_on")} if plan.correction else None)
-    net = export_net(member.model, member.class_names, member.class_counts,
-                     int(member.config.get("num_outputs", len(member.class_names))), plan.correction, results.tau,
-                     member.run.label())
     images = sample_images(member_dataset(member, source, PARITY_SPLIT), PARITY_IMAGES, str(source.where("test")))
+    with torch.inference_mode():  # what the checkpoint's classifier gives: 1 for a binary run on one logit
+        num_outputs = int(member.model(images[:1]).shape[1])
+    net = export_net(member.model, member.class_names, member.class_counts, num_outputs, plan.correction,
+                     results.tau, member.run.label())
     remove_stale(out)
     stage = new_staging(out)
     try:

@@ -24,8 +24,9 @@ SHOT_KEYS = ("many_shot_acc", "medium_shot_acc", "few_shot_acc")
 
 def training_command(config: dict[str, Any]) -> str:
     """`ltcli train` with every option the run's config.json holds away from its default (the
-    schedule parts that were defaults left out), read from TrainConfig's declarations: an equivalent
-    of the command that trained it (config.json itself is one too: `ltcli train --config`)."""
+    schedule parts that were defaults, --device and --workers left out), read from TrainConfig's
+    declarations: an equivalent of the command that trained it (config.json itself is one too:
+    `ltcli train --config`)."""
     from ltcli.cli.declared import cli_fields
     from ltcli.config import TrainConfig
     from ltcli.settings import flag
@@ -34,10 +35,10 @@ def training_command(config: dict[str, Any]) -> str:
     words = ["ltcli", "train"]
     for f in cli_fields(TrainConfig):
         value = config.get(f.name, f.default)
-        if f.name in scaled or f.name in ("device", "workers") or f.default is dataclasses.MISSING:
-            continue
         if f.name == "objective_options":
             words += [f"--opt {key}={option}" for key, option in sorted((value or {}).items())]
+        elif f.name in scaled or f.name in ("device", "workers") or f.default is dataclasses.MISSING:
+            continue
         elif value != f.default and value not in (None, [], ""):
             name = flag(f.name)
             if isinstance(value, bool):

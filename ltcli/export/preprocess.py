@@ -68,7 +68,7 @@ def preprocess_record(config: dict[str, Any], transform: Any, class_names: list[
                   "to 8 bits, EXIF orientation applied)"},
         "steps": steps,
         "recipe": {"height": height, "width": width, "augment": config.get("augment_resolved", "auto"),
-                   "mean": mean, "std": std},
+                   "mean": list(mean), "std": list(std)},
         "output": {"name": OUTPUT_NAME, "shape": ["batch", len(class_names)],
                    "meaning": "class scores: softmax gives each class's probability"},
         "class_names": list(class_names),
