@@ -148,6 +148,13 @@ def details_lines(facts: CardFacts) -> list[str]:
     ]
 
 
+def int8_line(int8: dict[str, Any]) -> str:
+    return (f"- int8 model (static quantization, calibrated on train/): test accuracy {int8['int8_acc']:.4f} against "
+            f"{int8['float_acc']:.4f} in float32 (int8 - float32: {-int8['acc_drop_points']:+.2f} points), balanced "
+            f"accuracy {int8['int8_balanced_acc']:.4f} against {int8['float_balanced_acc']:.4f}, same top-1 class on "
+            f"{100 * int8['agreement']:.1f}% of {int8['images']} test images")
+
+
 def card_text(facts: CardFacts) -> str:
     """The whole MODEL_CARD.md."""
     metrics, rows = facts.metrics, facts.per_class
@@ -156,7 +163,6 @@ def card_text(facts: CardFacts) -> str:
     counts = [int(r["train_count"]) for r in rows]
     imbalance = f"{max(counts) / min(counts):.1f}" if counts and min(counts) > 0 else "n/a"
     header = yaml.safe_dump(front_matter(facts), sort_keys=False, allow_unicode=True)
-    int8 = facts.int8
     lines = [
         "---", header.rstrip(), "---", "", f"# {facts.name}", "",
         f"A {len(rows)}-class image classifier trained on the long-tailed dataset `{dataset}` with ltcli "
@@ -172,10 +178,7 @@ def card_text(facts: CardFacts) -> str:
         f"`ltcli test` results ({', '.join(facts.results_files)}):", "",
         *metric_lines(metrics), "", "### Per-class results", "", *per_class_table(rows), "",
         "## Export checks", "", *(f"- {line}" for line in facts.checks),
-        *([f"- int8 model (static quantization, calibrated on train/): test accuracy {int8['int8_acc']:.4f} against "
-           f"{int8['float_acc']:.4f} in float32 ({int8['acc_drop_points']:.2f} points lower), balanced accuracy "
-           f"{int8['int8_balanced_acc']:.4f} against {int8['float_balanced_acc']:.4f}, same top-1 class on "
-           f"{100 * int8['agreement']:.1f}% of {int8['images']} test images"] if int8 else []), "",
+        *([int8_line(facts.int8)] if facts.int8 else []), "",
         "## How to use", "", "```bash", "ltcli predict --model THIS_FOLDER IMAGES...", "```", "",
         "Without ltcli: follow `preprocess.json` (resize, crop, scale, normalise, NCHW float32) and run "
         "`model.onnx` with ONNX Runtime; the softmax of `logits` is each class's probability, classes in "
