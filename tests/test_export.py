@@ -364,8 +364,8 @@ class Bessel(nn.Module):  # traced, but ONNX has no operator for it
 
 
 @pytest.mark.parametrize(("layer", "message"), [
-    (QR, "cannot export layer 'network.layers.2.1' (QR) to ONNX: torch.export failed"),
-    (Bessel, "cannot export layer 'network.layers.2.1' (Bessel: operator prims.bessel_i0e.default) to ONNX: No "
+    (QR, "cannot export layer 'layers.2.1' (QR) to ONNX: torch.export failed"),
+    (Bessel, "cannot export layer 'layers.2.1' (Bessel: operator prims.bessel_i0e.default) to ONNX: No "
              "ONNX function found"),
 ])
 def test_a_layer_that_cannot_be_exported_is_named(tmp_path, layer, message):

@@ -80,7 +80,12 @@ def layer_of_node(program: Any, error: BaseException) -> str | None:
     if not paths:
         return None
     kind = [kind for path, kind in stack.values() if path][-1].rsplit(".", 1)[-1]
-    return f"{paths[-1]!r} ({kind}: operator {target.removeprefix('torch.ops.')})"
+    return f"{shown_layer(paths[-1])!r} ({kind}: operator {target.removeprefix('torch.ops.')})"
+
+
+def shown_layer(path: str) -> str:
+    """A layer's name in the run's own model (ExportNet keeps it as `network`)."""
+    return path.removeprefix("network.")
 
 
 def trace(net: nn.Module, example: torch.Tensor) -> Any:
@@ -90,7 +95,8 @@ def trace(net: nn.Module, example: torch.Tensor) -> Any:
         try:
             return torch.export.export(net, (example,), dynamic_shapes=({0: batch},), strict=False)
         except Exception as error:  # noqa: BLE001  torch.export raises many types
-            layer = f"layer {trail[-1]!r} ({type(net.get_submodule(trail[-1])).__name__})" if trail else "the network"
+            layer = (f"layer {shown_layer(trail[-1])!r} ({type(net.get_submodule(trail[-1])).__name__})" if trail
+                     else "the network")
             raise LtcliError(f"cannot export {layer} to ONNX: torch.export failed ({first_line(error)})") from None
 
 
