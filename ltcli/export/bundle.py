@@ -63,9 +63,11 @@ class ExportResult:
     correction: dict[str, Any] | None = field(default=None)
 
 
-def results_match(metrics: dict[str, Any], member: LoadedRun, plan: PosthocPlan) -> bool:
-    """Whether saved test results are those of this checkpoint with this correction."""
+def results_match(metrics: dict[str, Any], member: LoadedRun, plan: PosthocPlan, source: Any) -> bool:
+    """Whether saved test results are those of this checkpoint with this correction, on this dataset."""
     if metrics.get("checkpoint") != member.checkpoint_name or metrics.get("checkpoint_epoch") != member.epoch:
+        return False
+    if metrics.get("data_root") != str(source.root.resolve()):
         return False
     if plan.correction is None:
         return "posthoc" not in metrics
@@ -85,7 +87,7 @@ def test_results(member: LoadedRun, plan: PosthocPlan, source: Any, device: str)
 
     folder = ResultsFolder(member.run.path).corrected(plan.results_tag)
     metrics = folder.read_metrics("test")
-    tested_now = not results_match(metrics, member, plan)
+    tested_now = not results_match(metrics, member, plan, source)
     if tested_now:
         run_test([member.run], "test", source, device, plan=plan)
         metrics = folder.read_metrics("test")
