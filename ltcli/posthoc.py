@@ -33,7 +33,7 @@ from torch import nn
 from ltcli.errors import LtcliError
 from ltcli.metrics import LOWER_IS_BETTER, SUMMARY_KEYS, average_probabilities, evaluate_log_probs, is_improvement
 from ltcli.metrics import log_probabilities as to_log_probabilities
-from ltcli.models.heads import CosineClassifier
+from ltcli.models.heads import CosineClassifier, replace_classifier
 
 MAX_GRID = 1000  # taus in one sweep: more is a typo (a step of 0.0001), not a plan
 DEFAULT_SWEEP_METRIC = "balanced_acc"
@@ -116,6 +116,21 @@ def linear_classifier(model: nn.Module, who: str = "the model") -> nn.Linear:
         what = "no classifier timm's get_classifier() names" if head is None else f"a {type(head).__name__} classifier"
         raise LtcliError(f"--tau-norm needs a linear classifier: {who} has {what}")
     return head
+
+
+def tau_normalise_classifier(model: nn.Module, tau: float) -> nn.Module:
+    """Replace `model`'s linear classifier (in place) by a bias-free one with weights w_c / ||w_c||^tau.
+
+    The bias is dropped, as in Kang et al. 2020 (Sec. 4: "we discard the bias term"), so tau = 0
+    gives the plain classifier without its bias. Returns `model`.
+    """
+    head = linear_classifier(model)
+    normalised = nn.Linear(head.in_features, head.out_features, bias=False,
+                           device=head.weight.device, dtype=head.weight.dtype)
+    with torch.no_grad():
+        normalised.weight.copy_(tau_normalise(head.weight.detach(), tau))
+    replace_classifier(model, normalised)
+    return model
 
 
 # --- one predicted split, and the corrections applied to it -----------------------------------------

@@ -185,3 +185,28 @@ def test_test_endpoint_writes_the_run_results(client, app_root):
     assert result["split"] == "test"
     saved = json.loads((app_root / run / "metrics.json").read_text())
     assert result["acc"] == pytest.approx(saved["acc"]) and result["label"] == saved["label"]
+
+
+def test_infer_with_an_exported_model_under_the_root(client, app_root):
+    """An exported ONNX folder under exports/ classifies like its run, and nothing outside exports/ is taken."""
+    pytest.importorskip("onnxruntime", reason="exported models need the export extra")
+    pytest.importorskip("onnxscript")
+    from app_support import run_cli
+
+    from ltcli.app.catalog import export_choices
+    from ltcli.app.paths import AppRoot
+    from ltcli.engine.classifier import predict_files
+    from ltcli.run_folder import RunFolder
+
+    run = run_paths(app_root)["ERM"]
+    run_cli(app_root, "export", "--run", run, "--out", "exports/erm")
+    assert export_choices(AppRoot.at(app_root)) == ["exports/erm"]
+    folder = "a_datasets/colours/test/leaf"
+    table, note = client.predict(images=None, folder=folder, runs=[], top_k=1, exported="exports/erm",
+                                 api_name="/infer")
+    assert note.startswith("exports/erm (ONNX Runtime): 4 image(s)")
+    expected = predict_files([RunFolder(app_root / run)], [app_root / folder], "cpu", 1)
+    assert [r[1] for r in table["data"]] == [r["class_1"] for r in expected.rows]
+    assert [r[2] for r in table["data"]] == pytest.approx([r["probability_1"] for r in expected.rows], rel=1e-4)
+    with pytest.raises(AppError, match="must lie under exports/"):
+        client.predict(images=None, folder=folder, runs=[], top_k=1, exported=run, api_name="/infer")

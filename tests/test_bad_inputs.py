@@ -122,6 +122,16 @@ BAD_INPUTS = [
     (("predict", "{files}/image.png", "--out", "p.csv"), 1, "give the run to predict with"),
     (("predict", "{files}/image.png", "--run", "latest", "--dataset", "..", *LOGS, "--out", "p.csv"), 1,
      "--dataset takes a name"),
+    (("predict", "{files}/image.png", "--model", "{files}/none.onnx", "--out", "p.csv"), 1,
+     "no such exported model folder or .onnx file"),
+    (("predict", "{files}/image.png", "--model", "{files}", "--out", "p.csv"), 1, "holds no model.onnx"),
+    # export (its own file: tests/test_export.py)
+    (("export", "--run", "{pretrain}", "--out", "m"), 1, "is a pre-training run"),
+    (("export", "--run", "{erm}", "--out", "m", "--format", "pickle"), 1, "unknown --format 'pickle'"),
+    (("export", "--run", "{erm}", "--out", "m", "--quantize", "int8", "--format", "torchscript"), 1,
+     "--quantize int8 quantizes the ONNX model"),
+    (("export", "--run", "{erm}", "--out", "{erm}/model"), 1, "lies inside the run folder"),
+    (("export", "--run", "{erm}", "--tau-norm", "1", "--logit-adjust", "1"), 1, "not both"),
     # stats
     (("stats", ""), 1, "give a dataset NAME or a folder PATH"),
     (("stats", "nowhere", *DATA), 1, "no dataset 'nowhere'"),

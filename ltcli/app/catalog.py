@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ltcli.app.paths import DATASETS_AREA, RAW_AREA, WEIGHTS_AREA, AppRoot
+from ltcli.app.paths import DATASETS_AREA, EXPORTS_AREA, RAW_AREA, WEIGHTS_AREA, AppRoot
 from ltcli.run_folder import RunFileError, RunFolder
 from ltcli.runs import list_runs, summarize_run
 
@@ -65,6 +65,16 @@ def weights_choices(root: AppRoot) -> list[tuple[str, str]]:
         return []
     found = sorted(p for p in folder.rglob("*") if p.suffix in WEIGHTS_SUFFIXES and p.is_file())
     return [(root.relative(p), root.relative(p)) for p in found]
+
+
+def export_choices(root: AppRoot) -> list[str]:
+    """Root-relative folders under exports/ that hold an exported ONNX model (`ltcli export`)."""
+    from ltcli.export import ONNX_NAME
+
+    folder = root.area(EXPORTS_AREA)
+    if not folder.is_dir():
+        return []
+    return [root.relative(p.parent) for p in sorted(folder.rglob(ONNX_NAME)) if not p.parent.name.startswith(".")]
 
 
 def run_state(summary: dict[str, Any], running: set[str]) -> str:

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from ltcli.errors import LtcliError
-from ltcli.layout import DATASETS_DIR, LOGS_DIR, RAW_DIR
+from ltcli.layout import DATASETS_DIR, EXPORTS_DIR, LOGS_DIR, RAW_DIR
 
 RAW_AREA, DATASETS_AREA, LOGS_AREA = RAW_DIR, DATASETS_DIR, LOGS_DIR
 AREAS = (RAW_AREA, DATASETS_AREA, LOGS_AREA)
 WEIGHTS_AREA = "models"  # weights files to start from (the course app's models/pretrained/); read only
+EXPORTS_AREA = EXPORTS_DIR  # exported models (`ltcli export`), which the Infer tab can classify with; read only
 
 
 class PathRefused(LtcliError):

@@ -11,6 +11,7 @@ try:
     from ltcli.cli import train  # noqa: E402,F401
     from ltcli.cli import pretrain  # noqa: E402,F401
     from ltcli.cli import inference  # noqa: E402,F401
+    from ltcli.cli import export  # noqa: E402,F401
     from ltcli.cli import study  # noqa: E402,F401
     from ltcli.cli import plot  # noqa: E402,F401
     from ltcli.cli import listing  # noqa: E402,F401

@@ -21,6 +21,15 @@ RUN_HELP = ("Run folder, checkpoint .pt, or stamp (YYYY-MM-DD-HH-MM-SS, or lates
             "several runs' probabilities (an ensemble).")
 
 
+# The dataset options `ltcli test` shares with `ltcli export` (their corrections: TestOptions, declared once).
+DataOption = Annotated[Path | None, typer.Option(
+    help="Dataset folder, or folder of NAME_{train,val,test}.txt lists (default: the run's own).")]
+DataRootOption = Annotated[Path | None, typer.Option(
+    help="Lists only: the folder their image paths are relative to (default: the run's own, else the lists' "
+    "folder).")]
+
+
+
 def parse_tpauc(values: list[str] | None) -> tuple[tuple[float, float], ...]:
     """'0.5,0.3' -> (0.5, 0.3), each checked to lie in (0, 1]."""
     from ltcli.metrics import TPAUC_DEFAULT, check_tpauc_bounds
@@ -113,11 +122,8 @@ def test(
     objective: Annotated[str | None, typer.Option(help="Objective of the run.")] = None,
     datetime: Annotated[str | None, typer.Option("--datetime", help="Run stamp YYYY-MM-DD-HH-MM-SS or latest.")] = None,
     run: Annotated[list[str] | None, typer.Option(help=RUN_HELP)] = None,
-    data: Annotated[Path | None, typer.Option(
-        help="Dataset folder, or folder of NAME_{train,val,test}.txt lists (default: the run's own).")] = None,
-    data_root: Annotated[Path | None, typer.Option(
-        help="Lists only: the folder their image paths are relative to (default: the run's own, else the lists' "
-        "folder).")] = None,
+    data: DataOption = None,
+    data_root: DataRootOption = None,
     split_name: Annotated[str, typer.Option("--split", help=f"{spelled(TEST_SPLITS)}.")] = "test",
     out: Annotated[Path | None, typer.Option(
         help="Write the results here (default: the run's folder; for an ensemble a new logs/ensembles/DATASET/STAMP).")
@@ -180,27 +186,38 @@ def predict(
     out: Annotated[Path, typer.Option(help="CSV to write.")] = Path("predictions.csv"),
     force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
     dataset: Annotated[str | None, typer.Option(help="Narrow a stamp lookup to this dataset.")] = None,
-    model: Annotated[str | None, typer.Option(help="Narrow a stamp lookup to this model.")] = None,
+    model: Annotated[str | None, typer.Option(
+        help="Without --run: an exported model folder (or its .onnx file) to predict with on ONNX Runtime "
+        "(`ltcli export`). With --run: narrow a stamp lookup to this model.")] = None,
     model_index: ModelIndex = None,
     objective: Annotated[str | None, typer.Option(help="Narrow a stamp lookup to this objective.")] = None,
     logs_dir: Annotated[Path, typer.Option(help="Folder of runs.")] = Path(DEFAULT.logs_dir),
     **values: Any,
 ) -> None:
-    """Classify images with a trained run (or the averaged probabilities of several): the top-k
-    classes and probabilities of each image, printed and written to a CSV. Needs only the checkpoint."""
+    """Classify images with a trained run (or the averaged probabilities of several), or with an
+    exported model on ONNX Runtime (--model FOLDER): the top-k classes and probabilities of each
+    image, printed and written to a CSV. Needs only the checkpoint, or only the exported folder."""
     from ltcli.atomic import atomic_write_text
     from ltcli.engine.classifier import predict_files
+    from ltcli.export.predict import looks_exported, predict_files_onnx
     from ltcli.run_folder import csv_text
 
     model = model_of(model, model_index)
-    if not run:
-        raise LtcliError("give the run to predict with: --run PATH or --run STAMP (repeat it for an ensemble)")
+    exported = model is not None and looks_exported(Path(model))
+    if not run and not exported:
+        raise LtcliError("give the run to predict with: --run PATH or --run STAMP (repeat it for an ensemble), or an "
+                         "exported model: --model FOLDER")
+    if run and exported:
+        raise LtcliError(f"give --run or an exported --model ({model}), not both")
     options = PredictOptions(**settings_from_cli(PredictOptions, values))
     top_k = options.top_k
     if out.exists() and not force:
         raise LtcliError(f"{out} already exists: pass --force to replace it, or choose another --out")
-    folders = resolve_runs(logs_dir, run, model, dataset, objective, None)
-    result = predict_files(folders, images, options.device, top_k, options.batch_size, data_root)
+    if exported:
+        result = predict_files_onnx(Path(model), images, top_k, options.batch_size, data_root)
+    else:
+        result = predict_files(resolve_runs(logs_dir, run, model, dataset, objective, None), images, options.device,
+                               top_k, options.batch_size, data_root)
     rows = result.rows
     atomic_write_text(out, csv_text(rows))
     listed = min(len(rows), 20)

@@ -66,14 +66,20 @@ def classifier_outputs(model: nn.Module, state: dict[str, torch.Tensor]) -> int 
     return int(weight.shape[0]) if weight is not None and weight.ndim >= 1 else None
 
 
-def build_model(config: dict[str, Any], num_classes: int, state: dict[str, torch.Tensor]) -> nn.Module:
-    """The run's architecture, its head sized like the checkpoint's, with the weights loaded."""
+def run_architecture(config: dict[str, Any], num_classes: int) -> nn.Module:
+    """The run's network as its config describes it, freshly initialised (the weights come after)."""
     # A binary run on one logit has a single output; LDAM's runs have a cosine head, LWS runs a scaled one.
     model = create_model(config["model"], num_classes=config.get("num_outputs", num_classes),
                          cosine_head=config.get("cosine_head", False), head=config.get("head", "plain"))
     if config.get("model_wrapper"):  # the module the run's objective trained (RIDE's experts, PaCo's encoders)
         # from the objective's options alone: the loss is not built (its class counts shape only the loss)
         model = get_objective_entry(config["objective"]).cls.network(model, **config.get("objective_options", {}))
+    return model
+
+
+def build_model(config: dict[str, Any], num_classes: int, state: dict[str, torch.Tensor]) -> nn.Module:
+    """The run's architecture, its head sized like the checkpoint's, with the weights loaded."""
+    model = run_architecture(config, num_classes)
     outputs = classifier_outputs(model, state)
     if outputs is not None and outputs != num_classes and not (outputs == 1 and num_classes == 2):
         raise LtcliError(f"the checkpoint names {num_classes} classes but its classifier has {outputs} outputs: "

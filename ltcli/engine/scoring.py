@@ -111,23 +111,27 @@ class SplitPrediction:
     skipped_files: list[str]  # did not decode: in no number
 
 
+def member_dataset(member: LoadedRun, source: DataSource, split: str, transform: Any = None):
+    """The split as `member` is tested on it: through its evaluation transform (or `transform`), the
+    dataset's classes checked against the run's, and a binary run's classes mapped to negative/positive."""
+    loader, transform = draft_loader(transform or member.eval_transform())
+    dataset = source.open_split(split, transform, loader)
+    source_classes = member.config.get("source_class_names", member.class_names)
+    check_same_classes(source_classes, dataset.classes, source.where(split))
+    if member.config.get("positive_classes"):
+        dataset.target_transform = IsPositive(source_classes, member.config["positive_classes"])
+    return dataset
+
+
 def predict_split(members: Sequence[LoadedRun], source: DataSource, split: str, device: torch.device,
                   batch_size: int, workers: int, features: bool = False) -> SplitPrediction:
     """Run every member over the split once (each through its own transform)."""
-    class_names = members[0].class_names
     datasets = []
     where = source.where(split)
 
     def split_for(member: LoadedRun):
-        loader, transform = draft_loader(member.eval_transform())
-        dataset = source.open_split(split, transform, loader)
-        # a binary run was trained on the folder's classes mapped to negative/positive
-        source_classes = member.config.get("source_class_names", class_names)
-        check_same_classes(source_classes, dataset.classes, where)
-        if member.config.get("positive_classes"):
-            dataset.target_transform = IsPositive(source_classes, member.config["positive_classes"])
-        datasets.append(dataset)
-        return dataset
+        datasets.append(member_dataset(member, source, split))
+        return datasets[-1]
 
     require_any_decodable(source.open_split(split), where, purpose="testing needs")
     caches, labels = ensemble_caches(members, split_for, device, batch_size, workers, features)

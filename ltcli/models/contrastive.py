@@ -74,6 +74,10 @@ class PaCoNet(MomentumEncoder):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.backbone(images)
 
+    def inference_network(self) -> nn.Module:
+        """What predicts: the classifier encoder (`ltcli export` leaves the key encoder and queue out)."""
+        return self.backbone
+
     # timm's split of forward(), so test-time corrections that need the penultimate features
     # (--tau-norm) see the backbone's own linear classifier, as for any run.
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,6 @@
-"""The Infer tab: uploaded images (or a folder under the root) through one run or an ensemble,
-the top-5 classes of each with probabilities (`ltcli.engine.classifier.predict_files`)."""
+"""The Infer tab: uploaded images (or a folder under the root) through one run or an ensemble
+(`ltcli.engine.classifier.predict_files`), or through an exported model under exports/ on ONNX
+Runtime (`ltcli.export.predict`): the top-5 classes of each with probabilities."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from typing import Any
 
 import gradio as gr
 
-from ltcli.app.catalog import run_choices
+from ltcli.app.catalog import export_choices, run_choices
 from ltcli.app.context import AppContext
-from ltcli.app.paths import AREAS
+from ltcli.app.paths import AREAS, EXPORTS_AREA
 from ltcli.app.tabs.common import run_folders, whole, whole_box
 from ltcli.app.ui import page_errors, table
 from ltcli.errors import LtcliError
@@ -37,21 +38,31 @@ class InferTab:
 
     @page_errors
     def infer(self, images: list[Any] | None = None, folder: str = "", runs: list[str] | None = None,
-              top_k: float = TOP_K) -> tuple[Any, str]:
+              top_k: float = TOP_K, exported: str | None = "") -> tuple[Any, str]:
         """Classify the uploaded images and/or every image under `folder` (root-relative) with the
-        picked run, or the averaged probabilities of several picked runs; returns (a table of the
-        top_k classes and probabilities per image, a note on what was skipped)."""
+        picked run, or the averaged probabilities of several picked runs, or, when `exported` names an
+        exported model folder under exports/, with that model instead; returns (a table of the top_k
+        classes and probabilities per image, a note on what was skipped)."""
         from ltcli.engine.classifier import predict_files
+        from ltcli.export.predict import predict_files_onnx
 
         root = self.context.root
-        chosen = run_folders(root, runs)
+        model = None
+        if exported and exported.strip():
+            model = root.confine_tree(root.confine(exported, (EXPORTS_AREA,), "exported model"), exported,
+                                      "exported model")
+        chosen = run_folders(root, runs) if model is None else []
         paths = upload_paths(images, self.context.max_upload_bytes)
         if folder and folder.strip():
             paths.append(root.confine_tree(root.confine(folder, AREAS, "image folder"), folder, "image folder"))
         if not paths:
             raise LtcliError("upload an image (or name a folder under the root) to classify")
         k = whole(top_k, "top k")
-        result = predict_files(chosen, paths, self.context.device, k)
+        if model is not None:
+            result = predict_files_onnx(model, paths, k)
+            result.label = f"{root.relative(model)} (ONNX Runtime)"
+        else:
+            result = predict_files(chosen, paths, self.context.device, k)
         shown_name = {str(p): self._display_name(p) for p in paths if p.is_file()}
         columns = ["file", *(c for r in range(1, min(k, len(result.class_names)) + 1)
                              for c in (f"class_{r}", f"probability_{r}"))]
@@ -73,7 +84,8 @@ class InferTab:
     def build(self) -> None:
         root = self.context.root
         gr.Markdown("Classify images with a trained run; pick several runs to average their probabilities "
-                    "(an ensemble). Images are decoded as in training; one that does not decode is reported.")
+                    "(an ensemble), or an exported model under exports/ (`ltcli export`). Images are decoded as in "
+                    "training; one that does not decode is reported.")
         with gr.Row():
             images = gr.File(file_count="multiple", file_types=["image"], label="images", elem_id="infer-images")
             with gr.Column():
@@ -82,9 +94,11 @@ class InferTab:
                                    label="run(s)", elem_id="infer-runs", allow_custom_value=True)
                 top_k = whole_box(TOP_K, "top classes", minimum=1)
                 folder = gr.Textbox("", label="or a folder under the root", placeholder="a_datasets/NAME/test/CLASS")
+                exported = gr.Dropdown(["", *export_choices(root)], value="", label="or an exported model (instead "
+                                       "of the runs; ONNX Runtime)", elem_id="infer-exported", allow_custom_value=True)
                 button = gr.Button("Infer", variant="primary", elem_id="infer-button")
         note = gr.Markdown(elem_id="infer-note")
         result = gr.Dataframe(table([], INFER_COLUMNS), label="top-5 classes", interactive=False,
                               elem_id="infer-result")
-        button.click(self.infer, [images, folder, runs, top_k], [result, note], api_name="infer")
+        button.click(self.infer, [images, folder, runs, top_k, exported], [result, note], api_name="infer")
         self.runs = runs
