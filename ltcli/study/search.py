@@ -44,9 +44,8 @@ SPACE_ATTR = "ltcli_space"
 def make_sampler(spec: SearchSpec, seed: int):
     import optuna
 
-    if spec.sampler == "grid":
-        return optuna.samplers.GridSampler({p.name: list(p.choices) for p in spec.parameters}, seed=seed)
-    if spec.sampler == "random":
+    if spec.sampler in ("grid", "random"):  # a grid's points are enqueued in order (enqueue_grid)
+        return optuna.samplers.RandomSampler(seed=seed)
         return optuna.samplers.RandomSampler(seed=seed)
     # TPE models the trials once this many ran at random: a third of the search, 2 to 10 (Optuna's 10)
     startup = max(2, min(10, (spec.trials or 30) // 3))
@@ -84,22 +83,38 @@ def open_search(study: Study, url: str, worker: int = 0):
 
     spec = study.search
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = open_storage(url)
     fingerprint = spec.fingerprint(study.points[0].train, study.points[0].split)
-    try:
-        found = optuna.create_study(study_name=study.name, storage=storage, direction=spec.direction,
-                                    pruner=make_pruner(spec, searched_epochs(study)), load_if_exists=True)
-    except ValueError as error:
-        raise LtcliError(f"search {study.name}: {error}") from None
-    stored = found.user_attrs.get(SPACE_ATTR)
-    if stored is None:
-        found.set_user_attr(SPACE_ATTR, fingerprint)
-    elif stored != fingerprint:
+    # Two processes starting together would both make the database's tables, or both record the study.
+    with flocked(study.folder / LOCKS / "ask.lock"):
+        storage = open_storage(url)
+        try:
+            found = optuna.create_study(study_name=study.name, storage=storage, direction=spec.direction,
+                                        pruner=make_pruner(spec, searched_epochs(study)), load_if_exists=True)
+        except ValueError as error:
+            raise LtcliError(f"search {study.name}: {error}") from None
+        stored = found.user_attrs.get(SPACE_ATTR)
+        if stored is None:
+            found.set_user_attr(SPACE_ATTR, fingerprint)
+            enqueue_grid(found, spec)
+    if stored is not None and stored != fingerprint:
         raise LtcliError(f"{study.path}: the search space changed since study {study.name!r} last ran "
                          f"({space_change(stored, fingerprint)}): refused, its trials would not compare; restore the "
                          "file, or give `name:` a new value to start a new study")
     found.sampler = make_sampler(spec, spec.seed + 1000 * worker + len(found.trials))
     return found
+
+
+def enqueue_grid(found: Any, spec: SearchSpec) -> None:
+    """A grid search's points, queued once in the file's order (the first parameter's first choice
+    with every value of the others first: under a budget, every method before any method twice).
+    Optuna's GridSampler would draw them in a shuffled order."""
+    import itertools
+
+    if spec.sampler != "grid":
+        return
+    names = [p.name for p in spec.parameters]
+    for values in itertools.product(*(p.choices for p in spec.parameters)):
+        found.enqueue_trial(dict(zip(names, values, strict=True)))
 
 
 def space_change(stored: str, current: str) -> str:

@@ -5,7 +5,7 @@ anything runs (one-line LtcliError naming the parameter).
       trials: 20                     # finished (complete or pruned) trials the study holds in the end
       budget: 30m                    # optional: stop starting trials after this long (s, m, h, d)
       metric: balanced_acc           # any --select-metric column, on valid (it also picks each run's best epoch)
-      sampler: tpe                   # tpe (default), random or grid (every parameter then gives choices)
+      sampler: tpe                   # tpe (default), random, or grid (choices only; run in the file's order)
       pruner: median                 # median (default), hyperband or none; or {name: median, startup_trials: 2}
       seed: 0
       parameters:
@@ -146,8 +146,11 @@ def read_search(section: Any, where: str, train: dict[str, Any], split: dict[str
         raise LtcliError(f"{where}: search: sampler grid needs choices for every parameter; {ranges[0]!r} is a range")
     budget = parse_budget(section.get("budget"), where)
     trials = whole(section.get("trials"), "trials", where, low=1)
-    if trials is None and sampler == "grid":
-        trials = math.prod(len(p.choices) for p in parameters)
+    if sampler == "grid":
+        points = math.prod(len(p.choices) for p in parameters)
+        if trials is not None and trials > points:
+            raise LtcliError(f"{where}: search: sampler grid has {points} points: trials must be at most {points}")
+        trials = trials or points
     if trials is None and budget is None:
         raise LtcliError(f"{where}: search: give `trials:` (how many), a `budget:` (e.g. 30m), or both")
     pruner, pruner_options = read_pruner(section.get("pruner", "median"), where)
