@@ -185,3 +185,17 @@ def test_test_endpoint_writes_the_run_results(client, app_root):
     assert result["split"] == "test"
     saved = json.loads((app_root / run / "metrics.json").read_text())
     assert result["acc"] == pytest.approx(saved["acc"]) and result["label"] == saved["label"]
+
+
+def test_a_studys_table_shows_its_results_and_summary(client, app_root):
+    folder = app_root / "logs" / "studies" / "toy-search"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.csv").write_text("trial,state,balanced_acc,lr\n0,complete,0.75,0.1\n1,pruned,,1e-07\n")
+    (folder / "table.md").write_text("# toy-search: search of valid balanced_acc (maximize)\n")
+    frame, summary = client.predict(name="toy-search", api_name="/study")
+    assert frame["headers"] == ["trial", "state", "balanced_acc", "lr"]
+    assert [row[:2] for row in frame["data"]] == [["0", "complete"], ["1", "pruned"]]
+    assert "search of valid balanced_acc" in summary
+    for name, message in (("../../etc", "is refused"), ("nothing-here", "has no results.csv yet")):
+        with pytest.raises(AppError, match=message):
+            client.predict(name=name, api_name="/study")
