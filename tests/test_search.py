@@ -50,8 +50,8 @@ def write_study(path: Path, digits: Path, name: str = "s", search: dict | None =
     return path
 
 
-def stored_trials(tmp_path: Path, name: str) -> list:
-    study = read_study(tmp_path / f"{name}.yaml")
+def stored_trials(tmp_path: Path, name: str, file: Path | None = None) -> list:
+    study = read_study(file or tmp_path / f"{name}.yaml")
     study.points[0].train["logs_dir"] = str(tmp_path / "logs")
     return open_search(study, f"sqlite:///{tmp_path / 'logs' / 'studies' / name / 'search.db'}").trials
 
@@ -259,3 +259,37 @@ def test_a_changed_search_space_is_refused_naming_what_changed(change, differ, c
     assert result.exit_code == 1 and f"the search space changed since study 'c' last ran ({differ})" in result.output
     assert "give `name:` a new value to start a new study" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+TINY_PRESET = ["--set", "model=resnet20", "--set", "epochs=1", "--set", "height=8", "--set", "width=8", "--set",
+               "batchsize=32", "--set", "workers=0", "--set", "device=cpu", "--set", "augment=none", "--set", "hflip=0",
+               "--set", "warmup=0"]
+
+
+def test_the_methods_preset_runs_every_method_at_the_first_rate_first_and_stops_at_its_budget(cli, digits, tmp_path):
+    from ltcli.study.methods import PRESET
+
+    result = cli("study", "--methods", digits, "--budget", "1s", *TINY_PRESET)
+    folder = tmp_path / "logs" / "studies" / "methods-split"
+    study = read_study(folder / "study.yaml")
+    preset = yaml.safe_load(PRESET.read_text())
+    method = next(p for p in study.search.parameters if p.name == "method")
+    assert list(method.choices) == list(preset["search"]["parameters"]["method"]["choices"])
+    assert {row["objective"] for row in method.rows.values()} == {"ERM", "BSCE", "LA", "LDAM"}
+    assert study.points[0].train["epochs"] == 1 and study.search.budget_s == 1.0
+    (row,) = read_csv(folder / "results.csv")  # the budget was spent after the first trial
+    assert (row["method"], float(row["lr"]), row["state"]) == ("ERM", 0.1, "complete")
+    assert (tmp_path / row["run"] / "metrics.json").is_file()  # the winner is tested
+    table = (folder / "table.md").read_text()
+    ranking = table[table.index("Each method by its best trial"):].splitlines()
+    assert ranking[4].startswith("| 1 | ERM | ") and len([r for r in ranking if r.startswith("| ")]) == 6
+    waiting = [t.system_attrs["fixed_params"] for t in stored_trials(tmp_path, "methods-split", folder / "study.yaml")
+               if t.state.name == "WAITING"]  # enqueued, in the file's order
+    queued = [(params["lr"], params["method"]) for params in waiting]
+    assert queued[:4] == [(0.1, "RS"), (0.1, "BSCE"), (0.1, "LA"), (0.1, "LDAM-DRW")] and len(queued) == 14
+    assert "study file:" in result.output
+
+
+def test_a_study_file_and_methods_together_are_refused(cli, tmp_path):
+    result = cli("study", tmp_path / "x.yaml", "--methods", "digits", ok=False)
+    assert result.exit_code == 1 and "give a study FILE or --methods DATASET (one of them)" in result.output
