@@ -10,34 +10,19 @@ one machine never start more than `trials` trials between them; a rerun starts o
 
 from __future__ import annotations
 
-import math
 import os
 import time
-import traceback
 import warnings
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from ltcli.errors import LtcliError
-from ltcli.run_folder import RunFolder
-from ltcli.study.space import SearchSpec, trial_options
+from ltcli.study.space import SearchSpec
 from ltcli.study.spec import Study
-from ltcli.study.storage import (
-    LOCKS,
-    flocked,
-    heartbeat,
-    hold_trial,
-    open_storage,
-    reclaim_stale,
-    retry_callback,
-)
+from ltcli.study.storage import LOCKS, flocked, open_storage, reclaim_stale
+from ltcli.study.trial import ERROR_ATTR, TrialEnd, run_trial
 
-TRIALS = "trials"
-ERROR_ATTR = "error"  # a trial that failed in training (not one taken back from a lost process)
-RUN_ATTR = "run"
 SPACE_ATTR = "ltcli_space"
 
 
@@ -45,7 +30,6 @@ def make_sampler(spec: SearchSpec, seed: int):
     import optuna
 
     if spec.sampler in ("grid", "random"):  # a grid's points are enqueued in order (enqueue_grid)
-        return optuna.samplers.RandomSampler(seed=seed)
         return optuna.samplers.RandomSampler(seed=seed)
     # TPE models the trials once this many ran at random: a third of the search, 2 to 10 (Optuna's 10)
     startup = max(2, min(10, (spec.trials or 30) // 3))
@@ -149,118 +133,6 @@ def next_trial(found: Any, study: Study):
         with warnings.catch_warnings():  # Optuna warns that heartbeats are meant for optimize(): storage.heartbeat
             warnings.filterwarnings("ignore", message="Heartbeat of storage")
             return found.ask(study.search.distributions())
-
-
-def run_options(study: Study, params: dict[str, Any]) -> dict[str, Any]:
-    """The train options of a trial with values `params`: `train_options` plus the study's data."""
-    from ltcli.study.runner import point_paths
-
-    point = study.points[0]
-    given = trial_options(point.train, study.search.parameters, params)
-    given["select_metric"] = study.search.metric
-    paths = point_paths(study, point)
-    if paths.split is not None:
-        given["data"] = str(paths.split)
-    return given
-
-
-def first_number(found: Any, trial: Any) -> int:
-    """The number of the trial `trial` retries (itself if none): its run folder's name."""
-    frozen = found._storage.get_trial(trial._trial_id)
-    return int(frozen.system_attrs.get("failed_trial", trial.number))
-
-
-def reporter(trial: Any, metric: str):
-    """The `on_epoch` of a trial's run: report the metric, stop the run when the pruner says so."""
-    from ltcli.engine.story import Pruned
-
-    def on_epoch(epoch: int, valid_stats: dict[str, Any]) -> None:
-        value = valid_stats.get(metric)
-        if value is None or math.isnan(value):
-            return  # undefined this epoch (e.g. a class absent from valid): nothing to compare
-        trial.report(float(value), epoch)
-        if trial.should_prune():
-            raise Pruned(f"valid {metric} {value:.4f} at epoch {epoch + 1} is worse than the pruner allows")
-
-    return on_epoch
-
-
-def train_trial(options: dict[str, Any], logs: Path, trial: Any, metric: str, console: Console) -> RunFolder:
-    """The trial's run under `logs`: kept (finished or pruned), resumed (its logged epochs reported
-    again to this trial first), or new."""
-    from ltcli.config import TrainConfig
-    from ltcli.engine.train import fit, resume_run
-    from ltcli.study.runner import latest_run
-    from ltcli.workflows import run_progress
-
-    on_epoch = reporter(trial, metric)
-    run = latest_run(logs)
-    if run is None:
-        return RunFolder(fit(TrainConfig.create(**{**options, "logs_dir": str(logs)}), console, on_epoch=on_epoch))
-    if run.read_pruned() is not None:
-        return run
-    progress = run_progress(run)
-    for row in run.read_log("valid"):
-        if int(float(row["epoch"])) < progress.epochs_done and row.get(metric) not in (None, ""):
-            trial.report(float(row[metric]), int(float(row["epoch"])))
-    if progress.finished:
-        return run
-    console.print(f"resuming {run.path} after epoch {progress.epochs_done}", highlight=False)
-    return RunFolder(resume_run(run, console, on_epoch=on_epoch))
-
-
-@dataclass(frozen=True)
-class TrialEnd:
-    number: int
-    state: str  # complete, pruned, failed
-    value: float | None
-    note: str = ""
-
-
-def run_trial(found: Any, study: Study, trial: Any) -> TrialEnd:
-    """Train one trial and tell Optuna how it ended (under its lock, so nobody takes it back meanwhile)."""
-    from optuna.trial import TrialState
-
-    from ltcli.runs import best_logged
-
-    metric = study.search.metric
-    logs = study.folder / TRIALS / f"{first_number(found, trial):04d}"
-    logs.mkdir(parents=True, exist_ok=True)
-    with hold_trial(study.folder, trial.number), heartbeat(found._storage, trial._trial_id), \
-            open(logs / "log.txt", "a", encoding="utf-8") as log:
-        console = Console(file=log, width=120, force_terminal=False)
-        console.print(f"trial {trial.number}: {trial.params}", highlight=False)
-        try:
-            run = train_trial(run_options(study, trial.params), logs, trial, metric, console)
-        except KeyboardInterrupt:
-            give_back(found, trial)
-            raise
-        except Exception as error:  # noqa: BLE001  (one trial's failure must not stop the search)
-            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-            if not isinstance(error, LtcliError):
-                console.print(traceback.format_exc(), highlight=False, markup=False)
-            trial.set_user_attr(ERROR_ATTR, reason[:300])
-            found.tell(trial, state=TrialState.FAIL)
-            return TrialEnd(trial.number, "failed", None, reason)
-        trial.set_user_attr(RUN_ATTR, str(run.path))
-        if run.read_pruned() is not None:
-            found.tell(trial, state=TrialState.PRUNED)
-            return TrialEnd(trial.number, "pruned", None, f"after epoch {run.read_pruned()['epochs_done']}")
-        value = best_logged(run.read_log_columns("valid").get(metric, []), metric)
-        if value is None:
-            trial.set_user_attr(ERROR_ATTR, f"valid {metric} undefined in every epoch")
-            found.tell(trial, state=TrialState.FAIL)
-            return TrialEnd(trial.number, "failed", None, f"valid {metric} undefined")
-        found.tell(trial, value)
-        return TrialEnd(trial.number, "complete", value)
-
-
-def give_back(found: Any, trial: Any) -> None:
-    """An interrupted trial (Ctrl-C): failed and enqueued again now, so the next run resumes it."""
-    from optuna.trial import TrialState
-
-    if found._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
-        retry_callback()(found, found._storage.get_trial(trial._trial_id))
 
 
 def search_worker(study: Study, url: str, worker: int = 0, cpus: int | None = None) -> list[TrialEnd]:

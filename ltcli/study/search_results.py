@@ -17,8 +17,8 @@ import yaml
 from ltcli.atomic import atomic_write_text
 from ltcli.run_folder import RunFolder, csv_text
 from ltcli.study.results import METRICS
-from ltcli.study.search import ERROR_ATTR, RUN_ATTR, run_options
 from ltcli.study.spec import Study
+from ltcli.study.trial import ERROR_ATTR, RUN_ATTR, run_options
 
 BEST_CONFIG = "best.yaml"
 STATE_ORDER = {"complete": 0, "pruned": 1, "fail": 2}
