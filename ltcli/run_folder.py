@@ -26,6 +26,7 @@ CONFIG_NAME = "config.json"
 BEST_CHECKPOINT = "checkpoint_best.pt"
 LAST_CHECKPOINT = "checkpoint_last.pt"
 SKIPPED_NAME = "skipped_files.json"
+PRUNED_NAME = "pruned.json"  # a run a study's search stopped early (engine.story.Pruned)
 LOG_SPLITS = ("train", "valid")
 PER_CLASS_COLUMNS = ("class", "train_count", "test_count", "shot_group", "recall", "precision", "f1")
 
@@ -262,6 +263,22 @@ class RunFolder(ResultsFolder):
         for path in stray:
             path.unlink(missing_ok=True)
         return len(stray)
+
+    @property
+    def pruned_path(self) -> Path:
+        return self.path / PRUNED_NAME
+
+    def mark_pruned(self, epochs_done: int, reason: str) -> None:
+        """Record that the run was stopped on purpose after `epochs_done` epochs (a search's pruner)."""
+        record = {"epochs_done": epochs_done, "reason": reason}
+        atomic_write_text(self.pruned_path, json.dumps(record, indent=2) + "\n")
+
+    def read_pruned(self) -> dict[str, Any] | None:
+        """The pruned record, or None for a run that was never pruned (or was resumed since)."""
+        return read_json(self.pruned_path) if self.pruned_path.is_file() else None
+
+    def clear_pruned(self) -> None:
+        self.pruned_path.unlink(missing_ok=True)
 
     def write_skipped(self, record: dict[str, Any]) -> None:
         atomic_write_text(self.skipped_path, json.dumps(record, indent=2, ensure_ascii=False) + "\n")

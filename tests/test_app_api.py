@@ -210,3 +210,17 @@ def test_infer_with_an_exported_model_under_the_root(client, app_root):
     assert [r[2] for r in table["data"]] == pytest.approx([r["probability_1"] for r in expected.rows], rel=1e-4)
     with pytest.raises(AppError, match="must lie under exports/"):
         client.predict(images=None, folder=folder, runs=[], top_k=1, exported=run, api_name="/infer")
+
+
+def test_a_studys_table_shows_its_results_and_summary(client, app_root):
+    folder = app_root / "logs" / "studies" / "toy-search"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.csv").write_text("trial,state,balanced_acc,lr\n0,complete,0.75,0.1\n1,pruned,,1e-07\n")
+    (folder / "table.md").write_text("# toy-search: search of valid balanced_acc (maximize)\n")
+    frame, summary = client.predict(name="toy-search", api_name="/study")
+    assert frame["headers"] == ["trial", "state", "balanced_acc", "lr"]
+    assert [row[:2] for row in frame["data"]] == [["0", "complete"], ["1", "pruned"]]
+    assert "search of valid balanced_acc" in summary
+    for name, message in (("../../etc", "is refused"), ("nothing-here", "has no results.csv yet")):
+        with pytest.raises(AppError, match=message):
+            client.predict(name=name, api_name="/study")

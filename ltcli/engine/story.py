@@ -37,6 +37,12 @@ from ltcli.run_folder import RunFolder
 from ltcli.runs import create_run_dir
 
 Stats = dict[str, Any]
+EpochCallback = Callable[[int, Stats], None]  # told each epoch's validation row (a search's pruner)
+
+
+class Pruned(Exception):
+    """Raised by an `on_epoch` callback to end a run after an epoch: the run folder is kept whole
+    (checkpoints, logs) and marked pruned (`RunFolder.mark_pruned`), and `tell` returns normally."""
 
 
 class StoryParts(persist.RunParts, Protocol):
@@ -73,8 +79,8 @@ class RunKind:
         raise NotImplementedError
 
     def one_epoch(self, epoch: int, run: RunFolder, progress: persist.Progress, bar: Progress,
-                  logger: RunLogger | None, skipped: SkippedFiles, console: Console) -> None:
-        run_epoch(self, epoch, run, progress, bar, logger, skipped, console)
+                  logger: RunLogger | None, skipped: SkippedFiles, console: Console) -> Stats:
+        return run_epoch(self, epoch, run, progress, bar, logger, skipped, console)
 
     def train_and_validate(self, epoch: int, bar: Progress) -> tuple[Stats, Stats]:
         raise NotImplementedError
@@ -90,16 +96,18 @@ class RunKind:
 
 
 def tell(kind: RunKind, console: Console, resume: RunFolder | None = None,
-         on_start: Callable[[RunFolder], None] | None = None) -> Path:
+         on_start: Callable[[RunFolder], None] | None = None, on_epoch: EpochCallback | None = None) -> Path:
     """The epochs of a run, from the start or from `resume`'s last checkpoint; returns the run folder.
-    `on_start(run)` is told the run folder before the first epoch."""
+    `on_start(run)` is told the run folder before the first epoch; `on_epoch(epoch, valid_stats)`
+    after each epoch is checkpointed, and may raise `Pruned` to end the run there."""
     run, progress = open_run(kind, resume, console)
     with hold_run(run.path, kind.parts.dist.is_main):
-        return tell_epochs(kind, console, run, progress, resume, on_start)
+        return tell_epochs(kind, console, run, progress, resume, on_start, on_epoch)
 
 
 def tell_epochs(kind: RunKind, console: Console, run: RunFolder, progress: persist.Progress,
-                resume: RunFolder | None, on_start: Callable[[RunFolder], None] | None = None) -> Path:
+                resume: RunFolder | None, on_start: Callable[[RunFolder], None] | None = None,
+                on_epoch: EpochCallback | None = None) -> Path:
     parts = kind.parts
     config, dist, data = parts.config, parts.dist, parts.data
     if on_start is not None and dist.is_main:
@@ -107,10 +115,21 @@ def tell_epochs(kind: RunKind, console: Console, run: RunFolder, progress: persi
     logger = RunLogger(run, resume_after=None if resume is None else progress.next_epoch - 1) if dist.is_main \
         else None
     skipped = SkippedFiles(run, parts.files_root, {"train": data.train, data.valid_split: data.valid})
+
+    def one_epoch(epoch: int, bar: Progress) -> None:
+        valid_stats = kind.one_epoch(epoch, run, progress, bar, logger, skipped, console)
+        if on_epoch is not None:
+            on_epoch(epoch, valid_stats)
+
     try:
-        run_epochs(range(progress.next_epoch, config.epochs),
-                   lambda epoch, bar: kind.one_epoch(epoch, run, progress, bar, logger, skipped, console),
+        run_epochs(range(progress.next_epoch, config.epochs), one_epoch,
                    console, run.last_checkpoint, f"ltcli {kind.command} --resume {run.path}", show=dist.is_main)
+    except Pruned as pruned:  # after a whole epoch: the run stays, resumable, marked
+        if dist.is_main:
+            run.mark_pruned(progress.next_epoch, str(pruned))
+        console.print(f"[yellow]pruned[/] after epoch {progress.next_epoch}/{config.epochs}: {pruned}; "
+                      f"checkpoints in {run.path}")
+        return run.path
     except Exception:
         # A new run that fails before its first epoch ends (a setting the model cannot train with, a full
         # disk) holds nothing worth resuming: leave no run folder behind. An interrupt keeps it.
@@ -150,6 +169,7 @@ def open_run(kind: RunKind, resume: RunFolder | None, console: Console) -> tuple
         run = resume
         if dist.is_main:
             run.remove_stray_temps()
+            run.clear_pruned()  # continued on purpose: no longer a pruned run
         last = persist.load_last(run, map_location=parts.device)
         persist.restore(parts, last)
         parts.method.load_state(parts.network, last.pretext, run.last_checkpoint)
@@ -171,8 +191,9 @@ def capture(kind: RunKind, progress: persist.Progress, epoch: int, valid_stats: 
 
 
 def run_epoch(kind: RunKind, epoch: int, run: RunFolder, progress: persist.Progress, bar: Progress,
-              logger: RunLogger | None, skipped: SkippedFiles, console: Console) -> None:
-    """Train one epoch, validate, log both rows, and keep the checkpoints; stop after it if asked."""
+              logger: RunLogger | None, skipped: SkippedFiles, console: Console) -> Stats:
+    """Train one epoch, validate, log both rows, and keep the checkpoints; stop after it if asked.
+    Returns the epoch's validation row."""
     parts = kind.parts
     config, dist = parts.config, parts.dist
     started = time.perf_counter()
@@ -192,6 +213,7 @@ def run_epoch(kind: RunKind, epoch: int, run: RunFolder, progress: persist.Progr
         f"{kind.valid_note(valid_stats)}  |  lr {train_stats['lr']:.4g}  {elapsed:.1f}s"
         + ("  [green]best[/]" if improved else "")
     )
+    return valid_stats
 
 
 def report_threads(tuner: ThreadTuner | None, run: RunFolder, console: Console, is_main: bool) -> None:

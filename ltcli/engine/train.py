@@ -27,18 +27,20 @@ from ltcli.run_folder import LOG_SPLITS, RunFolder
 
 
 def fit(config: TrainConfig, console: Console | None = None, resume: Path | RunFolder | None = None,
-        on_start: Callable[[RunFolder], None] | None = None) -> Path:
+        on_start: Callable[[RunFolder], None] | None = None, on_epoch: story.EpochCallback | None = None) -> Path:
     """Train `config` and return the run folder; with `resume`, continue that run from its last
     checkpoint. `on_start(run)` is told the run folder before the first epoch (the web app's jobs
-    follow it). Launched by torchrun, every process calls this and trains its share."""
+    follow it); `on_epoch(epoch, valid_stats)` each epoch's validation row (it may raise
+    `story.Pruned`: a study's search). Launched by torchrun, every process calls this and trains its share."""
     with distributed(config.device) as (dist, device_name):
         console = Console(quiet=True) if not dist.is_main else console or Console()
         training = build_training(config, console, dist, resolve_device(device_name), resume=resume is not None,
                                   run_folder=None if resume is None else as_run(resume).path)
-        return train(training, console, None if resume is None else as_run(resume), on_start)
+        return train(training, console, None if resume is None else as_run(resume), on_start, on_epoch)
 
 
-def resume_run(run: RunFolder | Path, console: Console | None = None) -> Path:
+def resume_run(run: RunFolder | Path, console: Console | None = None,
+               on_epoch: story.EpochCallback | None = None) -> Path:
     """Continue an interrupted run with the settings it was started with."""
     run = as_run(run)
     is_main = os.environ.get("RANK", "0") == "0"  # under torchrun every process runs this
@@ -53,7 +55,7 @@ def resume_run(run: RunFolder | Path, console: Console | None = None) -> Path:
         # the process group does not exist yet).
         persist.resume_progress(run, last, write=is_main)
         persist.refuse_finished(run, last.epoch + 1, config.epochs)
-        return fit(config, console, resume=run)
+        return fit(config, console, resume=run, on_epoch=on_epoch)
 
 
 def as_run(folder: RunFolder | Path) -> RunFolder:
@@ -61,9 +63,9 @@ def as_run(folder: RunFolder | Path) -> RunFolder:
 
 
 def train(training: Training, console: Console, resume: RunFolder | None = None,
-          on_start: Callable[[RunFolder], None] | None = None) -> Path:
+          on_start: Callable[[RunFolder], None] | None = None, on_epoch: story.EpochCallback | None = None) -> Path:
     """The epochs of a run, from the start or from `resume`'s last checkpoint."""
-    return story.tell(TrainingRun(training), console, resume, on_start)
+    return story.tell(TrainingRun(training), console, resume, on_start, on_epoch)
 
 
 class TrainingRun(story.RunKind):
@@ -89,8 +91,8 @@ class TrainingRun(story.RunKind):
                 f"classes, {training.device}{processes})")
 
     def one_epoch(self, epoch: int, run: RunFolder, progress: persist.Progress, bar: Progress,
-                  logger: RunLogger | None, skipped: SkippedFiles, console: Console) -> None:
-        run_epoch(self.parts, epoch, run, progress, bar, logger, skipped, console)  # looked up here: tests wrap it
+                  logger: RunLogger | None, skipped: SkippedFiles, console: Console) -> story.Stats:
+        return run_epoch(self.parts, epoch, run, progress, bar, logger, skipped, console)  # looked up: tests wrap it
 
     def train_and_validate(self, epoch: int, bar: Progress) -> tuple[story.Stats, story.Stats]:
         training = self.parts
@@ -124,9 +126,9 @@ class TrainingRun(story.RunKind):
 
 
 def run_epoch(training: Training, epoch: int, run: RunFolder, progress: persist.Progress, bar: Progress,
-              logger: RunLogger | None, skipped: SkippedFiles, console: Console) -> None:
+              logger: RunLogger | None, skipped: SkippedFiles, console: Console) -> story.Stats:
     """Train one epoch, validate, log both rows, and keep the checkpoints; stop after it if asked."""
-    story.run_epoch(TrainingRun(training), epoch, run, progress, bar, logger, skipped, console)
+    return story.run_epoch(TrainingRun(training), epoch, run, progress, bar, logger, skipped, console)
 
 
 def ranking_note(valid_stats: dict[str, float | None]) -> str:

@@ -13,6 +13,9 @@ variable), or a variable: a name used as `{name}` in a value of split/train/seco
 value list may be written `{from: 100, to: 5000, step: 100}` (both ends included). A grid key that
 is no option may instead map names to sets of train options, the rows of a table that differ in
 more than one option: `method: {ERM: {objective: ERM}, LDAM-DRW: {objective: LDAM, train_rule: DRW}}`.
+
+A study may give `search:` (an Optuna search, ltcli.study.space) instead of `grid:`: its trials are
+then the points, and `study.points` holds the one base point (the study's split and train options).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ltcli.config import TrainConfig
 from ltcli.config_file import config_values, key_names, load_yaml, objective_aliases, suggestion
@@ -32,7 +35,10 @@ from ltcli.data.make import SPLIT_KEYS
 from ltcli.errors import LtcliError
 from ltcli.evaluation import TEST_KEYS
 
-TOP_KEYS = ("name", "split", "train", "grid", "second_stage", "test", "figure")
+if TYPE_CHECKING:
+    from ltcli.study.space import SearchSpec
+
+TOP_KEYS = ("name", "split", "train", "grid", "search", "second_stage", "test", "figure")
 FIGURE_KEYS = ("x", "lines", "metric")
 FIGURE_LINES = ("classes", "groups", "metric")
 SEED_KEY = "seed"
@@ -60,6 +66,7 @@ class Study:
     points: list[Point]
     test: dict[str, Any] = field(default_factory=dict)
     figure: dict[str, Any] = field(default_factory=dict)
+    search: SearchSpec | None = None
 
     @property
     def logs_dir(self) -> Path:
@@ -86,6 +93,8 @@ def read_study(path: Path) -> Study:
     second = mapping(document, "second_stage", where) if "second_stage" in document else None
     test = mapping(document, "test", where) if "test" in document else {}
     figure = mapping(document, "figure", where) if "figure" in document else {}
+    if "search" in document:
+        return read_search_study(document, Path(path), name, train, split, second, test, figure)
     grid, bundles = read_grid(document.get("grid"), where)
     check_keys(where, train, split, second, test, figure, grid, bundles)
     total = math.prod(len(values) for values in grid.values())
@@ -98,6 +107,21 @@ def read_study(path: Path) -> Study:
     study = Study(Path(path), name, grid, points, test, figure)
     check_figure(where, study)
     return study
+
+
+def read_search_study(document: dict, path: Path, name: str, train: dict, split: dict | None, second: dict | None,
+                      test: dict, figure: dict) -> Study:
+    """A study that searches (`search:`) instead of running a grid: one base point, the search's space."""
+    from ltcli.study.space import read_search
+
+    where = str(path)
+    for key, present in (("grid", "grid" in document), ("second_stage", second is not None), ("figure", figure)):
+        if present:
+            raise LtcliError(f"{where}: `{key}:` does not go with `search:` (a search's trials are its points; it "
+                             "draws its own figures)")
+    check_keys(where, train, split, None, test, figure, {}, {})
+    point = resolve_point(where, {}, train, split, None)
+    return Study(path, name, {}, [point], test, figure, read_search(document["search"], where, point.train, split))
 
 
 def mapping(document: dict, key: str, where: str, required: bool = False) -> dict[str, Any]:

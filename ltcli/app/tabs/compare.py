@@ -1,6 +1,7 @@
 """The Compare tab: two or more tested runs side by side (per-class recall ordered by training
 count, the headline metrics, each confusion matrix), optionally with their temperature ensemble;
-and "tune this run with objective X for N epochs", queued like any training."""
+"tune this run with objective X for N epochs", queued like any training; and a study's table
+(tabs.studies)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ltcli.app.catalog import run_choices
 from ltcli.app.context import AppContext
 from ltcli.app.tabs.common import run_folder, run_folders, whole, whole_box
 from ltcli.app.tabs.results import dataset_root, headline_row, read_tested
+from ltcli.app.tabs.studies import StudyTable
 from ltcli.app.ui import page_errors, table
 from ltcli.config import TrainConfig
 from ltcli.errors import LtcliError
@@ -107,4 +109,5 @@ class CompareTab:
                 tune_button = gr.Button("Queue the tuning")
             tuned = gr.JSON(label="queued")
         tune_button.click(self.tune, [tune_run, tune_objective, tune_epochs, tune_freeze], tuned, api_name="tune")
+        StudyTable(self.context).build()
         self.runs, self.tune_run = runs, tune_run
