@@ -1,5 +1,6 @@
-"""Assemble a run's parts from its config: data, task labels, objective, rule, model, optimizer,
-schedule. Nothing is written here, so every check runs before a run folder exists.
+"""Assemble a run's parts from its config: data, task labels, objective, rule, backbone and the
+network the method trains around it, optimizer, schedule. Nothing is written here, so every check
+runs before a run folder exists.
 """
 
 from __future__ import annotations
