@@ -37,8 +37,6 @@ class RunParts(Protocol):
     config: Any  # its `select_metric` picks the best epoch
     dist: Dist
     task: Task
-    backbone: nn.Module  # the bare model
-    network: nn.Module  # what the method wraps around it and trains
     ema: ModelEmaV3 | None
     compute: Compute
     optimizer: torch.optim.Optimizer
