@@ -68,6 +68,12 @@ def parse_objective_options(pairs: list[str]) -> dict[str, Any]:
             raise LtcliError(f"--opt takes KEY=VALUE, got {pair!r}")
         options[key.strip().replace("-", "_")] = parse_option_value(value.strip())
     return options
+def _offered_models() -> tuple[str, ...]:
+    from ltcli.models import OFFERED_MODELS
+
+    return OFFERED_MODELS
+
+
 def spelled(choices: Sequence[str], last: str = "or") -> str:
     """'a, b or c': a choice list as a help text writes it, from the tuple the code checks against."""
     return f"{', '.join(choices[:-1])} {last} {choices[-1]}" if len(choices) > 1 else "".join(choices)
@@ -116,9 +122,14 @@ def field_choices(f: dataclasses.Field, offered: bool = False) -> tuple[str, ...
     return tuple(choices() if callable(choices) else choices) if choices is not None else None
 
 
+def declared_field(cls: type, name: str) -> dataclasses.Field:
+    """Field `name` of dataclass `cls`, with its declaration (`option`) in its metadata."""
+    return next(f for f in dataclasses.fields(cls) if f.name == name)
+
+
 def choices_of(cls: type, name: str) -> tuple[str, ...]:
     """The names a picker offers for field `name` of config class `cls` (its choices or suggestions)."""
-    found = field_choices(next(f for f in dataclasses.fields(cls) if f.name == name), offered=True)
+    found = field_choices(declared_field(cls, name), offered=True)
     if found is None:
         raise KeyError(f"{cls.__name__}.{name} declares no choices")
     return found
@@ -134,7 +145,7 @@ class RunSettings:
                               "NAME_val.txt / NAME_test.txt `path label` lists.", cli_type=Path)
     data_root: str | None = option(None, "Lists only: the folder the lists' image paths are relative to (default: "
                                    "the lists' folder).", cli_type=Path)
-    model: str = option("resnet32", "timm model name (see `ltcli models`).")
+    model: str = option("resnet32", "timm model name (see `ltcli models`).", suggest=_offered_models)
     epochs: int = option(DEFAULT_EPOCHS, "Epochs to train.")
     batch_size: int = option(128, "Images per optimizer step (under torchrun: over all processes; pretrain "
                              "--method rotation trains on their 4 rotations).", flags=("--batchsize", "--batch-size"))

@@ -18,11 +18,19 @@ from conftest import RecordingQueue as Queue  # noqa: E402
 from conftest import make_dataset
 
 from ltcli.app.context import AppContext  # noqa: E402
-from ltcli.app.declared_form import MAIN_FORM_FIELDS, SKIPPED_FIELDS, more_fields  # noqa: E402
+from ltcli.app.declared_form import (  # noqa: E402
+    FORM_INPUTS,
+    MAIN_FORM_FIELDS,
+    SKIPPED_FIELDS,
+    form_values,
+    more_fields,
+)
 from ltcli.app.paths import AppRoot  # noqa: E402
-from ltcli.app.tabs.train import TrainTab  # noqa: E402
+from ltcli.app.tabs.train import FORM_ROWS, TrainTab  # noqa: E402
+from ltcli.cli.declared import cli_fields, settings_from_cli  # noqa: E402
 from ltcli.config import TrainConfig  # noqa: E402
-from ltcli.settings import choices_of, field_choices  # noqa: E402
+from ltcli.data.make import SplitOptions  # noqa: E402
+from ltcli.settings import choices_of, declared_field, field_choices  # noqa: E402
 
 
 @pytest.fixture
@@ -40,6 +48,7 @@ def built(tab_and_queue) -> tuple[TrainTab, Queue]:
 
 
 QUICK = dict(epochs=4, height=16, width=16)
+CLI_DEFAULTS = {f.name: None for f in cli_fields(TrainConfig)}  # every option left out
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
 
@@ -139,3 +148,86 @@ def test_the_pseudo_label_settings_are_not_offered_without_their_inputs():
 
     with pytest.raises(LtcliError, match="'pseudo_threshold' is not a setting of the page: applies to unlabeled"):
         page_values({"pseudo_threshold": 0.5})
+
+
+# The main form: each input's component and reading come from its field's declaration (issue 28, item 2).
+def declared_inputs() -> list:
+    return [pytest.param(name, cls, field_name, id=name) for name, (cls, field_name) in FORM_INPUTS.items()]
+
+
+@pytest.mark.parametrize(("name", "cls", "field_name"), declared_inputs())
+def test_each_main_form_input_carries_its_fields_declaration(built, name, cls, field_name):
+    tab, _ = built
+    f = declared_field(cls, field_name)
+    component = tab.choosers[name]
+    assert component.label == field_name.replace("_", " ")
+    assert component.info == f.metadata["help"].replace("\\[", "[")
+    declared = f.metadata["choices"] or f.metadata["suggest"]
+    if declared is None:
+        assert not isinstance(component, gr.Dropdown), name
+        return
+    declared = list(declared() if callable(declared) else declared)
+    default = f.default
+    offered = [value for _, value in component.choices]
+    assert offered == (["", *declared] if default is None else declared)  # "" (shown "default"): left out
+    assert component.value == ("" if default is None else default)
+    assert component.allow_custom_value == (f.metadata["choices"] is None)  # registry names: aliases, any case
+
+
+def test_the_main_form_the_accordion_and_the_pickers_share_no_field():
+    claimed = [field_name for cls, field_name in FORM_INPUTS.values() if cls is TrainConfig]
+    assert len(claimed) == len(set(claimed))
+    assert set(MAIN_FORM_FIELDS) == set(claimed) | {"dataset", "init_from", "weights"}
+    assert {name for name, (cls, _) in FORM_INPUTS.items() if cls is SplitOptions} == {"imbalance_factor", "profile"}
+
+
+def test_the_main_form_lays_out_every_input_of_the_train_endpoint_once(built):
+    tab, _ = built
+    own = [name for name in inspect.signature(tab.train).parameters if name != "more"]
+    laid_out = [name for row in FORM_ROWS for name in row]
+    assert sorted(laid_out) == sorted(own)
+    assert set(own) == {*FORM_INPUTS, "dataset", "start_from"}
+
+
+@pytest.mark.parametrize("lrstep", ["60,60,40,40", "60 60 40 40", "[60, 60, 40, 40]", " 60, 60 40,40 "])
+def test_the_lr_steps_box_takes_what_lrstep_takes(tab_and_queue, lrstep):
+    tab, queue = tab_and_queue
+    tab.train("a_datasets/colours", lrstep=lrstep, epochs=200, height=16, width=16)
+    assert queue.submitted[0]["lr_steps"] == [60, 60, 40, 40]  # it was commas only
+    assert settings_from_cli(TrainConfig, {**CLI_DEFAULTS, "lr_steps": lrstep})["lr_steps"] == [60, 60, 40, 40]
+
+
+@pytest.mark.parametrize(("inputs", "argv"), [
+    ({"lrstep": "a,b"}, ("train", "--dataset", "colours", "--lrstep", "a,b")),
+    ({"lrstep": "60;60"}, ("train", "--dataset", "colours", "--lrstep", "60;60")),
+    ({"warmup": "x"}, None),
+    ({"imbalance_factor": -1}, ("split", "fruit", "--imbalance-factor", "-1")),
+    ({"imbalance_factor": 0}, ("split", "fruit", "--imbalance-factor", "0")),  # the page took 0 as "none"
+])
+def test_a_refused_input_reads_as_the_command_lines_refusal(tab_and_queue, cli, inputs, argv):
+    """The page's values go through the declared parser: the same one-line refusal as the flag's,
+    before anything is split or queued."""
+    tab, queue = tab_and_queue
+    with pytest.raises(gr.Error) as refused:
+        tab.train("data_split/fruit", **inputs, **QUICK)
+    assert queue.submitted == [] and "\n" not in refused.value.message
+    if argv is None:
+        assert refused.value.message == "--warmup takes a whole number, got 'x'"
+        return
+    result = cli(*argv, ok=False)
+    assert result.exit_code == 1
+    assert f"error: {refused.value.message}" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(("typed", "factor"), [(100, 100.0), ("100", 100.0), (0.01, 100.0), ("0.1", 10.0), (2, 2.0)])
+def test_the_imbalance_factor_is_read_by_its_declaration(typed, factor):
+    values = form_values({"imbalance_factor": typed})
+    assert values[SplitOptions] == {"imbalance_factor": pytest.approx(factor)} and values[TrainConfig] == {}
+
+
+def test_demo_data_takes_the_declared_imbalance_factor(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.setenv("TERMINAL_WIDTH", "400")
+    help_text = " ".join(cli("demo-data", "--help").output.replace("│", " ").split())
+    f = declared_field(SplitOptions, "imbalance_factor")
+    assert "--imbalance-factor,--imb_factor" in help_text and f.metadata["help"] in help_text

@@ -226,9 +226,9 @@ BAD_INPUTS = [
     ("/train", {**TINY, "dataset": "/etc"}, "relative to the app's root"),
     ("/train", {**TINY, "dataset": "a_datasets/missing"}, "no dataset folder a_datasets/missing"),
     ("/train", {**TINY, "start_from": "/etc/passwd"}, "relative to the app's root"),
-    ("/train", {**TINY, "lrstep": "a,b"}, "lr steps takes a whole number"),
-    ("/train", {**TINY, "warmup": "x"}, "warmup takes a whole number"),
-    ("/train", {**TINY, "imbalance_factor": -1}, "Value -1 is less than minimum value 0"),
+    ("/train", {**TINY, "lrstep": "a,b"}, "--lrstep takes whole numbers separated by commas or spaces"),
+    ("/train", {**TINY, "warmup": "x"}, "--warmup takes a whole number"),
+    ("/train", {**TINY, "imbalance_factor": -1}, "--imbalance-factor must be a finite number above 0"),
     ("/train", {**TINY, "hflip": 2}, "--hflip must be in"),
     ("/train", {**TINY, "clip_grad": 0}, "--clip-grad must be above 0"),  # a generated "more settings" input
     ("/train", {**TINY, "epochs": 1.5}, "epochs takes a whole number, got 1.5"),  # gradio rounded it to 2

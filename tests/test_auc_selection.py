@@ -80,7 +80,7 @@ def test_binary_run_logs_auc_and_keeps_the_best_auroc_epoch(cli, split_dataset, 
     loaded = load_run(RunFolder(run), torch.device("cpu"))
     dataset = image_folder(split_dataset / "valid", loaded.eval_transform())
     dataset.target_transform = IsPositive(dataset.classes, ["sky"])
-    logits, labels = predict(loaded.model, make_loader(dataset, 64, False, 0, torch.device("cpu")),
+    logits, labels = predict(loaded.network, make_loader(dataset, 64, False, 0, torch.device("cpu")),
                              torch.device("cpu"))
     scores, positives = logits.reshape(-1).astype(np.float64), labels == 1
     assert positives.sum() == 4 and (~positives).sum() == 8

@@ -213,7 +213,7 @@ def test_tau_norm_on_a_paco_run_uses_its_backbone_classifier(world, tmp_path, mo
     dataset = image_folder(split, member.eval_transform())
     images = torch.stack([dataset[i][0] for i in range(len(dataset))])
     with torch.no_grad():
-        logits = member.model.backbone(images) - member.model.backbone.get_classifier().bias
+        logits = member.network.backbone(images) - member.network.backbone.get_classifier().bias
     expected = [member.class_names[i] for i in logits.argmax(1).tolist()]
     files = [Path(path).relative_to(split).as_posix() for path, _ in dataset.samples]
     rows = {row["file"]: row["predicted"] for row in read_csv_rows(out / "predictions_taunorm.csv")}

@@ -273,7 +273,7 @@ def biased_run(tmp_path, split_dataset) -> Path:
     images = torch.stack([train[i][0] for i in range(len(train))])
     labels = torch.tensor([train[i][1] for i in range(len(train))])
     with torch.no_grad():
-        _, features = forward_with_features(loaded.model, images)
+        _, features = forward_with_features(loaded.network, images)
     means = torch.stack([features[labels == c].mean(0) for c in range(3)])
     checkpoint = torch.load(run / "checkpoint_best.pt", weights_only=True)
     checkpoint["model"]["fc.weight"] = means / means.norm(dim=1, keepdim=True) * torch.tensor(COUNTS)[:, None]

@@ -300,12 +300,12 @@ def test_train_init_from_a_pretrain_run_starts_from_its_backbone_with_a_new_clas
     fresh = create_model("resnet20", num_classes=3).fc.state_dict()
     console = Console(record=True, width=400)
     torch.manual_seed(5)  # the same classifier initialisation as `fresh`
-    model = build_model(config, 3, get_objective_entry("ERM").method([16, 8, 4]), Dist(), torch.device("cpu"), console,
-                        resume=False)
+    _, network = build_model(config, 3, get_objective_entry("ERM").method([16, 8, 4]), Dist(), torch.device("cpu"),
+                             console, resume=False)
     line = console.export_text()
     assert f"loaded {len(backbone)} tensors" in line
     assert "classifier freshly initialised: fc.bias, fc.weight not in the file" in line
-    state = model.state_dict()
+    state = network.state_dict()
     assert set(state) - set(backbone) == {"fc.weight", "fc.bias"}
     for key, tensor in backbone.items():  # every backbone tensor, BatchNorm statistics included
         assert torch.equal(state[key], tensor), key

@@ -40,7 +40,7 @@ def independent_predictions(run, paths):
     loaded = load_run(RunFolder(run), torch.device("cpu"))
     transform = loaded.eval_transform()
     with torch.no_grad():
-        probs = [torch.softmax(loaded.model(transform(Image.open(p).convert("RGB"))[None]), 1)[0] for p in paths]
+        probs = [torch.softmax(loaded.network(transform(Image.open(p).convert("RGB"))[None]), 1)[0] for p in paths]
     return {str(p): (int(q.argmax()), float(q.max())) for p, q in zip(paths, probs, strict=True)}
 
 

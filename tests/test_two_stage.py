@@ -176,9 +176,9 @@ def test_reinit_head_starts_where_a_fresh_run_with_the_same_seed_starts(split_da
     torch.save(create_model("resnet20", num_classes=3).state_dict(), tmp_path / "stage_one.pt")
     common = dict(data=str(split_dataset), model="resnet20", objective="ERM", epochs=1, batch_size=8, height=16,
                   width=16, workers=0, device="cpu", seed=3, logs_dir=str(tmp_path / "logs"))
-    scratch = build_training(TrainConfig(**common), Console(quiet=True), Dist(), torch.device("cpu")).model
+    scratch = build_training(TrainConfig(**common), Console(quiet=True), Dist(), torch.device("cpu")).network
     crt = build_training(TrainConfig(**common, weights=str(tmp_path / "stage_one.pt"), reinit_head=True),
-                         Console(quiet=True), Dist(), torch.device("cpu")).model
+                         Console(quiet=True), Dist(), torch.device("cpu")).network
     assert torch.equal(crt.fc.weight, scratch.fc.weight) and torch.equal(crt.fc.bias, scratch.fc.bias)
     assert not torch.equal(crt.conv1.weight, scratch.conv1.weight)  # the backbone came from the file
 

@@ -7,18 +7,19 @@ from pathlib import Path
 
 from ltcli import workflows
 from ltcli.app.paths import DATASETS_AREA, RAW_AREA, AppRoot, PathRefused
+from ltcli.data.longtail import PROFILES
 from ltcli.data.make import SplitOptions
 from ltcli.errors import LtcliError
 
 
-def split_name(raw: str, imbalance_factor: float | None, profile: str, seed: int) -> str:
-    """The a_datasets/ name of a raw folder split by the app: its settings in the name, so the same
-    settings reuse the same split and other settings never replace it."""
-    tail = f"-if{imbalance_factor:g}-{profile}" if imbalance_factor else ""
+def split_name(raw: str, imbalance_factor: float | None, profile: str | None, seed: int) -> str:
+    """The a_datasets/ name of a raw folder split by the app: its settings in the name (no profile:
+    the default one), so the same settings reuse the same split and other settings never replace it."""
+    tail = f"-if{imbalance_factor:g}-{profile or PROFILES[0]}" if imbalance_factor else ""
     return f"{raw}{tail}-seed{seed}"
 
 
-def training_dataset(root: AppRoot, choice: str, imbalance_factor: float | None, profile: str, seed: int
+def training_dataset(root: AppRoot, choice: str, imbalance_factor: float | None, profile: str | None, seed: int
                      ) -> tuple[str, str]:
     """(name under a_datasets/, what happened) for the page's dataset choice: `a_datasets/NAME` as
     it is (a split folder, or a folder of NAME_{train,val,test}.txt lists), `data_split/NAME` split

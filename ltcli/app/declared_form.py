@@ -1,12 +1,16 @@
-"""The Train tab's "more settings", generated from TrainConfig's field declarations
-(`ltcli.settings.option`) as cli/declared.py generates the Typer options: one component per field
-the hand-laid form does not cover, with the field's help as its `info`, its declared choices as a
-Dropdown, its default as its value. A new train option therefore reaches the page (and the /train
-API) with no line here; the test of this module fails until it is placed in one of the three sets."""
+"""The Train tab's inputs, generated from the declarations of TrainConfig's fields (and of
+SplitOptions' for the split of a raw folder; `ltcli.settings.option`) as cli/declared.py generates the
+Typer options: each component carries its field's name as label, its help as `info`, its declared
+choices as a Dropdown and its default as value, and each value is read by the field's type and
+`parse`. The main form's inputs (FORM_INPUTS, laid out by hand in TrainTab.build) and the "more
+settings" accordion (every other field) both come from here. A new train option therefore reaches
+the page (and the /train API) with no line here; the test of this module fails until it is placed in
+one of the three sets."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import typing
 from collections.abc import Callable
@@ -14,17 +18,24 @@ from typing import Any
 
 from ltcli.app.tabs.common import number, whole, whole_box
 from ltcli.config import TrainConfig
+from ltcli.data.make import SplitOptions
 from ltcli.errors import LtcliError
-from ltcli.settings import field_choices, flag
+from ltcli.settings import declared_field, field_choices, flag
 
-# Set by the hand-laid form (TrainTab.build), each by its own picker or box: `dataset` by the dataset
-# picker (or a raw folder split on the spot), `init_from`/`weights` by "start from", `warmup_epochs`
-# and `lr_steps` by the warmup and lr steps boxes.
-MAIN_FORM_FIELDS = (
-    "dataset", "data_root", "model", "objective", "train_rule", "epochs", "batch_size", "workers", "lr", "momentum",
-    "weight_decay", "seed", "warmup_epochs", "sched", "lr_steps", "height", "width", "hflip", "init_from", "weights",
-    "freeze", "name", "head",
-)
+# The main form's declared inputs: /train parameter -> (declaring class, field). The API's names
+# predate the declarations, hence warmup and lrstep.
+FORM_INPUTS: dict[str, tuple[type, str]] = {
+    "imbalance_factor": (SplitOptions, "imbalance_factor"), "profile": (SplitOptions, "profile"),
+    "warmup": (TrainConfig, "warmup_epochs"), "lrstep": (TrainConfig, "lr_steps"),
+    **{name: (TrainConfig, name) for name in (
+        "model", "objective", "train_rule", "epochs", "batch_size", "workers", "lr", "momentum", "weight_decay",
+        "seed", "sched", "height", "width", "hflip", "freeze", "name", "head", "data_root")},
+}
+
+# Set by the main form's own pickers: `dataset` by the dataset picker (or a raw folder split on the
+# spot), `init_from`/`weights` by "start from" (a run or a weights file, confined to the root).
+PICKED_FIELDS = ("dataset", "init_from", "weights")
+MAIN_FORM_FIELDS = (*PICKED_FIELDS, *(name for cls, name in FORM_INPUTS.values() if cls is TrainConfig))
 
 # Fields the page does not offer, and why.
 SKIPPED_FIELDS = {
@@ -74,16 +85,25 @@ def _default(f: dataclasses.Field) -> Any:
     return f.default_factory()  # type: ignore[misc]
 
 
-def component(f: dataclasses.Field, kind: Any) -> Any:
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def component(f: dataclasses.Field, kind: Any, elem_id: str | None = None) -> Any:
     """The gradio component of field `f`: choices -> Dropdown (custom values for names a registry
-    canonicalises), bool -> Checkbox, int/float -> Number (empty: the default), else a Textbox."""
+    canonicalises; first "default", sent as empty, where the default is None: the option left out),
+    bool -> Checkbox, int/float -> Number (empty: the default), else a Textbox."""
     import gradio as gr
 
     label, info, default = f.name.replace("_", " "), f.metadata["help"].replace("\\[", "["), _default(f)
-    elem_id = "train-more-" + f.name.replace("_", "-")
+    elem_id = elem_id or "train-more-" + f.name.replace("_", "-")
     choices = field_choices(f, offered=True)
     if choices is not None:
-        return gr.Dropdown(list(choices), value=default, label=label, info=info, elem_id=elem_id,
+        entries = [(choice, choice) for choice in choices]
+        if default is None:
+            entries, default = [("default", ""), *entries], ""
+        return gr.Dropdown(entries, value=default, label=label, info=info, elem_id=elem_id,
                            allow_custom_value=f.metadata.get("choices") is None)
     if kind is bool:
         return gr.Checkbox(bool(default), label=label, info=info, elem_id=elem_id)
@@ -96,11 +116,30 @@ def component(f: dataclasses.Field, kind: Any) -> Any:
                       elem_id=elem_id)
 
 
+def form_component(name: str) -> Any:
+    """The component of the main form's input `name` (FORM_INPUTS), from its field's declaration."""
+    cls, field_name = FORM_INPUTS[name]
+    f = declared_field(cls, field_name)
+    return component(f, _kind(f, _hints(cls)), elem_id="train-" + name.replace("_", "-"))
+
+
+def form_values(inputs: dict[str, Any]) -> dict[type, dict[str, Any]]:
+    """The main form's inputs (/train name -> value) read as their fields' types and `parse` (as the
+    accordion's and the command line's are), by declaring class, named by field; empty ones left out."""
+    values: dict[type, dict[str, Any]] = {TrainConfig: {}, SplitOptions: {}}
+    for name, value in inputs.items():
+        cls, field_name = FORM_INPUTS[name]
+        f = declared_field(cls, field_name)
+        if not _empty(value):
+            values[cls][field_name] = _convert(f, _kind(f, _hints(cls)), value)
+    return values
+
+
 def more_components(cls: type = TrainConfig, per_row: int = 4) -> dict[str, Any]:
     """Field name -> its generated component, laid out `per_row` a row (call inside a gr.Blocks)."""
     import gradio as gr
 
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     fields, components = more_fields(cls), {}
     for start in range(0, len(fields), per_row):
         with gr.Row():
@@ -111,7 +150,7 @@ def more_components(cls: type = TrainConfig, per_row: int = 4) -> dict[str, Any]
 
 def more_parameters(cls: type = TrainConfig) -> list[inspect.Parameter]:
     """The /train API's parameters of the generated fields: named and defaulted as the fields are."""
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     params = []
     for f in more_fields(cls):
         kind = _kind(f, hints)
@@ -133,7 +172,7 @@ def page_values(more: dict[str, Any] | None, cls: type = TrainConfig) -> dict[st
     from ltcli.config_file import suggestion
 
     fields = {f.name: f for f in more_fields(cls)}
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     values: dict[str, Any] = {}
     for name, value in (more or {}).items():
         name = str(name)
@@ -155,15 +194,17 @@ def _refusal(name: str, known: list[str], suggestion: Callable[[str, list[str]],
 
 
 def _convert(f: dataclasses.Field, kind: Any, value: Any) -> Any:
+    """A page value as the field's type, then through the field's `parse` as the command line's is;
+    bools and choices as they are (the config checks them)."""
     label = flag(f.name)
-    if kind is int and not isinstance(value, bool):
-        return whole(value, label)
-    if kind is float and not isinstance(value, bool):
-        return number(value, label)
     if kind in (list, dict) and isinstance(value, str):
         items = value.split()
         return CONVERT[f.name](items) if f.name in CONVERT else items
+    if kind is int and not isinstance(value, bool):
+        value = whole(value, label)
+    elif kind is float and not isinstance(value, bool):
+        value = number(value, label)
+    elif isinstance(value, str):
+        value = value.strip()
     parse = f.metadata.get("parse")
-    if parse is not None and isinstance(value, str):
-        return parse(value.strip())
-    return value.strip() if isinstance(value, str) else value  # bool, choices: TrainConfig checks them
+    return parse(value) if parse is not None and not isinstance(value, bool) else value

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from ltcli.cli.declared import declare_options, settings_from_cli
+from ltcli.cli.declared import declare_options, field_option, settings_from_cli
 from ltcli.cli.root import app, console, err_console, file_progress, friendly
 from ltcli.config import DEFAULT
 from ltcli.data.download import DOWNLOADS
 from ltcli.data.make import SplitOptions
 from ltcli.errors import LtcliError, check_name
 from ltcli.layout import RAW_DIR
-from ltcli.settings import spelled
+from ltcli.settings import declared_field, spelled
 
 if TYPE_CHECKING:
     from ltcli.data.folder import FolderScan
@@ -30,8 +30,7 @@ LISTED_PATHS = 10  # paths printed per problem list; --json has them all
 @friendly
 def demo_data(
     root: Annotated[Path, typer.Option(help="Folder of raw datasets.")] = Path(RAW_DIR),
-    imbalance_factor: Annotated[float, typer.Option(
-        help="Head count / tail count (>= 10 for a real tail), or its inverse (0.1 = 10).")] = 10.0,
+    imbalance_factor: Annotated[float, field_option(declared_field(SplitOptions, "imbalance_factor"))] = 10.0,
     force: Annotated[bool, typer.Option(help="Rewrite the demo folder if it exists.")] = False,
 ) -> None:
     """Write the bundled long-tailed demo (scikit-learn's real 8x8 digits) to data_split/digits-lt/."""

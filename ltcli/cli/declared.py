@@ -25,10 +25,14 @@ def option_parameter(f: dataclasses.Field, field_type: Any) -> inspect.Parameter
     if kind is Path and default is not None:
         default = Path(default)
     optional = default is None and type(None) not in typing.get_args(kind)
-    info = typer.Option(*f.metadata.get("flags", ()), help=f.metadata["help"],
-                        rich_help_panel=f.metadata.get("panel"))
     return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default,
-                             annotation=Annotated[kind | None if optional else kind, info])
+                             annotation=Annotated[kind | None if optional else kind, field_option(f)])
+
+
+def field_option(f: dataclasses.Field) -> Any:
+    """The typer.Option of field `f`: its flags, help and panel. A command that takes the option with
+    a default of its own writes `Annotated[type, field_option(...)] = default` (demo-data)."""
+    return typer.Option(*f.metadata.get("flags", ()), help=f.metadata["help"], rich_help_panel=f.metadata.get("panel"))
 
 
 def declared_parameters(cls: type) -> list[inspect.Parameter]:

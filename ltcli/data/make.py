@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
+from functools import partial
 from pathlib import Path
 
 from ltcli.data.folder import FolderScan
-from ltcli.data.longtail import PROFILES
+from ltcli.data.longtail import PROFILES, resolve_imbalance_factor
 from ltcli.data.pool import UNLABELED_SPLIT
 from ltcli.data.split import DEFAULT_RATIOS, LINK_MODES, SplitPlan
 from ltcli.errors import LtcliError
@@ -28,9 +29,10 @@ class SplitOptions:
     seed: int = option(0, "Seed of the per-class shuffles and long-tail choices.")
     link: str = option("copy", f"{spelled(LINK_MODES)} the files.", choices=LINK_MODES)
     force: bool = option(False, "Replace an existing a_datasets/NAME.")
-    imbalance_factor: float | None = option(
-        None, "Make the train part long-tailed: head count / tail count (100), or its inverse, tail / head (0.01), "
-        "the same tail.", flags=("--imbalance-factor", "--imb_factor"))
+    imbalance_factor: float | None = option(  # read as head / tail by every front end (split, demo-data, the app)
+        None, "Long-tail imbalance: head count / tail count (100), or its inverse, tail / head (0.01), the same "
+        "tail.", flags=("--imbalance-factor", "--imb_factor"),
+        parse=partial(resolve_imbalance_factor, flag="--imbalance-factor"))
     profile: str | None = option(None, f"Long-tail profile: {spelled(PROFILES)} (default {PROFILES[0]}).",
                                  choices=PROFILES)
     class_order: str | None = option(None, "Head-to-tail class order, comma separated (default: sorted names).")
@@ -63,8 +65,6 @@ def check_long_tail_options(
     """Refuse long-tail options that would be silently ignored, and numbers that make no tail
     (nan, inf, a factor of 0 or below, an n_max below 1), before any scanning. Returns the factor
     as head / tail (0.01, tail / head, is 100)."""
-    from ltcli.data.longtail import resolve_imbalance_factor
-
     if counts is not None:
         given = [flag for flag, value in (("--imbalance-factor", imbalance_factor), ("--profile", profile),
                                           ("--class-order", class_order), ("--n-max", n_max)) if value is not None]
@@ -115,7 +115,7 @@ def make_split(
     from ltcli.data.counts import plan_counts
     from ltcli.data.folder import list_class_dirs, split_folders
     from ltcli.data.lists import find_lists
-    from ltcli.data.longtail import parse_class_order, plan_long_tail, resolve_imbalance_factor
+    from ltcli.data.longtail import parse_class_order, plan_long_tail
     from ltcli.data.similar import parse_similar, plan_similar
     from ltcli.data.split import (
         apply_counts,

@@ -1,5 +1,6 @@
-"""Assemble a run's parts from its config: data, task labels, objective, rule, model, optimizer,
-schedule. Nothing is written here, so every check runs before a run folder exists.
+"""Assemble a run's parts from its config: data, task labels, objective, rule, backbone and the
+network the method trains around it, optimizer, schedule. Nothing is written here, so every check
+runs before a run folder exists.
 """
 
 from __future__ import annotations
@@ -57,7 +58,10 @@ class Task:
 
 @dataclass
 class Training:
-    """Everything `fit` drives, built by `build_training`; `record` is the run's config.json."""
+    """Everything `fit` drives, built by `build_training`; `record` is the run's config.json. As in a
+    `Pretraining`: `backbone` is the bare model (timm's, here with its head) and `network` what the
+    method wraps around it and trains (the backbone itself unless the method wraps it: PaCo's encoder
+    pair; RIDE's experts, which share only the backbone's stem and train copies of its late stages)."""
 
     config: TrainConfig
     dist: Dist
@@ -69,7 +73,8 @@ class Training:
     method: Method  # the objective's record: its loss, the model wrapper, the views it trains on
     rule: TrainRule
     mix: BatchMix | None
-    model: nn.Module
+    backbone: nn.Module
+    network: nn.Module  # optimised, validated and checkpointed
     step: nn.Module  # the module the loop calls: (images, targets) -> {"logits": ..., extra outputs}
     ema: ModelEmaV3 | None
     compute: Compute
@@ -85,9 +90,10 @@ class Training:
         return self.method.loss
 
     @property
-    def network(self) -> nn.Module:
-        """The module the method built around the backbone (`model` is already wrapped here)."""
-        return self.model
+    def checkpointed(self) -> nn.Module:
+        """The module whose weights checkpoints keep under `model`: the network, which `ltcli test`
+        rebuilds from the run's config (`model_wrapper`)."""
+        return self.network
 
     @property
     def files_root(self) -> Path:
@@ -97,7 +103,7 @@ class Training:
     @property
     def eval_model(self) -> nn.Module:
         """The weights validated and kept as the best: the EMA when there is one."""
-        return self.ema.module if self.ema is not None else self.model
+        return self.ema.module if self.ema is not None else self.network
 
     @property
     def loaders(self) -> dict[str, Any]:
@@ -145,27 +151,27 @@ def task_labels(data: TrainData, positive_classes: list[str] | None) -> Task:
 
 
 def build_model(config: TrainConfig, num_outputs: int, method: Method, dist: Dist, device: torch.device,
-                console: Console, resume: bool) -> nn.Module:
-    """The backbone with its head (--head), inside the network the method trains (`method.wrap`:
+                console: Console, resume: bool) -> tuple[nn.Module, nn.Module]:
+    """The backbone with its head (--head), and the network the method trains around it (`method.wrap`:
     RIDE's experts, PaCo's encoder pair), started from --weights/--init-from (not when resuming;
     the classifier left fresh with --reinit-head), frozen as asked, with SyncBatchNorm under
-    torchrun on GPUs."""
-    model = create_model(config.model, num_classes=num_outputs, pretrained=config.pretrained,
-                         cosine_head=method.cosine_head, head=config.head)
-    model = method.wrap(model).to(device)
+    torchrun on GPUs (converted in place: the backbone stays the network's)."""
+    backbone = create_model(config.model, num_classes=num_outputs, pretrained=config.pretrained,
+                            cosine_head=method.cosine_head, head=config.head)
+    network = method.wrap(backbone).to(device)
     weights_file = Path(config.weights) if config.weights else None
     if config.init_from:
         weights_file = find_run(Path(config.logs_dir), run=Path(config.init_from)).best_checkpoint
     if weights_file is not None and not resume:
-        report = load_weights(model, weights_file, reinit_head=config.reinit_head, allow_partial=config.allow_partial)
+        report = load_weights(network, weights_file, reinit_head=config.reinit_head, allow_partial=config.allow_partial)
         console.print(report.summary(weights_file), markup=False, highlight=False)
-    freeze(model, config.freeze)
+    freeze(network, config.freeze)
     if config.sync_bn:
         if not (dist.enabled and device.type == "cuda"):
             raise LtcliError("--sync-bn shares BatchNorm statistics between the GPUs of a torchrun run: "
                              "it needs torchrun and CUDA")
-        model = convert_sync_batchnorm(model)  # timm's: keeps BatchNormAct2d's activation
-    return model
+        network = convert_sync_batchnorm(network)  # timm's: keeps BatchNormAct2d's activation
+    return backbone, network
 
 
 def per_process_batch(config: TrainConfig, dist: Dist) -> int:
@@ -233,7 +239,7 @@ def run_record(training: Training, augment: str) -> dict[str, Any]:
         "class_names": task.class_names, "source_class_names": training.data.class_names,
         "positive_classes": task.positive, "num_outputs": num_outputs(task, training.method),
         "class_counts": task.class_counts, "cosine_head": training.method.cosine_head,
-        "model_wrapper": model_wrapper(training.model, training.method),
+        "model_wrapper": model_wrapper(training.network, training.method),
         "train_views": training.method.views,
         **training.rule.record(), **thread_record(training.compute.threads), "versions": library_versions(),
         **({"pseudo_labels": training.pseudo.record(), "labelled_train_images": len(training.data.train)
@@ -245,10 +251,10 @@ def run_record(training: Training, augment: str) -> dict[str, Any]:
     return record
 
 
-def model_wrapper(model: nn.Module, method: Method) -> str | None:
+def model_wrapper(network: nn.Module, method: Method) -> str | None:
     """The class of the network `method.wrap` built around the backbone (None: the backbone itself);
     `ltcli test` and `predict` rebuild it when the run's config names one."""
-    return type(model).__name__ if method.wraps_backbone else None
+    return type(network).__name__ if method.wraps_backbone else None
 
 
 def num_outputs(task: Task, method: Method) -> int:
@@ -272,12 +278,12 @@ def build_training(config: TrainConfig, console: Console, dist: Dist, device: to
     rule = config.rule
     mix = create_batch_mix(config.mixup, config.cutmix, config.mix_prob, config.mix_switch_prob,
                            len(task.class_names), batch)
-    model = build_model(config, num_outputs(task, method), method, dist, device, console, resume)
+    backbone, network = build_model(config, num_outputs(task, method), method, dist, device, console, resume)
     compute = resolve_compute(config.amp, config.channels_last, device, config.clip_grad)
-    step = prepare_model(model, compute, config.compile, method.features, dist)
-    ema = ModelEmaV3(model, decay=config.ema_decay, use_warmup=True) if config.ema_decay > 0 else None
+    step = prepare_model(network, compute, config.compile, method.features, dist)
+    ema = ModelEmaV3(network, decay=config.ema_decay, use_warmup=True) if config.ema_decay > 0 else None
     optimizer = torch.optim.SGD(
-        [p for p in model.parameters() if p.requires_grad], lr=config.lr, momentum=config.momentum,
+        [p for p in network.parameters() if p.requires_grad], lr=config.lr, momentum=config.momentum,
         weight_decay=config.weight_decay, nesterov=config.nesterov,
     )
     pipeline = build_pipeline_for(config, data, task, rule, augment, dist, device, console, method.views)
@@ -285,7 +291,7 @@ def build_training(config: TrainConfig, console: Console, dist: Dist, device: to
     scheduler = create_scheduler(optimizer, config.sched, config.epochs, len(pipeline.train), config.lr_stages,
                                  config.lr_decay, config.warmup_epochs, config.min_lr)
     training = Training(config, dist, device, source.image_root, dataset_name, data, task, method, rule, mix,
-                        model, step, ema, compute, optimizer, scheduler, pipeline, record={}, pseudo=pseudo,
+                        backbone, network, step, ema, compute, optimizer, scheduler, pipeline, record={}, pseudo=pseudo,
                         source=source)
     training.record = run_record(training, augment)
     return training

@@ -30,10 +30,10 @@ from ltcli.run_folder import RunFolder
 
 @dataclass
 class LoadedRun:
-    """A run's model in eval mode on its device, with what the checkpoint says about it."""
+    """A run's network in eval mode on its device, with what the checkpoint says about it."""
 
     run: RunFolder
-    model: nn.Module
+    network: nn.Module  # what the run's method trained around the backbone (the backbone itself for most)
     class_names: list[str]
     class_counts: list[int]
     config: dict[str, Any]
@@ -105,9 +105,9 @@ def load_run(run: RunFolder, device: torch.device) -> LoadedRun:
     class_names = list(checkpoint.class_names)
     config = dict(checkpoint.config)
     counts = checkpoint.class_counts or config.get("class_counts") or [0] * len(class_names)
-    model = build_model(config, len(class_names), checkpoint.evaluated_weights).to(device).eval()
+    network = build_model(config, len(class_names), checkpoint.evaluated_weights).to(device).eval()
     return LoadedRun(
-        run=run, model=model, class_names=class_names, class_counts=list(counts), config=config,
+        run=run, network=network, class_names=class_names, class_counts=list(counts), config=config,
         epoch=int(checkpoint.epoch), checkpoint_name=run.checkpoint_name,
     )
 
@@ -132,10 +132,10 @@ def member_cache(
     """One pass of `member` over `dataset`: its logits (and, with `features`, its penultimate features
     and classifier weight, which tau-normalisation recomputes the logits from), and the labels."""
     loader = make_loader(dataset, batch_size, False, workers, device)
-    logits, labels, penultimate = predict_with_features(member.model, loader, device, features=features)
+    logits, labels, penultimate = predict_with_features(member.network, loader, device, features=features)
     weight = None
     if features:
-        weight = linear_classifier(member.model, member.run.label()).weight.detach().float().cpu().numpy()
+        weight = linear_classifier(member.network, member.run.label()).weight.detach().float().cpu().numpy()
     cache = MemberCache(logits=logits, class_counts=member.class_counts, features=penultimate,
                         classifier_weight=weight)
     return cache, labels

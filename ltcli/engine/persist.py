@@ -32,17 +32,20 @@ REPORTED = ("loss", "acc", "balanced_acc")  # validation values a checkpoint rec
 
 
 class RunParts(Protocol):
-    """What a checkpoint is captured from and restored into (`Training` has all of it)."""
+    """What a checkpoint is captured from and restored into (a `Training` or a `Pretraining`)."""
 
     config: Any  # its `select_metric` picks the best epoch
     dist: Dist
     task: Task
-    model: nn.Module
     ema: ModelEmaV3 | None
     compute: Compute
     optimizer: torch.optim.Optimizer
     scheduler: Scheduler
     record: dict[str, Any]
+
+    @property
+    def checkpointed(self) -> nn.Module:
+        """The module whose weights a checkpoint keeps under `model`."""
 
     @property
     def loaders(self) -> dict[str, Any]: ...
@@ -75,7 +78,7 @@ def capture(training: RunParts, progress: Progress, epoch: int, valid_stats: dic
     if valid_stats is not None:
         metrics = {k: valid_stats[k] for k in (*REPORTED, config.select_metric) if k in valid_stats}
     return Checkpoint(
-        model=training.model.state_dict(), epoch=epoch, class_names=training.task.class_names,
+        model=training.checkpointed.state_dict(), epoch=epoch, class_names=training.task.class_names,
         config=training.record, class_counts=training.task.class_counts, select_metric=config.select_metric,
         best_value=progress.best_value, best_epoch=progress.best_epoch,
         model_ema=ema.module.state_dict() if ema is not None else None,
@@ -97,9 +100,9 @@ def save_epoch(run: RunFolder, checkpoint: Checkpoint, improved: bool, is_main: 
 def restore(training: RunParts, checkpoint: Checkpoint) -> None:
     """Load a last checkpoint into freshly built parts, so training continues where it stopped."""
     try:
-        training.model.load_state_dict(checkpoint.model)
+        training.checkpointed.load_state_dict(checkpoint.model)
     except RuntimeError as error:  # e.g. another command's run (a `ltcli pretrain` backbone has no classifier)
-        model = training.record.get("model", type(training.model).__name__)
+        model = training.record.get("model", type(training.checkpointed).__name__)
         raise LtcliError(f"cannot resume: the checkpoint's weights do not fit {model} as this command builds it "
                          f"({str(error).splitlines()[0]})") from None
     training.optimizer.load_state_dict(checkpoint.optimizer)

@@ -157,7 +157,7 @@ def check_plan(plan: PosthocPlan, members: Sequence[LoadedRun], source: DataSour
     """Refuse what the loaded runs or the dataset cannot do, before the (slow) predictions."""
     if plan.correction is not None:
         for member in members:
-            plan.correction.check(member.model, member.class_counts, member.class_names, member.run.label())
+            plan.correction.check(member.network, member.class_counts, member.class_names, member.run.label())
     if plan.sweep and not source.has_split(SWEEP_SPLIT):
         raise LtcliError(f"--sweep chooses on the run's {SWEEP_SPLIT}/ split, and {source.root} has none "
                          "(never on test/): give one value instead")

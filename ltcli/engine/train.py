@@ -106,7 +106,7 @@ class TrainingRun(story.RunKind):
             training.device, epoch, bar, training.compute, dist=dist, ema=training.ema, mix=training.mix,
             num_classes=len(training.task.class_names),
         )
-        dist.same_buffers(training.model, *([training.ema.module] if training.ema is not None else []))
+        dist.same_buffers(training.network, *([training.ema.module] if training.ema is not None else []))
         valid_stats = validate(training.eval_model, training.method, loaders["valid"],
                                training.task.class_counts, training.device, dist, tpauc=config.ranking_pairs)
         for dataset in (training.data.train, training.data.valid):

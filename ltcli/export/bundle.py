@@ -187,8 +187,8 @@ def export_run(run: RunFolder, out: Path, fmt: str = "onnx", force: bool = False
                    "chosen_on": results.metrics["posthoc"].get("chosen_on")} if plan.correction else None)
     images = sample_images(member_dataset(member, source, PARITY_SPLIT), PARITY_IMAGES, str(source.where("test")))
     with torch.inference_mode():  # what the checkpoint's classifier gives: 1 for a binary run on one logit
-        num_outputs = int(member.model(images[:1]).shape[1])
-    net = export_net(member.model, member.class_names, member.class_counts, num_outputs, plan.correction,
+        num_outputs = int(member.network(images[:1]).shape[1])
+    net = export_net(member.network, member.class_names, member.class_counts, num_outputs, plan.correction,
                      results.tau, member.run.label())
     remove_stale(out)
     stage = new_staging(out)

@@ -14,6 +14,9 @@ from ltcli.models.heads import use_cosine_classifier, use_head
 
 # The CIFAR ResNets, as cifar_resnet registered them (timm's register_model appends each to __all__).
 CIFAR_MODELS = tuple(cifar_resnet.__all__)
+# The names a model picker offers (--model's declared suggestions): ours, then a few common timm ones;
+# any timm name is taken.
+OFFERED_MODELS = (*CIFAR_MODELS, "resnet18", "resnet50", "efficientnet_b0", "convnext_tiny", "vit_small_patch16_224")
 
 
 def list_models(pattern: str = "*") -> list[str]:

@@ -43,9 +43,9 @@ UNLABELED = -1  # the target of an --extra-unlabeled image in the data pipeline 
 
 @dataclass
 class Pretraining:
-    """Everything a pre-training run drives. `persist` captures and restores it as it does a Training:
-    `model` is the backbone (a timm model without classifier), whose weights checkpoints keep under
-    `model` with timm's own names, so `ltcli train --init-from` loads them."""
+    """Everything a pre-training run drives; `persist` captures and restores it as it does a Training.
+    As there, `backbone` is the bare model (timm's, here without classifier) and `network` what the
+    method wraps around it and trains (the rotation head, MoCo's encoders)."""
 
     config: PretrainConfig
     device: torch.device
@@ -54,9 +54,9 @@ class Pretraining:
     data: TrainData
     task: Task  # the dataset's classes and training counts: recorded in checkpoints, never trained on
     extra_images: int
-    model: nn.Module
+    backbone: nn.Module
     method: Method  # the pretext task: its loss, network, batches and checkpoint state
-    network: nn.Module  # the method's network around the backbone `model`: what the loop steps
+    network: nn.Module  # what the loop steps and the optimizer trains
     compute: Compute
     optimizer: torch.optim.Optimizer
     scheduler: Scheduler
@@ -65,6 +65,12 @@ class Pretraining:
     source: DataSource | None = None
     dist: Dist = field(default_factory=Dist)  # one process
     ema: None = None
+
+    @property
+    def checkpointed(self) -> nn.Module:
+        """The module whose weights checkpoints keep under `model`: the backbone, with timm's own
+        names, so `ltcli train --init-from` loads them (the rest of the network: the method's `state`)."""
+        return self.backbone
 
     @property
     def loaders(self) -> dict[str, PretextLoader]:
@@ -192,6 +198,6 @@ def run_record(parts: Pretraining, augment: str) -> dict[str, Any]:
         "channels_last_resolved": parts.compute.channels_last, "device_resolved": str(parts.device),
         "world_size": 1, "class_names": task.class_names, "class_counts": task.class_counts,
         "train_images": len(parts.data.train), "extra_unlabeled_images": parts.extra_images,
-        "feature_size": feature_size(parts.model), "lr_steps_resolved": config.lr_stages,
+        "feature_size": feature_size(parts.backbone), "lr_steps_resolved": config.lr_stages,
         **thread_record(parts.compute.threads), "versions": library_versions(),
     }
