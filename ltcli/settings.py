@@ -113,6 +113,11 @@ def flag(name: str) -> str:
     return FLAGS.get(name, "--" + name.replace("_", "-"))
 
 
+def cli_fields(cls: type) -> list[dataclasses.Field]:
+    """The fields of `cls` that are command-line options (not the config-file-only ones)."""
+    return [f for f in dataclasses.fields(cls) if f.metadata.get("cli", True) and "help" in f.metadata]
+
+
 def field_choices(f: dataclasses.Field, offered: bool = False) -> tuple[str, ...] | None:
     """The choices a field declares (a registry's are read now), or None for free values; `offered`:
     also the names it suggests (a picker's list)."""

@@ -12,10 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-
-def cli_fields(cls: type) -> list[dataclasses.Field]:
-    """The fields of `cls` that are command-line options (not the config-file-only ones)."""
-    return [f for f in dataclasses.fields(cls) if f.metadata.get("cli", True) and "help" in f.metadata]
+from ltcli.settings import cli_fields
 
 
 def option_parameter(f: dataclasses.Field, field_type: Any) -> inspect.Parameter:

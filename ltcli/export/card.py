@@ -27,9 +27,8 @@ def training_command(config: dict[str, Any]) -> str:
     schedule parts that were defaults, --device and --workers left out), read from TrainConfig's
     declarations: an equivalent of the command that trained it (config.json itself is one too:
     `ltcli train --config`)."""
-    from ltcli.cli.declared import cli_fields
     from ltcli.config import TrainConfig
-    from ltcli.settings import flag
+    from ltcli.settings import cli_fields, flag
 
     scaled = set(config.get("schedule_scaled", ()))
     words = ["ltcli", "train"]
