@@ -235,6 +235,7 @@ def test_second_stage_and_test_options(cli, tmp_path):
     row = read_csv(tmp_path / "logs" / "studies" / "crt" / "results.csv")[0]
     first, second = tmp_path / row["run"], tmp_path / row["second_stage_run"]
     assert "/stage2/" in row["second_stage_run"] and "/runs/seed-0/" in row["run"]
+    assert (first.parent.name, second.parent.name) == ("ERM", "ERM+crt")  # issue 31, A7
     config = json.loads((second / "config.json").read_text())
     assert config["recipe"] == "crt" and Path(config["init_from"]).resolve() == first.resolve()
     metrics = json.loads((second / "metrics_taunorm.json").read_text())  # the corrected results, tau 1
