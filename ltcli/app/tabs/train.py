@@ -13,7 +13,7 @@ from ltcli.app.catalog import curve_rows, dataset_choices, run_choices, weights_
 from ltcli.app.context import AppContext
 from ltcli.app.datasets import list_image_root, training_dataset
 from ltcli.app.declared_form import more_components, more_parameters, page_values
-from ltcli.app.tabs.common import class2id_names, number, run_folder, start_point, whole, whole_box
+from ltcli.app.tabs.common import class2id_names, ensemble_request, number, run_folder, start_point, whole, whole_box
 from ltcli.app.ui import page_errors, table
 from ltcli.config import DEFAULT, TrainConfig
 from ltcli.data.longtail import PROFILES, resolve_imbalance_factor
@@ -53,11 +53,14 @@ class TrainTab:
               warmup: float | str | None = None, sched: str = "default", lrstep: str = "",
               height: float = DEFAULT.height, width: float = DEFAULT.width, hflip: float = DEFAULT.hflip,
               start_from: str = "", freeze: str = DEFAULT.freeze, name: str = "",
-              head: str = DEFAULT.head, data_root: str = "", more: dict | None = None) -> dict[str, Any]:
+              head: str = DEFAULT.head, data_root: str = "", ensemble: str = "",
+              more: dict | None = None) -> dict[str, Any]:
         """Check the settings (TrainConfig), split a raw dataset if one was picked, and queue the
         training; returns the job (its id, state, and how many jobs are ahead of it). `data_root`: a
-        list dataset's image root under the app's root (empty: the lists' folder); `more`: the
-        "more settings" (TrainConfig field name -> value; empty values left out, ltcli.app.declared_form)."""
+        list dataset's image root under the app's root (empty: the lists' folder); `ensemble`: "t1,t2",
+        then test the new run averaged with the run it starts from, softmax(z_new / t1) and
+        softmax(z_start / t2) (the course app's tune-then-ensemble); `more`: the "more settings"
+        (TrainConfig field name -> value; empty values left out, ltcli.app.declared_form)."""
         root = self.context.root
         extra = page_values(more)
         if "positive_classes" in extra:
@@ -90,6 +93,7 @@ class TrainTab:
         given.update(extra)
         # Check every value before anything is written (the split, the job): same errors as the CLI's.
         TrainConfig.create(dataset="-", **given)
+        then = ensemble_request(root, given, ensemble)
         images = list_image_root(root, dataset, data_root)
         if images is not None:
             given["data_root"] = images  # root-relative, as the worker runs in the root; config.json resolves it
@@ -97,7 +101,7 @@ class TrainTab:
         given["dataset"] = dataset_name
         TrainConfig.create(**given)
         label = f"{given['name'] or model} / {objective} on {dataset_name}"
-        job = self.context.jobs.submit({"config": given}, label)
+        job = self.context.jobs.submit({"config": given, **then}, label)
         job["message"] = how
         return job
 
@@ -187,6 +191,9 @@ class TrainTab:
             freeze = gr.Dropdown(list(choices_of(TrainConfig, "freeze")), value=DEFAULT.freeze, label="freeze",
                                  info="backbone+classifier trains an LWS head's scales: head lws")
             head = gr.Dropdown(list(choices_of(TrainConfig, "head")), value=DEFAULT.head, label="head")
+            ensemble = gr.Textbox("", label="then ensemble with the start run (t1,t2)", placeholder="1,2",
+                                  info="test the new run averaged with the run it starts from: softmax(z_new / t1) "
+                                  "and softmax(z_start / t2) (tune, then ensemble)")
         with gr.Accordion("more settings", open=False):
             gr.Markdown("Every other `ltcli train` option, generated from its declaration (same help, choices and "
                         "default); empty boxes keep the default.")
@@ -203,7 +210,7 @@ class TrainTab:
         jobs_table = gr.Dataframe(table([], JOB_COLUMNS), label="jobs", interactive=False, wrap=True)
         inputs = [dataset, imbalance, profile, model, objective, train_rule, epochs, batch_size, workers, lr, momentum,
                   weight_decay, seed, warmup, sched, lrstep, height, width, hflip, start_from, freeze, name, head,
-                  data_root]
+                  data_root, ensemble]
         submit.click(self.submit_handler(list(more)), inputs + list(more.values()), submitted,
                      api_name="train").success(
             lambda job: job["job"], submitted, job_id, api_visibility="private")
