@@ -150,7 +150,7 @@ def list_run(tmp_path: Path) -> tuple[list, str]:
     images, root = tmp_path / "images", tmp_path / "lists"
     root.mkdir()
     make_lists(root, images=images)
-    return ["--data", root, "--data-root", images], "Toy_LT"
+    return ["--data", root, "--data-root", images], "lists"  # a lists dataset is named by its folder
 
 
 def pseudo_label_run(tmp_path: Path) -> tuple[list, str]:
@@ -186,7 +186,7 @@ def test_a_runs_config_json_reproduces_it(tmp_path, cli, make):
     assert saved[0] == saved[1] and all(measured)
     written = set(saved[0]) - set(TrainConfig.__dataclass_fields__)
     assert written <= set(RUN_RECORDS)
-    expected = {"data_lists"} if dataset == "Toy_LT" else {"pseudo_labels", "labelled_train_images"} \
+    expected = {"data_lists"} if dataset == "lists" else {"pseudo_labels", "labelled_train_images"} \
         if "--unlabeled" in data else set()
     assert expected <= written
 

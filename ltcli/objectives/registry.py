@@ -48,9 +48,12 @@ class ObjectiveEntry:
         return objective
 
     def check_values(self, options: dict[str, Any]) -> None:
-        """The options' ranges (the class's `check_options`), as a one-line error, building nothing."""
+        """The options' ranges (the class's `check_options`) and what a run cannot use of them
+        (`check_run_options`), as a one-line error, building nothing."""
         try:
-            self.cls.check_options(**self.check_options(options))
+            checked = self.check_options(options)
+            self.cls.check_options(**checked)
+            self.cls.check_run_options(**checked)
         except ValueError as error:
             raise LtcliError(f"objective {self.name}: {error}") from None
 
