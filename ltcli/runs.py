@@ -100,6 +100,15 @@ def objective_folder(text: str) -> str:
                      f"N >= 2 (a second stage's folder, e.g. {name}{STAGE_MARK}crt)")
 
 
+def check_logs_outside(logs_dir: Path, images: Path) -> None:
+    """Runs are never filed inside the dataset: its next scan would take a run's folders for classes
+    (and a split's copy or `--force` would carry them along)."""
+    logs, root = Path(logs_dir).resolve(), Path(images).resolve()
+    if logs == root or root in logs.parents:
+        raise LtcliError(f"--logs-dir {logs_dir} is inside the dataset {root}: its run folders would be read as "
+                         "classes; choose a folder outside it (default: logs)")
+
+
 def list_runs(
     logs_dir: Path, model: str | None = None, dataset: str | None = None, objective: str | None = None
 ) -> list[RunFolder]:

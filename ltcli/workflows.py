@@ -105,6 +105,10 @@ def run_test(runs: Sequence[RunFolder], split: str = "test", source: DataSource 
     check_test_split(split)
     if not runs:
         raise LtcliError("no run to test")
+    if out is not None and RunFolder.holds_run(Path(out)) and not (
+            len(runs) == 1 and Path(out).resolve() == runs[0].path.resolve()):
+        raise LtcliError(f"--out {out} is another run's folder: its results would be read as that run's (`ltcli "
+                         "runs`, `plot`, the app); choose a folder of its own")
     source = dataset_of_run(runs[0]) if source is None else source
     if len(runs) == 1 or out is not None:
         return test_runs(runs, source, split, device, out, force, metric_options, plan=plan)

@@ -32,9 +32,11 @@ def study(
 ) -> None:
     """Train and test every point of a grid; skip finished points, resume half-finished runs; write
     LOGS/studies/NAME/results.csv, table.md (mean ± sd over seeds) and figure.svg."""
-    from ltcli.study.runner import is_finished, run_study, with_logs_dir
+    from ltcli.study.runner import check_executor, is_finished, run_study, with_logs_dir
     from ltcli.study.spec import read_study
 
+    cluster = {"partition": partition, "time": time, "cpus": cpus, "gpus": gpus}
+    check_executor(executor, jobs, cluster)  # before any note: a refused study says one line
     if executor == "slurm" and partition is None:
         console.print("[yellow]note:[/] no --partition: Slurm's default partition is used")
     spec = with_logs_dir(read_study(file), logs_dir)
@@ -44,8 +46,7 @@ def study(
             console.print(f"{point.id}: {state}", highlight=False)
         console.print(f"{len(spec.points)} point(s); the study folder is {spec.folder}", highlight=False)
         return
-    outcome = run_study(spec, console, jobs, executor,
-                        {"partition": partition, "time": time, "cpus": cpus, "gpus": gpus})
+    outcome = run_study(spec, console, jobs, executor, cluster)
     console.print(f"ran {len(outcome.ran)}, skipped {len(outcome.skipped)} finished point(s); wrote "
                   f"{outcome.results}, {outcome.table}" + (f", {outcome.figure}" if outcome.figure else ""),
                   highlight=False)
