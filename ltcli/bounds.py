@@ -23,6 +23,7 @@ MAX_EXPERTS = 16  # RIDE's experts: each is a copy of the later stages of the ba
 MAX_QUEUE = 65_536  # MoCo's and PaCo's queues of past features (MoCo v1 on ImageNet: 65536)
 MAX_FEATURE_DIM = 4096  # MoCo's and PaCo's projected features
 MAX_PARALLEL = 16  # `ltcli app --parallel`: trainings at the same time, each a process with its model and loader
+MAX_STUDY_JOBS = 1024  # `ltcli study --jobs`: points at once, each a process (or a cluster job) of its own
 MAX_UPLOAD_MB = 1_048_576  # `ltcli app --max-upload-mb`: 1 TB; past it (1e303) the byte count overflows
 BATCH_MEMORY_SHARE = 8  # one batch of input images may take at most 1/8 of the machine's memory
 

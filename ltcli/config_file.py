@@ -61,13 +61,18 @@ def objective_aliases() -> dict[str, tuple[str, str]]:
     return aliases
 
 
-def read_config_file(path: Path) -> dict[str, Any]:
+def read_config_file(path: Path, epochs: int | None = None) -> dict[str, Any]:
     """The TrainConfig values a config file gives, by field name. Raises LtcliError (one line,
     naming the file and the key) for a missing file, bad YAML, an unknown key or a value of the
-    wrong shape; the values' ranges are checked by TrainConfig like typed options."""
+    wrong shape; the values' ranges are checked by TrainConfig like typed options. An XCurve params
+    file (`ltcli.xcurve`) is read too; `epochs`, typed, sets the length of the schedule it describes."""
+    from ltcli import xcurve
+
     document = load_yaml(path)
     if any(key in document for key in RUN_RECORD_KEYS):
         return saved_run_values(path, document)
+    if xcurve.is_params_document(document):
+        return xcurve.params_values(document, path, epochs)
     return config_values(document, path)
 
 
@@ -111,7 +116,10 @@ def load_yaml(path: Path) -> dict[Any, Any]:
     except UnicodeDecodeError:
         raise LtcliError(f"{path} is not a text (YAML or JSON) file") from None
     try:
-        document = yaml.load(text, Loader=strict_loader())  # noqa: S506  (a SafeLoader, see strict_loader)
+        if Path(path).suffix.lower() == ".json":  # JSON proper: XCurve's params files indent with tabs
+            document = load_json(text, path)
+        else:
+            document = yaml.load(text, Loader=strict_loader())  # noqa: S506  (a SafeLoader, see strict_loader)
     except RecursionError:
         raise LtcliError(f"{path} is nested too deeply to be an options file") from None
     except yaml.YAMLError as error:
@@ -124,6 +132,26 @@ def load_yaml(path: Path) -> dict[Any, Any]:
     if not isinstance(document, dict):
         raise LtcliError(f"{path} must hold `option: value` lines (a mapping), not a {type(document).__name__}")
     return document
+
+
+def load_json(text: str, path: Path) -> Any:
+    """A .json options file: a key given twice, or NaN/Infinity, is a one-line error as in YAML."""
+    import json
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [key for key, _ in items]
+        twice = next((key for key in keys if keys.count(key) > 1), None)
+        if twice is not None:
+            raise LtcliError(f"{path}: key {twice!r} is given twice")
+        return dict(items)
+
+    def constant(name: str) -> Any:
+        raise LtcliError(f"{path}: {name} is not a number an option takes")
+
+    try:
+        return json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
+    except json.JSONDecodeError as error:
+        raise LtcliError(f"{path} is not valid JSON (line {error.lineno}, column {error.colno}): {error.msg}") from None
 
 
 def strict_loader() -> type:

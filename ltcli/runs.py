@@ -17,6 +17,8 @@ from ltcli.run_folder import CONFIG_NAME, LAST_CHECKPOINT, RunFileError, RunFold
 
 STAMP_FORMAT = "%Y-%m-%d-%H-%M-%S"
 ENSEMBLES_DIR = "ensembles"
+PRETRAIN_PREFIX = "pretrain-"  # a pre-training run's objective folder: pretrain-<method>
+STAGE_MARK = "+"  # a second stage's objective folder: <objective>+<recipe> or <objective>+stage<N>
 
 
 def make_stamp(when: datetime | None = None) -> str:
@@ -55,6 +57,56 @@ def claim_stamped_dir(parent: Path) -> Path:
             return run_dir
         except FileExistsError:
             time.sleep(1.0 - (time.time() % 1.0) + 0.01)
+
+
+def train_group(objective: str, recipe: str | None, source: RunFolder | None) -> str:
+    """The objective folder of a training run. A second stage is filed apart from its first stage, so that
+    a listing (and --objective) tells them apart: `ERM+crt` with --recipe crt, `ERM+stage2` from a plain
+    --init-from a training run (`+stage3` from a second stage, ...). A run started from a pre-training run
+    or from --weights FILE without a recipe is a first stage: its objective alone."""
+    if recipe:
+        return f"{objective}{STAGE_MARK}{recipe}"
+    if source is None or source.read_config().get("command") == "pretrain":
+        return objective
+    return f"{objective}{STAGE_MARK}stage{stage_number(source.objective) + 1}"
+
+
+def stage_number(group: str) -> int:
+    """The stage a run's objective folder says it is: 1 for `ERM`, 2 for `ERM+crt`, N for `ERM+stageN`."""
+    _, mark, tail = group.partition(STAGE_MARK)
+    if tail.startswith("stage") and tail[5:].isdigit():
+        return int(tail[5:])
+    return 2 if mark else 1
+
+
+def objective_folder(text: str) -> str:
+    """The objective folder --objective names when it looks runs up: an objective by any of its names
+    (`ce` is ERM), then `+RECIPE` or `+stageN` for a second stage (`erm+CRT` is ERM+crt), or
+    `pretrain-METHOD` for a pre-training run. Anything else is a one-line error."""
+    from ltcli.objectives import get_objective_entry
+    from ltcli.recipes import RECIPES
+
+    check_name(text, "--objective")
+    if text.lower().startswith(PRETRAIN_PREFIX):
+        return text.lower()
+    head, mark, tail = text.partition(STAGE_MARK)
+    name = get_objective_entry(head).name
+    if not mark:
+        return name
+    tail = tail.lower()
+    if tail in RECIPES or (tail.startswith("stage") and tail[5:].isdigit() and int(tail[5:]) >= 2):
+        return f"{name}{STAGE_MARK}{tail}"
+    raise LtcliError(f"--objective {text!r}: after '{STAGE_MARK}' comes a recipe ({', '.join(RECIPES)}) or stageN, "
+                     f"N >= 2 (a second stage's folder, e.g. {name}{STAGE_MARK}crt)")
+
+
+def check_logs_outside(logs_dir: Path, images: Path) -> None:
+    """Runs are never filed inside the dataset: its next scan would take a run's folders for classes
+    (and a split's copy or `--force` would carry them along)."""
+    logs, root = Path(logs_dir).resolve(), Path(images).resolve()
+    if logs == root or root in logs.parents:
+        raise LtcliError(f"--logs-dir {logs_dir} is inside the dataset {root}: its run folders would be read as "
+                         "classes; choose a folder outside it (default: logs)")
 
 
 def list_runs(

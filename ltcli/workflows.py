@@ -105,6 +105,10 @@ def run_test(runs: Sequence[RunFolder], split: str = "test", source: DataSource 
     check_test_split(split)
     if not runs:
         raise LtcliError("no run to test")
+    if out is not None and RunFolder.holds_run(Path(out)) and not (
+            len(runs) == 1 and Path(out).resolve() == runs[0].path.resolve()):
+        raise LtcliError(f"--out {out} is another run's folder: its results would be read as that run's (`ltcli "
+                         "runs`, `plot`, the app); choose a folder of its own")
     source = dataset_of_run(runs[0]) if source is None else source
     if len(runs) == 1 or out is not None:
         return test_runs(runs, source, split, device, out, force, metric_options, plan=plan)
@@ -175,6 +179,33 @@ def tune_options(run: RunFolder, objective: str, epochs: int, start: str | None 
                  init_from=start or str(run.path), name=f"{objective} tune of {run.stamp}")
     TrainConfig.create(**given)
     return given
+
+
+def ensemble_plan(original: RunFolder, temperatures: str, split: str = "test") -> PosthocPlan:
+    """Check "then average the tuned run with `original` at t1,t2" before anything trains: two
+    temperatures (t1 the tuned run's, t2 the original's), and an original with a classifier."""
+    from ltcli.posthoc import PosthocPlan
+
+    if len(str(temperatures).split(",")) != 2:
+        raise LtcliError(f"the ensemble takes two temperatures, t1 (the tuned run) and t2 (the run it starts "
+                         f"from), e.g. 1,2; got {temperatures!r}")
+    if original.read_config().get("command") == "pretrain":
+        raise LtcliError(f"{original.path} is a pre-training run (no classifier): the ensemble averages the tuned "
+                         "run with a trained run")
+    return PosthocPlan.from_options(temperatures=temperatures, num_runs=2, split=split)
+
+
+def tuned_ensemble(tuned: RunFolder, original: RunFolder, temperatures: str, split: str = "test",
+                   device: str = "auto", logs_dir: Path | None = None) -> TestResult:
+    """The course app's GML plug-in after its tuning: test the tuned run and its original (each
+    into its own folder, unless tested already), then their temperature ensemble, the mean of
+    softmax(z_tuned / t1) and softmax(z_original / t2) (`ltcli test --run TUNED --run ORIGINAL
+    --temperatures t1,t2`), into a fresh ensemble folder under `logs_dir`."""
+    plan = ensemble_plan(original, temperatures, split)
+    for run in (tuned, original):
+        if not run.metrics_path(split).is_file():
+            run_test([run], split, device=device)
+    return run_test([tuned, original], split, device=device, plan=plan, logs_dir=logs_dir)
 
 
 def rescaled_schedule(values: dict[str, Any], epochs: int) -> dict[str, Any]:

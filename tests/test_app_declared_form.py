@@ -96,7 +96,8 @@ def test_the_train_endpoint_takes_the_forms_parameters_then_one_per_generated_fi
     names = [name for name, *_ in gr.utils.get_function_params(handler)]
     own = [name for name in inspect.signature(tab.train).parameters if name != "more"]
     assert names == [*own, *tab.more]
-    assert own[:3] == ["dataset", "imbalance_factor", "profile"] and own[-1] == "data_root"  # as documented
+    assert own[:3] == ["dataset", "imbalance_factor", "profile"]  # as documented
+    assert own[-2:] == ["data_root", "ensemble"]
 
 
 def test_a_generated_setting_reaches_the_queued_config(tab_and_queue):
@@ -186,7 +187,7 @@ def test_the_main_form_lays_out_every_input_of_the_train_endpoint_once(built):
     own = [name for name in inspect.signature(tab.train).parameters if name != "more"]
     laid_out = [name for row in FORM_ROWS for name in row]
     assert sorted(laid_out) == sorted(own)
-    assert set(own) == {*FORM_INPUTS, "dataset", "start_from"}
+    assert set(own) == {*FORM_INPUTS, "dataset", "start_from", "ensemble"}  # the pickers and the ensemble box
 
 
 @pytest.mark.parametrize("lrstep", ["60,60,40,40", "60 60 40 40", "[60, 60, 40, 40]", " 60, 60 40,40 "])

@@ -139,7 +139,7 @@ BAD_INPUTS = [
     # runs (items 1, 3: a filter is a name, never a glob or a path)
     (("runs", "--dataset", "../../x", *LOGS), 1, "--dataset takes a name"),
     (("runs", "--model", "resnet20/..", *LOGS), 1, "--model takes a name"),
-    (("runs", "--objective", "a/b", *LOGS), 1, "unknown objective 'a/b'"),
+    (("runs", "--objective", "a/b", *LOGS), 1, "--objective takes a name, not a path"),
     # plot
     (("plot", "--dataset", "../x", *LOGS, "--out", "p.svg"), 1, "--dataset takes a name"),
     (("plot", "--kind", "pie", *LOGS), 1, "unknown --kind 'pie'"),

@@ -16,7 +16,8 @@ from ltcli.pretrain.config import PretrainConfig
 from ltcli.settings import choices_of, field_choices, option
 
 # the commands' own options, which are not run settings (and `ltcli train`'s objective alias flags)
-NOT_SETTINGS = {"train": {"model_index", "resume", "config_file"}, "pretrain": {"resume"}}
+NOT_SETTINGS = {"train": {"model_index", "resume", "config_file", "source_dataset", "source_loss"},  # XCurve's
+                "pretrain": {"resume"}}
 
 
 def command_options(name: str) -> dict[str, object]:

@@ -197,7 +197,8 @@ def test_bad_grid_ranges_are_one_line_errors(cli, tmp_path, grid_range, message)
     (("--executor", "slurm", "--gpus", "-1"), "--gpus must be at least 0, got -1"),
     (("--executor", "slurm",), "--executor slurm needs Slurm (its sbatch command is not on PATH here): run the study "
                                "on the cluster's login node, or use --executor local or processes"),
-    (("--jobs", "0"), "--jobs must be at least 1, got 0"),
+    (("--jobs", "0"), "--jobs must be from 1 to 1024, got 0"),
+    (("--jobs", "1025"), "--jobs must be from 1 to 1024, got 1025"),
 ])
 def test_executor_options_are_checked_before_anything_runs(cli, tmp_path, monkeypatch, options, message):
     monkeypatch.setenv("PATH", str(tmp_path / "no-slurm-here"))  # no sbatch
@@ -235,6 +236,7 @@ def test_second_stage_and_test_options(cli, tmp_path):
     row = read_csv(tmp_path / "logs" / "studies" / "crt" / "results.csv")[0]
     first, second = tmp_path / row["run"], tmp_path / row["second_stage_run"]
     assert "/stage2/" in row["second_stage_run"] and "/runs/seed-0/" in row["run"]
+    assert (first.parent.name, second.parent.name) == ("ERM", "ERM+crt")  # issue 31, A7
     config = json.loads((second / "config.json").read_text())
     assert config["recipe"] == "crt" and Path(config["init_from"]).resolve() == first.resolve()
     metrics = json.loads((second / "metrics_taunorm.json").read_text())  # the corrected results, tau 1

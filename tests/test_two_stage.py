@@ -290,8 +290,8 @@ def test_lws_trains_only_the_scales(cli, split_dataset, tmp_path):
 @pytest.mark.slow
 def test_an_lws_run_tests_like_any_run(cli, split_dataset, tmp_path):
     stage_two(cli, tmp_path, "--recipe", "lws", "--epochs", "1")
-    run = next(p for p in tmp_path.glob("logs/resnet20/colours/ERM/*") if (p / "config.json").is_file()
-               and json.loads((p / "config.json").read_text())["head"] == "lws")
+    run = only_run(tmp_path, "ERM+lws")  # filed apart from its first stage (issue 31, A7)
+    assert json.loads((run / "config.json").read_text())["head"] == "lws"
     cli("test", "--run", str(run))
     metrics = json.loads((run / "metrics.json").read_text())
     assert 0.0 <= metrics["acc"] <= 1.0

@@ -72,7 +72,7 @@ def test_init_from_an_earlier_run_with_frozen_backbone(cli, split_dataset, tmp_p
                  "--freeze", "backbone", *TRAIN_ARGS)
     assert "re-initialised" not in result.output  # same classes: every tensor fits
     assert "checkpoint_best.pt" in "".join(result.output.split())
-    second = only_run(tmp_path, "BSCE")
+    second = only_run(tmp_path, "BSCE+stage2")  # a second stage: its own folder (issue 31, A7)
     assert json.loads((second / "config.json").read_text())["freeze"] == "backbone"
     start = torch.load(first / "checkpoint_best.pt", weights_only=True)["model"]
     end = torch.load(second / "checkpoint_last.pt", weights_only=True)["model"]

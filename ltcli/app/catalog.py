@@ -8,9 +8,8 @@ from typing import Any
 
 from ltcli.app.paths import DATASETS_AREA, EXPORTS_AREA, RAW_AREA, WEIGHTS_AREA, AppRoot
 from ltcli.run_folder import RunFileError, RunFolder
-from ltcli.runs import list_runs, summarize_run
+from ltcli.runs import PRETRAIN_PREFIX, list_runs, summarize_run
 
-PRETRAIN_PREFIX = "pretrain-"  # the objective level of a pre-training run (PretrainConfig.run_group)
 WEIGHTS_SUFFIXES = (".pt", ".pth")
 CURVE_METRICS = ("acc", "gmean_recall", "hmean_recall", "lowest_recall")
 RUN_COLUMNS = ("stamp", "model", "dataset", "objective", "name", "epochs", "state", "valid", "test acc",

@@ -36,7 +36,9 @@ class Job:
 
     id: int
     label: str
-    request: dict[str, Any]  # {"config": TrainConfig values} or {"resume": run folder}
+    # {"config": TrainConfig values} (with "ensemble": {"temperatures": "t1,t2"}: then test that ensemble),
+    # or {"resume": run folder}
+    request: dict[str, Any]
     state: str = "queued"  # queued, running, finished, stopped, failed, cancelled
     run: str | None = None  # the run folder, once the worker has claimed it
     message: str = ""
@@ -231,7 +233,7 @@ class JobQueue:
         status = self._read_status(job)
         job.ended, job.process = time.time(), None
         if code == 0:
-            job.state, job.message = "finished", "finished"
+            job.state, job.message = "finished", status.get("message") or "finished"
         elif code == STOPPED_EXIT or job.stop_requested:
             job.state = "stopped"
             how = (f"killed: it had not stopped {self.stop_grace:g} s after Stop (its last finished epoch is kept)"

@@ -13,9 +13,13 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ltcli.atomic import atomic_write_text
+
+if TYPE_CHECKING:
+    from ltcli.config import TrainConfig
+    from ltcli.run_folder import RunFolder
 
 STOPPED_EXIT = 130
 
@@ -47,7 +51,9 @@ def run_job(job: dict[str, Any], status: Path) -> int:
             resume(run, console)
         else:
             config = TrainConfig.create(**job["config"])
-            fit(config, console, on_start=lambda run: write_status(status, run=str(run.path.resolve())))
+            path = fit(config, console, on_start=lambda run: write_status(status, run=str(run.path.resolve())))
+            if job.get("ensemble"):
+                write_status(status, message=ensemble(config, RunFolder(path), job["ensemble"]))
     except KeyboardInterrupt:
         write_status(status, state="stopped")
         return STOPPED_EXIT
@@ -61,6 +67,25 @@ def run_job(job: dict[str, Any], status: Path) -> int:
         return 1
     write_status(status, state="finished")
     return 0
+
+
+def ensemble(config: TrainConfig, tuned: RunFolder, request: dict[str, Any]) -> str:
+    """The tune-then-ensemble's second step (`workflows.tuned_ensemble`), after a finished training:
+    the line the job ends with. A failure here leaves the trained run as it is, and says why."""
+    from ltcli.errors import LtcliError, describe_os_error
+    from ltcli.run_folder import RunFolder
+    from ltcli.workflows import tuned_ensemble
+
+    temperatures = str(request["temperatures"])
+    try:
+        result = tuned_ensemble(tuned, RunFolder(Path(config.init_from)), temperatures, device=config.device,
+                                logs_dir=Path(config.logs_dir))
+    except (LtcliError, OSError) as error:
+        why = describe_os_error(error) if isinstance(error, OSError) else str(error)
+        return f"finished; the ensemble was not tested: {why}"
+    acc = result.metrics.get("acc")
+    shown = "n/a" if acc is None else f"{acc:.4f}"
+    return f"finished; ensemble t={temperatures} with {config.init_from}: acc {shown}, results in {result.out_dir}"
 
 
 def main(argv: list[str]) -> int:

@@ -50,10 +50,9 @@ def parse_tpauc(values: list[str] | None) -> tuple[tuple[float, float], ...]:
 def resolve_runs(logs_dir: Path, refs: list[str] | None, model: str | None, dataset: str | None,
                  objective: str | None, datetime: str | None) -> list:
     """--run A --run B (folders or stamps), else the --model/--dataset/--objective/--datetime lookup."""
-    from ltcli.objectives import get_objective_entry
-    from ltcli.runs import find_run, resolve_run_ref
+    from ltcli.runs import find_run, objective_folder, resolve_run_ref
 
-    objective_name = get_objective_entry(objective).name if objective else None
+    objective_name = objective_folder(objective) if objective else None
     if refs:
         if datetime is not None:
             raise LtcliError("give --run or --datetime, not both")
@@ -119,7 +118,8 @@ def test(
     dataset: Annotated[str | None, typer.Option(help="Dataset name (run lookup and a_datasets/NAME).")] = None,
     model: Annotated[str | None, typer.Option(help="Model of the run.")] = None,
     model_index: ModelIndex = None,
-    objective: Annotated[str | None, typer.Option(help="Objective of the run.")] = None,
+    objective: Annotated[str | None, typer.Option(
+        help="Objective of the run; a second stage's is OBJECTIVE+RECIPE (ERM+crt) or OBJECTIVE+stage2.")] = None,
     datetime: Annotated[str | None, typer.Option("--datetime", help="Run stamp YYYY-MM-DD-HH-MM-SS or latest.")] = None,
     run: Annotated[list[str] | None, typer.Option(help=RUN_HELP)] = None,
     data: DataOption = None,
@@ -190,7 +190,8 @@ def predict(
         help="Without --run: an exported model folder (or its .onnx file) to predict with on ONNX Runtime "
         "(`ltcli export`). With --run: narrow a stamp lookup to this model.")] = None,
     model_index: ModelIndex = None,
-    objective: Annotated[str | None, typer.Option(help="Narrow a stamp lookup to this objective.")] = None,
+    objective: Annotated[str | None, typer.Option(
+        help="Narrow a stamp lookup to this objective (ERM+crt: a second stage).")] = None,
     logs_dir: Annotated[Path, typer.Option(help="Folder of runs.")] = Path(DEFAULT.logs_dir),
     **values: Any,
 ) -> None:

@@ -128,16 +128,15 @@ def runs_table(summaries: list[dict], title: str) -> tuple[Table, str]:
 def runs(
     dataset: Annotated[str | None, typer.Option(help="Filter by dataset.")] = None,
     model: Annotated[str | None, typer.Option(help="Filter by model.")] = None,
-    objective: Annotated[str | None, typer.Option(help="Filter by objective.")] = None,
+    objective: Annotated[str | None, typer.Option(help="Filter by objective (ERM+crt: a second stage).")] = None,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV (every metric, full precision) instead.")] = False,
     logs_dir: Annotated[Path, typer.Option(help="Folder of runs.")] = Path(DEFAULT.logs_dir),
 ) -> None:
     """List runs: stamp, model, dataset, objective, epochs done, best validation value of the metric
     that picked the checkpoint, and test accuracy, balanced accuracy and few-shot accuracy if tested."""
-    from ltcli.objectives import get_objective_entry
-    from ltcli.runs import list_runs, summarize_run
+    from ltcli.runs import list_runs, objective_folder, summarize_run
 
-    objective_name = get_objective_entry(objective).name if objective else None
+    objective_name = objective_folder(objective) if objective else None
     summaries = [summarize_run(run) for run in list_runs(logs_dir, model, dataset, objective_name)]
     if as_csv:
         sys.stdout.write(runs_csv(summaries))

@@ -45,14 +45,14 @@ def select_folders(
     objectives: list[str] | None, stamps: list[str] | None,
 ) -> list[ResultsFolder]:
     """The folders named by --run, else every run matching the filters that has what `kind` reads."""
-    from ltcli.runs import list_runs
+    from ltcli.runs import list_runs, objective_folder
 
     if refs:
         return [resolve_folder(ref, logs_dir, kind, split) for ref in refs]
-    wanted = {o.lower() for o in objectives or []}
+    wanted = {objective_folder(o) for o in objectives or []}
     matching = [
         r for r in list_runs(logs_dir, model, dataset)
-        if (not wanted or r.objective.lower() in wanted) and (not stamps or r.stamp in stamps)
+        if (not wanted or r.objective in wanted) and (not stamps or r.stamp in stamps)
     ]
     folders: list[ResultsFolder] = [r for r in matching if needed_file(r, kind, split).is_file()]
     needed = needed_file(ResultsFolder(Path(logs_dir)), kind, split).name
@@ -141,7 +141,8 @@ def plot(
                                       "runs side by side) or shots (many/medium/few-shot accuracy).")] = "curves",
     dataset: Annotated[str | None, typer.Option(help="Filter runs by dataset.")] = None,
     model: Annotated[str | None, typer.Option(help="Filter runs by model.")] = None,
-    objective: Annotated[list[str] | None, typer.Option(help="Filter runs by objective (repeatable).")] = None,
+    objective: Annotated[list[str] | None, typer.Option(
+        help="Filter runs by objective (repeatable; ERM+crt: a second stage).")] = None,
     datetime: Annotated[list[str] | None, typer.Option("--datetime", help="Run stamps (repeatable).")] = None,
     metrics: Annotated[str | None, typer.Option(help="curves: logged columns, comma separated (acc,loss).")] = None,
     split_name: Annotated[str, typer.Option("--split", help="per-class and shots: test or valid results.")] = "test",

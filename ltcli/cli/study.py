@@ -46,8 +46,10 @@ def study(
     """Train and test every point of a grid (skip finished points, resume half-finished runs; write
     LOGS/studies/NAME/results.csv, table.md and figure.svg), or search with Optuna (`search:`: trials,
     pruning, resumable storage; the best trial tested, best.yaml, importances, history.svg)."""
-    from ltcli.study.runner import with_logs_dir
+    from ltcli.study.runner import check_executor, with_logs_dir
     from ltcli.study.spec import read_study
+
+    check_executor(executor, jobs, {"partition": partition, "time": time, "cpus": cpus, "gpus": gpus})  # first
 
     if (file is None) == (methods is None):
         raise LtcliError("give a study FILE or --methods DATASET (one of them)")

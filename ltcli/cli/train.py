@@ -22,6 +22,13 @@ ALIAS_PANEL = "Options of the tools ltcli replaces (each sets one objective's op
 @friendly
 def train(
     ctx: typer.Context,
+    source_dataset: Annotated[str | None, typer.Argument(
+        metavar="DATASET", show_default=False,
+        help="XCurve's `train.py DATASET LOSS`: --dataset DATASET, with params/ looked up as XCurve does "
+        "(docs/source-tools.md).")] = None,
+    source_loss: Annotated[str | None, typer.Argument(
+        metavar="LOSS", show_default=False,
+        help="XCurve's LOSS: --objective LOSS (Poly and Exp: TPAUC with that re_scheme).")] = None,
     model_index: ModelIndex = None,
     resume: Annotated[
         str | None, typer.Option(help="Continue an interrupted run (its folder, a checkpoint .pt in it, or its "
@@ -48,16 +55,39 @@ def train(
     given = given_options(ctx, settings)
     if model_index is not None:
         given["model"] = model_of(given.get("model"), model_index)
+    if source_dataset is not None or source_loss is not None:
+        given, config_file = xcurve_given(given, source_dataset, source_loss, config_file)
     if config_file is not None:
         from ltcli.config_file import merge_given, read_config_file
 
-        given = merge_given(read_config_file(config_file), given)
+        given = merge_given(read_config_file(config_file, given.get("epochs")), given)
     config = TrainConfig.create(**given)
     if config.recipe is not None:
         console.print(describe_recipe(config, given))
     default = describe_default_schedule(config)
     # said once the run exists: a setting refused while the run is built stays a one-line error
     fit(config, console, on_start=None if default is None else lambda run: console.print(default))
+
+
+def xcurve_given(given: dict[str, Any], dataset: str | None, loss: str | None, config_file: Path | None
+                 ) -> tuple[dict[str, Any], Path | None]:
+    """`ltcli train DATASET LOSS` as XCurve's `train.py DATASET LOSS`: the options given with the two
+    positional values, and the params file XCurve would read (unless --config names one)."""
+    from ltcli import xcurve
+
+    for value, names, what in ((dataset, ("dataset", "data"), "DATASET"), (loss, ("objective",), "LOSS")):
+        typed = [n for n in names if n in given]
+        if value is not None and typed:
+            raise LtcliError(f"give {what} ({value}) or --{typed[0]}, not both")
+    positional = xcurve.positional_values(dataset, loss)
+    options = {**positional.pop("objective_options", {}), **given.get("objective_options", {})}
+    given = {**given, **positional, **({"objective_options": options} if options else {})}
+    if config_file is None and dataset is not None:
+        config_file = xcurve.params_file(dataset, loss or "")
+        if config_file is not None:
+            console.print(f"params: {config_file} (XCurve's file for {dataset} {loss or ''}; options typed here win)",
+                          highlight=False)
+    return given, config_file
 
 
 def describe_default_schedule(config: TrainConfig) -> str | None:

@@ -43,7 +43,7 @@ from ltcli.models import create_model
 from ltcli.models.weights import freeze, load_weights
 from ltcli.objectives import Objective
 from ltcli.rebalance import TrainRule
-from ltcli.runs import find_run
+from ltcli.runs import check_logs_outside, find_run
 
 
 @dataclass
@@ -116,6 +116,7 @@ def open_data(config: TrainConfig, console: Console) -> tuple[DataSource, str, T
         config.dataset, Path(config.data) if config.data else None, Path(config.datasets_dir),
         Path(config.data_root) if config.data_root else None,
     )
+    check_logs_outside(Path(config.logs_dir), source.image_root)
     augment = resolve_augment(config.augment, config.height, config.width)
     train_tf, eval_tf = image_transforms(config.height, config.width, augment, config.hflip)
     (train_loader, train_tf), (eval_loader, eval_tf) = draft_loader(train_tf), draft_loader(eval_tf)
@@ -161,6 +162,9 @@ def build_model(config: TrainConfig, num_outputs: int, method: Method, dist: Dis
     network = method.wrap(backbone).to(device)
     weights_file = Path(config.weights) if config.weights else None
     if config.init_from:
+        if Path(config.init_from).is_file():
+            raise LtcliError(f"--init-from takes a run folder, and {config.init_from} is a file: start from it with "
+                             f"--weights {config.init_from}")
         weights_file = find_run(Path(config.logs_dir), run=Path(config.init_from)).best_checkpoint
     if weights_file is not None and not resume:
         report = load_weights(network, weights_file, reinit_head=config.reinit_head, allow_partial=config.allow_partial)

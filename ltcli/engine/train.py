@@ -24,6 +24,7 @@ from ltcli.engine.runtime import resolve_device
 from ltcli.engine.skipped import SkippedFiles
 from ltcli.errors import LtcliError
 from ltcli.run_folder import LOG_SPLITS, RunFolder
+from ltcli.runs import find_run, train_group
 
 
 def fit(config: TrainConfig, console: Console | None = None, resume: Path | RunFolder | None = None,
@@ -75,8 +76,10 @@ class TrainingRun(story.RunKind):
     command = "train"
 
     @property
-    def group(self) -> str:
-        return self.parts.config.objective
+    def group(self) -> str:  # a second stage is filed apart from its first (runs.train_group)
+        config = self.parts.config
+        source = find_run(Path(config.logs_dir), run=Path(config.init_from)) if config.init_from else None
+        return train_group(config.objective, config.recipe, source)
 
     def write_first(self, run: RunFolder) -> None:
         if self.parts.pseudo is not None:

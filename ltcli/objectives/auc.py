@@ -102,6 +102,14 @@ class PairwiseAUCObjective(Objective):
         if str(re_scheme).lower() not in {s.lower() for s in RE_SCHEMES}:
             raise ValueError(f"re_scheme must be one of {', '.join(RE_SCHEMES)}, got {re_scheme!r}")
 
+    @classmethod
+    def check_run_options(cls, inputs: str = "logits", **others: Any) -> None:
+        # A run's model outputs logits; the loss on sigmoid(logits) is this loss with inputs=logits.
+        if check_inputs(inputs) == "probs":
+            raise ValueError("inputs=probs is for a model that ends in a sigmoid (the loss on its own, in Python); "
+                             "ltcli's models output logits, and the default inputs=logits is this loss on their "
+                             "sigmoid (softmax), which is XCurve's: leave --opt inputs out")
+
     def scores(self, outputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.inputs == "probs":
             return probability_scores(outputs, targets, type(self).__name__)

@@ -72,6 +72,11 @@ class Objective(nn.Module):
         the counts (a per-class list's length) stay in the constructor. Default: nothing to check."""
 
     @classmethod
+    def check_run_options(cls, **options: Any) -> None:
+        """Refuse (ValueError) option values the loss takes on its own (the Python API) but a training
+        run cannot use, before anything is written. Default: none."""
+
+    @classmethod
     def network(cls, model: nn.Module, **options: Any) -> nn.Module:
         """The module this method trains, built around the backbone `model` from the objective's own
         options alone (default: `model` itself). No class counts: `ltcli test` rebuilds it from the

@@ -51,9 +51,11 @@ class ObjectiveEntry:
         return objective
 
     def check_values(self, options: dict[str, Any]) -> None:
-        """The ranges of checked options (the class's `check_options`), as a one-line error, building nothing."""
+        """The ranges of checked options (the class's `check_options`) and what a run cannot use of them
+        (`check_run_options`), as a one-line error, building nothing."""
         try:
             self.cls.check_options(**options)
+            self.cls.check_run_options(**options)
         except ValueError as error:
             raise LtcliError(f"objective {self.name}: {error}") from None
 

@@ -23,7 +23,9 @@ from ltcli.data.lists import ListDataset, parse_list
 from ltcli.data.loaders import TrainData
 from ltcli.data.pipeline import Pipeline, build_pipeline
 from ltcli.data.source import DataSource, open_source, open_train_data, resolve_source
+from ltcli.data.split import SPLITS
 from ltcli.data.transforms import build_transform, resolve_augment
+from ltcli.data.unlabeled import same_bytes
 from ltcli.engine.assemble import Task
 from ltcli.engine.compute import Compute, resolve_compute
 from ltcli.engine.distributed import Dist
@@ -37,6 +39,7 @@ from ltcli.models import create_model
 from ltcli.pretrain.config import PretrainConfig
 from ltcli.pretrain.methods import get_pretext
 from ltcli.pretrain.parts import PretextLoader, feature_size
+from ltcli.runs import check_logs_outside
 
 UNLABELED = -1  # the target of an --extra-unlabeled image in the data pipeline (never read)
 
@@ -99,6 +102,14 @@ def unlabeled_files(extra: Path) -> list[str]:
     return [str(path) for path in iter_class_files(extra) if is_image_name(path)]
 
 
+def dataset_files(root: Path, own_lists: Sequence[Path]) -> list[Path]:
+    """Every image file of the dataset, as --extra-unlabeled is compared with it: the splits' folders,
+    or the files a list dataset's lists name."""
+    if own_lists:
+        return [root / index.path(i) for index in (parse_list(p) for p in own_lists) for i in range(len(index))]
+    return [p for split in SPLITS for p in (root / split).rglob("*") if p.is_file()]
+
+
 def add_unlabeled(dataset: Any, extra: Path, root: Path, own_lists: Sequence[Path] = ()) -> int:
     """Append the --extra-unlabeled images to the training split, without a label. Returns how many."""
     extra = extra.resolve()
@@ -112,6 +123,10 @@ def add_unlabeled(dataset: Any, extra: Path, root: Path, own_lists: Sequence[Pat
     files = unlabeled_files(extra)
     if not files:
         raise LtcliError(f"--extra-unlabeled {extra} holds no image files")
+    copy = same_bytes([Path(f) for f in files], dataset_files(root, own_lists))
+    if copy is not None:
+        raise LtcliError(f"--extra-unlabeled {extra} holds {copy[0]}, a copy of the dataset's image {copy[1]} (same "
+                         "bytes): its validation and test images must stay unseen")
     if isinstance(dataset, ListDataset):
         dataset.append_unlabeled(files, UNLABELED)
         return len(files)
@@ -127,6 +142,7 @@ def open_images(config: PretrainConfig, augment: str, console: Console) -> tuple
     source, dataset_name = resolve_source(config.dataset, Path(config.data) if config.data else None,
                                           Path(config.datasets_dir),
                                           Path(config.data_root) if config.data_root else None)
+    check_logs_outside(Path(config.logs_dir), source.image_root)
     source = open_source(source.root.resolve(), source.image_root.resolve() if source.lists is not None else None)
     root = source.image_root
     data = open_train_data(

@@ -63,7 +63,9 @@ class PretrainConfig(RunSettings):
     @property
     def run_group(self) -> str:
         """The run folder's third level, where a training run names its objective: pretrain-<method>."""
-        return f"pretrain-{self.method}"
+        from ltcli.runs import PRETRAIN_PREFIX
+
+        return f"{PRETRAIN_PREFIX}{self.method}"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -18,6 +18,7 @@ from typing import Any
 from rich.console import Console
 
 from ltcli.atomic import atomic_write_text
+from ltcli.bounds import MAX_STUDY_JOBS
 from ltcli.errors import LtcliError
 from ltcli.run_folder import ResultsFolder, RunFolder
 from ltcli.study.spec import Point, Study
@@ -33,8 +34,8 @@ def check_executor(executor: str, jobs: int, cluster: dict[str, Any]) -> None:
 
     if executor not in EXECUTORS:
         raise LtcliError(f"unknown --executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
-    if jobs < 1:
-        raise LtcliError(f"--jobs must be at least 1, got {jobs}")
+    if not 1 <= jobs <= MAX_STUDY_JOBS:
+        raise LtcliError(f"--jobs must be from 1 to {MAX_STUDY_JOBS}, got {jobs}")
     for name, low, high in (("time", 1, MAX_JOB_MINUTES), ("cpus", 1, None), ("gpus", 0, None)):
         value = cluster.get(name)
         if value is not None and (value < low or (high is not None and value > high)):

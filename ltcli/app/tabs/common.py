@@ -73,6 +73,22 @@ def start_point(root: AppRoot, text: str | None) -> dict[str, str]:
     raise LtcliError(f"start from {text!r}: neither a run folder nor a weights file")
 
 
+def ensemble_request(root: AppRoot, given: dict[str, Any], temperatures: str | None) -> dict[str, Any]:
+    """The job's "then average the new run with the run it starts from at t1,t2" part (the course app's
+    tune-then-ensemble), checked now, before anything is queued (`workflows.ensemble_plan`); {} without
+    temperatures."""
+    from ltcli.workflows import ensemble_plan
+
+    text = (temperatures or "").strip()
+    if not text:
+        return {}
+    if not given.get("init_from"):
+        raise LtcliError("the ensemble (t1,t2) averages the new run with the run it starts from: pick an earlier "
+                         "run in 'start from'")
+    ensemble_plan(RunFolder(root.path / str(given["init_from"])), text)
+    return {"ensemble": {"temperatures": text}}
+
+
 def class2id_names(root: AppRoot, positive_classes: list[str] | None) -> list[str] | None:
     """--positive-classes as the page may give it: class names, or a class2id JSON file under the
     root's data areas (read here, confined like every path of the page, so its names are what the

@@ -12,7 +12,7 @@ import gradio as gr
 from ltcli import workflows
 from ltcli.app.catalog import run_choices
 from ltcli.app.context import AppContext
-from ltcli.app.tabs.common import run_folder, run_folders, whole, whole_box
+from ltcli.app.tabs.common import ensemble_request, run_folder, run_folders, whole, whole_box
 from ltcli.app.tabs.results import dataset_root, headline_row, read_tested
 from ltcli.app.tabs.studies import StudyTable
 from ltcli.app.ui import page_errors, table
@@ -72,15 +72,18 @@ class CompareTab:
         return ResultsFolder(result.out_dir).corrected(plan.results_tag)
 
     @page_errors
-    def tune(self, run: str, objective: str = "GML", epochs: float = 10, freeze: str = "none") -> dict[str, Any]:
+    def tune(self, run: str, objective: str = "GML", epochs: float = 10, freeze: str = "none",
+             ensemble: str = "") -> dict[str, Any]:
         """Queue "tune this run with `objective` for `epochs` epochs" (`ltcli.workflows.tune_options`):
         a new run that starts from the run's best checkpoint (cosine schedule, no warmup), with the
-        run's data and input settings; `freeze` as train's --freeze (backbone: the classifier alone)."""
+        run's data and input settings; `freeze` as train's --freeze (backbone: the classifier alone);
+        `ensemble` "t1,t2": then test the tuned run averaged with this one, as the Train tab's."""
         root = self.context.root
         folder = run_folder(root, run)
         given = workflows.tune_options(folder, objective, whole(epochs, "epochs"), start=root.relative(folder.path),
                                       freeze=(freeze or "none").strip())
-        return self.context.jobs.submit({"config": given}, f"tune {folder.stamp} with {objective}")
+        then = ensemble_request(root, given, ensemble)
+        return self.context.jobs.submit({"config": given, **then}, f"tune {folder.stamp} with {objective}")
 
     def build(self) -> None:
         gr.Markdown("Pick two or more tested runs (test a run in the Runs tab). Optionally average them with one "
@@ -106,8 +109,10 @@ class CompareTab:
                                              allow_custom_value=True)
                 tune_epochs = whole_box(10, "epochs")
                 tune_freeze = gr.Dropdown(list(choices_of(TrainConfig, "freeze")), value="none", label="freeze")
+                tune_ensemble = gr.Textbox("", label="then ensemble (t1,t2)", placeholder="1,2")
                 tune_button = gr.Button("Queue the tuning")
             tuned = gr.JSON(label="queued")
-        tune_button.click(self.tune, [tune_run, tune_objective, tune_epochs, tune_freeze], tuned, api_name="tune")
+        tune_button.click(self.tune, [tune_run, tune_objective, tune_epochs, tune_freeze, tune_ensemble], tuned,
+                          api_name="tune")
         StudyTable(self.context).build()
         self.runs, self.tune_run = runs, tune_run

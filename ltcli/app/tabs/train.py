@@ -20,7 +20,7 @@ from ltcli.app.declared_form import (
     more_parameters,
     page_values,
 )
-from ltcli.app.tabs.common import class2id_names, run_folder, start_point, whole, whole_box
+from ltcli.app.tabs.common import class2id_names, ensemble_request, run_folder, start_point, whole, whole_box
 from ltcli.app.ui import page_errors, table
 from ltcli.config import DEFAULT, TrainConfig
 from ltcli.data.make import SplitOptions
@@ -31,12 +31,19 @@ from ltcli.runs import summarize_run
 
 JOB_COLUMNS = ("job", "state", "label", "run", "message")
 # The main form's layout, the one thing here by hand: rows of /train inputs. Every input but the two
-# pickers (dataset, start from) is generated from its field's declaration (declared_form.FORM_INPUTS).
+# pickers (dataset, start from) and the ensemble box (no train option) is generated from its field's
+# declaration (declared_form.FORM_INPUTS).
 FORM_ROWS = (
     ("dataset", "imbalance_factor", "profile", "data_root"), ("model", "objective", "train_rule", "name"),
     ("epochs", "batch_size", "workers", "lr", "momentum", "weight_decay"),
-    ("seed", "warmup", "sched", "lrstep", "height", "width", "hflip"), ("start_from", "freeze", "head"),
+    ("seed", "warmup", "sched", "lrstep", "height", "width", "hflip"), ("start_from", "freeze", "head", "ensemble"),
 )
+
+
+def ensemble_box() -> Any:
+    return gr.Textbox("", label="then ensemble with the start run (t1,t2)", placeholder="1,2",
+                      info="test the new run averaged with the run it starts from: softmax(z_new / t1) and "
+                      "softmax(z_start / t2) (tune, then ensemble)")
 
 
 def progress_html(job: dict[str, Any] | None, summary: dict[str, Any] | None) -> str:
@@ -65,12 +72,15 @@ class TrainTab:
               warmup: float | str | None = None, sched: str | None = None, lrstep: str | None = None,
               height: float = DEFAULT.height, width: float = DEFAULT.width, hflip: float = DEFAULT.hflip,
               start_from: str = "", freeze: str = DEFAULT.freeze, name: str = "",
-              head: str = DEFAULT.head, data_root: str = "", more: dict | None = None) -> dict[str, Any]:
+              head: str = DEFAULT.head, data_root: str = "", ensemble: str = "",
+              more: dict | None = None) -> dict[str, Any]:
         """Check the settings (TrainConfig), split a raw dataset if one was picked, and queue the
         training; returns the job (its id, state, and how many jobs are ahead of it). Every input
         but `dataset` and `start_from` is read as its declared field (FORM_INPUTS; empty: the
         default, as an option left out); `data_root`: a list dataset's image root under the app's
-        root; `more`: the "more settings" (TrainConfig field name -> value, ltcli.app.declared_form)."""
+        root; `ensemble`: "t1,t2", then test the new run averaged with the run it starts from,
+        softmax(z_new / t1) and softmax(z_start / t2) (the course app's tune-then-ensemble); `more`: the
+        "more settings" (TrainConfig field name -> value, ltcli.app.declared_form)."""
         inputs = form_values({key: value for key, value in locals().items() if key in FORM_INPUTS})
         root, given, split = self.context.root, inputs[TrainConfig], inputs[SplitOptions]
         image_root = given.pop("data_root", None)
@@ -82,6 +92,7 @@ class TrainTab:
             raise LtcliError(f"unknown model {model!r}: any timm name (see `ltcli models PATTERN`)")
         # Check every value before anything is written (the split, the job): same errors as the CLI's.
         TrainConfig.create(dataset="-", **given)
+        then = ensemble_request(root, given, ensemble)
         images = list_image_root(root, dataset, image_root)
         if images is not None:
             given["data_root"] = images  # root-relative, as the worker runs in the root; config.json resolves it
@@ -89,7 +100,7 @@ class TrainTab:
                                              given.get("seed", DEFAULT.seed))
         given["dataset"] = dataset_name
         config = TrainConfig.create(**given)
-        job = self.context.jobs.submit({"config": given}, f"{config.name or model} / {config.objective} on "
+        job = self.context.jobs.submit({"config": given, **then}, f"{config.name or model} / {config.objective} on "
                                        f"{dataset_name}")
         job["message"] = how
         return job
@@ -136,7 +147,7 @@ class TrainTab:
     def build(self) -> None:
         gr.Markdown("Train a model on a dataset under the root. The run is an ordinary run folder under `logs/`: "
                     "`ltcli runs`, `test` and `plot` see it. One training runs at a time; others wait in the queue.")
-        pickers = {"dataset": self.dataset_picker, "start_from": self.start_picker}
+        pickers = {"dataset": self.dataset_picker, "start_from": self.start_picker, "ensemble": ensemble_box}
         form: dict[str, Any] = {}
         for row in FORM_ROWS:
             with gr.Row():
