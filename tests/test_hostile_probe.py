@@ -258,7 +258,7 @@ APP_REFUSED = [
     ("fraction-app-epochs", "train", "train", ("a_datasets/colours",), dict(APP_TRAIN, epochs=1.5),
      "epochs takes a whole number, got 1.5"),
     ("fraction-app-batch", "train", "train", ("a_datasets/colours",), dict(batch_size=2.5, **APP_TRAIN),
-     "batch size takes a whole number"),
+     "--batchsize takes a whole number, got 2.5"),
     ("fraction-app-tune-epochs", "compare", "tune", ("{erm}",), dict(epochs=2.5), "whole number"),
     ("huge-app-epochs", "train", "train", ("a_datasets/colours",), dict(APP_TRAIN, epochs=1e20), "epochs"),
 ]

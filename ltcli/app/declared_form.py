@@ -206,5 +206,5 @@ def _convert(f: dataclasses.Field, kind: Any, value: Any) -> Any:
         value = number(value, label)
     elif isinstance(value, str):
         value = value.strip()
-    parse = f.metadata.get("parse")
-    return parse(value) if parse is not None and not isinstance(value, bool) else value
+    parse = f.metadata.get("parse")  # text (or a number) as the command line reads it; a list is one already
+    return parse(value) if parse is not None and not isinstance(value, (bool, list, tuple, dict)) else value
