@@ -10,7 +10,15 @@ import torch
 
 from ltcli.choices import parse_threads
 from ltcli.engine import threads as threads_module
-from ltcli.engine.threads import CPUS_ENV, RECHECK_EPOCHS, ThreadTuner, candidates, cgroup_cpu_limit, usable_cpus
+from ltcli.engine.threads import (
+    CPUS_ENV,
+    MAX_RECHECK_EPOCHS,
+    RECHECK_EPOCHS,
+    ThreadTuner,
+    candidates,
+    cgroup_cpu_limit,
+    usable_cpus,
+)
 from ltcli.errors import LtcliError
 from tests.conftest import TRAIN_ARGS, make_dataset
 
@@ -57,13 +65,50 @@ def test_auto_keeps_the_fastest_count_and_records_what_it_measured(monkeypatch, 
     assert tuner.events() == []  # taken once
 
 
-def test_a_hopeless_count_is_dropped_after_one_measured_step(monkeypatch):
+def test_a_hopeless_count_is_dropped_on_its_warm_up_step(monkeypatch):
     machine = FakeMachine(monkeypatch, {1: 1.0, 2: 30.0})  # 2 threads beside a busy process
     tuner = auto(2)
-    machine.epoch(tuner, 0, steps=7)
-    # 1 thread: a warm-up step and 4 measured; 2 threads: a warm-up step and one measured, 30x slower
+    machine.epoch(tuner, 0, steps=6)
+    # 1 thread: a warm-up step and 4 measured; 2 threads: its warm-up step alone, 30x slower, is enough
     assert not tuner.tuning and tuner.chosen == 1
     assert tuner.events()[0]["ms_per_image"] == {"1": 100.0, "2": 3000.0}
+
+
+def test_a_slow_count_is_dropped_after_one_measured_step(monkeypatch):
+    machine = FakeMachine(monkeypatch, {1: 1.0, 2: 2.5})  # warm-up under 3x the best: measured once
+    tuner = auto(2)
+    machine.epoch(tuner, 0, steps=7)
+    assert not tuner.tuning and tuner.chosen == 1
+    assert tuner.events()[0]["ms_per_image"] == {"1": 100.0, "2": 250.0}
+
+
+def test_a_hopeless_count_is_not_measured_again_when_the_machine_gets_busier(monkeypatch):
+    machine = FakeMachine(monkeypatch, {1: 1.0, 2: 30.0})
+    tuner = auto(2)
+    machine.epoch(tuner, 0, steps=20)
+    tuner.events()
+    machine.seconds = {1: 2.0, 2: 60.0}  # busier still: one thread's steps 2x slower -> measure again
+    machine.epoch(tuner, 1, steps=20)
+    assert tuner.tuning
+    machine.steps = 0
+    machine.epoch(tuner, 2, steps=20)
+    (event,) = tuner.events()
+    assert event["reason"] == "steps 2.0x slower than measured" and event["ms_per_image"] == {"1": 200.0}
+    assert tuner.chosen == 1 and not tuner.tuning  # never back at 2 threads: every step cost 2 s
+    assert machine.now == pytest.approx(19 * 1.0 + 30.0 + 20 * 2.0 + 20 * 2.0)  # one 30 s step in all
+
+
+def test_steps_much_faster_measure_every_count_again(monkeypatch):
+    machine = FakeMachine(monkeypatch, {1: 1.0, 2: 30.0})
+    tuner = auto(2)
+    machine.epoch(tuner, 0, steps=20)
+    tuner.events()
+    machine.seconds = {1: 0.5, 2: 0.4}  # the busy neighbour ended
+    machine.epoch(tuner, 1, steps=20)
+    machine.epoch(tuner, 2, steps=20)
+    (event,) = tuner.events()
+    assert event["reason"] == "steps 2.0x faster than measured" and tuner.chosen == 2
+    assert event["ms_per_image"] == {"1": 50.0, "2": 40.0}
 
 
 def test_a_slower_epoch_measures_again_and_switches(monkeypatch):
@@ -93,6 +138,21 @@ def test_a_steady_run_rechecks_every_few_epochs(monkeypatch):
     machine.seconds = {1: 1.0, 2: 0.6}
     machine.epoch(tuner, RECHECK_EPOCHS, steps=20)
     assert tuner.chosen == 2 and tuner.events()[0]["reason"] == f"recheck after {RECHECK_EPOCHS} epochs"
+
+
+def test_rechecks_that_keep_the_count_come_less_often(monkeypatch):
+    machine = FakeMachine(monkeypatch, {1: 1.0, 2: 1.2})
+    tuner = auto(2)
+    machine.epoch(tuner, 0, steps=20)
+    checks, epoch = [e["epoch"] for e in tuner.events()], 1  # the start: epoch 1
+    while epoch < 200:
+        machine.epoch(tuner, epoch, steps=20)
+        checks += [e["epoch"] for e in tuner.events()]
+        epoch += 1
+    # measured again 10, 20, 40 and 80 epochs apart (capped at MAX_RECHECK_EPOCHS), each keeping 1 thread
+    assert [b - a for a, b in zip(checks, checks[1:], strict=False)] == [10, 20, 40, MAX_RECHECK_EPOCHS]
+    assert RECHECK_EPOCHS == 10 and MAX_RECHECK_EPOCHS == 80
+    assert tuner.chosen == 1
 
 
 def test_a_forced_count_is_set_and_never_measured(monkeypatch):

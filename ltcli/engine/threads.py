@@ -4,8 +4,11 @@ PyTorch's OpenMP threads spin at barriers: when one of them is descheduled (anot
 the machine takes its core), every step waits for it, and an epoch on 2 cores ran 11x slower beside
 one single-threaded busy process (issue 27). No fixed count is right for both an idle and a shared
 machine, so `auto` measures: the first steps of a run each candidate count for a few steps, keeps the
-fastest, and measures again when an epoch's steps run well slower (the machine got busier) or, every
-few epochs, in case it got idler. The step time measured is the whole iteration, loader included.
+fastest, and measures again when an epoch's steps run well slower (the machine got busier) or well
+faster (idler), and every few epochs in case it got idler (the interval doubling while the answer stays
+the same). A count found hopeless (beside a busy process a step at every thread can take 10-30x one at
+a single thread) costs that much per step measured, so it is dropped on its warm-up step and not measured
+again while the machine only got busier. The step time measured is the whole iteration, loader included.
 
 The CPUs a process may use are its affinity mask, capped by a cgroup CPU quota (a container's
 `--cpus`), not `os.cpu_count()`; `LTCLI_CPUS` narrows it further (how `ltcli study --jobs N` and
@@ -29,9 +32,11 @@ from ltcli.choices import THREAD_RECORD_KEYS, parse_threads
 
 CPUS_ENV = "LTCLI_CPUS"  # the share of the machine a process was given (study --jobs, the app's jobs)
 TRIAL_STEPS = 4  # steps measured per candidate (after one warm-up step at the new count)
-SLOWER = 1.5  # an epoch whose steps ran this much slower than the chosen rate measures again
-RECHECK_EPOCHS = 10  # and every this many epochs regardless (the machine may have become idle)
+SLOWER = 1.5  # an epoch whose steps ran this much slower (or faster) than the chosen rate measures again
+RECHECK_EPOCHS = 10  # and every this many epochs regardless (the machine may have become idle) ...
+MAX_RECHECK_EPOCHS = 80  # ... doubling up to this while the rechecks keep the same count
 HOPELESS = 2.0  # a candidate this much slower than the best measured one is dropped after its first step
+HOPELESS_WARMUP = 3.0  # or after its warm-up step alone (a thread pool starts in milliseconds, not steps)
 
 
 def cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup")) -> float | None:
@@ -88,6 +93,11 @@ class ThreadTuner:
     _epoch_times: list[float] = field(default_factory=list)
     _events: list[dict[str, Any]] = field(default_factory=list)
     _since_check: int = 0
+    _recheck_every: int = RECHECK_EPOCHS
+    _hopeless_counts: set[int] = field(default_factory=set)  # skipped while the machine only gets busier
+    _switched: bool = False  # the next step is the first at a new count (not an epoch's first)
+    _previous: int = 0  # the count before the current measuring
+    _reason: str = ""
     _epoch: int = 0
     _last: float = 0.0
     _warm: bool = False
@@ -113,14 +123,18 @@ class ThreadTuner:
         self._epoch = epoch
         self._epoch_times.clear()
         self._warm = False  # an epoch's first step waits for the loader to start: not measured either
+        self._switched = False  # (nor judged: the loader's start is in it)
         self._last = time.perf_counter()
 
     def after_step(self, images: int) -> None:
         now = time.perf_counter()
         per_image = (now - self._last) / max(images, 1)
         self._last = now
-        if not self._warm:  # the first step at a new count starts its thread pool: not measured
+        if not self._warm:  # the first step at a new count starts its thread pool: not measured ...
             self._warm = True
+            if self._switched and self._queue and self._warmup_hopeless(per_image):
+                self._drop(self._queue[0], [per_image])  # ... unless it alone shows the count hopeless
+            self._switched = False
             return
         if not self._queue:
             self._epoch_times.append(per_image)
@@ -128,23 +142,22 @@ class ThreadTuner:
         count = self._queue[0]
         times = self._trial.setdefault(count, [])
         times.append(per_image)
-        if len(times) >= self.trial_steps or self._hopeless(count):
-            self._queue.pop(0)
-            if self._queue:
-                self._use(self._queue[0])
-            else:
-                self._decide()
+        hopeless = self._hopeless(count)
+        if hopeless or len(times) >= self.trial_steps:
+            self._drop(count, times) if hopeless else self._next()
 
     def end_epoch(self) -> None:
-        """Measure again from the next step when this epoch ran `SLOWER` than the chosen rate, or
-        every `RECHECK_EPOCHS` epochs."""
+        """Measure again from the next step when this epoch ran `SLOWER` than the chosen rate (the
+        counts found hopeless stay dropped) or that much faster, or every few epochs (all counts)."""
         if self.mode != "auto" or self._queue or not self._epoch_times or self.rate is None:
             return
         self._since_check += 1
         typical = statistics.median(self._epoch_times)
         if typical > SLOWER * self.rate:
-            self._measure(f"steps {typical / self.rate:.1f}x slower than measured")
-        elif self._since_check >= RECHECK_EPOCHS:
+            self._measure(f"steps {typical / self.rate:.1f}x slower than measured", busier=True)
+        elif typical * SLOWER < self.rate:
+            self._measure(f"steps {self.rate / typical:.1f}x faster than measured")
+        elif self._since_check >= self._recheck_every:
             self._measure(f"recheck after {self._since_check} epochs")
 
     def events(self) -> list[dict[str, Any]]:
@@ -152,11 +165,32 @@ class ThreadTuner:
         taken, self._events = self._events, []
         return taken
 
-    def _measure(self, reason: str) -> None:
-        self._reason = reason
+    def _measure(self, reason: str, busier: bool = False) -> None:
+        self._reason, self._previous = reason, self.chosen
         self._trial = {}
-        self._queue = candidates(self.budget)
+        counts = candidates(self.budget)
+        self._queue = [c for c in counts if c not in self._hopeless_counts] if busier else counts
+        self._queue = self._queue or [self.chosen]
+        if not busier:
+            self._hopeless_counts.clear()
         self._use(self._queue[0])
+
+    def _warmup_hopeless(self, per_image: float) -> bool:
+        done = [statistics.median(t) for t in self._trial.values() if len(t) >= self.trial_steps]
+        return bool(done) and per_image > HOPELESS_WARMUP * min(done)
+
+    def _drop(self, count: int, times: list[float]) -> None:
+        """Give up on `count` (hopeless) with the times it took, and go on."""
+        self._trial[count] = times
+        self._hopeless_counts.add(count)
+        self._next()
+
+    def _next(self) -> None:
+        self._queue.pop(0)
+        if self._queue:
+            self._use(self._queue[0])
+        else:
+            self._decide()
 
     def _hopeless(self, count: int) -> bool:
         """A count already HOPELESS times slower than the best measured one: spend no more steps on it
@@ -167,6 +201,9 @@ class ThreadTuner:
     def _decide(self) -> None:
         medians = {count: statistics.median(times) for count, times in self._trial.items()}
         best = min(medians, key=medians.get)
+        if self._reason.startswith("recheck"):  # the same answer again: look less often
+            same = best == self._previous
+            self._recheck_every = min(2 * self._recheck_every, MAX_RECHECK_EPOCHS) if same else RECHECK_EPOCHS
         self._use(best)
         self.rate = medians[best]
         self._since_check = 0
@@ -176,6 +213,7 @@ class ThreadTuner:
     def _use(self, count: int) -> None:
         self.chosen = count
         self._warm = False
+        self._switched = True
         torch.set_num_threads(count)
 
 
