@@ -16,6 +16,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+from ltcli.binary_options import check_binary_task, ranking_pairs
 from ltcli.bounds import check_run_sizes
 from ltcli.choices import (
     AUGMENTS,
@@ -23,25 +24,8 @@ from ltcli.choices import (
     HEADS,
 )
 from ltcli.errors import LtcliError, shown
-from ltcli.settings import (  # the schedule's rules live with the fields train and pretrain share
-    DEFAULT_EPOCHS,
-    RunSettings,
-    at_least,
-    check_schedule,
-    check_types,
-    check_warmup,
-    default_schedule,
-    default_warmup,
-    flag,
-    in_range,
-    option,
-    register_flags,
-    scale_epoch,
-    scaled_schedule,
-)
-
-__all__ = ["DEFAULT", "TrainConfig", "check_schedule", "check_warmup", "default_sched", "default_schedule",
-           "default_warmup", "describe_schedule", "scale_epoch", "scaled_schedule"]
+from ltcli.schedule_rules import check_schedule, check_warmup, default_sched, default_schedule
+from ltcli.settings import RunSettings, at_least, check_types, flag, in_range, option, register_flags
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -220,27 +204,12 @@ class TrainConfig(RunSettings):
         check_warmup(self, saved)
 
     def _check_task(self) -> None:
-        from ltcli.data.samplers import parse_pos_neg_ratio
         from ltcli.rebalance import TrainRule
 
         # Built here, once: the engine trains with `config.rule` (it needs no class counts).
-        self._rule = rule = TrainRule.create(self.train_rule, self.epochs, self.drw_epoch, self.cb_beta)
-        self.train_rule = rule.name
-        if self.positive_classes is not None:  # [] (a saved multi-class run's record) means none
-            self.positive_classes = [str(c).strip() for c in self.positive_classes] or None
-            if self.positive_classes is not None and not all(self.positive_classes):
-                raise LtcliError("--positive-classes needs class names separated by commas")
-            from ltcli.data.binary import class2id_file, read_class2id
-
-            if class2id_file(self.positive_classes) is not None:
-                self.positive_classes = read_class2id(self.positive_classes[0])
-        if self.pos_neg_ratio is not None:
-            parse_pos_neg_ratio(self.pos_neg_ratio)
-            if not self.positive_classes:
-                raise LtcliError("--pos-neg-ratio stratifies binary tasks: give --positive-classes too")
-            if rule.samples:
-                raise LtcliError(f"--pos-neg-ratio already decides the batches: drop --train-rule {rule.name}")
-        self._check_ranking()
+        self._rule = TrainRule.create(self.train_rule, self.epochs, self.drw_epoch, self.cb_beta)
+        self.train_rule = self._rule.name
+        check_binary_task(self)
         self._check_pseudo_labels()
 
     def _check_pseudo_labels(self) -> None:
@@ -251,37 +220,10 @@ class TrainConfig(RunSettings):
         if self.pseudo_threshold > 0 and self.unlabeled is None:
             raise LtcliError("--pseudo-threshold applies to --unlabeled DIR --pseudo-labels-from RUN: give them")
 
-    def _check_ranking(self) -> None:
-        """--tpauc pairs and --select-metric: AUROC and TPAUC columns exist on binary tasks only."""
-        from ltcli.metrics import BINARY_VALID_COLUMNS, SELECT_METRICS, parse_tpauc_key, parse_tpauc_pair, tpauc_key
-
-        if self.tpauc is not None:
-            self.tpauc = [parse_tpauc_pair(pair) for pair in self.tpauc]
-            if not self.positive_classes:
-                raise LtcliError("--tpauc adds TPAUC columns to a binary task's valid.csv: give --positive-classes too")
-        pair = parse_tpauc_key(self.select_metric) if isinstance(self.select_metric, str) else None
-        if pair is not None:
-            self.select_metric = tpauc_key(*pair)  # tpauc_0.50_0.5 -> tpauc_0.5_0.5, the column's name
-        if self.select_metric in SELECT_METRICS:
-            return
-        if pair is None and self.select_metric not in BINARY_VALID_COLUMNS:
-            raise LtcliError(f"unknown --select-metric {self.select_metric!r}: choose one of "
-                             f"{', '.join(SELECT_METRICS)}, or on a binary task auroc or tpauc_ALPHA_BETA")
-        if not self.positive_classes:
-            raise LtcliError(f"--select-metric {self.select_metric} ranks the positive class of a binary task: give "
-                             f"--positive-classes, or choose one of {', '.join(SELECT_METRICS)}")
-
     @property
     def ranking_pairs(self) -> list[tuple[float, float]] | None:
-        """The TPAUC (alpha, beta) pairs valid.csv logs: None on a multi-class task; --tpauc (default
-        0.5,0.5) on a binary one, plus the pair of a tpauc_A_B --select-metric."""
-        from ltcli.metrics import TPAUC_DEFAULT, parse_tpauc_key
-
-        if not self.positive_classes:
-            return None
-        pairs = [(float(a), float(b)) for a, b in self.tpauc] if self.tpauc is not None else list(TPAUC_DEFAULT)
-        pair = parse_tpauc_key(self.select_metric)
-        return pairs if pair is None or pair in pairs else [*pairs, pair]
+        """The TPAUC pairs valid.csv logs (ltcli.binary_options.ranking_pairs)."""
+        return ranking_pairs(self)
 
     @property
     def rule(self) -> TrainRule:
@@ -345,20 +287,3 @@ class TrainConfig(RunSettings):
 # Every default by field name (DEFAULT.epochs, ...): what the CLI's options show and fall back to.
 DEFAULT = SimpleNamespace(**{f.name: f.default for f in dataclasses.fields(TrainConfig)
                              if f.default is not dataclasses.MISSING})
-
-
-def default_sched(epochs: int, stages_given: bool = False) -> str:
-    """The decay of a run that names no --sched: step when --lrstep is given or the run has the CCE
-    tool's 200 epochs (its users' command lines keep their meaning), else cosine to --min-lr (0): the
-    budgeted-training finding (Li et al., ICLR 2020) is that decay to zero fits every budget, where
-    the 200-epoch steps scaled down spend most of a short run at a tenth of the rate."""
-    return "step" if stages_given or epochs == DEFAULT_EPOCHS else "cosine"
-
-
-def describe_schedule(config: Any) -> str:
-    """One line: the schedule a run got, e.g. `cosine to 0 over 30 epochs, warmup 1`."""
-    if config.sched == "step":
-        decay = f"step, stages {','.join(map(str, config.lr_stages))} (x{config.lr_decay:g} after each)"
-    else:
-        decay = f"cosine to {config.min_lr:g} over {config.epochs} epochs"
-    return f"{decay}, warmup {config.warmup_epochs}"

@@ -211,8 +211,8 @@ def tuned_ensemble(tuned: RunFolder, original: RunFolder, temperatures: str, spl
 def rescaled_schedule(values: dict[str, Any], epochs: int) -> dict[str, Any]:
     """A recipe's schedule (its config-file values) run in `epochs` epochs: the warmup, the rate
     drops and DRW's start moved to the same fractions of the run, by the rule the default schedule
-    scales by (`ltcli.settings.scaled_schedule`)."""
-    from ltcli.settings import scale_epoch, scaled_schedule
+    scales by (`ltcli.schedule_rules.scaled_schedule`)."""
+    from ltcli.schedule_rules import scale_epoch, scaled_schedule
 
     planned = int(values.get("epochs", 200))
     warmup, stages = scaled_schedule(epochs, planned, list(values.get("lr_steps") or [planned]),

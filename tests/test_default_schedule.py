@@ -8,9 +8,10 @@ import math
 import pytest
 import torch
 
-from ltcli.config import TrainConfig, default_sched
+from ltcli.config import TrainConfig
 from ltcli.config_file import read_config_file
 from ltcli.engine.schedule import create_scheduler
+from ltcli.schedule_rules import default_sched
 
 
 def lrs_per_epoch(config: TrainConfig, updates_per_epoch: int = 4) -> list[float]:

@@ -1,5 +1,5 @@
 """`ltcli pretrain` scales or refuses a whole-run warmup exactly as `ltcli train` does (one rule,
-`config.default_warmup` / `config.check_warmup`, shared by both configs)."""
+`schedule_rules.default_warmup` / `schedule_rules.check_warmup`, shared by both configs)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from ltcli.cli.compat import normalise_args
-from ltcli.config import TrainConfig, default_schedule
+from ltcli.config import TrainConfig
 from ltcli.engine.loop import train_one_epoch
 from ltcli.engine.schedule import create_scheduler
 from ltcli.errors import LtcliError
@@ -28,6 +28,7 @@ from ltcli.models import create_model
 from ltcli.models.heads import TrainStep
 from ltcli.models.weights import load_weights
 from ltcli.objectives import create_objective, get_objective_entry, list_objectives
+from ltcli.schedule_rules import default_schedule
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -15,11 +15,12 @@ from typer.testing import CliRunner
 from ltcli import workflows
 from ltcli.checkpoint import Checkpoint
 from ltcli.cli import app as cli_app
-from ltcli.config import DEFAULT, TrainConfig, default_schedule
+from ltcli.config import DEFAULT, TrainConfig
 from ltcli.data.make import SplitOptions
 from ltcli.errors import LtcliError
 from ltcli.run_folder import RunFolder
 from ltcli.runs import is_stamp
+from ltcli.schedule_rules import default_schedule
 
 STAMP = "2026-01-02-03-04-05"
 

@@ -11,8 +11,9 @@ import typer
 from ltcli.cli.compat import ModelIndex, SourceToolCommand, model_of
 from ltcli.cli.declared import declare_options, settings_from_cli, typed_options
 from ltcli.cli.root import app, console, friendly
-from ltcli.config import TrainConfig, describe_schedule
+from ltcli.config import TrainConfig
 from ltcli.errors import LtcliError
+from ltcli.schedule_rules import describe_schedule
 from ltcli.settings import parse_objective_options, parse_option_value
 
 ALIAS_PANEL = "Options of the tools ltcli replaces (each sets one objective's option)"

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from ltcli.bounds import MAX_FEATURE_DIM, MAX_QUEUE, at_most, check_run_sizes
 from ltcli.choices import SCHEDULES
-from ltcli.config import check_schedule
+from ltcli.schedule_rules import check_schedule
 from ltcli.settings import DEFAULT_LR_STAGES, RunSettings, at_least, check_types, flag, in_range, option, register_flags
 
 MOCO_PANEL = "MoCo (--method moco)"
@@ -50,7 +50,7 @@ class PretrainConfig(RunSettings):
     MOCO_OPTIONS: ClassVar[tuple[str, ...]] = ("moco_dim", "moco_queue", "moco_momentum", "temperature")
 
     def __post_init__(self, saved: bool) -> None:
-        from ltcli.config import default_warmup
+        from ltcli.schedule_rules import default_warmup
 
         if self.warmup_epochs is None:
             self.warmup_epochs = default_warmup(self.epochs)
@@ -80,8 +80,8 @@ class PretrainConfig(RunSettings):
 
     def validate(self, saved: bool = False) -> None:
         """Check every value, then what the method itself needs. Raises LtcliError."""
-        from ltcli.config import check_warmup
         from ltcli.pretrain.methods import get_pretext
+        from ltcli.schedule_rules import check_warmup
 
         check_types(self, lists=("lr_steps",))
         self._check_numbers()
