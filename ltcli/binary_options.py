@@ -33,7 +33,8 @@ def check_binary_task(config: Any) -> None:
 
 def check_ranking(config: Any) -> None:
     """--tpauc pairs and --select-metric: AUROC and TPAUC columns exist on binary tasks only."""
-    from ltcli.metrics import BINARY_VALID_COLUMNS, SELECT_METRICS, parse_tpauc_key, parse_tpauc_pair, tpauc_key
+    from ltcli.metrics import BINARY_VALID_COLUMNS, SELECT_METRICS
+    from ltcli.tpauc import parse_tpauc_key, parse_tpauc_pair, tpauc_key
 
     if config.tpauc is not None:
         config.tpauc = [parse_tpauc_pair(pair) for pair in config.tpauc]
@@ -56,7 +57,7 @@ def check_ranking(config: Any) -> None:
 def ranking_pairs(config: Any) -> list[tuple[float, float]] | None:
     """The TPAUC (alpha, beta) pairs valid.csv logs: None on a multi-class task; --tpauc (default
     0.5,0.5) on a binary one, plus the pair of a tpauc_A_B --select-metric."""
-    from ltcli.metrics import TPAUC_DEFAULT, parse_tpauc_key
+    from ltcli.tpauc import TPAUC_DEFAULT, parse_tpauc_key
 
     if not config.positive_classes:
         return None

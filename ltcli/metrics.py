@@ -17,12 +17,7 @@ below, which docs/evaluate.md's "Metrics" section repeats.
   with no class (or none in the labels) is None, not 0.
 - GM and HM are the geometric and harmonic mean of the per-class recalls (Du et al. 2023, GML); one
   zero recall makes both 0 (the limit of both means as that recall goes to 0).
-- TPAUC(alpha, beta) (Yang et al. 2021): the AUC over the pairs formed by the n+_a lowest-scored
-  positives and the n-_b highest-scored negatives, n+_a = max(1, floor(alpha * n+)) and likewise
-  n-_b (the floor of the authors' released code; the minimum of one keeps it defined). A tied pair
-  counts 1/2, as in AUROC; tied scores at the cut are interchangeable, so the value is unique.
-  TPAUC(1, 1) = AUROC. It is normalised to [0, 1]; the ROC-region area of the paper is
-  (n+_a n-_b) / (n+ n-) times it.
+- TPAUC(alpha, beta): defined in ltcli.tpauc.
 - ECE: confidence = the top probability, 15 equal-width bins (m/15, (m+1)/15] (the first also holds
   0), ECE = sum over bins of |bin| / N * |accuracy(bin) - mean confidence(bin)| (Guo et al. 2017).
 """
@@ -37,11 +32,11 @@ from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 from sklearn.metrics import roc_auc_score, roc_curve, top_k_accuracy_score
 
 from ltcli.errors import LtcliError
+from ltcli.tpauc import TPAUC_DEFAULT, tpauc_key, two_way_partial_auc
 
 MANY_SHOT_MIN = 100  # more than this many training images: many-shot
 FEW_SHOT_MAX = 20  # fewer than this many: few-shot; in between: medium-shot
 ECE_BINS = 15
-TPAUC_DEFAULT = ((0.5, 0.5),)
 SHOT_GROUPS = ("many", "medium", "few")
 # Metrics where lower is better; every other metric picks the best checkpoint by its maximum.
 LOWER_IS_BETTER = frozenset({"loss", "nll", "ece"})
@@ -167,62 +162,6 @@ def binary_auroc(scores: np.ndarray, positives: np.ndarray) -> float | None:
     if positives.all() or not positives.any():
         return None
     return float(roc_auc_score(positives, scores))
-
-
-def fraction_count(fraction: float, total: int) -> int:
-    """max(1, floor(fraction * total)); the tiny tolerance keeps 0.29 * 100 from flooring to 28."""
-    return max(1, math.floor(fraction * total + 1e-9))
-
-
-def check_tpauc_bounds(alpha: float, beta: float) -> None:
-    for name, value in (("alpha", alpha), ("beta", beta)):
-        if not 0 < value <= 1:
-            raise LtcliError(f"TPAUC {name} must be in (0, 1], got {value}")
-
-
-def two_way_partial_auc(scores: np.ndarray, positives: np.ndarray, alpha: float, beta: float) -> float | None:
-    """TPAUC(alpha, beta) of Yang et al. 2021 (definition and rounding in the module docstring):
-    how well the hardest positives (lowest scores) are ranked above the hardest negatives (highest
-    scores). None without both positives and negatives."""
-    check_tpauc_bounds(alpha, beta)
-    scores = np.asarray(scores, dtype=np.float64)
-    positives = np.asarray(positives, dtype=bool)
-    if positives.all() or not positives.any():
-        return None
-    pos = np.sort(scores[positives])[: fraction_count(alpha, int(positives.sum()))]
-    neg = np.sort(scores[~positives])[::-1][: fraction_count(beta, int((~positives).sum()))]
-    neg = np.sort(neg)
-    below = np.searchsorted(neg, pos, side="left")  # negatives scored strictly lower than each positive
-    tied = np.searchsorted(neg, pos, side="right") - below
-    return float((below.sum() + 0.5 * tied.sum()) / (pos.size * neg.size))
-
-
-def tpauc_key(alpha: float, beta: float) -> str:
-    return f"tpauc_{alpha:g}_{beta:g}"
-
-
-def parse_tpauc_key(name: str) -> tuple[float, float] | None:
-    """(alpha, beta) of a column name `tpauc_A_B` (bounds checked); None for any other name."""
-    parts = name.split("_")
-    if len(parts) != 3 or parts[0] != "tpauc":
-        return None
-    try:
-        alpha, beta = float(parts[1]), float(parts[2])
-    except ValueError:
-        return None
-    check_tpauc_bounds(alpha, beta)
-    return alpha, beta
-
-
-def parse_tpauc_pair(value: str | Sequence[float]) -> list[float]:
-    """'0.3,0.5' or [0.3, 0.5] -> [0.3, 0.5], each in (0, 1] (one --tpauc pair)."""
-    parts = value.split(",") if isinstance(value, str) else value
-    try:
-        alpha, beta = (float(part) for part in parts)
-    except (TypeError, ValueError):
-        raise LtcliError(f"--tpauc takes ALPHA,BETA (e.g. 0.5,0.5), got {value!r}") from None
-    check_tpauc_bounds(alpha, beta)
-    return [alpha, beta]
 
 
 def valid_columns(tpauc: Sequence[tuple[float, float]] | None = None) -> tuple[str, ...]:

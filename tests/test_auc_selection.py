@@ -17,8 +17,9 @@ from ltcli.checkpoint import Checkpoint
 from ltcli.config import TrainConfig
 from ltcli.data.binary import read_class2id
 from ltcli.errors import LtcliError
-from ltcli.metrics import VALID_COLUMNS, parse_tpauc_key, valid_columns
+from ltcli.metrics import VALID_COLUMNS, valid_columns
 from ltcli.objectives import create_objective, get_objective_entry
+from ltcli.tpauc import parse_tpauc_key
 
 
 def test_valid_columns_and_tpauc_keys():

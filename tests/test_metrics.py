@@ -28,15 +28,14 @@ from ltcli.metrics import (
     evaluate_log_probs,
     evaluate_logits,
     expected_calibration_error,
-    fraction_count,
     is_improvement,
     log_probabilities,
     shot_groups,
     softmax,
     topk_accuracy,
-    two_way_partial_auc,
     worst_class_summary,
 )
+from ltcli.tpauc import fraction_count, two_way_partial_auc
 
 # Six samples, three classes. Sample 4 (true 1) ties classes 0 and 1 at the top: the lower index wins.
 # Predictions: 0 0 1 | 1 0 | 0  -> confusion rows [2 1 0], [1 1 0], [1 0 0]; class 2 is never predicted.

@@ -32,7 +32,7 @@ DataRootOption = Annotated[Path | None, typer.Option(
 
 def parse_tpauc(values: list[str] | None) -> tuple[tuple[float, float], ...]:
     """'0.5,0.3' -> (0.5, 0.3), each checked to lie in (0, 1]."""
-    from ltcli.metrics import TPAUC_DEFAULT, check_tpauc_bounds
+    from ltcli.tpauc import TPAUC_DEFAULT, check_tpauc_bounds
 
     if not values:
         return TPAUC_DEFAULT

@@ -24,10 +24,11 @@ from ltcli.engine.classifier import LoadedRun, ensemble_caches, load_runs
 from ltcli.engine.runtime import resolve_device
 from ltcli.engine.skipped import require_any_decodable
 from ltcli.errors import LtcliError
-from ltcli.metrics import SUMMARY_KEYS, TPAUC_DEFAULT, binary_roc, confusion, evaluate_log_probs, shot_groups
+from ltcli.metrics import SUMMARY_KEYS, binary_roc, confusion, evaluate_log_probs, shot_groups
 from ltcli.plots import plot_confusion_matrix, plot_per_class_recall, plot_roc_curves
 from ltcli.posthoc import SWEEP_SPLIT, MemberCache, PosthocPlan, choose_tau, sweep_taus
 from ltcli.run_folder import ResultsFolder, RunFolder
+from ltcli.tpauc import TPAUC_DEFAULT
 
 
 @dataclass
