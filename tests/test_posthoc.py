@@ -29,11 +29,11 @@ from ltcli.posthoc import (
     adjust_logits,
     choose_tau,
     linear_classifier,
-    parse_taus,
     sweep_taus,
     tau_normalise,
     tempered_log_probs,
 )
+from ltcli.posthoc_options import parse_taus
 from ltcli.run_folder import ResultsFolder, RunFolder
 
 # Rows of norm 5, 1 and 2: w / ||w||^tau worked out by hand for each tau.
