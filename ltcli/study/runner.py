@@ -21,7 +21,8 @@ from ltcli.atomic import atomic_write_text
 from ltcli.bounds import MAX_STUDY_JOBS
 from ltcli.errors import LtcliError
 from ltcli.run_folder import ResultsFolder, RunFolder
-from ltcli.study.spec import Point, Study
+from ltcli.study.points import Point
+from ltcli.study.spec import Study
 
 EXECUTORS = ("processes", "local", "slurm")
 MAX_JOB_MINUTES = 60 * 24 * 365  # --time: a year; more is a typo
