@@ -34,7 +34,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from ltcli.config import TrainConfig
 from ltcli.data.fastjpeg import largest_reduction
-from ltcli.data.lists import ListDataset, parse_list
+from ltcli.data.list_index import parse_list
+from ltcli.data.lists import ListDataset
 from ltcli.data.loaders import collate_decoded, make_loader
 from ltcli.data.transforms import build_transform
 from ltcli.engine.assemble import open_data

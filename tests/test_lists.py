@@ -11,7 +11,8 @@ import pytest
 import torch
 from conftest import TRAIN_ARGS, write_image
 
-from ltcli.data.lists import find_lists, parse_list
+from ltcli.data.list_index import parse_list
+from ltcli.data.lists import find_lists
 from ltcli.data.source import open_source, open_train_data, source_of_run
 from ltcli.errors import LtcliError
 

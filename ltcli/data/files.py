@@ -32,7 +32,7 @@ def _folder_images(folder: Path, found: ImageList) -> None:
 
 def _list_images(list_file: Path, data_root: Path | None, found: ImageList) -> None:
     """The images a `path [label]` list names (labels ignored), relative to `data_root` or the list's folder."""
-    from ltcli.data.lists import parse_list
+    from ltcli.data.list_index import parse_list
 
     index = parse_list(list_file, labelled=False)
     base = data_root if data_root is not None else list_file.parent

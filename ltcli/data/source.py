@@ -14,18 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ltcli.data.images import load_rgb
-from ltcli.data.lists import (
-    ListDataset,
-    ListFiles,
-    ListIndex,
-    check_covers,
-    check_labels,
-    file_sha256,
-    find_lists,
-    label_names,
-    parse_list,
-    read_class_names,
-)
+from ltcli.data.list_index import ListIndex, check_covers, check_labels, label_names, parse_list
+from ltcli.data.lists import ListDataset, ListFiles, file_sha256, find_lists, read_class_names
 from ltcli.data.loaders import RobustImageFolder, TrainData, check_same_classes, image_folder
 from ltcli.errors import LtcliError, check_name
 

@@ -19,7 +19,8 @@ from timm.scheduler.scheduler import Scheduler
 from torch import nn
 
 from ltcli.data.folder import is_image_name, iter_class_files
-from ltcli.data.lists import ListDataset, parse_list
+from ltcli.data.list_index import parse_list
+from ltcli.data.lists import ListDataset
 from ltcli.data.loaders import TrainData
 from ltcli.data.pipeline import Pipeline, build_pipeline
 from ltcli.data.source import DataSource, open_source, open_train_data, resolve_source
