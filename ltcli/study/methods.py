@@ -10,8 +10,8 @@ from typing import Any
 import yaml
 
 from ltcli.atomic import atomic_write_text
-from ltcli.config_file import load_yaml
 from ltcli.errors import LtcliError, check_name
+from ltcli.yaml_files import load_yaml
 
 PRESET = Path(__file__).with_name("presets") / "methods.yaml"
 

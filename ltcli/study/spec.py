@@ -29,11 +29,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ltcli.config import TrainConfig
-from ltcli.config_file import key_names, load_yaml, objective_aliases, suggestion
+from ltcli.config_file import key_names, objective_aliases, suggestion
 from ltcli.data.make import SPLIT_KEYS
 from ltcli.errors import LtcliError
 from ltcli.evaluation import TEST_KEYS
 from ltcli.study.points import Bundles, Point, resolve_point, variables_in
+from ltcli.yaml_files import load_yaml
 
 if TYPE_CHECKING:
     from ltcli.study.space import SearchSpec
