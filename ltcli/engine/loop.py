@@ -22,12 +22,11 @@ from ltcli.engine.compute import Compute
 from ltcli.engine.distributed import Dist
 from ltcli.engine.logits import predict_with_features
 from ltcli.engine.mixing import BatchMix, MixedTargets
-from ltcli.errors import LtcliError
+from ltcli.engine.tally import EpochTally
 from ltcli.method import Method
-from ltcli.metrics import class_scores, evaluate_logits, valid_columns, worst_class_summary
+from ltcli.metrics import evaluate_logits, valid_columns
 from ltcli.models.heads import TrainStep
 from ltcli.models.weights import train_mode
-from ltcli.run_folder import LAST_CHECKPOINT
 
 SINGLE = Dist()  # a process on its own
 
@@ -64,7 +63,6 @@ def forward_loss(
     return logits, loss(targets) if mixed is None else mixed.combine(loss, targets)
 
 
-NO_BAD_BATCH = 2**62  # "no non-finite loss yet", larger than any batch number (reduced with min)
 
 
 def train_one_epoch(
@@ -96,11 +94,7 @@ def train_one_epoch(
     compute = compute or Compute(device)
     train_mode(step)
     lr = optimizer.param_groups[0]["lr"]  # set by the scheduler for the epoch's first update
-    sums = torch.zeros(3, device=device, dtype=torch.float64)  # loss * n, top-1 hits, top-5 hits
-    # Confusion counts (true * K + predicted), kept on the device like the sums.
-    confusion = torch.zeros(num_classes ** 2, device=device, dtype=torch.long) if num_classes else None
-    seen = 0
-    first_bad = torch.full((), NO_BAD_BATCH, device=device, dtype=torch.long)
+    tally = EpochTally.on(device, num_classes)
     task = progress.add_task(f"epoch {epoch + 1}", total=len(loader))
     updates = epoch * len(loader)
     threads = compute.threads
@@ -113,35 +107,23 @@ def train_one_epoch(
         if stop:
             raise KeyboardInterrupt
         updates += 1
-        if skip:
-            scheduler.step_update(num_updates=updates)
-            progress.update(task, advance=1)
-            continue
-        images, targets = item
-        targets = targets.to(device, non_blocking=True)
-        weight = share_weight(targets.numel(), loader, batch, dist.world_size) if dist.enabled else 1.0
-        logits, loss = train_step(step, method, optimizer, compute, images.to(device, non_blocking=True), targets,
-                                  mix, weight)
-        first_bad = torch.where((first_bad == NO_BAD_BATCH) & ~torch.isfinite(loss), batch, first_bad)
+        if not skip:
+            images, targets = item
+            targets = targets.to(device, non_blocking=True)
+            weight = share_weight(targets.numel(), loader, batch, dist.world_size) if dist.enabled else 1.0
+            logits, loss = train_step(step, method, optimizer, compute, images.to(device, non_blocking=True),
+                                      targets, mix, weight)
+            tally.add(batch, loss, logits, targets)
         scheduler.step_update(num_updates=updates)
-        if ema is not None:
+        if ema is not None and not skip:
             ema.update(ema_source(step), step=updates)
-        sums += torch.cat([(loss.double() * targets.numel()).view(1), topk_correct(logits, targets)])
-        if confusion is not None:
-            cells = targets * num_classes + predicted_classes(logits)
-            confusion.scatter_add_(0, cells, torch.ones_like(cells))  # no host sync, unlike bincount
-        seen += targets.numel()
-        if threads is not None:
+        if threads is not None and not skip:
             threads.after_step(targets.numel())
         progress.update(task, advance=1)
     progress.remove_task(task)
     if threads is not None:
         threads.end_epoch()
-    totals = epoch_totals(sums, seen, first_bad, epoch, dist, lr)
-    if confusion is not None:
-        matrix = dist.sum_(confusion).cpu().numpy().reshape(num_classes, num_classes)
-        totals.update(worst_class_summary(class_scores(matrix)["recall"]))
-    return totals
+    return tally.totals(epoch, dist, lr)
 
 
 def train_step(step: nn.Module, method: Method, optimizer: torch.optim.Optimizer, compute: Compute,
@@ -168,32 +150,6 @@ def train_step(step: nn.Module, method: Method, optimizer: torch.optim.Optimizer
     return logits.detach(), loss.detach()
 
 
-def epoch_totals(sums: torch.Tensor, seen: int, first_bad: torch.Tensor, epoch: int, dist: Dist,
-                 lr: float) -> dict[str, float]:
-    """The epoch's train row from the device-side sums (one host sync), or an error for a
-    non-finite loss or an epoch in which nothing decoded."""
-    device = sums.device
-    bad_batch = int(dist.min_(first_bad))
-    if bad_batch != NO_BAD_BATCH:
-        raise LtcliError(
-            f"the loss became NaN or infinite at epoch {epoch + 1}, batch {bad_batch + 1}: stopped; the last "
-            f"good checkpoint is {LAST_CHECKPOINT} (try a lower --lr)"
-        )
-    totals = torch.cat([sums, torch.tensor([seen], dtype=torch.float64).to(device)])
-    total_loss, top1, top5, seen = dist.sum_(totals).tolist()
-    if seen == 0:
-        raise LtcliError(
-            f"no training image of epoch {epoch + 1} decoded: every file failed to load "
-            "(`ltcli stats` lists the bad files)"
-        )
-    return {
-        "loss": total_loss / max(seen, 1),
-        "acc": top1 / max(seen, 1),
-        "top5acc": top5 / max(seen, 1),
-        "lr": lr,
-    }
-
-
 def share_weight(images: int, loader, step: int, world_size: int) -> float:
     """DDP averages the processes' gradients with equal weights; a process whose share of a step's
     batch is larger or smaller than 1/world_size of it (the epoch's last batch, say 9 and 8 of 17)
@@ -206,23 +162,6 @@ def ema_source(step: nn.Module) -> nn.Module:
     while not isinstance(step, TrainStep):
         step = step.module if hasattr(step, "module") else step._orig_mod
     return step.model
-
-
-def predicted_classes(logits: torch.Tensor) -> torch.Tensor:
-    """The top-1 class of each row, as ltcli.metrics predicts (a tie goes to the lower index; one
-    binary logit: z > 0 is positive)."""
-    if logits.shape[1] == 1:
-        return (logits[:, 0] > 0).long()
-    return logits.argmax(dim=1)
-
-
-def topk_correct(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """[top-1 hits, top-5 hits] of a batch as a device tensor (single-logit binary: z > 0 is positive)."""
-    if logits.shape[1] == 1:
-        logits = torch.cat([torch.zeros_like(logits), logits], dim=1)
-    top = logits.topk(min(5, logits.shape[1]), dim=1).indices
-    hits = top == targets[:, None]
-    return torch.stack([hits[:, 0].sum(), hits.any(dim=1).sum()])
 
 
 @torch.no_grad()

@@ -15,9 +15,10 @@ from rich.progress import Progress
 
 from ltcli.engine import persist, story
 from ltcli.engine.compute import Compute
-from ltcli.engine.loop import forward_loss, topk_correct, train_one_epoch
+from ltcli.engine.loop import forward_loss, train_one_epoch
 from ltcli.engine.run_lock import hold_run
 from ltcli.engine.runtime import resolve_device
+from ltcli.engine.tally import topk_correct
 from ltcli.engine.train import as_run
 from ltcli.errors import LtcliError
 from ltcli.pretrain.assemble import Pretraining, build_pretraining
