@@ -112,20 +112,10 @@ def make_split(
 ) -> tuple[dict, SplitPlan, dict[str, FolderScan]]:
     """Split `source` into `destination`; returns the manifest (split.json), the plan and the scans.
     `scan` and `write` let the CLI show progress bars."""
-    from ltcli.data.counts import plan_counts
     from ltcli.data.folder import list_class_dirs, split_folders
     from ltcli.data.lists import find_lists
-    from ltcli.data.longtail import parse_class_order, plan_long_tail
-    from ltcli.data.similar import parse_similar, plan_similar
-    from ltcli.data.split import (
-        apply_counts,
-        apply_long_tail,
-        carve_valid,
-        check_destination,
-        parse_ratios,
-        plan_presplit,
-        write_split,
-    )
+    from ltcli.data.similar import parse_similar
+    from ltcli.data.split import carve_valid, check_destination, parse_ratios, plan_presplit, write_split
     from ltcli.data.split import plan_split as plan_raw_split
     from ltcli.data.staging import remove_stale
 
@@ -156,6 +146,21 @@ def make_split(
     plan = plan_presplit(source, scans, o.seed) if presplit else plan_raw_split(scans["raw"], parsed, o.seed)
     if o.valid_from_train is not None:
         carve_valid(plan, o.valid_from_train)
+    shape_train(plan, o, imbalance_factor, pool_rho, pool_scan, similar)
+    writer = write or (lambda p, s, d, link, force: write_split(p, s, d, link, force))
+    manifest = writer(plan, list(scans.values()), destination, o.link, o.force)
+    return manifest, plan, scans
+
+
+def shape_train(plan: SplitPlan, o: SplitOptions, imbalance_factor: float | None, pool_rho: float | None,
+                pool_scan: FolderScan | None, similar: list) -> None:
+    """The train split made long-tailed (exact --counts, or --imbalance-factor's profile), its left-over
+    images drawn into an unlabeled pool, and the --similar mixes planned."""
+    from ltcli.data.counts import plan_counts
+    from ltcli.data.longtail import parse_class_order, plan_long_tail
+    from ltcli.data.similar import plan_similar
+    from ltcli.data.split import apply_counts, apply_long_tail
+
     available = plan.counts()["train"]
     before = {name: list(files) for name, files in plan.assignment["train"].items()}
     if o.counts is not None:
@@ -167,9 +172,6 @@ def make_split(
         add_pool(plan, before, pool_scan, pool_rho, parse_class_order(o.class_order, list(available)), o.seed)
     if similar:
         plan.similar = plan_similar(similar, plan.assignment["train"], o.seed)
-    writer = write or (lambda p, s, d, link, force: write_split(p, s, d, link, force))
-    manifest = writer(plan, list(scans.values()), destination, o.link, o.force)
-    return manifest, plan, scans
 
 
 def add_pool(plan: SplitPlan, before: dict[str, list[Path]], scan: FolderScan | None, rho: float, order: list[str],
