@@ -23,7 +23,7 @@ from ltcli.errors import LtcliError, shown
 from ltcli.settings import FLAGS
 from ltcli.yaml_files import load_yaml
 
-# Keys only a run's config.json has (records of ltcli.engine.assemble.RUN_RECORDS): a file with one of
+# Keys only a run's config.json has (records of ltcli.engine.record.RUN_RECORDS): a file with one of
 # them is a saved run, not a hand-written file.
 RUN_RECORD_KEYS = ("versions", "class_names", "dataset_root")
 # Options that are alternatives: giving one on the command line replaces the file's value of either.
@@ -112,7 +112,7 @@ def saved_run_values(path: Path, document: dict[str, Any]) -> dict[str, Any]:
     if document.get("command") == "pretrain":
         raise LtcliError(f"{path} is a pre-training run's config (`ltcli pretrain`): train from that run with "
                          "`ltcli train --init-from RUN`")
-    from ltcli.engine.assemble import RUN_RECORDS  # the owner of the records; torch is loaded for training anyway
+    from ltcli.engine.record import RUN_RECORDS  # the owner of the records; torch is loaded for training anyway
 
     for key in document:
         if str(key) not in field_types() and str(key) not in RUN_RECORDS:

@@ -173,7 +173,7 @@ def pseudo_label_run(tmp_path: Path) -> tuple[list, str]:
 def test_a_runs_config_json_reproduces_it(tmp_path, cli, make):
     """`--config RUN/config.json` accepts every record run_record writes (the list dataset's
     data_lists, the pseudo-labels') and saves the same config.json again."""
-    from ltcli.engine.assemble import RUN_RECORDS
+    from ltcli.engine.record import RUN_RECORDS
 
     data, dataset = make(tmp_path)
     cli("train", *data, "--objective", "CCE", *TRAIN_ARGS)
@@ -194,6 +194,6 @@ def test_a_runs_config_json_reproduces_it(tmp_path, cli, make):
 def test_every_record_is_known_to_a_saved_run_file():
     """The keys that mark a saved run's file are records run_record writes."""
     from ltcli.config_file import RUN_RECORD_KEYS
-    from ltcli.engine.assemble import RUN_RECORDS
+    from ltcli.engine.record import RUN_RECORDS
 
     assert set(RUN_RECORD_KEYS) <= set(RUN_RECORDS)
