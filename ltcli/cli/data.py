@@ -206,7 +206,7 @@ def stats(
     import json
 
     from ltcli.data.stats import dataset_stats, list_dataset, resolve_dataset
-    from ltcli.plots import plot_class_histogram
+    from ltcli.run_plots import plot_class_histogram
 
     if not dataset:
         raise LtcliError("give a dataset NAME or a folder PATH, not an empty one")

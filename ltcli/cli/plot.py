@@ -92,7 +92,7 @@ def read_all(folders: list[ResultsFolder], kind: str, split: str, named: bool) -
 
 
 def draw_curves(results: list[tuple[str, Any]], metrics: str | None, split: str, path: Path) -> None:
-    from ltcli.plots import plot_curves
+    from ltcli.run_plots import plot_curves
 
     columns = [m.strip() for m in (metrics or "acc,loss").split(",") if m.strip()]
     known = set().union(*(cols.keys() for _, by_split in results for cols in by_split.values()))

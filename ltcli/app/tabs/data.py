@@ -24,7 +24,7 @@ class DataTab:
         root under the app's root, empty for the lists' folder): returns (a table class x split with
         each class's group, a summary, the class histogram)."""
         from ltcli.data.stats import dataset_stats
-        from ltcli.plots import plot_class_histogram
+        from ltcli.run_plots import plot_class_histogram
 
         root = self.context.root
         folder = root.confine_tree(root.confine(dataset, (DATASETS_AREA, RAW_AREA), "dataset"), dataset, "dataset")
