@@ -194,17 +194,17 @@ def test_ctrl_c_during_imports_is_a_short_line_and_code_130(tmp_path):
 # A real `ltcli train` whose second epoch never ends: it holds its run while the test starts another.
 STALLED_TRAINER = """
 import sys, time
-import ltcli.engine.train as engine_train
+import ltcli.engine.story as story
 
-real_run_epoch = engine_train.run_epoch
+real_run_epoch = story.run_epoch
 
-def stalled(training, epoch, *args, **kwargs):
+def stalled(kind, epoch, *args, **kwargs):
     if epoch == 1:
         open("stalled", "w").close()  # epoch 0's checkpoints are written: the test may go on
         time.sleep(600)
-    return real_run_epoch(training, epoch, *args, **kwargs)
+    return real_run_epoch(kind, epoch, *args, **kwargs)
 
-engine_train.run_epoch = stalled
+story.run_epoch = stalled
 from ltcli.cli import main
 sys.argv = ["ltcli", *sys.argv[1:]]
 main()

@@ -138,17 +138,17 @@ def test_a_resumed_run_trains_on_the_pseudo_labels_it_recorded(cli, split_datase
     """Resuming reads pseudo_labels.csv: the same images and labels, even with RUN gone."""
     import shutil
 
-    from ltcli.engine import train as engine_train
+    from ltcli.engine import story
     from ltcli.engine.loop import STOP
 
     unlabeled = unlabeled_folder(tmp_path / "unlabeled")
-    one_epoch = engine_train.run_epoch
+    one_epoch = story.run_epoch
 
     def stop_after_the_first(*args, **kwargs):
         one_epoch(*args, **kwargs)
         STOP.requested = True  # as a Ctrl-C would: the next epoch stops at its first batch
 
-    monkeypatch.setattr(engine_train, "run_epoch", stop_after_the_first)
+    monkeypatch.setattr(story, "run_epoch", stop_after_the_first)
     args = [a if a != "1" else "2" for a in ONE_EPOCH]  # 2 epochs, --lrstep 2
     result = cli("train", "--dataset", "colours", "--objective", "CE", "--unlabeled", unlabeled,
                  "--pseudo-labels-from", first_run, *args, ok=False)
@@ -156,7 +156,7 @@ def test_a_resumed_run_trains_on_the_pseudo_labels_it_recorded(cli, split_datase
     run = next(p for p in (tmp_path / "logs/resnet20/colours").glob("*/*") if p != first_run)
     recorded = (run / "pseudo_labels.csv").read_bytes()
     assert len(read_csv(run / "train.csv")) == 1
-    monkeypatch.setattr(engine_train, "run_epoch", one_epoch)
+    monkeypatch.setattr(story, "run_epoch", one_epoch)
     shutil.rmtree(first_run)
     result = cli("train", "--resume", run)
     assert "(51 train, 12 valid" in " ".join(result.output.split())

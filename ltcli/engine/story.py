@@ -42,7 +42,7 @@ EpochCallback = Callable[[int, Stats], None]  # told each epoch's validation row
 
 class Pruned(Exception):
     """Raised by an `on_epoch` callback to end a run after an epoch: the run folder is kept whole
-    (checkpoints, logs) and marked pruned (`RunFolder.mark_pruned`), and `tell` returns normally."""
+    (checkpoints, logs) and marked pruned (`RunFolder.mark_pruned`), and `run_training` returns normally."""
 
 
 class StoryParts(persist.RunParts, Protocol):
@@ -75,12 +75,8 @@ class RunKind:
     def write_first(self, run: RunFolder) -> None:
         """Files a new run keeps beside its config."""
 
-    def opening(self, run: RunFolder) -> str:  # the line naming the run and its data
+    def start_line(self, run: RunFolder) -> str:  # the line naming the run and its data
         raise NotImplementedError
-
-    def one_epoch(self, epoch: int, run: RunFolder, progress: persist.Progress, bar: Progress,
-                  logger: RunLogger | None, skipped: SkippedFiles, console: Console) -> Stats:
-        return run_epoch(self, epoch, run, progress, bar, logger, skipped, console)
 
     def train_and_validate(self, epoch: int, bar: Progress) -> tuple[Stats, Stats]:
         raise NotImplementedError
@@ -91,21 +87,21 @@ class RunKind:
     def valid_note(self, valid_stats: Stats) -> str:  # the epoch line's extra validation values
         return ""
 
-    def closing(self, run: RunFolder, progress: persist.Progress) -> str:  # the done line
+    def done_line(self, run: RunFolder, progress: persist.Progress) -> str:
         raise NotImplementedError
 
 
-def tell(kind: RunKind, console: Console, resume: RunFolder | None = None,
+def run_training(kind: RunKind, console: Console, resume: RunFolder | None = None,
          on_start: Callable[[RunFolder], None] | None = None, on_epoch: EpochCallback | None = None) -> Path:
     """The epochs of a run, from the start or from `resume`'s last checkpoint; returns the run folder.
     `on_start(run)` is told the run folder before the first epoch; `on_epoch(epoch, valid_stats)`
     after each epoch is checkpointed, and may raise `Pruned` to end the run there."""
     run, progress = open_run(kind, resume, console)
     with hold_run(run.path, kind.parts.dist.is_main):
-        return tell_epochs(kind, console, run, progress, resume, on_start, on_epoch)
+        return train_epochs(kind, console, run, progress, resume, on_start, on_epoch)
 
 
-def tell_epochs(kind: RunKind, console: Console, run: RunFolder, progress: persist.Progress,
+def train_epochs(kind: RunKind, console: Console, run: RunFolder, progress: persist.Progress,
                 resume: RunFolder | None, on_start: Callable[[RunFolder], None] | None = None,
                 on_epoch: EpochCallback | None = None) -> Path:
     parts = kind.parts
@@ -117,7 +113,7 @@ def tell_epochs(kind: RunKind, console: Console, run: RunFolder, progress: persi
     skipped = SkippedFiles(run, parts.files_root, {"train": data.train, data.valid_split: data.valid})
 
     def one_epoch(epoch: int, bar: Progress) -> None:
-        valid_stats = kind.one_epoch(epoch, run, progress, bar, logger, skipped, console)
+        valid_stats = run_epoch(kind, epoch, run, progress, bar, logger, skipped, console)
         if on_epoch is not None:
             on_epoch(epoch, valid_stats)
 
@@ -139,7 +135,7 @@ def tell_epochs(kind: RunKind, console: Console, run: RunFolder, progress: persi
     finally:
         if logger is not None:
             logger.close()
-    console.print(kind.closing(run, progress))
+    console.print(kind.done_line(run, progress))
     if skipped.count:
         console.print(skipped.summary())
     return run.path
@@ -178,7 +174,7 @@ def open_run(kind: RunKind, resume: RunFolder | None, console: Console) -> tuple
         if last.world_size != dist.world_size:
             console.print(f"[yellow]note:[/] the run started with {last.world_size} process(es) and resumes with "
                           f"{dist.world_size}: the data order from here differs from an uninterrupted run's")
-    console.print(kind.opening(run))
+    console.print(kind.start_line(run))
     return run, progress
 
 

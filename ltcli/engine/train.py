@@ -16,12 +16,10 @@ from ltcli.config import TrainConfig
 from ltcli.engine import persist, story
 from ltcli.engine.assemble import Training, build_training
 from ltcli.engine.distributed import distributed
-from ltcli.engine.logger import RunLogger
 from ltcli.engine.loop import train_one_epoch, validate
 from ltcli.engine.pseudo import PSEUDO_LABELS_CSV, write_pseudo_labels
 from ltcli.engine.run_lock import hold_run
 from ltcli.engine.runtime import resolve_device
-from ltcli.engine.skipped import SkippedFiles
 from ltcli.errors import LtcliError
 from ltcli.run_folder import LOG_SPLITS, RunFolder
 from ltcli.runs import find_run, train_group
@@ -66,7 +64,7 @@ def as_run(folder: RunFolder | Path) -> RunFolder:
 def train(training: Training, console: Console, resume: RunFolder | None = None,
           on_start: Callable[[RunFolder], None] | None = None, on_epoch: story.EpochCallback | None = None) -> Path:
     """The epochs of a run, from the start or from `resume`'s last checkpoint."""
-    return story.tell(TrainingRun(training), console, resume, on_start, on_epoch)
+    return story.run_training(TrainingRun(training), console, resume, on_start, on_epoch)
 
 
 class TrainingRun(story.RunKind):
@@ -85,17 +83,13 @@ class TrainingRun(story.RunKind):
         if self.parts.pseudo is not None:
             write_pseudo_labels(run.path / PSEUDO_LABELS_CSV, self.parts.pseudo)
 
-    def opening(self, run: RunFolder) -> str:
+    def start_line(self, run: RunFolder) -> str:
         training = self.parts
         config, data, dist = training.config, training.data, training.dist
         processes = f", {dist.world_size} processes ({dist.backend})" if dist.enabled else ""
         return (f"run [bold]{run.path}[/]: {config.model} / {config.objective} on {training.dataset_name} "
                 f"({len(data.train)} train, {len(data.valid)} {data.valid_split}, {len(training.task.class_names)} "
                 f"classes, {training.device}{processes})")
-
-    def one_epoch(self, epoch: int, run: RunFolder, progress: persist.Progress, bar: Progress,
-                  logger: RunLogger | None, skipped: SkippedFiles, console: Console) -> story.Stats:
-        return run_epoch(self.parts, epoch, run, progress, bar, logger, skipped, console)  # looked up: tests wrap it
 
     def train_and_validate(self, epoch: int, bar: Progress) -> tuple[story.Stats, story.Stats]:
         training = self.parts
@@ -122,16 +116,10 @@ class TrainingRun(story.RunKind):
     def valid_note(self, valid_stats: story.Stats) -> str:
         return f" bal {valid_stats['balanced_acc']:.2%}{ranking_note(valid_stats)}"
 
-    def closing(self, run: RunFolder, progress: persist.Progress) -> str:
+    def done_line(self, run: RunFolder, progress: persist.Progress) -> str:
         best = "undefined" if progress.best_value is None else f"{progress.best_value:.4f}"
         return (f"done: best {self.parts.data.valid_split} {self.parts.config.select_metric} {best}; checkpoints "
                 f"in {run.path}")
-
-
-def run_epoch(training: Training, epoch: int, run: RunFolder, progress: persist.Progress, bar: Progress,
-              logger: RunLogger | None, skipped: SkippedFiles, console: Console) -> story.Stats:
-    """Train one epoch, validate, log both rows, and keep the checkpoints; stop after it if asked."""
-    return story.run_epoch(TrainingRun(training), epoch, run, progress, bar, logger, skipped, console)
 
 
 def ranking_note(valid_stats: dict[str, float | None]) -> str:

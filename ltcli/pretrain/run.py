@@ -51,7 +51,7 @@ def resume_pretraining(run: RunFolder | Path, console: Console | None = None) ->
 
 def run_pretraining(parts: Pretraining, console: Console, resume: RunFolder | None = None) -> Path:
     """The epochs of a run, from the start or from `resume`'s last checkpoint."""
-    return story.tell(PretrainingRun(parts), console, resume)
+    return story.run_training(PretrainingRun(parts), console, resume)
 
 
 class PretrainingRun(story.RunKind):
@@ -64,7 +64,7 @@ class PretrainingRun(story.RunKind):
     def group(self) -> str:
         return self.parts.config.run_group
 
-    def opening(self, run: RunFolder) -> str:
+    def start_line(self, run: RunFolder) -> str:
         parts, config = self.parts, self.parts.config
         extra = f" + {parts.extra_images} unlabeled" if parts.extra_images else ""
         return (f"run [bold]{run.path}[/]: {config.method} pre-training of {config.model} on {parts.dataset_name} "
@@ -78,7 +78,7 @@ class PretrainingRun(story.RunKind):
                                       parts.device, epoch, bar, parts.compute)
         return train_stats, validate_pretext(parts.network, loss, loaders["valid"], parts.compute, parts.config.seed)
 
-    def closing(self, run: RunFolder, progress: persist.Progress) -> str:
+    def done_line(self, run: RunFolder, progress: persist.Progress) -> str:
         return (f"done: best {self.parts.data.valid_split} pretext loss {progress.best_value:.4f} (epoch "
                 f"{progress.best_epoch + 1}); start training from its backbone with "
                 f"`ltcli train --init-from {run.path}`")
