@@ -34,7 +34,7 @@ from ltcli.engine.mixing import BatchMix, create_batch_mix
 from ltcli.engine.pseudo import PseudoLabels, add_pseudo_labels
 from ltcli.engine.record import num_outputs, run_record
 from ltcli.engine.runtime import seed_everything
-from ltcli.engine.schedule import create_scheduler
+from ltcli.engine.schedule import create_optimization
 from ltcli.engine.skipped import require_any_decodable, require_decodable
 from ltcli.engine.threads import create_thread_tuner
 from ltcli.errors import LtcliError
@@ -238,14 +238,9 @@ def build_training(config: TrainConfig, console: Console, dist: Dist, device: to
     compute = resolve_compute(config.amp, config.channels_last, device, config.clip_grad)
     step = prepare_model(network, compute, config.compile, method.features, dist)
     ema = ModelEmaV3(network, decay=config.ema_decay, use_warmup=True) if config.ema_decay > 0 else None
-    optimizer = torch.optim.SGD(
-        [p for p in network.parameters() if p.requires_grad], lr=config.lr, momentum=config.momentum,
-        weight_decay=config.weight_decay, nesterov=config.nesterov,
-    )
     pipeline = build_pipeline_for(config, data, task, rule, augment, dist, device, console, method.views)
     compute.threads = create_thread_tuner(config.threads, device, pipeline.train)
-    scheduler = create_scheduler(optimizer, config.sched, config.epochs, len(pipeline.train), config.lr_stages,
-                                 config.lr_decay, config.warmup_epochs, config.min_lr)
+    optimizer, scheduler = create_optimization(config, network, pipeline.train)
     training = Training(config, dist, device, source.image_root, dataset_name, data, task, method, rule, mix,
                         backbone, network, step, ema, compute, optimizer, scheduler, pipeline, record={}, pseudo=pseudo,
                         source=source)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import bisect
 import itertools
+from typing import Any
 
+import torch
 from timm.scheduler import MultiStepLRScheduler, create_scheduler_v2
 from timm.scheduler.scheduler import Scheduler
+from torch import nn
 from torch.optim import Optimizer
 
 from ltcli.choices import SCHEDULES
@@ -68,3 +71,15 @@ def create_scheduler(
     else:
         scheduler, _ = create_scheduler_v2(optimizer, sched="cosine", **common)
     return scheduler
+
+
+def create_optimization(config: Any, network: nn.Module, train_loader: Any) -> tuple[torch.optim.SGD, Scheduler]:
+    """The optimizer and schedule of a `ltcli train` or `ltcli pretrain` run, built the same way for both:
+    SGD over the trainable parameters (Nesterov where the config asks), the schedule stepped per update
+    over `train_loader`'s batches."""
+    optimizer = torch.optim.SGD([p for p in network.parameters() if p.requires_grad], lr=config.lr,
+                                momentum=config.momentum, weight_decay=config.weight_decay,
+                                nesterov=getattr(config, "nesterov", False))
+    scheduler = create_scheduler(optimizer, config.sched, config.epochs, len(train_loader), config.lr_stages,
+                                 config.lr_decay, config.warmup_epochs, config.min_lr)
+    return optimizer, scheduler

@@ -31,7 +31,7 @@ from ltcli.engine.assemble import Task
 from ltcli.engine.compute import Compute, resolve_compute
 from ltcli.engine.distributed import Dist
 from ltcli.engine.runtime import library_versions, seed_everything
-from ltcli.engine.schedule import create_scheduler
+from ltcli.engine.schedule import create_optimization
 from ltcli.engine.skipped import require_any_decodable, require_decodable
 from ltcli.engine.threads import create_thread_tuner, thread_record
 from ltcli.errors import LtcliError
@@ -183,8 +183,6 @@ def build_pretraining(config: PretrainConfig, console: Console, device: torch.de
     compute = resolve_compute(config.amp, config.channels_last, device, config.clip_grad)
     if compute.channels_last:
         network.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD([p for p in network.parameters() if p.requires_grad], lr=config.lr,
-                                momentum=config.momentum, weight_decay=config.weight_decay)
     pipeline = build_pipeline(
         data, list(data.train.targets), list(data.valid.targets), cache_mode=config.data_cache, augment=augment,
         height=config.height, width=config.width, hflip=config.hflip, mean=IMAGENET_DEFAULT_MEAN,
@@ -195,8 +193,7 @@ def build_pretraining(config: PretrainConfig, console: Console, device: torch.de
         raise LtcliError(f"the training split has {len(data.train)} image(s): too few for one step of at least "
                          "2 images")
     compute.threads = create_thread_tuner(config.threads, device, pipeline.train)
-    scheduler = create_scheduler(optimizer, config.sched, config.epochs, len(pipeline.train), config.lr_stages,
-                                 config.lr_decay, config.warmup_epochs, config.min_lr)
+    optimizer, scheduler = create_optimization(config, network, pipeline.train)
     parts = Pretraining(config, device, root, dataset_name, data, task, extra, backbone, method, network, compute,
                         optimizer, scheduler, pipeline, source=source)
     parts.record = run_record(parts, augment)
