@@ -46,6 +46,13 @@ def parse_int_list(text: str, option: str) -> list[int]:
         raise LtcliError(f"{option} takes whole numbers separated by commas or spaces, got {text!r}") from None
 
 
+def comma_items(value: str | Sequence[Any]) -> list[str]:
+    """'a, b' or a YAML list [a, b] -> ['a', 'b'] (stripped, empty items dropped): the values a command
+    line types as one comma-separated text and a study or config file may write as a list."""
+    parts = value.split(",") if isinstance(value, str) else value
+    return [text for text in (str(part).strip() for part in parts) if text]
+
+
 def parse_option_value(text: str) -> Any:
     """'2' -> 2, '0.5' -> 0.5, 'true' -> True, '1,2' -> [1, 2], anything else stays a string."""
     if "," in text:

@@ -281,3 +281,30 @@ def test_the_toy_studies_fix_the_tenth_class_at_the_authors_50_and_sweep_down():
     assert {p.split["counts"] for p in others.points} == {f"{n}*9,50" for n in range(5000, 99, -100)}
     tenth = read_study(ROOT / "studies" / "toy-grow-tenth.yaml")
     assert tenth.grid["n"] == [50, *range(100, 5001, 100)]
+
+
+@pytest.mark.parametrize(("listed", "typed"), [
+    ({"ratios": [0.5, 0.25, 0.25], "counts": [5, 4, 3]}, {"ratios": "0.5,0.25,0.25", "counts": "5,4,3"}),
+    ({"class_order": ["apple", "sky", "leaf"], "imbalance_factor": 4, "n_max": 4},
+     {"class_order": "apple,sky,leaf", "imbalance_factor": 4, "n_max": 4}),
+])
+def test_a_study_file_may_write_split_values_as_yaml_lists(tmp_path, listed, typed):
+    """ratios, counts and class_order as YAML lists split exactly as the same values typed with commas."""
+    from rich.console import Console
+
+    from ltcli.data.make import SplitOptions, make_split
+    from ltcli.study.runner import make_splits, point_paths
+    from ltcli.study.spec import read_study
+
+    raw = raw_source(tmp_path)  # apple 12, leaf 10, sky 8
+    study = read_study(write_study(tmp_path / "s.yaml", name="lists", train=TRAIN, grid={"seed": [0]},
+                                   split={"src": str(raw), **listed}))
+    make_splits(study, Console(file=open(os.devnull, "w")))  # noqa: SIM115
+    from_lists = json.loads((point_paths(study, study.points[0]).split / "split.json").read_text())
+    from_text, _, _ = make_split(raw, tmp_path / "typed", SplitOptions(**typed))
+    assert from_lists["counts"] == from_text["counts"]
+    train = from_lists["counts"]["train"]
+    if "counts" in listed:
+        assert train == {"apple": 5, "leaf": 4, "sky": 3}
+    else:  # head to tail in the listed order: 4, 4 / 4**0.5 = 2, 4 / 4 = 1
+        assert train == {"apple": 4, "sky": 2, "leaf": 1}

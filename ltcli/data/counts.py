@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from ltcli.errors import LtcliError
+from ltcli.settings import comma_items
 
 
 def _count(text: str, what: str) -> int:
@@ -23,10 +24,10 @@ def _count(text: str, what: str) -> int:
     return value
 
 
-def parse_counts(text: str, class_names: Sequence[str]) -> dict[str, int]:
+def parse_counts(text: str | Sequence[str | int], class_names: Sequence[str]) -> dict[str, int]:
     """Class name -> count from '5000,100', '100*9,5000' (sorted class order) or 'a=5000,b=100'."""
     order = sorted(class_names)
-    parts = [part.strip() for part in str(text).split(",") if part.strip()]
+    parts = comma_items(text)
     if not parts:
         raise LtcliError("--counts needs one count per class, e.g. 5000,5000,100 or cat=5000,dog=100")
     named = [part for part in parts if "=" in part]
@@ -73,7 +74,7 @@ class CountsPlan:
         return asdict(self)
 
 
-def plan_counts(text: str, available: dict[str, int]) -> CountsPlan:
+def plan_counts(text: str | Sequence[str | int], available: dict[str, int]) -> CountsPlan:
     """Targets from `text`; a class with fewer training images than asked is an error naming it."""
     targets = parse_counts(text, list(available))
     short = [name for name in targets if available[name] < targets[name]]
@@ -82,4 +83,4 @@ def plan_counts(text: str, available: dict[str, int]) -> CountsPlan:
         more = f" (and {len(short) - 1} more class(es))" if len(short) > 1 else ""
         raise LtcliError(f"--counts asks {targets[name]} training images of class {name!r}, which has only "
                          f"{available[name]}{more}")
-    return CountsPlan(str(text), dict(available), targets)
+    return CountsPlan(text if isinstance(text, str) else ",".join(comma_items(text)), dict(available), targets)

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ltcli.errors import LtcliError
+from ltcli.settings import comma_items
 
 PROFILES = ("exp", "step")
 
@@ -50,12 +51,12 @@ def long_tail_counts(n_max: int, num_classes: int, imbalance_factor: float, prof
     raise LtcliError(f"unknown long-tail profile {profile!r}: choose one of {', '.join(PROFILES)}")
 
 
-def parse_class_order(text: str | None, class_names: Sequence[str]) -> list[str]:
+def parse_class_order(text: str | Sequence[str] | None, class_names: Sequence[str]) -> list[str]:
     """Head-to-tail class order: the sorted class names, or the full permutation that
     `--class-order a,b,c` gives (every class exactly once, so no class is silently dropped)."""
     if text is None:
         return sorted(class_names)
-    order = [part.strip() for part in text.split(",") if part.strip()]
+    order = comma_items(text)
     unknown = [name for name in order if name not in class_names]
     missing = [name for name in sorted(class_names) if name not in order]
     repeated = sorted({name for name in order if order.count(name) > 1})

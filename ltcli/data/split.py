@@ -28,6 +28,7 @@ from ltcli.data.pool import PoolPlan
 from ltcli.data.similar import SimilarPlan, write_mixes
 from ltcli.data.staging import discard, finish, new_staging, refuse_non_folder, remove_stale
 from ltcli.errors import LtcliError
+from ltcli.settings import comma_items
 
 SPLITS = ("train", "valid", "test")
 LINK_MODES = ("copy", "hardlink", "symlink")
@@ -35,10 +36,10 @@ MANIFEST_NAME = "split.json"
 DEFAULT_RATIOS = "0.7,0.15,0.15"
 
 
-def parse_ratios(text: str) -> tuple[float, float, float]:
-    """Parse 'train,valid,test' fractions, e.g. '0.7,0.15,0.15'."""
+def parse_ratios(text: str | Sequence[float]) -> tuple[float, float, float]:
+    """Parse 'train,valid,test' fractions, e.g. '0.7,0.15,0.15' (or a study file's [0.7, 0.15, 0.15])."""
     try:
-        values = tuple(float(v) for v in text.split(","))
+        values = tuple(float(v) for v in comma_items(text))
     except ValueError:
         raise LtcliError(f"--ratios must be three numbers like 0.7,0.15,0.15, got {text!r}") from None
     if len(values) != 3:

@@ -72,10 +72,7 @@ def make_splits(study: Study, console: Console) -> None:
         destination = point_paths(study, point).split
         options = {k: v for k, v in point.split.items() if k != "src"}
         if isinstance(options.get("similar"), str):
-            options["similar"] = [options["similar"]]
-        for key in ("ratios", "counts", "class_order"):
-            if isinstance(options.get(key), list):
-                options[key] = ",".join(map(str, options[key]))
+            options["similar"] = [options["similar"]]  # a list of mixes: one given alone is a list of one
         try:
             split_options = SplitOptions(**options, force=True)
         except TypeError as error:
