@@ -4,6 +4,10 @@
     ltcli study studies/cifar10-lt-published.yaml --logs-dir RUNS      # resumable; hours a row on a CPU
     python benchmarks/published_table.py --logs-dir RUNS               # the table and figure so far
 
+A finished row's record (config.json, train.csv, valid.csv and its two test results: text, no checkpoint)
+is copied to benchmarks/cifar10lt_published_runs/ROW/, and a row missing from RUNS is read from there: a
+row finished in one session stays in the table when a later session, on a fresh machine, runs the rest.
+
 Per row: the test accuracy of the epoch picked by balanced accuracy on valid/ and of the last epoch
 (`ltcli test` on checkpoint_best.pt and checkpoint_last.pt, once each), many/medium/few, the published
 figure and its source, the difference, the epochs and minutes of training (train.csv's time_s). The
@@ -32,6 +36,8 @@ STUDY = "cifar10-lt-published"
 RECIPES = {"ERM": "erm", "LA": "la", "LDAM-DRW": "ldam-drw", "BSCE": "bsce"}
 RECIPE_DIR = Path(__file__).resolve().parents[1] / "recipes" / "cifar10-lt"
 GROUPS = ("many_shot_acc", "medium_shot_acc", "few_shot_acc")
+KEPT = Path(__file__).with_name("cifar10lt_published_runs")
+RECORD = ("config.json", "train.csv", "valid.csv", "test-best/metrics.json", "test-last/metrics.json")
 
 
 def published(method: str) -> tuple[float | None, str]:
@@ -76,8 +82,21 @@ def first_reaching(values: list[float], share: float = 0.95) -> int | None:
     return next((i + 1 for i, v in enumerate(values) if v >= target), None)
 
 
-def row_of(method: str, point: Path) -> dict | None:
+def keep(run: Path, into: Path) -> None:
+    """Copy a finished row's RECORD into `into` (each file written whole, then renamed)."""
+    for name in RECORD:
+        target = into / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".partial")
+        partial.write_bytes((run / name).read_bytes())
+        partial.replace(target)
+
+
+def row_of(method: str, point: Path, kept: Path = KEPT) -> dict | None:
+    """The row of `method` from its run under the study's `point` folder, else from its kept record."""
     run = run_of(point)
+    if run is None and all((kept / method / name).is_file() for name in RECORD):
+        run = kept / method
     if run is None:
         return None
     config = json.loads((run / "config.json").read_text())
@@ -92,6 +111,8 @@ def row_of(method: str, point: Path) -> dict | None:
            "reach95": first_reaching(balanced)}
     if len(valid) == config["epochs"]:
         row["best"], row["last"] = tested(run, "best"), tested(run, "last")
+        if run != kept / method:
+            keep(run, kept / method)
     return row
 
 
@@ -153,9 +174,10 @@ def main() -> None:
     parser.add_argument("--logs-dir", type=Path, default=Path("logs"))
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("cifar10lt_published_results.md"))
     parser.add_argument("--figure", type=Path, default=Path(__file__).with_name("cifar10lt_published.svg"))
+    parser.add_argument("--kept", type=Path, default=KEPT, help="where finished rows' records are kept")
     args = parser.parse_args()
     runs = args.logs_dir / "studies" / STUDY / "runs"
-    rows = [row for method in RECIPES if (row := row_of(method, runs / f"method-{method}")) is not None]
+    rows = [row for method in RECIPES if (row := row_of(method, runs / f"method-{method}", args.kept)) is not None]
     if not rows:
         print(f"no runs yet under {runs}: start `ltcli study studies/{STUDY}.yaml --logs-dir {args.logs_dir}`")
         return

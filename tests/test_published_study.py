@@ -5,6 +5,7 @@ itself run as a one-epoch variant on tiny generated data."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,27 @@ def test_the_tables_published_figures_come_from_the_recipes():
 @pytest.mark.parametrize(("values", "epoch"), [([0.1, 0.5, 0.96, 0.9, 1.0], 3), ([0.2, 0.2], 1), ([0.5, 0.9, 1.0], 3)])
 def test_first_epoch_at_95_percent_of_the_final_value(values, epoch):
     assert load_table_script().first_reaching(values) == epoch
+
+
+def test_a_finished_row_is_kept_as_text_and_read_back_without_its_run(tmp_path):
+    """A row finished in one session stays in the table of a later one on a fresh machine."""
+    table = load_table_script()
+    run = tmp_path / "runs" / "method-ERM" / "resnet32" / "base" / "ERM" / "stamp"
+    (run / "test-best").mkdir(parents=True)
+    (run / "test-last").mkdir()
+    (run / "checkpoint_last.pt").write_bytes(b"weights")
+    (run / "config.json").write_text(json.dumps({"epochs": 2}))
+    (run / "train.csv").write_text("epoch,loss,time_s\n0,2.0,60\n1,1.0,90\n")
+    (run / "valid.csv").write_text("epoch,balanced_acc\n0,0.4\n1,0.5\n")
+    for name, acc in (("best", 0.71), ("last", 0.70)):
+        (run / f"test-{name}" / "metrics.json").write_text(json.dumps({"acc": acc, "many_shot_acc": 0.9}))
+    kept = tmp_path / "kept"
+    first = table.row_of("ERM", tmp_path / "runs" / "method-ERM", kept)
+    assert (kept / "ERM" / "test-best" / "metrics.json").is_file()
+    assert not (kept / "ERM" / "checkpoint_last.pt").exists()  # text only
+    shutil.rmtree(tmp_path / "runs")  # the next session's machine: no run folders
+    again = table.row_of("ERM", tmp_path / "runs" / "method-ERM", kept)
+    assert again["best"]["acc"] == first["best"]["acc"] == 0.71 and again["last"]["acc"] == 0.70
+    assert again["minutes"] == 2.5 and again["picked"] == 2 and again["epochs"] == 2
+    assert table.row_of("LA", tmp_path / "runs" / "method-LA", kept) is None  # neither run nor record
+    assert "| ERM | 2 | 71.00 (2) | 70.00 | 90.00 |" in "\n".join(table.table([again]))
