@@ -16,6 +16,8 @@ import pytest
 import yaml
 from conftest import make_class_images, read_csv
 
+from ltcli.errors import LtcliError
+
 TRAIN = {"model": "resnet20", "epochs": 1, "batchsize": 8, "height": 8, "width": 8, "workers": 0, "device": "cpu",
          "lr": 0.05, "warmup": 0, "objective": "ERM"}
 ROOT = Path(__file__).resolve().parents[1]
@@ -308,3 +310,25 @@ def test_a_study_file_may_write_split_values_as_yaml_lists(tmp_path, listed, typ
         assert train == {"apple": 5, "leaf": 4, "sky": 3}
     else:  # head to tail in the listed order: 4, 4 / 4**0.5 = 2, 4 / 4 = 1
         assert train == {"apple": 4, "sky": 2, "leaf": 1}
+
+
+def test_a_pool_worker_starts_no_point_once_its_study_is_stopped(tmp_path, monkeypatch):
+    """SIGTERM to a `--jobs 2` study's process group ended the running points, but the orphaned workers
+    went on to the queued ones (found while running the published study): a stopped study starts nothing."""
+    from ltcli.engine.loop import STOP
+    from ltcli.study import runner
+    from ltcli.study.spec import read_study
+
+    raw_source(tmp_path)
+    study = read_study(write_study(tmp_path / "s.yaml", name="stop", train=TRAIN, grid={"seed": [0]},
+                                   split={"src": str(tmp_path / "raw")}))
+    started = []
+    monkeypatch.setattr(runner, "run_point", lambda *args: started.append(args) or {})
+    with pytest.raises(LtcliError, match="not started: the study was stopped"):
+        runner._pool_point(study, study.points[0], 1, os.getpid() + 1)  # the study process is not our parent
+    monkeypatch.setattr(STOP, "requested", True)
+    with pytest.raises(LtcliError, match="not started: the study was stopped"):
+        runner._pool_point(study, study.points[0], 1, os.getppid())  # this worker was told to stop
+    assert started == []
+    monkeypatch.setattr(STOP, "requested", False)
+    assert runner._pool_point(study, study.points[0], 1, os.getppid()) == {} and len(started) == 1

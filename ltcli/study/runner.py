@@ -1,10 +1,9 @@
 """Running a study: each distinct split made once, then every point trained, resumed or skipped,
 and tested, in this process, in a pool of processes, or as submitit jobs (Slurm or local).
 
-A point's runs live in LOGS/studies/NAME/runs/POINT/ (the first stage; a second stage in
-runs/POINT/stage2/), so the study finds them again: a run whose test metrics exist is finished and
-skipped; a run with epochs left is resumed from its checkpoint_last.pt (never restarted); a run
-killed before its first checkpoint is left as it is and a new one started beside it.
+A point's runs live in LOGS/studies/NAME/runs/POINT/ (a second stage in runs/POINT/stage2/), so the study
+finds them again: a run whose test metrics exist is finished and skipped; a run with epochs left is resumed
+from its checkpoint_last.pt (never restarted); one killed before its first checkpoint is left, a new one begun.
 """
 
 from __future__ import annotations
@@ -158,7 +157,13 @@ def is_finished(study: Study, point: Point) -> bool:
     return run is not None and results_folder(run, study).metrics_path("test").is_file()
 
 
-def _pool_point(study: Study, point: Point, cpus: int) -> dict[str, Any]:
+def _pool_point(study: Study, point: Point, cpus: int, parent: int) -> dict[str, Any]:
+    """A pool worker's point, unless the study was stopped (its process gone, or SIGTERM/Ctrl-C ended this
+    worker's last run): an orphaned worker would train the next queued point with nobody to report to."""
+    from ltcli.engine.loop import STOP
+
+    if os.getppid() != parent or STOP.requested:
+        raise LtcliError(f"point {point.id} not started: the study was stopped")
     return run_point(study, point, cpus)
 
 
@@ -185,7 +190,7 @@ def run_points(study: Study, points: list[Point], jobs: int, executor: str, clus
         cpus = max(1, usable_cpus() // jobs)
         context = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            futures = {pool.submit(_pool_point, study, point, cpus): point for point in points}
+            futures = {pool.submit(_pool_point, study, point, cpus, os.getpid()): point for point in points}
             for future in concurrent.futures.as_completed(futures):
                 collect(futures[future], future.result, report)
         return
