@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,3 +61,14 @@ def serve_app(root: Path, max_upload_mb: float = 20.0) -> Served:
     port = free_port()
     demo = serve(context, port=port, block=False, quiet=True)
     return Served(f"http://127.0.0.1:{port}/", context, demo)
+
+
+def wait_for(check, timeout: float, what: str):
+    """Poll `check` until it returns something true (returned), or fail naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ import pytest
 pytest.importorskip("gradio", reason="the web app needs the app extra: pip install 'ltcli[app]'")
 
 import gradio as gr  # noqa: E402
-from app_support import APP_TRAIN_ARGS, run_cli, serve_app  # noqa: E402
+from app_support import APP_TRAIN_ARGS, run_cli, serve_app, wait_for  # noqa: E402
 from conftest import make_dataset  # noqa: E402
 
 from ltcli.app.context import AppContext  # noqa: E402
@@ -98,16 +97,6 @@ def test_a_bad_ensemble_is_one_line_and_queues_nothing(root, start, temperatures
         train.train("a_datasets/colours", start_from=start, ensemble=temperatures, **QUICK)
     assert message in error.value.message and "\n" not in error.value.message
     assert queue.requests == []
-
-
-def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.slow

@@ -4,10 +4,9 @@ runs that `ltcli test` and a restarted app see like any other."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
-from app_support import run_cli, serve_app
+from app_support import run_cli, serve_app, wait_for
 
 pytest.importorskip("gradio", reason="the web app needs the app extra: pip install 'ltcli[app]'")
 
@@ -15,16 +14,6 @@ pytestmark = pytest.mark.slow  # worker processes train for real
 
 TINY = dict(model="resnet20", objective="ERM", batch_size=32, workers=0, lrstep="", sched="cosine", warmup="0",
             height=8, width=8, hflip=0)
-
-
-def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_train_queue_stop_and_restart(tmp_path):
