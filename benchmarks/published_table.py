@@ -31,6 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_data  # noqa: E402
 
 STUDY = "cifar10-lt-published"
+# The papers' own protocol (studies/cifar10-lt-papers-protocol.yaml): every training image, test/ evaluated
+# each epoch and the best epoch picked on it; compared like with like with the published figures only.
+PROTOCOL_STUDY = "cifar10-lt-papers-protocol"
+PROTOCOL_RECORD = ("config.json", "train.csv", "valid.csv")
+NOTES = "<!-- notes: kept when the table is written again -->"
 # The study's rows and their recipes; the published figure and its paper are read from the recipe's header
 # (`# published: 70.36 ...`, `# paper: ...`), so they are written once.
 RECIPES = {"ERM": "erm", "LA": "la", "LDAM-DRW": "ldam-drw", "BSCE": "bsce"}
@@ -82,9 +87,9 @@ def first_reaching(values: list[float], share: float = 0.95) -> int | None:
     return next((i + 1 for i, v in enumerate(values) if v >= target), None)
 
 
-def keep(run: Path, into: Path) -> None:
-    """Copy a finished row's RECORD into `into` (each file written whole, then renamed)."""
-    for name in RECORD:
+def keep(run: Path, into: Path, record: tuple[str, ...] = RECORD) -> None:
+    """Copy a finished row's `record` files into `into` (each file written whole, then renamed)."""
+    for name in record:
         target = into / name
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".partial")
@@ -114,6 +119,46 @@ def row_of(method: str, point: Path, kept: Path = KEPT) -> dict | None:
         if run != kept / method:
             keep(run, kept / method)
     return row
+
+
+def protocol_row(method: str, point: Path, kept: Path = KEPT) -> dict | None:
+    """The row of `method` under the papers' protocol: its valid.csv is test/ evaluated every epoch, so the
+    test-picked accuracy is read from it (no `ltcli test` run); kept as text like the published rows."""
+    name = f"{method} (papers' protocol)"
+    run = run_of(point)
+    record = kept / f"{method}-papers-protocol"
+    if run is None and all((record / part).is_file() for part in PROTOCOL_RECORD):
+        run = record
+    if run is None:
+        return None
+    config = json.loads((run / "config.json").read_text())
+    if config.get("valid_split") != "test":
+        raise SystemExit(f"{run}: validated on {config.get('valid_split')}/, not test/: not the papers' protocol")
+    valid = read_rows(run / "valid.csv")
+    if not valid:
+        return None
+    accuracy = [float(r["acc"]) for r in valid]
+    minutes = sum(float(r["time_s"]) for r in read_rows(run / "train.csv")) / 60
+    row = {"method": method, "name": name, "epochs": len(valid), "planned": config["epochs"], "minutes": minutes,
+           "train_images": sum(config["class_counts"]), "accuracy": accuracy,
+           "picked": max(range(len(accuracy)), key=accuracy.__getitem__) + 1}
+    if len(valid) == config["epochs"] and run != record:
+        keep(run, record, PROTOCOL_RECORD)
+    return row
+
+
+def protocol_table(rows: list[dict]) -> list[str]:
+    lines = ["| method | epochs | train images | test acc, test-picked (epoch) | test acc, last epoch | published | "
+             "difference | minutes |", "|---" * 8 + "|"]
+    for row in rows:
+        figure, _ = published(row["method"])
+        best = 100 * max(row["accuracy"])
+        done = row["epochs"] == row["planned"]
+        difference = f"{best - figure:+.2f}" if figure is not None and done else "—"
+        epochs = row["epochs"] if done else f"{row['epochs']}/{row['planned']} (training)"
+        lines.append(f"| {row['name']} | {epochs} | {row['train_images']} | {best:.2f} ({row['picked']}) | "
+                     f"{100 * row['accuracy'][-1]:.2f} | {figure or '—'} | {difference} | {row['minutes']:.0f} |")
+    return lines
 
 
 def percent(value: float | None) -> str:
@@ -182,12 +227,26 @@ def main() -> None:
         print(f"no runs yet under {runs}: start `ltcli study studies/{STUDY}.yaml --logs-dir {args.logs_dir}`")
         return
     lines = table(rows)
+    protocol_runs = args.logs_dir / "studies" / PROTOCOL_STUDY / "runs"
+    protocol = [row for method in RECIPES
+                if (row := protocol_row(method, protocol_runs / f"method-{method}", args.kept)) is not None]
+    if protocol:
+        lines += ["", f"The papers' protocol (`ltcli study studies/{PROTOCOL_STUDY}.yaml`): every training image, "
+                  "the epoch picked on test/ as the papers do; for comparison with the published figures only.", "",
+                  *protocol_table(protocol)]
     figure(rows, args.figure)
     header = (f"Written {datetime.datetime.now().isoformat(timespec='minutes')} by `python "
               f"benchmarks/published_table.py --logs-dir {args.logs_dir}`; load now {bench_data.load()}.")
     text = "\n".join([header, "", *lines])
     print(text)
-    args.out.write_text(text + "\n", encoding="utf-8")
+    write_keeping_notes(args.out, text)
+
+
+def write_keeping_notes(path: Path, text: str) -> None:
+    """Write the generated `text` to `path`, keeping what follows its NOTES line (the hand-written findings)."""
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    notes = old[old.index(NOTES):] if NOTES in old else NOTES + "\n"
+    path.write_text(f"{text}\n\n{notes}", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -187,3 +187,71 @@ def test_a_finished_row_is_kept_as_text_and_read_back_without_its_run(tmp_path):
     assert again["minutes"] == 2.5 and again["picked"] == 2 and again["epochs"] == 2
     assert table.row_of("LA", tmp_path / "runs" / "method-LA", kept) is None  # neither run nor record
     assert "| ERM | 2 | 71.00 (2) | 70.00 | 90.00 |" in "\n".join(table.table([again]))
+
+
+PROTOCOL = ROOT / "studies" / "cifar10-lt-papers-protocol.yaml"
+
+
+def test_the_papers_protocol_study_is_the_published_erm_row_on_all_training_images():
+    """Same options as the published study's ERM row, but for the split (no valid/ carved) and the pick."""
+    published, protocol = read_study(PUBLISHED).points[0], read_study(PROTOCOL).points[0]
+    assert {k: v for k, v in protocol.train.items() if k != "select_metric"} == {
+        k: v for k, v in published.train.items() if k != "select_metric"}
+    assert protocol.train["select_metric"] == "acc" and "valid_from_train" not in protocol.split
+    assert {k: v for k, v in protocol.split.items()} == {
+        k: v for k, v in published.split.items() if k != "valid_from_train"}
+
+
+def test_the_papers_protocol_study_validates_on_test_as_a_one_epoch_variant(cli, tmp_path):
+    document = yaml.safe_load(PROTOCOL.read_text())
+    source = presplit_source(tmp_path / "cifar-like")
+    document["split"].update({"src": str(source), "link": "copy"})
+    document["train"].update({"epochs": 1, "lrstep": [1], "warmup": 0, "batchsize": 8, "height": 8, "width": 8,
+                              "model": "resnet20"})
+    cli("study", write(tmp_path / "quick.yaml", document))
+    rows = read_csv(tmp_path / "logs" / "studies" / "cifar10-lt-papers-protocol" / "results.csv")
+    assert [row["method"] for row in rows] == ["ERM"]
+    run = tmp_path / rows[0]["run"]
+    config = json.loads((run / "config.json").read_text())
+    assert config["class_counts"] == [20, 9, 2]  # every training image
+    assert config["valid_split"] == "test"  # each epoch is evaluated on test/, as the papers do
+    valid = read_csv(run / "valid.csv")
+    assert len(valid) == 1 and float(valid[0]["acc"]) * 9 == pytest.approx(round(float(valid[0]["acc"]) * 9))
+
+
+def papers_protocol_run(root: Path, accuracies: list[float], valid_split: str = "test") -> Path:
+    run = root / "method-ERM" / "resnet32" / "base" / "ERM" / "stamp"
+    run.mkdir(parents=True)
+    (run / "checkpoint_last.pt").write_bytes(b"weights")
+    (run / "config.json").write_text(json.dumps({"epochs": 3, "class_counts": [50, 10], "valid_split": valid_split}))
+    (run / "train.csv").write_text("epoch,loss,time_s\n0,2.0,30\n1,1.5,30\n2,1.0,60\n")
+    (run / "valid.csv").write_text("epoch,acc\n" + "".join(f"{i},{a}\n" for i, a in enumerate(accuracies)))
+    return run
+
+
+def test_a_papers_protocol_row_is_test_picked_from_its_valid_csv_and_kept(tmp_path):
+    table = load_table_script()
+    papers_protocol_run(tmp_path / "runs", [0.5, 0.72, 0.7])
+    kept = tmp_path / "kept"
+    row = table.protocol_row("ERM", tmp_path / "runs" / "method-ERM", kept)
+    assert (row["picked"], row["train_images"], row["minutes"]) == (2, 60, 2.0)
+    assert (kept / "ERM-papers-protocol" / "valid.csv").is_file()
+    shutil.rmtree(tmp_path / "runs")
+    again = table.protocol_row("ERM", tmp_path / "runs" / "method-ERM", kept)
+    # 72.00 test-picked at epoch 2, 70.00 last, against Cao et al.'s 70.36: +1.64
+    assert "| ERM (papers' protocol) | 3 | 60 | 72.00 (2) | 70.00 | 70.36 | +1.64 | 2 |" in table.protocol_table([again])
+
+
+def test_a_papers_protocol_row_refuses_a_run_validated_on_valid(tmp_path):
+    papers_protocol_run(tmp_path / "runs", [0.5, 0.6, 0.7], valid_split="valid")
+    with pytest.raises(SystemExit, match="validated on valid/, not test/"):
+        load_table_script().protocol_row("ERM", tmp_path / "runs" / "method-ERM", tmp_path / "kept")
+
+
+def test_writing_the_table_again_keeps_the_hand_written_findings(tmp_path):
+    table = load_table_script()
+    out = tmp_path / "results.md"
+    table.write_keeping_notes(out, "| first table |")
+    out.write_text(out.read_text() + "ERM is 4.64 points short because ...\n")
+    table.write_keeping_notes(out, "| second table |")
+    assert out.read_text() == f"| second table |\n\n{table.NOTES}\nERM is 4.64 points short because ...\n"
