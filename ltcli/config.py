@@ -25,37 +25,22 @@ from ltcli.choices import (
 )
 from ltcli.errors import LtcliError, shown
 from ltcli.schedule_rules import check_schedule, check_warmup, default_sched, default_schedule
-from ltcli.settings import RunSettings, at_least, check_types, flag, in_range, option, register_flags
+from ltcli.settings import (
+    RunSettings,
+    at_least,
+    check_types,
+    flag,
+    in_range,
+    option,
+    read_later,
+    register_flags,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from ltcli.objectives import Objective
     from ltcli.rebalance import TrainRule
-
-
-def _objectives() -> list[str]:
-    from ltcli.objectives import list_objectives
-
-    return list_objectives()
-
-
-def _train_rules() -> tuple[str, ...]:
-    from ltcli.rebalance import TRAIN_RULES
-
-    return TRAIN_RULES
-
-
-def _recipes() -> tuple[str, ...]:
-    from ltcli.recipes import RECIPES
-
-    return tuple(RECIPES)
-
-
-def _select_metrics() -> tuple[str, ...]:
-    from ltcli.metrics import SELECT_METRICS
-
-    return SELECT_METRICS
 
 
 def _comma_list(text: str) -> list[str]:
@@ -67,10 +52,12 @@ def _comma_list(text: str) -> list[str]:
 class TrainConfig(RunSettings):
     """Every option of `ltcli train` with its default: the shared ones (RunSettings), then its own."""
 
-    objective: str = option("CCE", "Loss (see `ltcli objectives`).", suggest=_objectives)
+    objective: str = option("CCE", "Loss (see `ltcli objectives`).",
+                            suggest=read_later("ltcli.objectives", "list_objectives"))
     objective_options: dict[str, Any] = option(help="Objective option KEY=VALUE (repeatable).", flags=("--opt",),
                                                cli_type=list[str], factory=dict)
-    train_rule: str = option("None", "None, Reweight, Resample, SqrtResample or DRW.", suggest=_train_rules)
+    train_rule: str = option("None", "None, Reweight, Resample, SqrtResample or DRW.",
+                             suggest=read_later("ltcli.rebalance", "TRAIN_RULES"))
     drw_epoch: int | None = option(None, "Epoch DRW starts re-weighting (default: 80%).")
     cb_beta: float = option(0.9999, "beta of the effective-number class weights.")
     positive_classes: list[str] | None = option(
@@ -114,11 +101,11 @@ class TrainConfig(RunSettings):
                        choices=HEADS)
     recipe: str | None = option(  # the second-stage recipe whose values filled the options not given
         None, "Second stage of a two-stage method, from --init-from/--weights: crt, lws or mislas; fills the "
-        "options not given (see docs/two-stage.md).", suggest=_recipes)
+        "options not given (see docs/two-stage.md).", suggest=read_later("ltcli.recipes", "RECIPES"))
     select_metric: str = option(  # the validation column whose best value picks checkpoint_best.pt
         "acc", "Validation column that picks the best checkpoint: acc, balanced_acc, macro_f1, gmean_recall, "
         "hmean_recall, lowest_recall, top5acc, and on binary tasks auroc, tpauc_ALPHA_BETA (highest wins); loss, "
-        "nll, ece (lowest wins).", suggest=_select_metrics)
+        "nll, ece (lowest wins).", suggest=read_later("ltcli.metrics", "SELECT_METRICS"))
     name: str = option("", "Experiment name, kept in config.json and shown by `ltcli runs`.")  # free text
 
     def __post_init__(self, saved: bool) -> None:

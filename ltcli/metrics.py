@@ -119,11 +119,6 @@ def class_scores(matrix: np.ndarray) -> dict[str, np.ndarray]:
         }
 
 
-def per_class_recall(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> np.ndarray:
-    """Recall of each class; NaN for a class with no evaluation sample (undefined, not zero)."""
-    return class_scores(confusion(labels, preds, num_classes))["recall"]
-
-
 def shot_groups(class_counts: Sequence[int], many_min: int = MANY_SHOT_MIN, few_max: int = FEW_SHOT_MAX) -> list[str]:
     """'many' (> many_min training images), 'few' (< few_max) or 'medium' for each class."""
     if few_max > many_min + 1:

@@ -73,10 +73,16 @@ def parse_objective_options(pairs: list[str]) -> dict[str, Any]:
             raise LtcliError(f"--opt takes KEY=VALUE, got {pair!r}")
         options[key.strip().replace("-", "_")] = parse_option_value(value.strip())
     return options
-def _offered_models() -> tuple[str, ...]:
-    from ltcli.models import OFFERED_MODELS
+def read_later(module: str, name: str) -> Callable[[], tuple[str, ...]]:
+    """A zero-argument function that imports `module` when called and returns its `name` as a tuple
+    (called first where `name` is a function): a registry's names read when asked, not at import."""
+    def read() -> tuple[str, ...]:
+        import importlib
 
-    return OFFERED_MODELS
+        value = getattr(importlib.import_module(module), name)
+        return tuple(value() if callable(value) else value)
+
+    return read
 
 
 def spelled(choices: Sequence[str], last: str = "or") -> str:
@@ -155,7 +161,8 @@ class RunSettings:
                               "NAME_val.txt / NAME_test.txt `path label` lists.", cli_type=Path)
     data_root: str | None = option(None, "Lists only: the folder the lists' image paths are relative to (default: "
                                    "the lists' folder).", cli_type=Path)
-    model: str = option("resnet32", "timm model name (see `ltcli models`).", suggest=_offered_models)
+    model: str = option("resnet32", "timm model name (see `ltcli models`).",
+                        suggest=read_later("ltcli.models", "OFFERED_MODELS"))
     epochs: int = option(DEFAULT_EPOCHS, "Epochs to train.")
     batch_size: int = option(128, "Images per optimizer step (under torchrun: over all processes; pretrain "
                              "--method rotation trains on their 4 rotations).", flags=("--batchsize", "--batch-size"))

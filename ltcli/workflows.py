@@ -21,7 +21,6 @@ from ltcli.run_folder import CONFIG_NAME, LAST_CHECKPOINT, RunFolder
 from ltcli.settings import spelled
 
 if TYPE_CHECKING:
-    from rich.console import Console
 
     from ltcli.data.source import DataSource
     from ltcli.engine.scoring import TestResult
@@ -150,14 +149,6 @@ def check_resumable(run: RunFolder) -> RunProgress:
     progress = run_progress(run)
     persist.refuse_finished(run, progress.epochs_done, progress.epochs)
     return progress
-
-
-def resume(run: RunFolder, console: Console | None = None) -> Path:
-    """Continue an interrupted run with its own settings (`ltcli train --resume`, the app's worker,
-    a study's half-finished point); returns its folder."""
-    from ltcli.engine.train import resume_run
-
-    return resume_run(RunFolder(run.path), console)
 
 
 # --- recipes of the front ends --------------------------------------------------------------------------

@@ -38,17 +38,16 @@ def run_job(job: dict[str, Any], status: Path) -> int:
     from rich.console import Console
 
     from ltcli.config import TrainConfig
-    from ltcli.engine.train import fit
+    from ltcli.engine.train import fit, resume_run
     from ltcli.errors import LtcliError, describe_os_error
     from ltcli.run_folder import RunFolder
-    from ltcli.workflows import resume
 
     console = Console(width=120, force_terminal=False, highlight=False)
     try:
         if job.get("resume"):
             run = RunFolder(Path(job["resume"]))
             write_status(status, run=str(run.path.resolve()))
-            resume(run, console)
+            resume_run(run, console)
         else:
             config = TrainConfig.create(**job["config"])
             path = fit(config, console, on_start=lambda run: write_status(status, run=str(run.path.resolve())))

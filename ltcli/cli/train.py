@@ -41,14 +41,13 @@ def train(
     **values: Any,
 ) -> None:
     """Train a model; the run goes to logs/<model>/<dataset>/<objective>/<YYYY-MM-DD-HH-MM-SS>/."""
-    from ltcli import workflows
-    from ltcli.engine.train import fit
+    from ltcli.engine.train import fit, resume_run
     from ltcli.runs import resume_target
 
     if resume is not None:
         if config_file is not None:
             raise LtcliError("--resume continues a run with its own settings: drop --config")
-        workflows.resume(resume_target(Path(values["logs_dir"]), resume), console)
+        resume_run(resume_target(Path(values["logs_dir"]), resume), console)
         return
     settings = settings_from_cli(TrainConfig, values)  # every option of TrainConfig (its fields' declarations)
     settings["objective_options"] = {**parse_objective_options(settings["objective_options"] or []),

@@ -29,7 +29,6 @@ from ltcli.errors import LtcliError
 # Split names of ltcli (train/valid/test) and the suffixes the literature's list files use for them.
 SPLIT_SUFFIXES = {"train": ("train",), "valid": ("val", "valid"), "test": ("test",)}
 LIST_PATTERN = re.compile(r"^(?:(?P<name>.+)_)?(?P<suffix>train|val|valid|test)\.txt$")
-CLASSES_PATTERN = re.compile(r"^(?:(?P<name>.+)_)?classes\.txt$")
 
 
 @dataclass(frozen=True)

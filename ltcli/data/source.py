@@ -49,9 +49,6 @@ class DataSource:
         """What to name in a message about `split`: its folder or its list file."""
         return self.lists.splits[split] if self.lists is not None and split in self.lists.splits else self.root / split
 
-    def describe(self, split: str) -> str:
-        return str(self.where(split)) + (f" (images under {self.image_root})" if self.lists is not None else "")
-
     def _index(self, split: str) -> ListIndex:
         assert self.lists is not None
         if split not in self._indexes:

@@ -35,7 +35,8 @@ def fit(config: TrainConfig, console: Console | None = None, resume: Path | RunF
         console = Console(quiet=True) if not dist.is_main else console or Console()
         training = build_training(config, console, dist, resolve_device(device_name), resume=resume is not None,
                                   run_folder=None if resume is None else as_run(resume).path)
-        return train(training, console, None if resume is None else as_run(resume), on_start, on_epoch)
+        return story.run_training(TrainingRun(training), console, None if resume is None else as_run(resume),
+                                  on_start, on_epoch)
 
 
 def resume_run(run: RunFolder | Path, console: Console | None = None,
@@ -59,12 +60,6 @@ def resume_run(run: RunFolder | Path, console: Console | None = None,
 
 def as_run(folder: RunFolder | Path) -> RunFolder:
     return folder if isinstance(folder, RunFolder) else RunFolder(Path(folder))
-
-
-def train(training: Training, console: Console, resume: RunFolder | None = None,
-          on_start: Callable[[RunFolder], None] | None = None, on_epoch: story.EpochCallback | None = None) -> Path:
-    """The epochs of a run, from the start or from `resume`'s last checkpoint."""
-    return story.run_training(TrainingRun(training), console, resume, on_start, on_epoch)
 
 
 class TrainingRun(story.RunKind):

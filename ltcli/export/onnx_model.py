@@ -142,10 +142,6 @@ def open_session(path: Path, threads: int | None = None) -> Any:
         raise LtcliError(f"cannot load {path}: not an ONNX model ONNX Runtime can run ({first_line(error)})") from None
 
 
-def input_shape(session: Any) -> list[Any]:
-    return list(session.get_inputs()[0].shape)
-
-
 def check_input(session: Any, height: int, width: int, num_classes: int, where: Path) -> None:
     """The ONNX file takes [batch, 3, height, width] and gives [batch, classes], as preprocess.json says."""
     inputs, outputs = session.get_inputs(), session.get_outputs()

@@ -40,8 +40,6 @@ def create_model(
         raise LtcliError(f"unknown model {name!r}{hint}")
     try:
         model = timm.create_model(name, pretrained=pretrained, num_classes=num_classes, **kwargs)
-    except LtcliError:
-        raise
     except (OSError, RuntimeError, ValueError) as error:
         if pretrained:
             raise LtcliError(f"could not load pretrained weights for {name}: {str(error).splitlines()[0]}") from None

@@ -15,15 +15,19 @@ from typing import Any, ClassVar
 from ltcli.bounds import MAX_FEATURE_DIM, MAX_QUEUE, at_most, check_run_sizes
 from ltcli.choices import SCHEDULES
 from ltcli.schedule_rules import check_schedule
-from ltcli.settings import DEFAULT_LR_STAGES, RunSettings, at_least, check_types, flag, in_range, option, register_flags
+from ltcli.settings import (
+    DEFAULT_LR_STAGES,
+    RunSettings,
+    at_least,
+    check_types,
+    flag,
+    in_range,
+    option,
+    read_later,
+    register_flags,
+)
 
 MOCO_PANEL = "MoCo (--method moco)"
-
-
-def _pretexts() -> tuple[str, ...]:
-    from ltcli.pretrain.methods import PRETEXTS
-
-    return tuple(PRETEXTS)
 
 
 @register_flags
@@ -33,9 +37,9 @@ class PretrainConfig(RunSettings):
 
     # differs from train's: no 200-epoch step default here, pre-training decays by cosine at any length
     sched: str = option("cosine", "cosine or step (drops after each --lrstep stage).", choices=SCHEDULES)
-    method: str = option(
+    method: str = option(  # \[: not rich markup
         "rotation", "rotation (predict 0/90/180/270 degrees, Gidaris et al. 2018) or moco (momentum contrast, He "
-        "et al. 2020; needs `pip install \"ltcli\\[ssl]\"`).", choices=_pretexts)  # \[: not rich markup
+        "et al. 2020; needs `pip install \"ltcli\\[ssl]\"`).", choices=read_later("ltcli.pretrain.methods", "PRETEXTS"))
     extra_unlabeled: str | None = option(  # added to the pretext's training set
         None, "A folder of more images (any layout, outside the dataset), or a list file of image paths (relative "
         "to its folder), added to the pre-training images.", cli_type=Path)

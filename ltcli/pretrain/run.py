@@ -32,7 +32,7 @@ def pretrain(config: PretrainConfig, console: Console | None = None, resume: Pat
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise LtcliError("ltcli pretrain runs in one process: start it without torchrun")
     parts = build_pretraining(config, console, resolve_device(config.device))
-    return run_pretraining(parts, console, None if resume is None else as_run(resume))
+    return story.run_training(PretrainingRun(parts), console, None if resume is None else as_run(resume))
 
 
 def resume_pretraining(run: RunFolder | Path, console: Console | None = None) -> Path:
@@ -47,11 +47,6 @@ def resume_pretraining(run: RunFolder | Path, console: Console | None = None) ->
         persist.resume_progress(run, last)  # a best checkpoint lost to a kill is put back even when all epochs ran
         persist.refuse_finished(run, last.epoch + 1, config.epochs)
         return pretrain(config, console, resume=run)
-
-
-def run_pretraining(parts: Pretraining, console: Console, resume: RunFolder | None = None) -> Path:
-    """The epochs of a run, from the start or from `resume`'s last checkpoint."""
-    return story.run_training(PretrainingRun(parts), console, resume)
 
 
 class PretrainingRun(story.RunKind):

@@ -91,8 +91,8 @@ def latest_run(logs_dir: Path) -> RunFolder | None:
 def train_stage(given: dict[str, Any], logs_dir: Path, console: Console) -> RunFolder:
     """The run of `given` under `logs_dir`: finished (kept), half finished (resumed) or new."""
     from ltcli.config import TrainConfig
-    from ltcli.engine.train import fit
-    from ltcli.workflows import resume, run_progress
+    from ltcli.engine.train import fit, resume_run
+    from ltcli.workflows import run_progress
 
     run = latest_run(logs_dir)
     if run is not None:
@@ -100,7 +100,7 @@ def train_stage(given: dict[str, Any], logs_dir: Path, console: Console) -> RunF
         if progress.finished:
             return run
         console.print(f"resuming {run.path} after epoch {progress.epochs_done}", highlight=False)
-        return RunFolder(resume(run, console))
+        return RunFolder(resume_run(run, console))
     config = TrainConfig.create(**{**given, "logs_dir": str(logs_dir)})
     return RunFolder(fit(config, console))
 
