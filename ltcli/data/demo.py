@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from ltcli.data.longtail import largest_imbalance_factor, long_tail_counts, resolve_imbalance_factor
-from ltcli.data.staging import discard, finish, new_staging, refuse_non_folder, remove_stale
+from ltcli.data.staging import refuse_non_folder, remove_stale, staged
 from ltcli.errors import LtcliError
 
 DEMO_NAME = "digits-lt"
@@ -55,9 +55,8 @@ def write_demo_dataset(
     if destination.is_dir() and any(destination.iterdir()) and not force:
         raise DemoExistsError(destination)
     digits = load_digits()
-    staging = new_staging(destination)
     written: dict[str, int] = {}
-    try:
+    with staged(destination) as staging:
         for digit, count in enumerate(counts):
             class_dir = staging / str(digit)
             class_dir.mkdir()
@@ -66,8 +65,4 @@ def write_demo_dataset(
                 pixels = np.rint(digits.images[index] * (255.0 / 16.0)).astype(np.uint8)
                 Image.fromarray(pixels, mode="L").save(class_dir / f"{index:04d}.png")
             written[str(digit)] = int(count)
-        finish(staging, destination)
-    except BaseException:
-        discard(staging)
-        raise
     return written

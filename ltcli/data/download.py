@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ltcli.data.staging import discard, new_staging, publish, refuse_non_folder, remove_stale
+from ltcli.data.staging import publish, refuse_non_folder, remove_stale, staged
 from ltcli.errors import LtcliError, describe_os_error
 
 SPLITS = ("train", "test")
@@ -109,8 +109,7 @@ def write_dataset(download: Download, splits: dict[str, Any], destination: Path,
     folder and renamed into place; returns the counts per split and class."""
     names = folder_names(list(download.class_names or splits["train"].classes))
     counts: dict[str, dict[str, int]] = {split: dict.fromkeys(names, 0) for split in splits}
-    staging = new_staging(destination)
-    try:
+    with staged(destination, publish) as staging:
         for split, dataset in splits.items():
             for name in names:
                 (staging / split / name).mkdir(parents=True)
@@ -121,8 +120,4 @@ def write_dataset(download: Download, splits: dict[str, Any], destination: Path,
                 counts[split][names[label]] += 1
                 if on_file is not None:
                     on_file()
-        publish(staging, destination)
-    except BaseException:
-        discard(staging)
-        raise
     return counts

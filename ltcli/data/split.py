@@ -26,7 +26,7 @@ from ltcli.data.folder import FolderScan, is_hidden
 from ltcli.data.longtail import LongTailPlan, subsample
 from ltcli.data.pool import PoolPlan
 from ltcli.data.similar import SimilarPlan, write_mixes
-from ltcli.data.staging import discard, finish, new_staging, refuse_non_folder, remove_stale
+from ltcli.data.staging import refuse_non_folder, remove_stale, staged
 from ltcli.errors import LtcliError
 from ltcli.settings import comma_items
 
@@ -256,8 +256,7 @@ def write_split(
         raise LtcliError(f"unknown --link {link!r}: choose one of {', '.join(LINK_MODES)}")
     remove_stale(destination)
     check_destination(plan.source, destination, force)
-    staging = new_staging(destination)
-    try:
+    with staged(destination) as staging:
         for split, classes in plan.assignment.items():
             for name, files in classes.items():
                 class_root = plan.class_root(split, name)
@@ -285,9 +284,5 @@ def write_split(
             "ignored_folders": [str(p) for p in plan.ignored_folders],
         }
         atomic_write_text(staging / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
-        finish(staging, destination)
-    except BaseException:
-        discard(staging)
-        raise
     return manifest
 

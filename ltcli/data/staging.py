@@ -25,6 +25,7 @@ import shutil
 import socket
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ltcli.errors import LtcliError, describe_os_error
@@ -128,6 +129,19 @@ def publish(staging: Path, destination: Path) -> None:
     if os.path.lexists(destination):
         raise LtcliError(f"{destination} appeared while writing: left as it is")
     staging.rename(destination)
+
+
+@contextlib.contextmanager
+def staged(destination: Path, place: Callable[[Path, Path], None] = finish) -> Iterator[Path]:
+    """A new staging folder for `destination`, put in place by `place` when the block ends cleanly and
+    discarded when it (or `place`) raises: a reader never sees half a dataset or export."""
+    staging = new_staging(destination)
+    try:
+        yield staging
+        place(staging, destination)
+    except BaseException:
+        discard(staging)
+        raise
 
 
 def _aside(destination: Path, role: str) -> Path:

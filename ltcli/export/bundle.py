@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ltcli.atomic import atomic_write_text
-from ltcli.data.staging import discard, finish, new_staging, refuse_non_folder, remove_stale
+from ltcli.data.staging import refuse_non_folder, remove_stale, staged
 from ltcli.engine.classifier import LoadedRun, load_run
 from ltcli.engine.scoring import member_dataset
 from ltcli.errors import LtcliError
@@ -191,8 +191,7 @@ def export_run(run: RunFolder, out: Path, fmt: str = "onnx", force: bool = False
     net = export_net(member.network, member.class_names, member.class_counts, num_outputs, plan.correction,
                      results.tau, member.run.label())
     remove_stale(out)
-    stage = new_staging(out)
-    try:
+    with staged(out) as stage:
         checks = write_model_files(stage, fmt, net, member, images, correction)
         int8 = int8_model(stage, member, source) if quantize else None
         atomic_write_text(stage / PREPROCESS_NAME, json.dumps(
@@ -202,8 +201,4 @@ def export_run(run: RunFolder, out: Path, fmt: str = "onnx", force: bool = False
                           member.config, member.checkpoint_name, member.epoch, results.metrics, results.per_class,
                           results.files, correction, checks, files, int8)
         atomic_write_text(stage / CARD_NAME, card_text(facts))
-        finish(stage, out)
-    except BaseException:
-        discard(stage)
-        raise
     return ExportResult(out, files, checks, int8, results.tested_now, correction)
