@@ -14,6 +14,11 @@ def describe_os_error(error: OSError) -> str:
     return f"{reason}: {' -> '.join(paths)}" if paths else reason
 
 
+def error_line(error: Exception) -> str:
+    """The one line a user is shown for an LtcliError (its text) or an OSError (describe_os_error)."""
+    return describe_os_error(error) if isinstance(error, OSError) else str(error)
+
+
 SHOWN_CHARS = 200  # a user's value echoed in an error is cut to this: a message stays one readable line
 
 

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import gradio as gr
 
-from ltcli.errors import LtcliError, describe_os_error
+from ltcli.errors import LtcliError, error_line
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,10 +25,8 @@ def page_errors(handler: F) -> F:
         public = context.public if context is not None else (lambda text: " ".join(str(text).split()))
         try:
             return handler(*args, **kwargs)
-        except LtcliError as error:
-            raise gr.Error(public(str(error)), print_exception=False) from None
-        except OSError as error:
-            raise gr.Error(public(describe_os_error(error)), print_exception=False) from None
+        except (LtcliError, OSError) as error:
+            raise gr.Error(public(error_line(error)), print_exception=False) from None
         except Exception as error:  # a bug: its traceback on the server's console, one line on the page
             traceback.print_exc()
             raise gr.Error(public(f"unexpected {type(error).__name__}: {error}"), print_exception=False) from None

@@ -39,7 +39,7 @@ def run_job(job: dict[str, Any], status: Path) -> int:
 
     from ltcli.config import TrainConfig
     from ltcli.engine.train import fit, resume_run
-    from ltcli.errors import LtcliError, describe_os_error
+    from ltcli.errors import LtcliError, error_line
     from ltcli.run_folder import RunFolder
 
     console = Console(width=120, force_terminal=False, highlight=False)
@@ -56,13 +56,9 @@ def run_job(job: dict[str, Any], status: Path) -> int:
     except KeyboardInterrupt:
         write_status(status, state="stopped")
         return STOPPED_EXIT
-    except LtcliError as error:
-        write_status(status, state="failed", message=str(error))
-        print(f"error: {error}", flush=True)
-        return 1
-    except OSError as error:
-        write_status(status, state="failed", message=describe_os_error(error))
-        print(f"error: {describe_os_error(error)}", flush=True)
+    except (LtcliError, OSError) as error:
+        write_status(status, state="failed", message=error_line(error))
+        print(f"error: {error_line(error)}", flush=True)
         return 1
     write_status(status, state="finished")
     return 0
@@ -71,7 +67,7 @@ def run_job(job: dict[str, Any], status: Path) -> int:
 def ensemble(config: TrainConfig, tuned: RunFolder, request: dict[str, Any]) -> str:
     """The tune-then-ensemble's second step (`workflows.tuned_ensemble`), after a finished training:
     the line the job ends with. A failure here leaves the trained run as it is, and says why."""
-    from ltcli.errors import LtcliError, describe_os_error
+    from ltcli.errors import LtcliError, error_line
     from ltcli.run_folder import RunFolder
     from ltcli.workflows import tuned_ensemble
 
@@ -80,8 +76,7 @@ def ensemble(config: TrainConfig, tuned: RunFolder, request: dict[str, Any]) -> 
         result = tuned_ensemble(tuned, RunFolder(Path(config.init_from)), temperatures, device=config.device,
                                 logs_dir=Path(config.logs_dir))
     except (LtcliError, OSError) as error:
-        why = describe_os_error(error) if isinstance(error, OSError) else str(error)
-        return f"finished; the ensemble was not tested: {why}"
+        return f"finished; the ensemble was not tested: {error_line(error)}"
     acc = result.metrics.get("acc")
     shown = "n/a" if acc is None else f"{acc:.4f}"
     return f"finished; ensemble t={temperatures} with {config.init_from}: acc {shown}, results in {result.out_dir}"

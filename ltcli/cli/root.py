@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 import ltcli
-from ltcli.errors import LtcliError, describe_os_error
+from ltcli.errors import LtcliError, error_line
 
 app = typer.Typer(
     name="ltcli",
@@ -63,11 +63,8 @@ def friendly(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except LtcliError as error:
-            _print_error(str(error))
-            raise typer.Exit(code=1) from None
-        except OSError as error:
-            _print_error(describe_os_error(error))
+        except (LtcliError, OSError) as error:
+            _print_error(error_line(error))
             raise typer.Exit(code=1) from None
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]")

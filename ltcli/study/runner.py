@@ -18,7 +18,7 @@ from rich.console import Console
 
 from ltcli.atomic import atomic_write_text
 from ltcli.bounds import MAX_STUDY_JOBS
-from ltcli.errors import LtcliError
+from ltcli.errors import LtcliError, error_line
 from ltcli.run_folder import ResultsFolder, RunFolder
 from ltcli.study.points import Point
 from ltcli.study.spec import Study
@@ -174,12 +174,8 @@ def run_points(study: Study, points: list[Point], jobs: int, executor: str, clus
         for point in points:
             try:
                 report(point, run_point(study, point), None)
-            except LtcliError as error:
-                report(point, None, str(error))
-            except OSError as error:
-                from ltcli.errors import describe_os_error
-
-                report(point, None, describe_os_error(error))
+            except (LtcliError, OSError) as error:
+                report(point, None, error_line(error))
         return
     if executor == "processes":
         import concurrent.futures
