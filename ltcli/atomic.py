@@ -16,7 +16,8 @@ from typing import IO, Any
 STALE_AFTER_S = 600  # a temp file untouched this long belongs to a writer that was killed
 
 
-def _current_umask() -> int:
+def current_umask() -> int:
+    """The process's umask (reading it means setting it: set it back at once)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -34,7 +35,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iter
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     # mkstemp creates 0600; give the result the mode a plain open() would (others on a shared logs/ can read it)
-    os.chmod(tmp, 0o666 & ~_current_umask())
+    os.chmod(tmp, 0o666 & ~current_umask())
     try:
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle

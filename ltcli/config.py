@@ -157,19 +157,19 @@ class TrainConfig(RunSettings):
 
     def validate(self, saved: bool = False) -> None:
         """Check every value; canonicalise the objective's name and options. Raises LtcliError."""
-        self._check_types()
+        check_types(self, lists=("lr_steps", "positive_classes", "tpauc"))
         self._check_numbers()
         if self.batch_size == 1 and not saved:  # (a saved run that trained so is still tested and resumed)
             raise LtcliError("--batchsize must be at least 2: BatchNorm layers cannot train on one image per step")
         check_run_sizes(self, flag, memory=not saved)  # bounds that keep a run within the machine
-        self._check_choices()
-        self._check_schedule(saved)
+        self._check_declared_choices()
+        if self.weights and self.init_from:
+            raise LtcliError("give --weights FILE or --init-from RUN, not both")
+        check_schedule(self, saved)
+        check_warmup(self, saved)
         self._check_task()
         self._check_objective()
         self._check_two_stage()
-
-    def _check_types(self) -> None:
-        check_types(self, lists=("lr_steps", "positive_classes", "tpauc"))
 
     def _check_numbers(self) -> None:
         self._check_shared_numbers()
@@ -180,15 +180,6 @@ class TrainConfig(RunSettings):
             in_range(self, name, 0.0, 1.0)
         if self.nesterov and self.momentum == 0:
             raise LtcliError("--nesterov needs a momentum above 0")
-
-    def _check_choices(self) -> None:
-        self._check_declared_choices()
-        if self.weights and self.init_from:
-            raise LtcliError("give --weights FILE or --init-from RUN, not both")
-
-    def _check_schedule(self, saved: bool) -> None:
-        check_schedule(self, saved)
-        check_warmup(self, saved)
 
     def _check_task(self) -> None:
         from ltcli.rebalance import TrainRule

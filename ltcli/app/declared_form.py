@@ -20,7 +20,7 @@ from ltcli.app.tabs.common import number, whole, whole_box
 from ltcli.config import TrainConfig
 from ltcli.data.make import SplitOptions
 from ltcli.errors import LtcliError
-from ltcli.settings import declared_field, field_choices, flag
+from ltcli.settings import declared_field, field_choices, flag, parse_objective_options
 
 # The main form's declared inputs: /train parameter -> (declaring class, field). The API's names
 # predate the declarations, hence warmup and lrstep.
@@ -51,14 +51,8 @@ SKIPPED_FIELDS = {
 }
 
 
-def _objective_options(items: list[str]) -> dict[str, Any]:
-    from ltcli.settings import parse_objective_options  # --opt KEY=VALUE, read as the command line reads it
-
-    return parse_objective_options(items)
-
-
 # Repeatable fields whose command-line values the CLI turns into the field's value outside the declaration.
-CONVERT: dict[str, Callable[[list[str]], Any]] = {"objective_options": _objective_options}
+CONVERT: dict[str, Callable[[list[str]], Any]] = {"objective_options": parse_objective_options}
 
 
 def more_fields(cls: type = TrainConfig) -> list[dataclasses.Field]:

@@ -120,15 +120,12 @@ def describe_recipe(config: TrainConfig, given: dict[str, Any]) -> str:
 
 
 def alias_table() -> dict[str, tuple[str, str, str]]:
-    """Parameter name -> (flag, objective, option) for every alias an objective declares."""
-    from ltcli.objectives import get_objective_entry, list_objectives
+    """Parameter name -> (flag, objective, option) for every alias an objective declares (flags are
+    declared with dashes; objective_aliases holds both spellings)."""
+    from ltcli.config_file import objective_aliases
 
-    table = {}
-    for name in list_objectives():
-        entry = get_objective_entry(name)
-        for flag, option in entry.aliases.items():
-            table[flag.replace("-", "_")] = (f"--{flag}", entry.name, option)
-    return table
+    return {flag.replace("-", "_"): (f"--{flag}", *owner) for flag, owner in objective_aliases().items()
+            if "_" not in flag}
 
 
 def alias_options(objective: str, values: dict[str, Any]) -> dict[str, Any]:

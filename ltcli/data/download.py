@@ -104,7 +104,7 @@ def download_failed(download: Download, cache: Path, reason: str) -> str:
 
 
 def write_dataset(download: Download, splits: dict[str, Any], destination: Path,
-                  on_file: Callable[[], None] | None = None) -> dict[str, dict[str, int]]:
+                  on_file: Callable[[], None] = lambda: None) -> dict[str, dict[str, int]]:
     """Write every image of `splits` as PNG under `destination/<split>/<class>/`, built in a staging
     folder and renamed into place; returns the counts per split and class."""
     names = folder_names(list(download.class_names or splits["train"].classes))
@@ -118,6 +118,5 @@ def write_dataset(download: Download, splits: dict[str, Any], destination: Path,
                 image, label = dataset[index]
                 image.save(staging / split / names[label] / f"{index:0{width}d}.png")
                 counts[split][names[label]] += 1
-                if on_file is not None:
-                    on_file()
+                on_file()
     return counts

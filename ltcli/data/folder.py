@@ -107,7 +107,7 @@ def split_folders(root: Path) -> dict[str, Path]:
 def scan_class_folders(
     root: str | Path,
     verify: bool = True,
-    on_file: Callable[[], None] | None = None,
+    on_file: Callable[[], None] = lambda: None,
 ) -> FolderScan:
     """Walk `root/<class>/**` and sort every file into images, non-images and corrupt images.
 
@@ -119,8 +119,7 @@ def scan_class_folders(
     for class_dir in list_class_dirs(root):
         kept: list[Path] = []
         for path in iter_class_files(class_dir, on_broken=scan.broken.append):
-            if on_file is not None:
-                on_file()
+            on_file()
             if not is_image_name(path):
                 scan.non_images.append(path)
             elif verify and not image_decodes(path):

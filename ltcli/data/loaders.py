@@ -98,15 +98,14 @@ def image_folder(root: Path, transform=None, loader: Callable = load_rgb) -> Rob
         raise LtcliError(f"cannot read images from {root}: {error}") from None
 
 
-def undecodable_files(datasets: Sequence[RobustImageFolder], on_file: Callable[[], None] | None = None) -> list[str]:
+def undecodable_files(datasets: Sequence[RobustImageFolder], on_file: Callable[[], None] = lambda: None) -> list[str]:
     """Fully decode every sample up front (for `train --strict`) and return those that fail."""
     bad = []
     for dataset in datasets:
         for path, _ in dataset.samples:
             if not image_decodes(Path(path)):
                 bad.append(path)
-            if on_file is not None:
-                on_file()
+            on_file()
     return bad
 
 

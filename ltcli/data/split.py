@@ -249,7 +249,7 @@ def write_split(
     destination: Path,
     link: str = "copy",
     force: bool = False,
-    on_file: Callable[[], None] | None = None,
+    on_file: Callable[[], None] = lambda: None,
 ) -> dict:
     """Materialise `plan` at `destination` and return the manifest written beside the splits."""
     if link not in LINK_MODES:
@@ -263,8 +263,7 @@ def write_split(
                 (staging / split / name).mkdir(parents=True, exist_ok=True)
                 for file in files:
                     _place(file, staging / split / name / file.relative_to(class_root), link)
-                    if on_file is not None:
-                        on_file()
+                    on_file()
         if plan.similar is not None:
             write_mixes(plan.similar, staging)
         manifest = {

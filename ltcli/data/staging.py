@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from ltcli.atomic import current_umask
 from ltcli.errors import LtcliError, describe_os_error
 
 LEGACY_STALE_AFTER_S = 24 * 3600
@@ -36,12 +37,6 @@ LEGACY_STALE_AFTER_S = 24 * 3600
 def host_tag() -> str:
     """This host's name, reduced to characters that are safe in a file name."""
     return re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname()) or "localhost"
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def new_staging(destination: Path) -> Path:
@@ -118,14 +113,14 @@ def remove_stale(destination: Path) -> list[Path]:
 def finish(staging: Path, destination: Path) -> None:
     """Give the complete `staging` folder the mode a plain mkdir would (mkdtemp makes it 0700, so
     nobody else could read the dataset) and swap it into place."""
-    os.chmod(staging, 0o777 & ~_current_umask())
+    os.chmod(staging, 0o777 & ~current_umask())
     swap_into_place(staging, destination)
 
 
 def publish(staging: Path, destination: Path) -> None:
     """Rename the complete `staging` folder to `destination`, which must not exist: unlike `finish`,
     never replaces anything (`ltcli download` never overwrites a dataset)."""
-    os.chmod(staging, 0o777 & ~_current_umask())
+    os.chmod(staging, 0o777 & ~current_umask())
     if os.path.lexists(destination):
         raise LtcliError(f"{destination} appeared while writing: left as it is")
     staging.rename(destination)

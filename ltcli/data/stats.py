@@ -251,15 +251,14 @@ def summarise(listing: DatasetListing, reports: list[FileReport]) -> DatasetStat
     )
 
 
-def dataset_stats(root: str | Path, on_file: Callable[[], None] | None = None,
+def dataset_stats(root: str | Path, on_file: Callable[[], None] = lambda: None,
                   listing: DatasetListing | None = None, data_root: Path | None = None) -> DatasetStats:
     """Scan `root` (raw, split or lists) and return its numbers; `on_file` is called after each file read."""
     listing = listing or list_dataset(root, data_root)
     reports = []
     for listed in listing.files:
         reports.append(read_file_report(listed))
-        if on_file is not None:
-            on_file()
+        on_file()
     return summarise(listing, reports)
 
 
