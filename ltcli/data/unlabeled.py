@@ -11,24 +11,16 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from ltcli.data.files import collect_images
+from ltcli.data.files import ImageList, collect_images
 from ltcli.data.pool import UNLABELED_SPLIT
 from ltcli.errors import LtcliError
 
 
-@dataclass
-class UnlabeledImages:
-    """The readable images of a source, in a stable (sorted) order, and those that do not decode."""
-
-    images: list[Path]
-    corrupt: list[Path]
-
-
-def unlabeled_images(source: str | Path, dataset_root: Path | None = None) -> UnlabeledImages:
-    """Every decodable image of `source` (a folder or a `.txt` list). With `dataset_root`, a source
+def unlabeled_images(source: str | Path, dataset_root: Path | None = None) -> ImageList:
+    """Every decodable image of `source` (a folder or a `.txt` list), in a stable (sorted) order, and those
+    that do not decode. With `dataset_root`, a source
     inside the labelled dataset (or holding it), or a list naming one of its images, is refused: its
     validation and test images must stay unseen in training. The dataset's own `unlabeled/` folder
     (the pool `ltcli split --unlabeled-pool` writes) is allowed."""
@@ -54,7 +46,7 @@ def unlabeled_images(source: str | Path, dataset_root: Path | None = None) -> Un
         if inside is not None:
             raise LtcliError(f"--unlabeled {path} names {inside}, an image of the dataset {root}: its validation "
                              "and test images must stay unseen, and its training images are labelled already")
-    return UnlabeledImages(images=list(found.images), corrupt=list(found.corrupt))
+    return found
 
 
 def _size(path: Path | str) -> int | None:

@@ -41,10 +41,7 @@ def _cell(value: Any) -> Any:
 
 
 def write_results_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    columns: list[str] = []
-    for row in rows:
-        columns += [key for key in row if key not in columns]
-    atomic_write_text(path, csv_text(rows, columns))
+    atomic_write_text(path, csv_text(rows))  # every row's keys, in first-seen order
 
 
 def as_float(value: Any) -> float:

@@ -119,11 +119,23 @@ def test_options(study: Study):
     return TestOptions(**study.test)
 
 
+def test_once(study: Study, run: RunFolder, device: str | None = None) -> bool:
+    """Test `run` (its valid-picked checkpoint, on its own dataset's test/) with the study's test options,
+    once: False when its results are there already. `device`: the run's, where the study names none."""
+    from ltcli.workflows import run_test
+
+    if results_folder(run, study).metrics_path("test").is_file():
+        return False
+    scoring = test_options(study)
+    run_test([run], "test", device=str(study.test.get("device", device or scoring.device)),
+             metric_options=scoring.metric_options(), plan=scoring.plan())
+    return True
+
+
 def run_point(study: Study, point: Point, cpus: int | None = None) -> dict[str, Any]:
     """Train (or resume) and test one point; returns where its runs are. Safe to call again. `cpus`:
     this process's share of the machine, within which `--threads auto` chooses (engine.threads)."""
     from ltcli.engine.threads import CPUS_ENV
-    from ltcli.workflows import run_test
 
     if cpus:
         os.environ[CPUS_ENV] = str(cpus)
@@ -140,21 +152,13 @@ def run_point(study: Study, point: Point, cpus: int | None = None) -> dict[str, 
             second = {**given, **point.second_stage, "init_from": str(first.path)}
             second.pop("weights", None)
             final = train_stage(second, paths.runs / "stage2", console)
-        target = results_folder(final, study)
-        if not target.metrics_path("test").is_file():
-            scoring = test_options(study)
-            device = str(study.test.get("device", given.get("device", scoring.device)))
-            run_test([final], "test", device=device, metric_options=scoring.metric_options(),
-                     plan=scoring.plan())  # its own dataset
+        if test_once(study, final, given.get("device")):
             console.print(f"tested {final.path}", highlight=False)
     return {"point": point.id, "run": str(first.path), "final_run": str(final.path)}
 
 
 def is_finished(study: Study, point: Point) -> bool:
-    paths = point_paths(study, point)
-    final_logs = paths.runs / "stage2" if point.second_stage is not None else paths.runs
-    run = latest_run(final_logs)
-    return run is not None and results_folder(run, study).metrics_path("test").is_file()
+    return finished_runs(study, point) is not None
 
 
 def _pool_point(study: Study, point: Point, cpus: int, parent: int) -> dict[str, Any]:
@@ -225,10 +229,6 @@ def submit_points(study: Study, points: list[Point], executor: str, cluster: dic
         collect(point, job.result, report)
 
 
-def pending(study: Study) -> list[Point]:
-    return [point for point in study.points if not is_finished(study, point)]
-
-
 def with_logs_dir(study: Study, logs_dir: Path | None) -> Study:
     """The study with every point's runs under `logs_dir` (the --logs-dir option)."""
     if logs_dir is None:
@@ -266,7 +266,7 @@ def run_study(study: Study, console: Console, jobs: int = 1, executor: str = "pr
     check_executor(executor, jobs, cluster or {})
     study.folder.mkdir(parents=True, exist_ok=True)
     make_splits(study, console)
-    todo = pending(study)
+    todo = [point for point in study.points if not is_finished(study, point)]
     skipped = [p.id for p in study.points if p not in todo]
     if skipped:
         console.print(f"{len(skipped)} of {len(study.points)} point(s) already finished: skipped", highlight=False)

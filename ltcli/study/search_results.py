@@ -68,17 +68,10 @@ def ranked(rows: list[dict[str, Any]], metric: str, direction: str) -> list[dict
 
 def test_best(study: Study, run: RunFolder) -> dict[str, Any]:
     """The best trial's run tested on test once (its best epoch on valid); the metrics."""
-    from ltcli.metrics import FEW_SHOT_MAX, MANY_SHOT_MIN
-    from ltcli.study.runner import results_folder, test_plan
-    from ltcli.workflows import run_test
+    from ltcli.study.runner import results_folder, test_once
 
-    target = results_folder(run, study)
-    if not target.metrics_path("test").is_file():
-        options = {"many_min": int(study.test.get("many_shot", MANY_SHOT_MIN)),
-                   "few_max": int(study.test.get("few_shot", FEW_SHOT_MAX))}
-        device = str(study.test.get("device", study.points[0].train.get("device", "auto")))
-        run_test([run], "test", device=device, metric_options=options, plan=test_plan(study))
-    return target.read_metrics("test")
+    test_once(study, run, study.points[0].train.get("device"))
+    return results_folder(run, study).read_metrics("test")
 
 
 def write_best_config(study: Study, params: dict[str, Any], path: Path) -> None:
@@ -212,11 +205,8 @@ def summarize_search(found: Any, study: Study) -> SearchOutcome:
             best_row = next(r for r in rows if r["best"])
             best_row[f"test_{key}"] = best["test"].get(key)
     weights = importances(found, study.search.seed)
-    columns: list[str] = []
-    for row in rows:
-        columns += [key for key in row if key not in columns]
     results, table = folder / "results.csv", folder / "table.md"
-    atomic_write_text(results, csv_text(rows, columns))
+    atomic_write_text(results, csv_text(rows))
     atomic_write_text(table, markdown(study, rows, best, weights))
     if weights:
         atomic_write_text(folder / "importances.csv",
