@@ -23,6 +23,7 @@ from ltcli.data.transforms import build_transform
 from ltcli.engine.logits import predict_with_features
 from ltcli.errors import LtcliError
 from ltcli.models import create_model
+from ltcli.models.heads import find_classifier_path
 from ltcli.objectives import get_objective_entry
 from ltcli.posthoc import MemberCache, linear_classifier, tempered_log_probs
 from ltcli.run_folder import RunFolder
@@ -58,10 +59,7 @@ class LoadedRun:
 def classifier_outputs(model: nn.Module, state: dict[str, torch.Tensor]) -> int | None:
     """How many outputs the checkpoint's classifier has (1 for a binary run trained on one logit),
     read from the weight of the module timm's `get_classifier()` names; None if it cannot tell."""
-    if not hasattr(model, "get_classifier"):
-        return None
-    head = model.get_classifier()
-    name = next((n for n, module in model.named_modules() if module is head), None)
+    name = find_classifier_path(model)
     weight = state.get(f"{name}.weight") if name else None
     return int(weight.shape[0]) if weight is not None and weight.ndim >= 1 else None
 
