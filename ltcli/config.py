@@ -18,23 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from ltcli.binary_options import check_binary_task, ranking_pairs
 from ltcli.bounds import check_run_sizes
-from ltcli.choices import (
-    AUGMENTS,
-    FREEZE_MODES,
-    HEADS,
-)
+from ltcli.choices import AUGMENTS, FREEZE_MODES, HEADS
 from ltcli.errors import LtcliError, shown
 from ltcli.schedule_rules import check_schedule, check_warmup, default_sched, default_schedule
-from ltcli.settings import (
-    RunSettings,
-    at_least,
-    check_types,
-    flag,
-    in_range,
-    option,
-    read_later,
-    register_flags,
-)
+from ltcli.settings import RunSettings, at_least, check_types, flag, in_range, option, read_later, register_flags
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
