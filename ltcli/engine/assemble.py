@@ -110,28 +110,40 @@ class Training:
         return {"train": self.pipeline.train, "valid": self.pipeline.valid}
 
 
-def open_data(config: TrainConfig, console: Console) -> tuple[DataSource, str, TrainData, str]:
-    """The dataset (folder or lists), its name, its train and validation splits, and the augmentation recipe."""
+def locate_data(config: Any) -> tuple[DataSource, str]:
+    """A run's dataset (folder or lists) and its name, refused when the logs folder lies inside it."""
     source, dataset_name = resolve_source(
         config.dataset, Path(config.data) if config.data else None, Path(config.datasets_dir),
         Path(config.data_root) if config.data_root else None,
     )
     check_logs_outside(Path(config.logs_dir), source.image_root)
-    augment = resolve_augment(config.augment, config.height, config.width)
-    train_tf, eval_tf = image_transforms(config.height, config.width, augment, config.hflip)
-    (train_loader, train_tf), (eval_loader, eval_tf) = draft_loader(train_tf), draft_loader(eval_tf)
-    data = open_train_data(source, train_tf, eval_tf, train_loader, eval_loader)
+    return source, dataset_name
+
+
+def check_data(config: Any, source: DataSource, data: TrainData, console: Console,
+               validation: str = "validation") -> None:
+    """--strict's full decode, a decodable validation image at least, and a note when test/ stands in for valid/."""
     if config.strict:
         require_decodable(data, console)
-    require_any_decodable(data.valid, source.where(data.valid_split))
+    require_any_decodable(data.valid, source.where(data.valid_split), purpose=f"{validation} needs")
     if data.valid_split == "test":
-        console.print(f"[yellow]note:[/] {source.root} has no valid split: validation (best-epoch choice) uses test")
-    return source, dataset_name, data, augment
+        console.print(f"[yellow]note:[/] {source.root} has no valid split: {validation} (best-epoch choice) uses test")
 
 
 def image_transforms(height: int, width: int, augment: str, hflip: float) -> tuple[Any, Any]:
     """The train and eval transforms of a run."""
     return (build_transform(height, width, True, augment, hflip), build_transform(height, width, False, augment, hflip))
+
+
+def open_data(config: TrainConfig, console: Console) -> tuple[DataSource, str, TrainData, str]:
+    """The dataset, its name, its train and validation splits (read through Pillow's draft), and the augmentation."""
+    source, dataset_name = locate_data(config)
+    augment = resolve_augment(config.augment, config.height, config.width)
+    train_tf, eval_tf = image_transforms(config.height, config.width, augment, config.hflip)
+    (train_loader, train_tf), (eval_loader, eval_tf) = draft_loader(train_tf), draft_loader(eval_tf)
+    data = open_train_data(source, train_tf, eval_tf, train_loader, eval_loader)
+    check_data(config, source, data, console)
+    return source, dataset_name, data, augment
 
 
 def task_labels(data: TrainData, positive_classes: list[str] | None) -> Task:

@@ -123,31 +123,11 @@ def load_runs(runs: Sequence[RunFolder], device: torch.device) -> list[LoadedRun
     return members
 
 
-def member_cache(
-    member: LoadedRun, dataset: Dataset, device: torch.device, batch_size: int = 256, workers: int = 0,
-    features: bool = False,
-) -> tuple[MemberCache, np.ndarray]:
-    """One pass of `member` over `dataset`: its logits (and, with `features`, its penultimate features
-    and classifier weight, which tau-normalisation recomputes the logits from), and the labels."""
-    loader = make_loader(dataset, batch_size, False, workers, device)
-    logits, labels, penultimate = predict_with_features(member.network, loader, device, features=features)
-    weight = None
-    if features:
-        weight = linear_classifier(member.network, member.run.label()).weight.detach().float().cpu().numpy()
-    cache = MemberCache(logits=logits, class_counts=member.class_counts, features=penultimate,
-                        classifier_weight=weight)
-    return cache, labels
-
-
-def ensemble_caches(
-    members: Sequence[LoadedRun],
-    make_dataset: Callable[[LoadedRun], Dataset],
-    device: torch.device,
-    batch_size: int = 256,
-    workers: int = 0,
-    features: bool = False,
-) -> tuple[list[MemberCache], np.ndarray]:
-    """Each member's outputs over the same samples, and the labels.
+def ensemble_caches(members: Sequence[LoadedRun], make_dataset: Callable[[LoadedRun], Dataset], device: torch.device,
+                    batch_size: int = 256, workers: int = 0, features: bool = False
+                    ) -> tuple[list[MemberCache], np.ndarray]:
+    """One pass of each member over the same samples: its logits (and, with `features`, its penultimate
+    features and classifier weight, which tau-normalisation recomputes the logits from), and the labels.
 
     `make_dataset(member)` gives the data with that member's transform; the sample order must not
     depend on the member (it does not for a sorted folder or a list of files).
@@ -155,11 +135,15 @@ def ensemble_caches(
     caches: list[MemberCache] = []
     labels: np.ndarray | None = None
     for member in members:
-        cache, member_labels = member_cache(member, make_dataset(member), device, batch_size, workers, features)
+        loader = make_loader(make_dataset(member), batch_size, False, workers, device)
+        logits, member_labels, penultimate = predict_with_features(member.network, loader, device, features=features)
+        weight = linear_classifier(member.network, member.run.label()).weight.detach().float().cpu().numpy() \
+            if features else None
         if labels is not None and not np.array_equal(labels, member_labels):
             raise LtcliError(f"{member.run.path} saw the samples in another order: cannot average")
         labels = member_labels
-        caches.append(cache)
+        caches.append(MemberCache(logits=logits, class_counts=member.class_counts, features=penultimate,
+                                  classifier_weight=weight))
     assert labels is not None
     return caches, labels
 

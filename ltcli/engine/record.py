@@ -28,23 +28,29 @@ RUN_RECORDS = (
 )
 
 
+def shared_record(parts: Any, augment: str) -> dict[str, Any]:
+    """What every run's config.json records, a training's or a pre-training's: the data, each resolved
+    `auto`, the classes and their training counts, the threads, the library versions."""
+    return {
+        "dataset_name": parts.dataset_name,
+        **(parts.source.record() if parts.source else {"dataset_root": str(parts.root.resolve())}),
+        "valid_split": parts.data.valid_split, "augment_resolved": augment, "data_cache_resolved": parts.pipeline.cache,
+        "amp_resolved": parts.compute.amp_name, "channels_last_resolved": parts.compute.channels_last,
+        "device_resolved": str(parts.device), "world_size": parts.dist.world_size,
+        "class_names": parts.task.class_names, "class_counts": parts.task.class_counts,
+        **thread_record(parts.compute.threads), "versions": library_versions(),
+    }
+
+
 def run_record(training: Training, augment: str) -> dict[str, Any]:
     """config.json: the settings, then how each `auto` was resolved and what the data held."""
-    config, task, dist = training.config, training.task, training.dist
+    config, task = training.config, training.task
     record = {
-        **config.to_dict(),
-        "dataset_name": training.dataset_name,
-        **(training.source.record() if training.source else {"dataset_root": str(training.root.resolve())}),
-        "valid_split": training.data.valid_split, "augment_resolved": augment,
-        "data_cache_resolved": training.pipeline.cache, "amp_resolved": training.compute.amp_name,
-        "channels_last_resolved": training.compute.channels_last, "device_resolved": str(training.device),
-        "world_size": dist.world_size, "distributed_backend": dist.backend,
-        "class_names": task.class_names, "source_class_names": training.data.class_names,
-        "positive_classes": task.positive, "num_outputs": num_outputs(task, training.method),
-        "class_counts": task.class_counts, "cosine_head": training.method.cosine_head,
-        "model_wrapper": model_wrapper(training.network, training.method),
-        "train_views": training.method.views,
-        **training.rule.record(), **thread_record(training.compute.threads), "versions": library_versions(),
+        **config.to_dict(), **shared_record(training, augment), "distributed_backend": training.dist.backend,
+        "source_class_names": training.data.class_names, "positive_classes": task.positive,
+        "num_outputs": num_outputs(task, training.method), "cosine_head": training.method.cosine_head,
+        "model_wrapper": model_wrapper(training.network, training.method), "train_views": training.method.views,
+        **training.rule.record(),
         **({"pseudo_labels": training.pseudo.record(), "labelled_train_images": len(training.data.train)
             - int(training.pseudo.kept.sum())} if training.pseudo is not None else {}),
     }

@@ -70,17 +70,6 @@ def prediction_rows(files: Sequence[str], class_names: Sequence[str], labels: np
     ]
 
 
-def results_label(members: Sequence[LoadedRun]) -> str:
-    if len(members) == 1:
-        return members[0].run.label()
-    return f"ensemble of {len(members)}: " + " + ".join(m.run.label() for m in members)
-
-
-def member_record(member: LoadedRun, metrics: dict) -> dict[str, Any]:
-    """A member of an ensemble in metrics.json: which run, and how it scores on its own."""
-    return {**member.describe(), **{k: metrics.get(k) for k in SUMMARY_KEYS if k in metrics}}
-
-
 @dataclass
 class Evaluation:
     """What a split looks like through one run or an ensemble: everything the results are made of."""
@@ -102,16 +91,6 @@ class Evaluation:
         return self.members[0].class_counts
 
 
-@dataclass
-class SplitPrediction:
-    """One pass of every member over a split: what any correction is computed from."""
-
-    caches: list[MemberCache]
-    labels: np.ndarray
-    sample_files: list[str]  # relative to the split folder, in sample order
-    skipped_files: list[str]  # did not decode: in no number
-
-
 def member_dataset(member: LoadedRun, source: DataSource, split: str, transform: Any = None):
     """The split as `member` is tested on it: through its evaluation transform (or `transform`), the
     dataset's classes checked against the run's, and a binary run's classes mapped to negative/positive."""
@@ -125,8 +104,10 @@ def member_dataset(member: LoadedRun, source: DataSource, split: str, transform:
 
 
 def predict_split(members: Sequence[LoadedRun], source: DataSource, split: str, device: torch.device,
-                  batch_size: int, workers: int, features: bool = False) -> SplitPrediction:
-    """Run every member over the split once (each through its own transform)."""
+                  batch_size: int, workers: int, features: bool = False
+                  ) -> tuple[list[MemberCache], np.ndarray, list[str], list[str]]:
+    """Run every member over the split once (each through its own transform): (each member's cache, the
+    labels, the files in sample order and the files that did not decode, both relative to the split)."""
     datasets = []
     where = source.where(split)
 
@@ -140,7 +121,7 @@ def predict_split(members: Sequence[LoadedRun], source: DataSource, split: str, 
     relative = lambda path: source.relative(split, path)  # noqa: E731
     files = [relative(path) for path, _ in datasets[0].decoded_samples()]
     skipped = [relative(path) for path in datasets[0].failed_paths()]
-    return SplitPrediction(caches, labels, files, skipped)
+    return caches, labels, files, skipped
 
 
 def evaluate_split(members: Sequence[LoadedRun], source: DataSource, split: str, device: torch.device,
@@ -148,10 +129,9 @@ def evaluate_split(members: Sequence[LoadedRun], source: DataSource, split: str,
                    ) -> Evaluation:
     """Predict the split once, correct every member with `tau` (plan's correction), temper and average."""
     plan = plan or PosthocPlan()
-    prediction = predict_split(members, source, split, device, batch_size, workers, plan.needs_features)
-    log_probs, member_log_probs = plan.log_probs(prediction.caches, tau)
-    return Evaluation(list(members), prediction.labels, log_probs, member_log_probs, prediction.sample_files,
-                      prediction.skipped_files)
+    caches, labels, files, skipped = predict_split(members, source, split, device, batch_size, workers,
+                                                   plan.needs_features)
+    return Evaluation(list(members), labels, *plan.log_probs(caches, tau), files, skipped)
 
 
 def check_plan(plan: PosthocPlan, members: Sequence[LoadedRun], source: DataSource) -> None:
@@ -172,9 +152,8 @@ def choose_on_valid(plan: PosthocPlan, members: Sequence[LoadedRun], source: Dat
         return None, None
     if not plan.sweep:
         return plan.taus[0], None
-    valid = predict_split(members, source, SWEEP_SPLIT, device, batch_size, workers, plan.needs_features)
-    counts = members[0].class_counts
-    table = sweep_taus(plan, valid.caches, valid.labels, counts, options)
+    caches, labels, *_ = predict_split(members, source, SWEEP_SPLIT, device, batch_size, workers, plan.needs_features)
+    table = sweep_taus(plan, caches, labels, members[0].class_counts, options)
     return choose_tau(table, plan.sweep_metric), table
 
 
@@ -182,7 +161,9 @@ def summarise(evaluation: Evaluation, options: dict[str, Any], split: str, sourc
               corrections: dict[str, Any] | None = None, described: str = "") -> dict[str, Any]:
     """metrics.json: where the numbers come from (and which corrections made them), then every metric."""
     members, labels, counts = evaluation.members, evaluation.labels, evaluation.train_counts
-    label = results_label(members) + (f" ({described})" if described else "")
+    label = members[0].run.label() if len(members) == 1 else \
+        f"ensemble of {len(members)}: " + " + ".join(m.run.label() for m in members)
+    label += f" ({described})" if described else ""
     summary: dict[str, Any] = {
         "label": label, "split": split, "data_root": str(source.root.resolve()),
         **({"data_list": str(source.where(split).resolve()), "image_root": str(source.image_root.resolve())}
@@ -194,7 +175,9 @@ def summarise(evaluation: Evaluation, options: dict[str, Any], split: str, sourc
         summary.update(run=described["run"], checkpoint=described["checkpoint"],
                        checkpoint_epoch=described["checkpoint_epoch"], members=[described])
     else:
-        summary["members"] = [member_record(m, evaluate_log_probs(p, labels, counts, **options))
+        # each member: which run, and how it scores on its own
+        summary["members"] = [{**m.describe(), **{k: v for k, v in evaluate_log_probs(p, labels, counts, **options)
+                                                  .items() if k in SUMMARY_KEYS}}
                               for m, p in zip(members, evaluation.member_log_probs, strict=True)]
     summary.update(evaluate_log_probs(evaluation.log_probs, labels, counts, **options))
     summary["skipped_files"] = evaluation.skipped_files
@@ -223,13 +206,9 @@ def test_runs(
     plan's tag in their names (ResultsFolder.corrected), so they never replace plain results.
     """
     plan = plan or PosthocPlan()
-    if not runs:
-        raise LtcliError("no run to test")
     source = data_root if isinstance(data_root, DataSource) else open_source(data_root)
     if not source.has_split(split):
         raise LtcliError(f"{source.root} has no {split}{'/' if source.lists is None else ''} split to test on")
-    if out_dir is None and len(runs) > 1:
-        raise LtcliError("an ensemble needs an output folder (--out)")
     options = {"tpauc": TPAUC_DEFAULT, **(metric_options or {})}
     target = ResultsFolder(out_dir if out_dir is not None else runs[0].path).corrected(plan.results_tag)
     if out_dir is not None:  # before the (slow) evaluation; any file the results could include

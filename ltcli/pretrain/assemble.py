@@ -23,24 +23,23 @@ from ltcli.data.list_index import parse_list
 from ltcli.data.lists import ListDataset
 from ltcli.data.loaders import TrainData
 from ltcli.data.pipeline import Pipeline, build_pipeline
-from ltcli.data.source import DataSource, open_source, open_train_data, resolve_source
+from ltcli.data.source import DataSource, open_source, open_train_data
 from ltcli.data.split import SPLITS
-from ltcli.data.transforms import build_transform, resolve_augment
+from ltcli.data.transforms import resolve_augment
 from ltcli.data.unlabeled import same_bytes
-from ltcli.engine.assemble import Task
+from ltcli.engine.assemble import Task, check_data, image_transforms, locate_data
 from ltcli.engine.compute import Compute, resolve_compute
 from ltcli.engine.distributed import Dist
-from ltcli.engine.runtime import library_versions, seed_everything
+from ltcli.engine.record import shared_record
+from ltcli.engine.runtime import seed_everything
 from ltcli.engine.schedule import create_optimization
-from ltcli.engine.skipped import require_any_decodable, require_decodable
-from ltcli.engine.threads import create_thread_tuner, thread_record
+from ltcli.engine.threads import create_thread_tuner
 from ltcli.errors import LtcliError
 from ltcli.method import Method
 from ltcli.models import create_model
 from ltcli.pretrain.config import PretrainConfig
 from ltcli.pretrain.methods import get_pretext
 from ltcli.pretrain.parts import PretextLoader, feature_size
-from ltcli.runs import check_logs_outside
 
 UNLABELED = -1  # the target of an --extra-unlabeled image in the data pipeline (never read)
 
@@ -140,28 +139,16 @@ def add_unlabeled(dataset: Any, extra: Path, root: Path, own_lists: Sequence[Pat
 def open_images(config: PretrainConfig, augment: str, console: Console) -> tuple[DataSource, str, TrainData, int]:
     """The dataset (its folders resolved, so files from --extra-unlabeled and from the dataset share one
     form), its name, train and validation splits, and the number of extra unlabeled images."""
-    source, dataset_name = resolve_source(config.dataset, Path(config.data) if config.data else None,
-                                          Path(config.datasets_dir),
-                                          Path(config.data_root) if config.data_root else None)
-    check_logs_outside(Path(config.logs_dir), source.image_root)
+    source, dataset_name = locate_data(config)
     source = open_source(source.root.resolve(), source.image_root.resolve() if source.lists is not None else None)
     root = source.image_root
-    data = open_train_data(
-        source,
-        build_transform(config.height, config.width, True, augment, config.hflip),
-        build_transform(config.height, config.width, False, augment, config.hflip),
-    )
+    data = open_train_data(source, *image_transforms(config.height, config.width, augment, config.hflip))
     if len(data.class_names) < 2:
         raise LtcliError(f"{source.where('train')} has {len(data.class_names)} class(es): the backbone is for a "
                          "classifier, and its checkpoints name at least two classes")
     own_lists = list(source.lists.splits.values()) if source.lists is not None else []
     extra = add_unlabeled(data.train, Path(config.extra_unlabeled), root, own_lists) if config.extra_unlabeled else 0
-    if config.strict:
-        require_decodable(data, console)
-    require_any_decodable(data.valid, source.where(data.valid_split), purpose="the pretext's validation needs")
-    if data.valid_split == "test":
-        console.print(f"[yellow]note:[/] {source.root} has no valid split: the pretext's validation (best-epoch "
-                      "choice) uses the test images, without their labels")
+    check_data(config, source, data, console, validation="the pretext's validation")
     return source, dataset_name, data, extra
 
 
@@ -202,16 +189,10 @@ def build_pretraining(config: PretrainConfig, console: Console, device: torch.de
 
 def run_record(parts: Pretraining, augment: str) -> dict[str, Any]:
     """config.json: the settings, then how each `auto` was resolved and what the data held."""
-    config, task = parts.config, parts.task
+    config = parts.config
     return {
-        **config.to_dict(), "command": "pretrain", "paper": parts.method.paper,
-        "select_metric": config.select_metric, "dataset_name": parts.dataset_name,
-        **(parts.source.record() if parts.source else {"dataset_root": str(parts.root)}),
-        "valid_split": parts.data.valid_split, "augment_resolved": augment,
-        "data_cache_resolved": parts.pipeline.cache, "amp_resolved": parts.compute.amp_name,
-        "channels_last_resolved": parts.compute.channels_last, "device_resolved": str(parts.device),
-        "world_size": 1, "class_names": task.class_names, "class_counts": task.class_counts,
-        "train_images": len(parts.data.train), "extra_unlabeled_images": parts.extra_images,
-        "feature_size": feature_size(parts.backbone), "lr_steps_resolved": config.lr_stages,
-        **thread_record(parts.compute.threads), "versions": library_versions(),
+        **config.to_dict(), "command": "pretrain", "paper": parts.method.paper, "select_metric": config.select_metric,
+        **shared_record(parts, augment), "train_images": len(parts.data.train),
+        "extra_unlabeled_images": parts.extra_images, "feature_size": feature_size(parts.backbone),
+        "lr_steps_resolved": config.lr_stages,
     }
