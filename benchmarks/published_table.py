@@ -87,33 +87,48 @@ def first_reaching(values: list[float], share: float = 0.95) -> int | None:
     return next((i + 1 for i, v in enumerate(values) if v >= target), None)
 
 
+def write_whole(target: Path, data: bytes) -> None:
+    """Write `data` to a temporary name beside `target`, then rename: a kill never leaves half a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    partial.write_bytes(data)
+    partial.replace(target)
+
+
 def keep(run: Path, into: Path, record: tuple[str, ...] = RECORD) -> None:
-    """Copy a finished row's `record` files into `into` (each file written whole, then renamed)."""
+    """Copy a finished row's `record` files into `into`, each written whole."""
     for name in record:
-        target = into / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(target.name + ".partial")
-        partial.write_bytes((run / name).read_bytes())
-        partial.replace(target)
+        write_whole(into / name, (run / name).read_bytes())
+
+
+def open_row(point: Path, record: Path, parts: tuple[str, ...]) -> tuple[Path, dict, list, list] | None:
+    """(run, config, train rows, valid rows) of the run under the study's `point` folder, else of its kept
+    `record`; None while there is neither or no epoch has finished."""
+    run = run_of(point)
+    if run is None and all((record / part).is_file() for part in parts):
+        run = record
+    if run is None:
+        return None
+    valid = read_rows(run / "valid.csv")
+    return (run, json.loads((run / "config.json").read_text()), read_rows(run / "train.csv"), valid) if valid else None
+
+
+def picked(values: list[float]) -> int:
+    """The 1-based epoch of the highest value (the first of equals)."""
+    return max(range(len(values)), key=values.__getitem__) + 1
 
 
 def row_of(method: str, point: Path, kept: Path = KEPT) -> dict | None:
     """The row of `method` from its run under the study's `point` folder, else from its kept record."""
-    run = run_of(point)
-    if run is None and all((kept / method / name).is_file() for name in RECORD):
-        run = kept / method
-    if run is None:
+    opened = open_row(point, kept / method, RECORD)
+    if opened is None:
         return None
-    config = json.loads((run / "config.json").read_text())
-    train, valid = read_rows(run / "train.csv"), read_rows(run / "valid.csv")
-    if not valid:
-        return None
+    run, config, train, valid = opened
     balanced = [float(r["balanced_acc"]) for r in valid]
     minutes = [float(r["time_s"]) / 60 for r in train]
     row = {"method": method, "run": run, "epochs": len(valid), "planned": config["epochs"],
            "minutes": sum(minutes), "cumulative": [sum(minutes[: i + 1]) for i in range(len(minutes))],
-           "balanced": balanced, "picked": max(range(len(balanced)), key=balanced.__getitem__) + 1,
-           "reach95": first_reaching(balanced)}
+           "balanced": balanced, "picked": picked(balanced), "reach95": first_reaching(balanced)}
     if len(valid) == config["epochs"]:
         row["best"], row["last"] = tested(run, "best"), tested(run, "last")
         if run != kept / method:
@@ -124,24 +139,17 @@ def row_of(method: str, point: Path, kept: Path = KEPT) -> dict | None:
 def protocol_row(method: str, point: Path, kept: Path = KEPT) -> dict | None:
     """The row of `method` under the papers' protocol: its valid.csv is test/ evaluated every epoch, so the
     test-picked accuracy is read from it (no `ltcli test` run); kept as text like the published rows."""
-    name = f"{method} (papers' protocol)"
-    run = run_of(point)
     record = kept / f"{method}-papers-protocol"
-    if run is None and all((record / part).is_file() for part in PROTOCOL_RECORD):
-        run = record
-    if run is None:
+    opened = open_row(point, record, PROTOCOL_RECORD)
+    if opened is None:
         return None
-    config = json.loads((run / "config.json").read_text())
+    run, config, train, valid = opened
     if config.get("valid_split") != "test":
         raise SystemExit(f"{run}: validated on {config.get('valid_split')}/, not test/: not the papers' protocol")
-    valid = read_rows(run / "valid.csv")
-    if not valid:
-        return None
     accuracy = [float(r["acc"]) for r in valid]
-    minutes = sum(float(r["time_s"]) for r in read_rows(run / "train.csv")) / 60
-    row = {"method": method, "name": name, "epochs": len(valid), "planned": config["epochs"], "minutes": minutes,
-           "train_images": sum(config["class_counts"]), "accuracy": accuracy,
-           "picked": max(range(len(accuracy)), key=accuracy.__getitem__) + 1}
+    row = {"method": method, "name": f"{method} (papers' protocol)", "epochs": len(valid),
+           "planned": config["epochs"], "minutes": sum(float(r["time_s"]) for r in train) / 60,
+           "train_images": sum(config["class_counts"]), "accuracy": accuracy, "picked": picked(accuracy)}
     if len(valid) == config["epochs"] and run != record:
         keep(run, record, PROTOCOL_RECORD)
     return row
@@ -246,7 +254,7 @@ def write_keeping_notes(path: Path, text: str) -> None:
     """Write the generated `text` to `path`, keeping what follows its NOTES line (the hand-written findings)."""
     old = path.read_text(encoding="utf-8") if path.is_file() else ""
     notes = old[old.index(NOTES):] if NOTES in old else NOTES + "\n"
-    path.write_text(f"{text}\n\n{notes}", encoding="utf-8")
+    write_whole(path, f"{text}\n\n{notes}".encode())
 
 
 if __name__ == "__main__":
