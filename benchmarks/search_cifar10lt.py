@@ -2,6 +2,7 @@
 
     python benchmarks/search_cifar10lt.py                 # ../shared/data/cifar10-lt-if100, a 2-hour search
     python benchmarks/search_cifar10lt.py --quick         # a tenth of the images, 16x16, a 1-minute search
+    python benchmarks/search_cifar10lt.py --every 4 --budget 900 --epochs 10   # a quarter, a 15-minute search
 
 The search: method (ERM, re-sampling, BSCE, LA, LDAM-DRW) x lr x weight decay, TPE, median pruning on
 valid balanced accuracy, until --budget is spent; its best trial (picked on valid) is tested once on test.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import datetime
 import json
 import os
 import resource
@@ -26,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_data
 import yaml
 from two_stage import COLUMNS, DEFAULT_DATA, carve
 
@@ -86,9 +89,12 @@ def run_baseline(work: Path, args: argparse.Namespace, epochs: int) -> tuple[dic
     return json.loads((run / "metrics.json").read_text()), cpu + test_cpu
 
 
-def table(rows: list[tuple[str, dict, float, str]], args: argparse.Namespace, seconds: float) -> str:
-    lines = [f"CIFAR-10-LT (IF 100){' --quick' if args.quick else ''}: every {args.every}th training image, "
-             f"{args.model} at {args.size}x{args.size}, search budget {args.budget} s of wall time; "
+def table(rows: list[tuple[str, dict, float, str]], args: argparse.Namespace, seconds: float, load: str) -> str:
+    subset = "every training image" if args.every == 1 else f"every {args.every}th training image"
+    lines = [f"Measured {datetime.date.today()} by `python benchmarks/search_cifar10lt.py {' '.join(sys.argv[1:])}`; "
+             f"load average before {load}, after {bench_data.load()}.", "",
+             f"CIFAR-10-LT (IF 100){' --quick' if args.quick else ''}: {subset}, {args.model} at "
+             f"{args.size}x{args.size}, search budget {args.budget} s of wall time, {args.epochs} epochs a trial; "
              f"{seconds / 60:.1f} min in all.", "",
              "| row | CPU s | runs | " + " | ".join(f"test {c}" for c in COLUMNS) + " |",
              "|" + "---|" * (3 + len(COLUMNS))]
@@ -104,6 +110,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a tenth of the images, 16x16, a 60 s search")
     parser.add_argument("--budget", type=int, help="search budget in seconds [7200; quick 60]")
     parser.add_argument("--epochs", type=int, help="epochs of a search trial [30; quick 3]")
+    parser.add_argument("--every", type=int, help="every Nth training image: a subset [1; quick 10]")
+    parser.add_argument("--size", type=int, help="input side in pixels [32; quick 16]")
+    parser.add_argument("--model", help="the network [resnet32; quick resnet20]")
     parser.add_argument("--out", type=Path, help="where the table goes [benchmarks/search_cifar10lt_results.md; "
                         "quick: a temporary folder]")
     args = parser.parse_args()
@@ -112,8 +121,10 @@ def main() -> None:
         return
     args.budget = args.budget or (60 if args.quick else 7200)
     args.epochs = args.epochs or (3 if args.quick else 30)
-    args.every, args.size, args.model = (10, 16, "resnet20") if args.quick else (1, 32, "resnet32")
-    started = time.monotonic()
+    quick = (10, 16, "resnet20") if args.quick else (1, 32, "resnet32")
+    args.every, args.size, args.model = (given or default for given, default in
+                                         zip((args.every, args.size, args.model), quick, strict=True))
+    started, load = time.monotonic(), bench_data.load()
     with tempfile.TemporaryDirectory(prefix="search-bench-") as folder:
         work = Path(folder)
         carve(args.data, work / "data", 0.1, None, args.every)
@@ -126,7 +137,7 @@ def main() -> None:
         params = f"{best['method']}, lr {float(best['lr']):.3g}, wd {float(best['weight_decay']):.2g}"
         rows = [(f"search best ({params})", best["test"], search_cpu, best["trials"]),
                 (f"ERM recipe defaults, {epochs} epochs", baseline, baseline_cpu, "1 run")]
-        text = table(rows, args, time.monotonic() - started)
+        text = table(rows, args, time.monotonic() - started, load)
     print(text)
     out = args.out or (None if args.quick else ROOT / "benchmarks" / "search_cifar10lt_results.md")
     if out is not None:
