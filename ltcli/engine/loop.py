@@ -63,8 +63,6 @@ def forward_loss(
     return logits, loss(targets) if mixed is None else mixed.combine(loss, targets)
 
 
-
-
 def train_one_epoch(
     step: nn.Module,
     method: Method,
@@ -171,10 +169,8 @@ def validation_loss(
 ) -> float:
     """The objective on the whole validation set at once (for batch-level objectives this is their
     value with the whole set as one batch); `features` given when the method's loss takes them."""
-    args = (torch.from_numpy(logits).to(device), torch.from_numpy(labels).to(device))
-    if features is not None:
-        return float(objective(*args, features=torch.from_numpy(features).to(device)))
-    return float(objective(*args))
+    extra = {} if features is None else {"features": torch.from_numpy(features).to(device)}
+    return float(objective(torch.from_numpy(logits).to(device), torch.from_numpy(labels).to(device), **extra))
 
 
 def validate(model: nn.Module, method: Method, loader: DataLoader, class_counts: list[int],

@@ -11,6 +11,8 @@ makes `timm.create_model('resnet32')` work like any other timm name.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -128,41 +130,23 @@ class CifarResNet(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-def _create(depth: int, pretrained: bool, kwargs: dict) -> CifarResNet:
-    if pretrained:
-        raise LtcliError(
-            f"resnet{depth} (CIFAR-style) has no published pretrained weights: drop --pretrained or use --weights FILE"
-        )
-    for key in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):
-        kwargs.pop(key, None)
-    return CifarResNet(depth, **kwargs)
+def register_local(module: str, name: str, build: Callable[[dict[str, Any]], nn.Module], doc: str) -> None:
+    """Register `build(kwargs)` in timm's registry as `name`, as `@register_model` does a function of
+    `module`: a network ltcli defines, which has no published pretrained weights."""
+
+    def create(pretrained: bool = False, **kwargs: Any) -> nn.Module:
+        if pretrained:
+            raise LtcliError(f"{name} has no published pretrained weights: drop --pretrained or use --weights FILE")
+        for key in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):  # timm's, for hub weights
+            kwargs.pop(key, None)
+        return build(kwargs)
+
+    create.__name__ = create.__qualname__ = name
+    create.__module__, create.__doc__ = module, doc
+    register_model(create)
 
 
-@register_model
-def resnet20(pretrained: bool = False, **kwargs) -> CifarResNet:
-    """ResNet-20 for 32x32 inputs (He et al. 2016), 0.27M parameters."""
-    return _create(20, pretrained, kwargs)
-
-
-@register_model
-def resnet32(pretrained: bool = False, **kwargs) -> CifarResNet:
-    """ResNet-32 for 32x32 inputs (He et al. 2016), 0.46M parameters: the CIFAR-LT standard."""
-    return _create(32, pretrained, kwargs)
-
-
-@register_model
-def resnet44(pretrained: bool = False, **kwargs) -> CifarResNet:
-    """ResNet-44 for 32x32 inputs (He et al. 2016), 0.66M parameters."""
-    return _create(44, pretrained, kwargs)
-
-
-@register_model
-def resnet56(pretrained: bool = False, **kwargs) -> CifarResNet:
-    """ResNet-56 for 32x32 inputs (He et al. 2016), 0.85M parameters."""
-    return _create(56, pretrained, kwargs)
-
-
-@register_model
-def resnet110(pretrained: bool = False, **kwargs) -> CifarResNet:
-    """ResNet-110 for 32x32 inputs (He et al. 2016), 1.7M parameters."""
-    return _create(110, pretrained, kwargs)
+for _depth, _parameters in ((20, "0.27M"), (32, "0.46M (the CIFAR-LT standard)"), (44, "0.66M"), (56, "0.85M"),
+                            (110, "1.7M")):
+    register_local(__name__, f"resnet{_depth}", lambda kwargs, depth=_depth: CifarResNet(depth, **kwargs),
+                   f"ResNet-{_depth} for 32x32 inputs (He et al. 2016), {_parameters} parameters.")

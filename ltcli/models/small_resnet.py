@@ -7,22 +7,20 @@ convolutions). Registered in timm's registry as `resnet18_small` ... `resnet152_
 
 from __future__ import annotations
 
-from timm.models import register_model
+from typing import Any
+
 from timm.models.resnet import BasicBlock, Bottleneck, ResNet
 from torch import nn
 
-from ltcli.errors import LtcliError
+from ltcli.models.cifar_resnet import register_local
 
 __all__: list[str] = []
 
 STEM_WIDTH = 64
 
 
-def _create(name: str, block: type[nn.Module], layers: list[int], pretrained: bool, kwargs: dict) -> ResNet:
-    if pretrained:
-        raise LtcliError(f"{name} has no published pretrained weights: drop --pretrained or use --weights FILE")
-    for key in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):
-        kwargs.pop(key, None)
+def small_resnet(name: str, block: type[nn.Module], layers: list[int], kwargs: dict[str, Any]) -> ResNet:
+    """timm's ResNet with the small-image stem (3x3, stride 1, He-initialised) and no max-pool."""
     model = ResNet(block, layers, **kwargs)
     model.conv1 = nn.Conv2d(kwargs.get("in_chans", 3), STEM_WIDTH, kernel_size=3, stride=1, padding=1, bias=False)
     nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
@@ -32,31 +30,10 @@ def _create(name: str, block: type[nn.Module], layers: list[int], pretrained: bo
     return model
 
 
-@register_model
-def resnet18_small(pretrained: bool = False, **kwargs) -> ResNet:
-    """ResNet-18 with a 3x3 stride-1 stem and no max-pool, for 32x32 inputs."""
-    return _create("resnet18_small", BasicBlock, [2, 2, 2, 2], pretrained, kwargs)
-
-
-@register_model
-def resnet34_small(pretrained: bool = False, **kwargs) -> ResNet:
-    """ResNet-34 with a 3x3 stride-1 stem and no max-pool, for 32x32 inputs."""
-    return _create("resnet34_small", BasicBlock, [3, 4, 6, 3], pretrained, kwargs)
-
-
-@register_model
-def resnet50_small(pretrained: bool = False, **kwargs) -> ResNet:
-    """ResNet-50 (bottleneck blocks) with a 3x3 stride-1 stem and no max-pool, for 32x32 inputs."""
-    return _create("resnet50_small", Bottleneck, [3, 4, 6, 3], pretrained, kwargs)
-
-
-@register_model
-def resnet101_small(pretrained: bool = False, **kwargs) -> ResNet:
-    """ResNet-101 with a 3x3 stride-1 stem and no max-pool, for 32x32 inputs."""
-    return _create("resnet101_small", Bottleneck, [3, 4, 23, 3], pretrained, kwargs)
-
-
-@register_model
-def resnet152_small(pretrained: bool = False, **kwargs) -> ResNet:
-    """ResNet-152 with a 3x3 stride-1 stem and no max-pool, for 32x32 inputs."""
-    return _create("resnet152_small", Bottleneck, [3, 8, 36, 3], pretrained, kwargs)
+for _depth, _block, _layers in ((18, BasicBlock, [2, 2, 2, 2]), (34, BasicBlock, [3, 4, 6, 3]),
+                                (50, Bottleneck, [3, 4, 6, 3]), (101, Bottleneck, [3, 4, 23, 3]),
+                                (152, Bottleneck, [3, 8, 36, 3])):
+    _name = f"resnet{_depth}_small"
+    register_local(__name__, _name, lambda kwargs, n=_name, b=_block, lay=_layers: small_resnet(n, b, lay, kwargs),
+                   f"ResNet-{_depth} ({_block.__name__} blocks) with a 3x3 stride-1 stem and no max-pool, for 32x32 "
+                   "inputs.")
