@@ -5,12 +5,13 @@ and compared with what the command and the page really offer."""
 from __future__ import annotations
 
 import dataclasses
+import inspect
 
 import pytest
 import typer
 
 from ltcli.cli import app
-from ltcli.cli.declared import cli_fields, declared_parameters
+from ltcli.cli.declared import cli_fields, declare_options
 from ltcli.config import TrainConfig
 from ltcli.pretrain.config import PretrainConfig
 from ltcli.settings import choices_of, field_choices, option
@@ -87,7 +88,11 @@ def test_a_new_option_is_one_declaration():
     class Extended(TrainConfig):
         label_smoothing: float = option(0.0, "Smooth the targets by this much.", flags=("--label-smoothing", "--ls"))
 
-    parameter = {p.name: p for p in declared_parameters(Extended)}["label_smoothing"]
+    def command(ctx, **values):
+        pass
+
+    declare_options(command, Extended)
+    parameter = inspect.signature(command).parameters["label_smoothing"]
     assert parameter.default == 0.0
     info = parameter.annotation.__metadata__[0]  # typer.Option: the first flag takes its `default` slot
     assert (info.default, *info.param_decls) == ("--label-smoothing", "--ls")

@@ -12,6 +12,7 @@ from ltcli.runs import PRETRAIN_PREFIX, list_runs, summarize_run
 
 WEIGHTS_SUFFIXES = (".pt", ".pth")
 CURVE_METRICS = ("acc", "gmean_recall", "hmean_recall", "lowest_recall")
+CURVE_COLUMNS = ("epoch", "value", "curve")  # curve_rows' keys: the live plot's x, y and colour
 RUN_COLUMNS = ("stamp", "model", "dataset", "objective", "name", "epochs", "state", "valid", "test acc",
                "test bal", "test few", "run")
 
@@ -59,10 +60,7 @@ def run_choices(root: AppRoot, tested: bool = False, pretraining: bool = False) 
 
 def weights_choices(root: AppRoot) -> list[tuple[str, str]]:
     """(path, path) of every weights file (.pt, .pth) under models/, where the course app keeps them."""
-    folder = root.area(WEIGHTS_AREA)
-    if not folder.is_dir():
-        return []
-    found = sorted(p for p in folder.rglob("*") if p.suffix in WEIGHTS_SUFFIXES and p.is_file())
+    found = sorted(p for p in root.area(WEIGHTS_AREA).rglob("*") if p.suffix in WEIGHTS_SUFFIXES and p.is_file())
     return [(root.relative(p), root.relative(p)) for p in found]
 
 
@@ -70,10 +68,8 @@ def export_choices(root: AppRoot) -> list[str]:
     """Root-relative folders under exports/ that hold an exported ONNX model (`ltcli export`)."""
     from ltcli.export import ONNX_NAME
 
-    folder = root.area(EXPORTS_AREA)
-    if not folder.is_dir():
-        return []
-    return [root.relative(p.parent) for p in sorted(folder.rglob(ONNX_NAME)) if not p.parent.name.startswith(".")]
+    found = sorted(root.area(EXPORTS_AREA).rglob(ONNX_NAME))  # none when there is no exports/ folder
+    return [root.relative(p.parent) for p in found if not p.parent.name.startswith(".")]
 
 
 def run_state(summary: dict[str, Any], running: set[str]) -> str:

@@ -31,8 +31,7 @@ def training_dataset(root: AppRoot, choice: str, imbalance_factor: float | None,
         raise LtcliError(f"no dataset folder {choice}")
     from ltcli.data.lists import find_lists
 
-    lists = find_lists(folder)
-    if lists is not None and area != DATASETS_AREA:
+    if area != DATASETS_AREA and find_lists(folder) is not None:
         raise LtcliError(f"{choice} holds `path label` lists, which are used as they are, never split: move the "
                          f"folder to {DATASETS_AREA}/")
     if area == DATASETS_AREA:

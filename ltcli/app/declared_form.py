@@ -61,15 +61,16 @@ def more_fields(cls: type = TrainConfig) -> list[dataclasses.Field]:
             if "help" in f.metadata and f.name not in MAIN_FORM_FIELDS and f.name not in SKIPPED_FIELDS]
 
 
-def _kind(f: dataclasses.Field, hints: dict[str, Any]) -> Any:
-    """The field's type without None; a repeatable option (cli_type list[str]) as list."""
+def _kind(f: dataclasses.Field, cls: type) -> Any:
+    """The type of `cls`'s field `f` without None; a repeatable option (cli_type list[str]) as list."""
     cli_type = f.metadata.get("cli_type")
     if typing.get_origin(cli_type) is list:
         return list
     if cli_type is not None:  # text the command line reads as text (a path, a list with its `parse`)
         return str
-    args = [a for a in typing.get_args(hints[f.name]) if a is not type(None)]
-    kind = args[0] if args else hints[f.name]
+    hint = _hints(cls)[f.name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    kind = args[0] if args else hint
     return typing.get_origin(kind) or kind
 
 
@@ -114,7 +115,7 @@ def form_component(name: str) -> Any:
     """The component of the main form's input `name` (FORM_INPUTS), from its field's declaration."""
     cls, field_name = FORM_INPUTS[name]
     f = declared_field(cls, field_name)
-    return component(f, _kind(f, _hints(cls)), elem_id="train-" + name.replace("_", "-"))
+    return component(f, _kind(f, cls), elem_id="train-" + name.replace("_", "-"))
 
 
 def form_values(inputs: dict[str, Any]) -> dict[type, dict[str, Any]]:
@@ -125,7 +126,7 @@ def form_values(inputs: dict[str, Any]) -> dict[type, dict[str, Any]]:
         cls, field_name = FORM_INPUTS[name]
         f = declared_field(cls, field_name)
         if not _empty(value):
-            values[cls][field_name] = _convert(f, _kind(f, _hints(cls)), value)
+            values[cls][field_name] = _convert(f, _kind(f, cls), value)
     return values
 
 
@@ -133,21 +134,19 @@ def more_components(cls: type = TrainConfig, per_row: int = 4) -> dict[str, Any]
     """Field name -> its generated component, laid out `per_row` a row (call inside a gr.Blocks)."""
     import gradio as gr
 
-    hints = _hints(cls)
     fields, components = more_fields(cls), {}
     for start in range(0, len(fields), per_row):
         with gr.Row():
             for f in fields[start:start + per_row]:
-                components[f.name] = component(f, _kind(f, hints))
+                components[f.name] = component(f, _kind(f, cls))
     return components
 
 
 def more_parameters(cls: type = TrainConfig) -> list[inspect.Parameter]:
     """The /train API's parameters of the generated fields: named and defaulted as the fields are."""
-    hints = _hints(cls)
     params = []
     for f in more_fields(cls):
-        kind = _kind(f, hints)
+        kind = _kind(f, cls)
         default = _default(f) if kind not in (list, dict) else ""
         annotation = str if kind in (list, dict) or field_choices(f, offered=True) is not None else kind
         params.append(inspect.Parameter(f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default,
@@ -166,7 +165,6 @@ def page_values(more: dict[str, Any] | None, cls: type = TrainConfig) -> dict[st
     from ltcli.config_file import suggestion
 
     fields = {f.name: f for f in more_fields(cls)}
-    hints = _hints(cls)
     values: dict[str, Any] = {}
     for name, value in (more or {}).items():
         name = str(name)
@@ -174,8 +172,7 @@ def page_values(more: dict[str, Any] | None, cls: type = TrainConfig) -> dict[st
             raise LtcliError(_refusal(name, list(fields), suggestion))
         if _empty(value):
             continue
-        f, kind = fields[name], _kind(fields[name], hints)
-        values[name] = _convert(f, kind, value)
+        values[name] = _convert(fields[name], _kind(fields[name], cls), value)
     return values
 
 

@@ -121,9 +121,6 @@ class JobQueue:
             running = sum(1 for j in self._jobs if j.state == "running")
             return [j.describe(running + queued.index(j.id) if j.state == "queued" else None) for j in self._jobs]
 
-    def job(self, job_id: int) -> dict[str, Any]:
-        return next(j for j in self.jobs() if j["job"] == job_id)
-
     def wait(self, job_id: int, timeout: float) -> dict[str, Any]:
         """Block until the job has ended (for scripts and tests); raises LtcliError on timeout."""
         deadline = time.monotonic() + timeout

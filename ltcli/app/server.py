@@ -58,24 +58,17 @@ def build_app(context: AppContext) -> gr.Blocks:
                 data.build()
 
         # New runs and datasets appear in the pickers whenever a tab is opened.
-        def all_runs(current: Any) -> Any:
-            return gr.Dropdown(choices=run_choices(context.root))
-
-        def tested_runs(current: Any) -> Any:
-            return gr.Dropdown(choices=run_choices(context.root, tested=True))
-
-        def datasets(current: Any) -> Any:
-            return gr.Dropdown(choices=dataset_choices(context.root))
-
+        root = context.root
+        refreshed = ((infer_tab, infer.runs, lambda: run_choices(root)),
+                     (compare_tab, compare.runs, lambda: run_choices(root, tested=True)),
+                     (compare_tab, compare.tune_run, lambda: run_choices(root)),
+                     (data_tab, data.dataset, lambda: dataset_choices(root)),
+                     (train_tab, train.dataset, lambda: dataset_choices(root)),
+                     (train_tab, train.start_from, lambda: start_choices(root)))
         private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
-        infer_tab.select(all_runs, infer.runs, infer.runs, **private)
-        compare_tab.select(tested_runs, compare.runs, compare.runs, **private)
-        compare_tab.select(all_runs, compare.tune_run, compare.tune_run, **private)
+        for tab, picker, choices in refreshed:
+            tab.select(lambda current, choices=choices: gr.Dropdown(choices=choices()), picker, picker, **private)
         runs_tab.select(runs.runs, None, runs.listing, **private)
-        data_tab.select(datasets, data.dataset, data.dataset, **private)
-        train_tab.select(datasets, train.dataset, train.dataset, **private)
-        train_tab.select(lambda current: gr.Dropdown(choices=start_choices(context.root)),
-                         train.start_from, train.start_from, **private)
     return demo
 
 

@@ -1,17 +1,28 @@
-"""Small gradio helpers shared by the tabs: library errors become page messages."""
+"""Small gradio helpers shared by the tabs: their base class, library errors as page messages, tables."""
 
 from __future__ import annotations
 
 import functools
 import traceback
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import gradio as gr
 
 from ltcli.errors import LtcliError, error_line
 
+if TYPE_CHECKING:
+    from ltcli.app.context import AppContext
+
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Tab:
+    """A tab of the page (or a part of one): handlers that read and write through the AppContext
+    every tab shares, and a `build` that lays out its components."""
+
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
 
 
 def page_errors(handler: F) -> F:

@@ -29,7 +29,8 @@ def write_status(path: Path, **status: Any) -> None:
     atomic_write_text(path, json.dumps({**previous, **status}) + "\n")
 
 
-def _interrupt(signum: int, frame: object) -> None:
+def raise_interrupt(signum: int, frame: object) -> None:
+    """A SIGTERM handler that stops as Ctrl-C does (the worker here, `ltcli app` in cli/serve.py)."""
     raise KeyboardInterrupt
 
 
@@ -83,7 +84,7 @@ def ensemble(config: TrainConfig, tuned: RunFolder, request: dict[str, Any]) -> 
 
 
 def main(argv: list[str]) -> int:
-    signal.signal(signal.SIGTERM, _interrupt)  # until the epoch loop takes over (engine/loop.py)
+    signal.signal(signal.SIGTERM, raise_interrupt)  # until the epoch loop takes over (engine/loop.py)
     job_file = Path(argv[1])
     job = json.loads(job_file.read_text(encoding="utf-8"))
     return run_job(job, Path(job["status"]))

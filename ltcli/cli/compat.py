@@ -71,12 +71,9 @@ TRAIN_HINTS = {
 
 def source_hint(args: list[str], hints: dict[str, str]) -> str | None:
     """The hint of the first source-tool option in `args` (`--imb_factor 0.01` or `--imb_factor=0.01`)."""
-    for arg in args:
-        if arg == "--":
-            return None
-        if arg.split("=", 1)[0] in hints:
-            return hints[arg.split("=", 1)[0]]
-    return None
+    options = args[:args.index("--")] if "--" in args else args
+    names = [arg.split("=", 1)[0] for arg in options]
+    return next((hints[name] for name in names if name in hints), None)
 
 
 class SourceToolCommand(TyperCommand):

@@ -111,24 +111,19 @@ declare_options(split, SplitOptions)
 
 def print_skipped(scans: list[FolderScan], ignored_folders: list[Path]) -> None:
     """What the split left out, so nothing is dropped silently (split.json lists it too)."""
-    skipped = [path for scan in scans for path in scan.corrupt]
-    broken = [path for scan in scans for path in scan.broken]
     non_images = sum(len(scan.non_images) for scan in scans)
     if non_images:
         console.print(f"skipped {non_images} non-image file(s) (listed in split.json)")
-    if skipped:
-        console.print(f"[yellow]skipped {len(skipped)} unreadable image(s):[/]")
-        for path in skipped:
-            console.print(f"  {path}", highlight=False, markup=False)
-    if broken:
-        console.print(f"[yellow]skipped {len(broken)} broken link(s), their target is missing:[/]")
-        for path in broken:
-            console.print(f"  {path} -> {os.readlink(path)}", highlight=False, markup=False)
-    if ignored_folders:
-        console.print(f"[yellow]ignored {len(ignored_folders)} folder(s) beside the split folders "
-                      "(only train/, valid/ and test/ are read):[/]")
-        for path in ignored_folders:
-            console.print(f"  {path}/", highlight=False, markup=False)
+    listed = (("skipped {} unreadable image(s):", [str(path) for scan in scans for path in scan.corrupt]),
+              ("skipped {} broken link(s), their target is missing:",
+               [f"{path} -> {os.readlink(path)}" for scan in scans for path in scan.broken]),
+              ("ignored {} folder(s) beside the split folders (only train/, valid/ and test/ are read):",
+               [f"{path}/" for path in ignored_folders]))
+    for heading, lines in listed:
+        if lines:
+            console.print(f"[yellow]{heading.format(len(lines))}[/]")
+            for line in lines:
+                console.print(f"  {line}", highlight=False, markup=False)
 
 
 def scan_with_progress(roots: dict[str, Path]) -> dict[str, FolderScan]:
@@ -149,19 +144,29 @@ def write_with_progress(plan: SplitPlan, scans: list[FolderScan], destination: P
         return write_split(plan, scans, destination, link, force, on_file=lambda: progress.advance(task))
 
 
+def counts_table(title: str, counts: dict[str, dict[str, int]], class_names: list[str],
+                 groups: dict[str, str] | None = None) -> Table:
+    """Images per class (rows) and split (columns), a total row, and each class's group when given."""
+    table = Table(title=title)
+    table.add_column("class")
+    for split in counts:
+        table.add_column(split, justify="right")
+    if groups is not None:
+        table.add_column("group")
+    for class_name in class_names:
+        table.add_row(class_name, *(str(c[class_name]) for c in counts.values()),
+                      *([] if groups is None else [groups[class_name]]))
+    table.add_row("[bold]total", *(f"[bold]{sum(c.values())}" for c in counts.values()),
+                  *([] if groups is None else [""]))
+    return table
+
+
 def print_split_summary(name: str, source: Path, destination: Path, manifest: dict) -> None:
     """The per-class table of the written split, and how the long tail was made."""
     counts = manifest["counts"]
     splits = list(counts)
-    seed, link = manifest["seed"], manifest["link"]
-    table = Table(title=f"{name}: {source} -> {destination} (seed {seed}, {link})")
-    table.add_column("class")
-    for s in splits:
-        table.add_column(s, justify="right")
-    for class_name in counts["train"]:
-        table.add_row(class_name, *(str(counts[s][class_name]) for s in splits))
-    table.add_row("[bold]total", *(f"[bold]{sum(counts[s].values())}" for s in splits))
-    console.print(table)
+    console.print(counts_table(f"{name}: {source} -> {destination} (seed {manifest['seed']}, {manifest['link']})",
+                               counts, list(counts["train"])))
     long_tail = manifest["long_tail"]
     if long_tail is not None:
         kept, available = sum(long_tail["targets"].values()), sum(long_tail["available"].values())
@@ -239,15 +244,8 @@ def print_stats(name: str, result: DatasetStats) -> None:
 
     reference = result.reference_split
     groups = {c: group for group, members in result.groups().items() for c in members}
-    table = Table(title=f"{name}: {result.root} ({result.layout} layout: {', '.join(result.splits)})")
-    table.add_column("class")
-    for split in result.splits:
-        table.add_column(split, justify="right")
-    table.add_column("group")
-    for class_name in result.class_names:
-        table.add_row(class_name, *(str(result.counts[s][class_name]) for s in result.splits), groups[class_name])
-    table.add_row("[bold]total", *(f"[bold]{sum(result.counts[s].values())}" for s in result.splits), "")
-    console.print(table)
+    console.print(counts_table(f"{name}: {result.root} ({result.layout} layout: {', '.join(result.splits)})",
+                               {s: result.counts[s] for s in result.splits}, result.class_names, groups))
     counts = result.reference_counts
     ratio = result.imbalance_ratio()
     ratio_text = (f"{ratio:.1f} ({max(counts)} / {min(counts)})" if ratio is not None

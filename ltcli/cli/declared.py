@@ -32,18 +32,15 @@ def field_option(f: dataclasses.Field) -> Any:
     return typer.Option(*f.metadata.get("flags", ()), help=f.metadata["help"], rich_help_panel=f.metadata.get("panel"))
 
 
-def declared_parameters(cls: type) -> list[inspect.Parameter]:
-    hints = typing.get_type_hints(cls)
-    return [option_parameter(f, hints[f.name]) for f in cli_fields(cls)]
-
-
 def declare_options(command: Any, cls: type, extra: list[inspect.Parameter] = ()) -> None:
     """Give `command` (written as `def command(ctx, <its own options>, **values)`) one option per
     field of `cls`, then `extra` (e.g. objective alias flags), in place of **values."""
     signature = inspect.signature(command, eval_str=True)  # the Annotated options, not their source text
     fixed = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) if i else p
              for i, p in enumerate(signature.parameters.values()) if p.kind is not inspect.Parameter.VAR_KEYWORD]
-    command.__signature__ = signature.replace(parameters=[fixed[0], *declared_parameters(cls), *fixed[1:], *extra])
+    hints = typing.get_type_hints(cls)
+    declared = [option_parameter(f, hints[f.name]) for f in cli_fields(cls)]
+    command.__signature__ = signature.replace(parameters=[fixed[0], *declared, *fixed[1:], *extra])
 
 
 def settings_from_cli(cls: type, values: dict[str, Any]) -> dict[str, Any]:
@@ -65,9 +62,5 @@ def settings_from_cli(cls: type, values: dict[str, Any]) -> dict[str, Any]:
 
 def typed_options(ctx: typer.Context, names: Any) -> list[str]:
     """Which of the parameters `names` were typed on the command line (or set from the environment)."""
-    typed = []
-    for name in names:
-        source = ctx.get_parameter_source(name)
-        if source is not None and source.name != "DEFAULT":
-            typed.append(name)
-    return typed
+    sources = {name: ctx.get_parameter_source(name) for name in names}
+    return [name for name, source in sources.items() if source is not None and source.name != "DEFAULT"]

@@ -105,18 +105,16 @@ def runs_table(summaries: list[dict], title: str) -> tuple[Table, str]:
     for _, header in TABLE_TEST_KEYS:
         table.add_column(header, justify="right", no_wrap=True)
     for s in summaries:
+        identity = [s["stamp"], *([" ".join(s[c] for c in varying)] if varying else []),
+                    *([escape(s["name"])] if named else [])]
         if s.get("error"):
-            table.add_row(s["stamp"], *([" ".join(s[c] for c in varying)] if varying else []),
-                          *([""] if named else []), "", "[red]unreadable[/]", *([""] * len(TABLE_TEST_KEYS)))
+            table.add_row(*identity, "", "[red]unreadable[/]", *([""] * len(TABLE_TEST_KEYS)))
             continue
         best_value = formatted(s["best_valid"])
         if not one_metric and best_value:
             best_value = f"{s['select_metric']} {best_value}"
-        table.add_row(
-            s["stamp"], *([" ".join(s[c] for c in varying)] if varying else []),
-            *([escape(s["name"])] if named else []), f"{s['epochs_done']}/{s['epochs']}", best_value,
-            *(formatted(s["test"].get(key)) for key, _ in TABLE_TEST_KEYS),
-        )
+        table.add_row(*identity, f"{s['epochs_done']}/{s['epochs']}", best_value,
+                      *(formatted(s["test"].get(key)) for key, _ in TABLE_TEST_KEYS))
     best = f"validation {next(iter(metrics))}" if one_metric else "validation value of the run's --select-metric"
     legend = (f"valid: best {best}; acc, bal, few: top-1, balanced and few-shot accuracy on test/ "
               "(blank: not tested)")

@@ -27,8 +27,7 @@ def resolve_folder(ref: str, logs_dir: Path, kind: str, split: str) -> ResultsFo
     """--run PATH|STAMP to a folder holding what `kind` reads (an ensemble's result folder counts too)."""
     from ltcli.runs import resolve_run_ref
 
-    path = Path(ref)
-    folder: ResultsFolder = ResultsFolder(path)
+    folder: ResultsFolder = ResultsFolder(Path(ref))
     if not needed_file(folder, kind, split).is_file():
         folder = resolve_run_ref(logs_dir, ref)
     needed = needed_file(folder, kind, split)

@@ -48,6 +48,7 @@ def _help_without_emoji() -> None:
 _help_without_emoji()
 
 F = TypeVar("F", bound=Callable[..., Any])
+MAX_ERROR_CHARS = 2000  # the last guard: whatever a message echoes, the error stays a readable line
 
 
 def friendly(command: F) -> F:
@@ -64,23 +65,16 @@ def friendly(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except (LtcliError, OSError) as error:
-            _print_error(error_line(error))
+            message = " ".join(error_line(error).splitlines())  # one line, whatever it quotes
+            if len(message) > MAX_ERROR_CHARS:
+                message = message[: MAX_ERROR_CHARS - 3] + "..."
+            err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True, emoji=False)
             raise typer.Exit(code=1) from None
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]")
             raise typer.Exit(code=130) from None
 
     return wrapper  # type: ignore[return-value]
-
-
-MAX_ERROR_CHARS = 2000  # the last guard: whatever a message echoes, the error stays a readable line
-
-
-def _print_error(message: str) -> None:
-    message = " ".join(message.splitlines())  # one line, whatever it quotes
-    if len(message) > MAX_ERROR_CHARS:
-        message = message[: MAX_ERROR_CHARS - 3] + "..."
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True, emoji=False)
 
 
 def _version(value: bool) -> None:

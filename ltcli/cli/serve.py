@@ -74,6 +74,7 @@ def web_app(
     except ImportError:
         raise LtcliError(f"the web app needs gradio: {INSTALL}") from None
     from ltcli.app.server import make_context, serve
+    from ltcli.app.worker import raise_interrupt
     from ltcli.engine.runtime import resolve_device
 
     credentials = parse_auth(auth)
@@ -82,13 +83,9 @@ def web_app(
     context = make_context(root, max_upload_mb, parallel, device)
     console.print(f"ltcli app: root {context.root.path}; starting on http://{host}:{port} (Ctrl-C to stop; "
                   "a training in progress then stops at a batch boundary and stays resumable)", highlight=False)
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop cleans up as Ctrl-C does
+    previous = signal.signal(signal.SIGTERM, raise_interrupt)  # a service manager's stop cleans up as Ctrl-C does
     try:
         serve(context, host, port, credentials, block=True, quiet=True)
     finally:
         signal.signal(signal.SIGTERM, previous)
         context.close()  # the queue, then the scratch folder: nothing left in the temp folder
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt

@@ -49,7 +49,8 @@ def study(
     from ltcli.study.runner import check_executor, with_logs_dir
     from ltcli.study.spec import read_study
 
-    check_executor(executor, jobs, {"partition": partition, "time": time, "cpus": cpus, "gpus": gpus})  # first
+    cluster = {"partition": partition, "time": time, "cpus": cpus, "gpus": gpus}
+    check_executor(executor, jobs, cluster)  # first
 
     if (file is None) == (methods is None):
         raise LtcliError("give a study FILE or --methods DATASET (one of them)")
@@ -67,7 +68,7 @@ def study(
         return
     if storage is not None:
         raise LtcliError("--storage is for a study with `search:`; a grid study keeps its runs' folders")
-    grid(spec, jobs, executor, {"partition": partition, "time": time, "cpus": cpus, "gpus": gpus}, dry_run)
+    grid(spec, jobs, executor, cluster, dry_run)
 
 
 def grid(spec, jobs: int, executor: str, cluster: dict, dry_run: bool) -> None:

@@ -12,13 +12,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ltcli.errors import LtcliError
+from ltcli.settings import comma_items
 
 BINARY_CLASS_NAMES = ["negative", "positive"]
 
 
 def parse_positive_classes(text: str | Sequence[str], class_names: Sequence[str]) -> list[str]:
     """The positive class names, checked against the dataset's classes, in dataset order."""
-    wanted = [c.strip() for c in (text.split(",") if isinstance(text, str) else text) if c.strip()]
+    wanted = comma_items(text)
     unknown = [c for c in wanted if c not in class_names]
     if unknown:
         raise LtcliError(
@@ -37,7 +38,6 @@ class IsPositive:
 
     def __call__(self, target: int) -> int:
         return int(target in self.positive_indices)
-
 
 
 def class2id_file(values: Sequence[str] | None) -> str | None:

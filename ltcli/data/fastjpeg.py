@@ -28,6 +28,7 @@ import random
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -73,17 +74,13 @@ def _plain(image: Image.Image) -> bool:
     return image.format != "JPEG" or exif_orientation(image) != 1
 
 
-def _interpolation(crop: Any) -> int:
-    choice = crop.interpolation
+def _interpolation(step: Any) -> int:
+    """The Pillow resample of a crop's or resize's interpolation (a crop's may be a random choice)."""
+    choice = step.interpolation
     if isinstance(choice, (tuple, list)):
         choice = random.choice(choice)
     name = getattr(choice, "value", choice)
     return PIL_RESAMPLE.get(str(name).lower(), Image.BILINEAR)
-
-
-def _read(path: str) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read()
 
 
 def _decode_tensor(image: Image.Image, data: bytes, resample: int) -> torch.Tensor | None:
@@ -148,7 +145,7 @@ class DraftCropLoader:
 
     def __call__(self, path: str) -> Image.Image | torch.Tensor:
         out_h, out_w = self.crop.size
-        data = _read(path)
+        data = Path(path).read_bytes()
         with Image.open(io.BytesIO(data)) as image:
             if _plain(image):
                 return self.crop(to_rgb(image))
@@ -178,7 +175,7 @@ class DraftResizeLoader:
     interpolation: int = Image.BILINEAR  # the eval Resize's, as a Pillow resample
 
     def __call__(self, path: str) -> Image.Image:
-        data = _read(path)
+        data = Path(path).read_bytes()
         with Image.open(io.BytesIO(data)) as image:
             if not _plain(image):
                 side = min(image.size)
@@ -201,6 +198,5 @@ def draft_loader(transform: Callable) -> tuple[Callable, Callable]:
             return DraftCropLoader(steps[0], as_tensor=True), rest
         return DraftCropLoader(steps[0]), T.Compose(steps[1:])
     if steps and isinstance(steps[0], T.Resize) and isinstance(steps[0].size, int) and steps[0].max_size is None:
-        resample = PIL_RESAMPLE.get(str(steps[0].interpolation.value).lower(), Image.BILINEAR)
-        return DraftResizeLoader(steps[0].size, resample), transform
+        return DraftResizeLoader(steps[0].size, _interpolation(steps[0])), transform
     return load_rgb, transform

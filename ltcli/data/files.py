@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from ltcli.data.folder import image_decodes, is_hidden, is_image_name
+from ltcli.data.folder import image_decodes, is_image_name, iter_class_files
 from ltcli.data.loaders import load_rgb
 from ltcli.errors import LtcliError
 
@@ -21,13 +21,6 @@ class ImageList:
     images: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)  # not an image name, inside a folder
     corrupt: list[Path] = field(default_factory=list)  # an image name that does not decode
-
-
-def _folder_images(folder: Path, found: ImageList) -> None:
-    for path in sorted(folder.rglob("*")):
-        if not path.is_file() or any(is_hidden(part) for part in path.relative_to(folder).parts):
-            continue
-        (found.images if is_image_name(path) else found.skipped).append(path)
 
 
 def _list_images(list_file: Path, data_root: Path | None, found: ImageList) -> None:
@@ -54,8 +47,9 @@ def collect_images(paths: Sequence[Path], data_root: Path | None = None) -> Imag
     found = ImageList()
     for path in paths:
         path = Path(path)
-        if path.is_dir():
-            _folder_images(path, found)
+        if path.is_dir():  # every file as a class folder's (hidden ones and broken links left out)
+            for file in iter_class_files(path):
+                (found.images if is_image_name(file) else found.skipped).append(file)
         elif path.is_file() and path.suffix.lower() == ".txt":
             _list_images(path, data_root, found)
         elif path.is_file():

@@ -13,7 +13,7 @@ IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 )
 # Top-level folders that mark a dataset as already split (`<root>/<split>/<class>/<images>`).
-SPLIT_NAMES = ("train", "valid", "test")
+SPLITS = ("train", "valid", "test")
 
 
 def is_hidden(name: str) -> bool:
@@ -101,7 +101,7 @@ def split_folders(root: Path) -> dict[str, Path]:
     A top-level folder named train, valid or test marks the layout; class folders are never so
     named in practice.
     """
-    return {name: root / name for name in SPLIT_NAMES if (root / name).is_dir()}
+    return {name: root / name for name in SPLITS if (root / name).is_dir()}
 
 
 def scan_class_folders(

@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 
 from ltcli.data.images import load_rgb
 from ltcli.data.list_index import ListIndex
+from ltcli.data.loaders import SkipsUndecodable
 from ltcli.errors import LtcliError
 
 # Split names of ltcli (train/valid/test) and the suffixes the literature's list files use for them.
@@ -106,10 +107,11 @@ class ListSamples(Sequence):
         return (self[i] for i in range(len(self)))
 
 
-class ListDataset(Dataset):
+class ListDataset(SkipsUndecodable, Dataset):
     """The images of one list, loaded lazily: the same interface as RobustImageFolder (`samples`,
     `targets`, `classes`, `failed`, `failed_paths`, `decoded_samples`), so loaders, the skipped-file
-    report and the test command treat both alike."""
+    report and the test command treat both alike; a missing file is skipped and counted as an
+    undecodable one."""
 
     def __init__(self, index: ListIndex, image_root: Path, class_names: Sequence[str],
                  transform: Callable | None = None, loader: Callable = load_rgb) -> None:
@@ -136,30 +138,6 @@ class ListDataset(Dataset):
     def file_path(self, index: int) -> str:
         path = self.index.path(index)
         return path if path.startswith("/") else self._prefix + path  # absolute: an --extra-unlabeled file
-
-    def __getitem__(self, index: int) -> tuple[Any, int] | None:
-        try:
-            image = self.loader(self.file_path(index))
-        except Exception:  # missing or undecodable: skipped and counted, as a folder dataset's bad file
-            self.failed[index] = True
-            return None
-        target = int(self.index.labels[index])
-        if self.transform is not None:
-            image = self.transform(image)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return image, target
-
-    def failed_paths(self) -> list[str]:
-        return [self.file_path(i) for i in torch.nonzero(self.failed).flatten().tolist()]
-
-    def decoded_samples(self) -> list[tuple[str, int]]:
-        failed = self.failed.numpy()
-        return [self.samples[i] for i in np.flatnonzero(~failed).tolist()]
-
-    def append_unlabeled(self, files: Sequence[str], label: int) -> None:
-        """Add absolute image paths with one label (pre-training's unlabeled pool)."""
-        self.append_files(files, [label] * len(files))
 
     def append_files(self, files: Sequence[str], labels: Sequence[int]) -> None:
         """Add image files by absolute path with their labels (an unlabeled pool, pseudo-labelled images):

@@ -17,14 +17,44 @@ from ltcli.data.samplers import EvalShard, RankShare, step_batches
 from ltcli.errors import LtcliError
 
 
-class RobustImageFolder(ImageFolder):
+class SkipsUndecodable:
+    """The loading that RobustImageFolder and ListDataset share: `samples[i]` is (path, label). A file
+    that fails to decode yields None instead of raising (the collate function drops it) and is flagged
+    in `failed`, a shared-memory tensor, so the flags set inside DataLoader worker processes are seen
+    by the main process."""
+
+    samples: Sequence[tuple[str, int]]
+    failed: torch.Tensor
+    loader: Callable
+    transform: Callable | None
+    target_transform: Callable | None
+
+    def __getitem__(self, index: int) -> tuple[Any, int] | None:
+        path, target = self.samples[index]
+        try:
+            image = self.loader(path)
+        except Exception:  # any decode failure of this one file; transform errors still raise
+            self.failed[index] = True
+            return None
+        if self.transform is not None:
+            image = self.transform(image)
+        if self.target_transform is not None:  # e.g. the binary task's class -> 0/1 mapping
+            target = self.target_transform(target)
+        return image, target
+
+    def failed_paths(self) -> list[str]:
+        return [self.samples[i][0] for i in torch.nonzero(self.failed).flatten().tolist()]
+
+    def decoded_samples(self) -> list[tuple[str, int]]:
+        """The samples a full pass actually delivered (those that decoded), in loader order."""
+        return [sample for sample, failed in zip(self.samples, self.failed.tolist(), strict=True) if not failed]
+
+
+class RobustImageFolder(SkipsUndecodable, ImageFolder):
     """torchvision's ImageFolder with the scanner's file rules and a loader that never crashes.
 
     Classes and files are listed by `ltcli.data.folder` (hidden files and folders ignored, nested
     folders kept), so training sees exactly the images `ltcli stats` and `ltcli split` count.
-    A file that fails to decode yields None instead of raising (the collate function drops it)
-    and is flagged in `failed`, a shared-memory tensor, so the flags set inside DataLoader worker
-    processes are seen by the main process.
     """
 
     def __init__(self, root: str | Path, transform: Callable | None = None, loader: Callable = load_rgb) -> None:
@@ -47,26 +77,6 @@ class RobustImageFolder(ImageFolder):
                 raise LtcliError(f"class {name!r} has no image files in {Path(directory) / name}")
             samples += [(path, index) for path in files]
         return samples
-
-    def __getitem__(self, index: int) -> tuple[Any, int] | None:
-        path, target = self.samples[index]
-        try:
-            image = self.loader(path)
-        except Exception:  # any decode failure of this one file; transform errors still raise
-            self.failed[index] = True
-            return None
-        if self.transform is not None:
-            image = self.transform(image)
-        if self.target_transform is not None:  # e.g. the binary task's class -> 0/1 mapping
-            target = self.target_transform(target)
-        return image, target
-
-    def failed_paths(self) -> list[str]:
-        return [self.samples[i][0] for i in torch.nonzero(self.failed).flatten().tolist()]
-
-    def decoded_samples(self) -> list[tuple[str, int]]:
-        """The samples a full pass actually delivered (those that decoded), in loader order."""
-        return [sample for sample, failed in zip(self.samples, self.failed.tolist(), strict=True) if not failed]
 
 
 def collate_decoded(batch: list[Any]) -> Any:
@@ -94,7 +104,7 @@ def image_folder(root: Path, transform=None, loader: Callable = load_rgb) -> Rob
     """A RobustImageFolder, with a one-line error when the folder cannot be read."""
     try:
         return RobustImageFolder(root, transform=transform, loader=loader)
-    except (FileNotFoundError, OSError) as error:
+    except OSError as error:
         raise LtcliError(f"cannot read images from {root}: {error}") from None
 
 

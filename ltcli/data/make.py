@@ -12,10 +12,13 @@ from dataclasses import dataclass, fields
 from functools import partial
 from pathlib import Path
 
-from ltcli.data.folder import FolderScan
-from ltcli.data.longtail import PROFILES, resolve_imbalance_factor
-from ltcli.data.pool import UNLABELED_SPLIT
-from ltcli.data.split import DEFAULT_RATIOS, LINK_MODES, SplitPlan
+from ltcli.data.counts import plan_counts
+from ltcli.data.folder import FolderScan, list_class_dirs, scan_class_folders, split_folders
+from ltcli.data.longtail import PROFILES, parse_class_order, plan_long_tail, resolve_imbalance_factor
+from ltcli.data.pool import UNLABELED_SPLIT, plan_pool
+from ltcli.data.similar import parse_similar, plan_similar
+from ltcli.data.split import DEFAULT_RATIOS, LINK_MODES, SplitPlan, keep_in_train
+from ltcli.data.staging import remove_stale
 from ltcli.errors import LtcliError
 from ltcli.settings import option, spelled
 
@@ -58,30 +61,25 @@ class SplitOptions:
 SPLIT_KEYS = ("src", *(f.name for f in fields(SplitOptions) if f.name != "force"))
 
 
-def check_long_tail_options(
-    imbalance_factor: float | None, profile: str | None, class_order: str | None, n_max: int | None,
-    profiles: tuple[str, ...], counts: str | None = None,
-) -> float | None:
+def check_long_tail_options(o: SplitOptions) -> float | None:
     """Refuse long-tail options that would be silently ignored, and numbers that make no tail
     (nan, inf, a factor of 0 or below, an n_max below 1), before any scanning. Returns the factor
     as head / tail (0.01, tail / head, is 100)."""
-    if counts is not None:
-        given = [flag for flag, value in (("--imbalance-factor", imbalance_factor), ("--profile", profile),
-                                          ("--class-order", class_order), ("--n-max", n_max)) if value is not None]
+    given = [flag for flag, value in (("--imbalance-factor", o.imbalance_factor), ("--profile", o.profile),
+                                      ("--class-order", o.class_order), ("--n-max", o.n_max)) if value is not None]
+    if o.counts is not None:
         if given:
             raise LtcliError(f"--counts gives every class's count itself: drop {', '.join(given)}")
         return None
-    if imbalance_factor is None:
-        given = [flag for flag, value in (("--profile", profile), ("--class-order", class_order),
-                                          ("--n-max", n_max)) if value is not None]
-        if given:
+    if o.imbalance_factor is None:
+        if given:  # --imbalance-factor is not among them
             raise LtcliError(f"{', '.join(given)} shape a long tail: add --imbalance-factor F")
         return None
-    imbalance_factor = resolve_imbalance_factor(imbalance_factor, "--imbalance-factor")
-    if n_max is not None and n_max < 1:
-        raise LtcliError(f"--n-max must be at least 1, got {n_max}")
-    if profile is not None and profile not in profiles:
-        raise LtcliError(f"unknown --profile {profile!r}: choose one of {', '.join(profiles)}")
+    imbalance_factor = resolve_imbalance_factor(o.imbalance_factor, "--imbalance-factor")
+    if o.n_max is not None and o.n_max < 1:
+        raise LtcliError(f"--n-max must be at least 1, got {o.n_max}")
+    if o.profile is not None and o.profile not in PROFILES:
+        raise LtcliError(f"unknown --profile {o.profile!r}: choose one of {', '.join(PROFILES)}")
     return imbalance_factor
 
 
@@ -98,8 +96,6 @@ def check_valid_fraction(fraction: float | None, presplit: bool, source: Path) -
 
 
 def default_scan(roots: dict[str, Path]) -> dict[str, FolderScan]:
-    from ltcli.data.folder import scan_class_folders
-
     return {key: scan_class_folders(root) for key, root in roots.items()}
 
 
@@ -112,19 +108,14 @@ def make_split(
 ) -> tuple[dict, SplitPlan, dict[str, FolderScan]]:
     """Split `source` into `destination`; returns the manifest (split.json), the plan and the scans.
     `scan` and `write` let the CLI show progress bars."""
-    from ltcli.data.folder import list_class_dirs, split_folders
-    from ltcli.data.lists import find_lists
-    from ltcli.data.similar import parse_similar
-    from ltcli.data.split import carve_valid, check_destination, parse_ratios, plan_presplit, write_split
-    from ltcli.data.split import plan_split as plan_raw_split
-    from ltcli.data.staging import remove_stale
+    from ltcli.data.lists import find_lists  # torch: only when splitting
+    from ltcli.data.split import carve_valid, check_destination, parse_ratios, plan_presplit, plan_split, write_split
 
     o = options
     if find_lists(source) is not None:
         raise LtcliError(f"{source} holds `path label` lists: they are used as they are, not split (`ltcli train "
                          f"--data {source} --data-root IMAGES`; `ltcli stats {source}` for the counts)")
-    imbalance_factor = check_long_tail_options(o.imbalance_factor, o.profile, o.class_order, o.n_max, PROFILES,
-                                               o.counts)
+    imbalance_factor = check_long_tail_options(o)
     similar = [parse_similar(text) for text in o.similar]  # fail fast, before any scanning
     presplit = split_folders(source) if source.is_dir() else {}
     if presplit and o.ratios is not None:
@@ -143,12 +134,11 @@ def make_split(
         roots[UNLABELED_SPLIT] = Path(o.unlabeled_src)
     scans = scan(roots)
     pool_scan = scans.pop(UNLABELED_SPLIT, None)
-    plan = plan_presplit(source, scans, o.seed) if presplit else plan_raw_split(scans["raw"], parsed, o.seed)
+    plan = plan_presplit(source, scans, o.seed) if presplit else plan_split(scans["raw"], parsed, o.seed)
     if o.valid_from_train is not None:
         carve_valid(plan, o.valid_from_train)
     shape_train(plan, o, imbalance_factor, pool_rho, pool_scan, similar)
-    writer = write or (lambda p, s, d, link, force: write_split(p, s, d, link, force))
-    manifest = writer(plan, list(scans.values()), destination, o.link, o.force)
+    manifest = (write or write_split)(plan, list(scans.values()), destination, o.link, o.force)
     return manifest, plan, scans
 
 
@@ -156,18 +146,15 @@ def shape_train(plan: SplitPlan, o: SplitOptions, imbalance_factor: float | None
                 pool_scan: FolderScan | None, similar: list) -> None:
     """The train split made long-tailed (exact --counts, or --imbalance-factor's profile), its left-over
     images drawn into an unlabeled pool, and the --similar mixes planned."""
-    from ltcli.data.counts import plan_counts
-    from ltcli.data.longtail import parse_class_order, plan_long_tail
-    from ltcli.data.similar import plan_similar
-    from ltcli.data.split import apply_counts, apply_long_tail
-
     available = plan.counts()["train"]
     before = {name: list(files) for name, files in plan.assignment["train"].items()}
     if o.counts is not None:
-        apply_counts(plan, plan_counts(o.counts, available))
+        plan.exact_counts = plan_counts(o.counts, available)
+        keep_in_train(plan, plan.exact_counts.targets)
     elif imbalance_factor is not None:
         order = parse_class_order(o.class_order, list(available))
-        apply_long_tail(plan, plan_long_tail(available, imbalance_factor, o.profile or PROFILES[0], order, o.n_max))
+        plan.long_tail = plan_long_tail(available, imbalance_factor, o.profile or PROFILES[0], order, o.n_max)
+        keep_in_train(plan, plan.long_tail.targets)
     if pool_rho is not None:
         add_pool(plan, before, pool_scan, pool_rho, parse_class_order(o.class_order, list(available)), o.seed)
     if similar:
@@ -178,8 +165,6 @@ def add_pool(plan: SplitPlan, before: dict[str, list[Path]], scan: FolderScan | 
              seed: int) -> None:
     """Yang & Xu's unlabeled pool as the split's `unlabeled/` part: from `scan` (--unlabeled-src), else
     from the training images the long tail (or --counts) left out, so it never holds a valid/test image."""
-    from ltcli.data.pool import plan_pool
-
     if scan is not None:
         missing = [c for c in order if c not in scan.images]
         if missing:

@@ -25,10 +25,6 @@ from ltcli.data.samplers import share_of
 AUTO_MAX_BYTES = 2 * 1024**3  # decoded size up to which `auto` keeps a split in memory
 
 
-def decoded_bytes(num_images: int, height: int, width: int) -> int:
-    return num_images * 3 * height * width
-
-
 def use_memory_cache(mode: str, augment: str, num_images: int, height: int, width: int) -> bool:
     """`auto`: memory when the recipe is the CIFAR one (or none) and the decoded split is small."""
     if mode == "none":
@@ -36,7 +32,7 @@ def use_memory_cache(mode: str, augment: str, num_images: int, height: int, widt
     eligible = augment in ("cifar", "none")
     if mode == "memory":
         return eligible
-    return eligible and decoded_bytes(num_images, height, width) <= AUTO_MAX_BYTES
+    return eligible and num_images * 3 * height * width <= AUTO_MAX_BYTES  # uint8 RGB
 
 
 def decode_images(

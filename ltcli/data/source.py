@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ltcli.data.folder import SPLITS
 from ltcli.data.images import load_rgb
 from ltcli.data.list_index import ListIndex, check_covers, check_labels, label_names, parse_list
 from ltcli.data.lists import ListDataset, ListFiles, file_sha256, find_lists, read_class_names
 from ltcli.data.loaders import RobustImageFolder, TrainData, check_same_classes, image_folder
 from ltcli.errors import LtcliError, check_name
-
-SPLITS = ("train", "valid", "test")
 
 
 @dataclass
@@ -60,10 +59,8 @@ class DataSource:
         if self.lists is None:
             return list(image_folder(self.root / "train").classes)
         if self._class_names is None:
-            if self.lists.classes_file is not None:
-                self._class_names = read_class_names(self.lists.classes_file)
-            else:
-                self._class_names = label_names(self._index("train"))
+            classes_file = self.lists.classes_file
+            self._class_names = read_class_names(classes_file) if classes_file else label_names(self._index("train"))
         return self._class_names
 
     def open_split(self, split: str, transform: Callable | None = None, loader: Callable = load_rgb,

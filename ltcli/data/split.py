@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ltcli.atomic import atomic_write_text
 from ltcli.data.counts import CountsPlan
-from ltcli.data.folder import FolderScan, is_hidden
+from ltcli.data.folder import SPLITS, FolderScan, is_hidden
 from ltcli.data.longtail import LongTailPlan, subsample
 from ltcli.data.pool import PoolPlan
 from ltcli.data.similar import SimilarPlan, write_mixes
@@ -30,7 +30,6 @@ from ltcli.data.staging import refuse_non_folder, remove_stale, staged
 from ltcli.errors import LtcliError
 from ltcli.settings import comma_items
 
-SPLITS = ("train", "valid", "test")
 LINK_MODES = ("copy", "hardlink", "symlink")
 MANIFEST_NAME = "split.json"
 DEFAULT_RATIOS = "0.7,0.15,0.15"
@@ -197,23 +196,9 @@ def folders_beside_splits(source: Path) -> list[Path]:
 
 
 def keep_in_train(plan: SplitPlan, targets: dict[str, int]) -> None:
-    """Keep `targets[c]` of each class's training files (seeded); other splits untouched."""
+    """Keep `targets[c]` of each class's training files (seeded: a long tail's or --counts'); other splits untouched."""
     train = plan.assignment["train"]
     plan.assignment["train"] = {name: subsample(files, targets[name], plan.seed, name) for name, files in train.items()}
-
-
-def apply_long_tail(plan: SplitPlan, long_tail: LongTailPlan) -> SplitPlan:
-    """The training split shaped by a long-tail profile."""
-    keep_in_train(plan, long_tail.targets)
-    plan.long_tail = long_tail
-    return plan
-
-
-def apply_counts(plan: SplitPlan, counts: CountsPlan) -> SplitPlan:
-    """The training split cut to exact per-class counts (--counts)."""
-    keep_in_train(plan, counts.targets)
-    plan.exact_counts = counts
-    return plan
 
 
 def _place(src: Path, dst: Path, link: str) -> None:
@@ -222,10 +207,8 @@ def _place(src: Path, dst: Path, link: str) -> None:
         shutil.copy2(src, dst)
     elif link == "hardlink":
         os.link(src, dst)
-    elif link == "symlink":
+    else:  # symlink (write_split checks the mode first)
         os.symlink(src.resolve(), dst)
-    else:
-        raise LtcliError(f"unknown --link {link!r}: choose one of {', '.join(LINK_MODES)}")
 
 
 def check_destination(source: Path, destination: Path, force: bool) -> None:

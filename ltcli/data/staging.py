@@ -52,10 +52,6 @@ def refuse_non_folder(destination: Path) -> None:
         raise LtcliError(f"{destination} exists and is not a folder: move it away (--force replaces only a folder)")
 
 
-def discard(staging: Path) -> None:
-    shutil.rmtree(staging, ignore_errors=True)
-
-
 def _pid_alive(pid: int) -> bool:
     if os.name == "nt":  # os.kill(pid, 0) terminates the process there: never judge, keep the folder
         return True
@@ -110,33 +106,12 @@ def remove_stale(destination: Path) -> list[Path]:
     return stale
 
 
-def finish(staging: Path, destination: Path) -> None:
-    """Give the complete `staging` folder the mode a plain mkdir would (mkdtemp makes it 0700, so
-    nobody else could read the dataset) and swap it into place."""
-    os.chmod(staging, 0o777 & ~current_umask())
-    swap_into_place(staging, destination)
-
-
 def publish(staging: Path, destination: Path) -> None:
-    """Rename the complete `staging` folder to `destination`, which must not exist: unlike `finish`,
-    never replaces anything (`ltcli download` never overwrites a dataset)."""
-    os.chmod(staging, 0o777 & ~current_umask())
+    """Rename the complete `staging` folder to `destination`, which must not exist: unlike
+    `swap_into_place`, never replaces anything (`ltcli download` never overwrites a dataset)."""
     if os.path.lexists(destination):
         raise LtcliError(f"{destination} appeared while writing: left as it is")
     staging.rename(destination)
-
-
-@contextlib.contextmanager
-def staged(destination: Path, place: Callable[[Path, Path], None] = finish) -> Iterator[Path]:
-    """A new staging folder for `destination`, put in place by `place` when the block ends cleanly and
-    discarded when it (or `place`) raises: a reader never sees half a dataset or export."""
-    staging = new_staging(destination)
-    try:
-        yield staging
-        place(staging, destination)
-    except BaseException:
-        discard(staging)
-        raise
 
 
 def _aside(destination: Path, role: str) -> Path:
@@ -183,7 +158,7 @@ def _delete_replaced(trash: Path, destination: Path, spare: Path) -> None:
         trash.rename(old)
         destination.rename(spare)
         old.rename(destination)
-        discard(spare)
+        shutil.rmtree(spare, ignore_errors=True)
         raise LtcliError(f"cannot replace {destination}: the old one cannot be deleted ({failure}); "
                          "it is left as it was")
     shutil.rmtree(trash, ignore_errors=True)
@@ -191,3 +166,18 @@ def _delete_replaced(trash: Path, destination: Path, spare: Path) -> None:
         raise LtcliError(f"wrote the new {destination}, but part of the old one cannot be deleted ({failure}): "
                          f"it is left in {trash}; delete that by hand (the next write of {destination.name} "
                          "retries)")
+
+
+@contextlib.contextmanager
+def staged(destination: Path, place: Callable[[Path, Path], None] = swap_into_place) -> Iterator[Path]:
+    """A new staging folder for `destination`, given the mode a plain mkdir would (mkdtemp makes it 0700,
+    so nobody else could read the dataset) and put in place by `place` when the block ends cleanly;
+    discarded when it (or `place`) raises: a reader never sees half a dataset or export."""
+    staging = new_staging(destination)
+    try:
+        yield staging
+        os.chmod(staging, 0o777 & ~current_umask())
+        place(staging, destination)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

@@ -211,10 +211,6 @@ def _relative(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def _size_key(info: ImageInfo) -> str:
-    return f"{info.width}x{info.height}"
-
-
 def summarise(listing: DatasetListing, reports: list[FileReport]) -> DatasetStats:
     """Fold the per-file reports into the dataset's numbers."""
     root = listing.root
@@ -242,7 +238,7 @@ def summarise(listing: DatasetListing, reports: list[FileReport]) -> DatasetStat
             1 for r in usable
             if r.listed.path.parent != class_roots[(r.listed.split, r.listed.class_name)]
         ),
-        sizes=dict(Counter(_size_key(i) for i in infos).most_common()),
+        sizes=dict(Counter(f"{i.width}x{i.height}" for i in infos).most_common()),
         modes=dict(Counter(i.mode for i in infos).most_common()),
         formats=dict(Counter(i.format or "unknown" for i in infos).most_common()),
         exif_rotated=sum(i.exif_rotated for i in infos),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,6 @@ class ExportResult:
     checks: list[str]
     int8: dict[str, Any] | None
     tested_now: bool
-    correction: dict[str, Any] | None = field(default=None)
 
 
 def results_match(metrics: dict[str, Any], member: LoadedRun, plan: PosthocPlan, source: Any) -> bool:
@@ -120,7 +119,7 @@ def check_request(run: RunFolder, out: Path, fmt: str, force: bool, quantize: st
 def write_model_files(stage: Path, fmt: str, net: ExportNet, member: LoadedRun, images: torch.Tensor,
                       correction: dict[str, Any] | None) -> list[str]:
     """The model file(s) of `fmt` and model.safetensors, each checked against `net`; returns the checks."""
-    from ltcli.export.onnx_model import check_input, export_onnx, open_session
+    from ltcli.export.onnx_model import check_input, export_onnx, open_session, run_session
     from ltcli.export.weights import load_network, save_safetensors, save_torchscript
 
     checks = []
@@ -128,11 +127,12 @@ def write_model_files(stage: Path, fmt: str, net: ExportNet, member: LoadedRun, 
         export_onnx(net, images[:2], stage / ONNX_NAME)
         session = open_session(stage / ONNX_NAME)
         check_input(session, images.shape[2], images.shape[3], len(member.class_names), stage / ONNX_NAME)
-        checks.append("ONNX Runtime against PyTorch, " + check_parity(net, session, images, PARITY_SPLIT).describe())
+        parity = check_parity(net, run_session(session, images), images, PARITY_SPLIT)
+        checks.append("ONNX Runtime against PyTorch, " + parity.describe())
     if fmt == "torchscript":
         traced = save_torchscript(net, images[:2], stage / TORCHSCRIPT_NAME)
-        checks.append("TorchScript against PyTorch, " + check_parity(net, TorchSession(traced), images, PARITY_SPLIT,
-                                                                     "TorchScript").describe())
+        parity = check_parity(net, torch_logits(traced, images), images, PARITY_SPLIT, "TorchScript")
+        checks.append("TorchScript against PyTorch, " + parity.describe())
     config = {**member.config, "num_outputs": 1 if net.one_logit else len(member.class_names)}
     save_safetensors(net, stage / SAFETENSORS_NAME, config, member.class_names, member.class_counts, correction)
     reloaded = load_network(stage / SAFETENSORS_NAME)
@@ -142,20 +142,6 @@ def write_model_files(stage: Path, fmt: str, net: ExportNet, member: LoadedRun, 
     checks.append(f"{SAFETENSORS_NAME} rebuilt with ltcli.export.weights.load_network gives the same logits "
                   f"on {len(images)} test images (difference 0)")
     return checks
-
-
-class TorchSession:
-    """A traced module behind the ONNX Runtime session calls check_parity makes."""
-
-    def __init__(self, module: torch.nn.Module) -> None:
-        self.module = module
-
-    def get_inputs(self) -> list[Any]:
-        return [dataclasses.make_dataclass("Input", ["name"])(INPUT_NAME)]
-
-    def run(self, _outputs: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        with torch.inference_mode():
-            return [self.module(torch.from_numpy(feeds[INPUT_NAME])).numpy()]
 
 
 def int8_model(stage: Path, member: LoadedRun, source: Any) -> dict[str, Any]:
@@ -201,4 +187,4 @@ def export_run(run: RunFolder, out: Path, fmt: str = "onnx", force: bool = False
                           member.config, member.checkpoint_name, member.epoch, results.metrics, results.per_class,
                           results.files, correction, checks, files, int8)
         atomic_write_text(stage / CARD_NAME, card_text(facts))
-    return ExportResult(out, files, checks, int8, results.tested_now, correction)
+    return ExportResult(out, files, checks, int8, results.tested_now)

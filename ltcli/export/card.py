@@ -10,7 +10,7 @@ the checkpoint, and from the checks the export ran; nothing is measured again he
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -65,7 +65,6 @@ class CardFacts:
     checks: list[str]  # the parity checks, one line each
     files: list[str]
     int8: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _fmt(value: Any) -> str:

@@ -45,14 +45,10 @@ class OnnxClassifier:
     def __init__(self, path: Path) -> None:
         self.onnx_file, preprocess_file = model_files(path)
         self.preprocess: Preprocess = read_preprocess(preprocess_file)
-        self.transform = self.preprocess.transform()
+        self.class_names, self.transform = self.preprocess.class_names, self.preprocess.transform()
         self.session = open_session(self.onnx_file)
         check_input(self.session, self.preprocess.height, self.preprocess.width, len(self.class_names),
                     self.onnx_file)
-
-    @property
-    def class_names(self) -> list[str]:
-        return self.preprocess.class_names
 
     def log_probs(self, paths: Sequence[Path], batch_size: int = 64) -> np.ndarray:
         """Log-probabilities [N, K] of the image files (each decoded as `ltcli predict --run` does)."""

@@ -49,17 +49,12 @@ def describe_step(step: Any) -> dict[str, Any]:
     raise LtcliError(f"cannot describe the evaluation transform's step {name} in preprocess.json")
 
 
-def normalisation(steps: list[dict[str, Any]]) -> tuple[list[float], list[float]]:
-    found = [s for s in steps if s["op"] == "normalize"]
-    if len(found) != 1:
-        raise LtcliError("the evaluation transform has no single Normalize step")
-    return found[0]["mean"], found[0]["std"]
-
-
 def preprocess_record(config: dict[str, Any], transform: Any, class_names: list[str]) -> dict[str, Any]:
     """preprocess.json's content for a run's `config` (height, width, augment) and its eval `transform`."""
     steps = [describe_step(step) for step in getattr(transform, "transforms", [transform])]
-    mean, std = normalisation(steps)
+    normalize = [s for s in steps if s["op"] == "normalize"]
+    if len(normalize) != 1:
+        raise LtcliError("the evaluation transform has no single Normalize step")
     height, width = int(config["height"]), int(config["width"])
     return {
         "format_version": FORMAT_VERSION,
@@ -68,7 +63,7 @@ def preprocess_record(config: dict[str, Any], transform: Any, class_names: list[
                   "to 8 bits, EXIF orientation applied)"},
         "steps": steps,
         "recipe": {"height": height, "width": width, "augment": config.get("augment_resolved", "auto"),
-                   "mean": list(mean), "std": list(std)},
+                   "mean": list(normalize[0]["mean"]), "std": list(normalize[0]["std"])},
         "output": {"name": OUTPUT_NAME, "shape": ["batch", len(class_names)],
                    "meaning": "class scores: softmax gives each class's probability"},
         "class_names": list(class_names),

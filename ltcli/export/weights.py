@@ -21,6 +21,7 @@ from ltcli.export.network import ExportNet, export_net
 from ltcli.posthoc import LOGIT_ADJUST, TAU_NORM
 
 CORRECTIONS = {c.key: c for c in (TAU_NORM, LOGIT_ADJUST)}
+META_KEYS = ("ltcli_config", "class_names", "class_counts", "correction")  # model.safetensors' metadata, as JSON
 
 
 def save_safetensors(net: ExportNet, path: Path, config: dict[str, Any], class_names: list[str],
@@ -37,7 +38,7 @@ def read_metadata(path: Path) -> dict[str, Any]:
     try:
         with safetensors.safe_open(str(path), "pt") as handle:
             raw = handle.metadata() or {}
-        return {key: json.loads(raw[key]) for key in ("ltcli_config", "class_names", "class_counts", "correction")}
+        return {key: json.loads(raw[key]) for key in META_KEYS}
     except (OSError, KeyError, ValueError, safetensors.SafetensorError) as error:
         raise LtcliError(f"{path} is not a model.safetensors of `ltcli export` ({type(error).__name__}: "
                          f"{error})") from None
@@ -49,8 +50,7 @@ def load_network(path: Path) -> ExportNet:
 
     st = require("safetensors.torch")
     meta = read_metadata(Path(path))
-    config, names, counts, correction = meta["ltcli_config"], meta["class_names"], meta["class_counts"], \
-        meta["correction"]
+    config, names, counts, correction = (meta[key] for key in META_KEYS)
     model = run_architecture(config, len(names)).eval()
     chosen = CORRECTIONS[correction["key"]] if correction else None
     net = export_net(model, names, counts, int(config.get("num_outputs", len(names))), chosen,
@@ -61,13 +61,12 @@ def load_network(path: Path) -> ExportNet:
 
 def save_torchscript(net: ExportNet, example: torch.Tensor, path: Path) -> torch.jit.ScriptModule:
     """Trace `net` into a TorchScript file (torch.jit.load runs it without ltcli); returns the trace."""
-    import warnings
+    from ltcli.export.onnx_model import first_line, warnings_off
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # TracerWarnings about shapes read as Python numbers
+    with warnings_off():  # TracerWarnings about shapes read as Python numbers
         try:
             traced = torch.jit.trace(net, example, check_trace=False)
         except Exception as error:  # noqa: BLE001  the tracer raises many types
-            raise LtcliError(f"cannot trace the network to TorchScript: {str(error).splitlines()[0]}") from None
+            raise LtcliError(f"cannot trace the network to TorchScript: {first_line(error)}") from None
     traced.save(str(path))
     return traced

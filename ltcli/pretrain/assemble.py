@@ -128,7 +128,7 @@ def add_unlabeled(dataset: Any, extra: Path, root: Path, own_lists: Sequence[Pat
         raise LtcliError(f"--extra-unlabeled {extra} holds {copy[0]}, a copy of the dataset's image {copy[1]} (same "
                          "bytes): its validation and test images must stay unseen")
     if isinstance(dataset, ListDataset):
-        dataset.append_unlabeled(files, UNLABELED)
+        dataset.append_files(files, [UNLABELED] * len(files))
         return len(files)
     dataset.samples.extend((path, UNLABELED) for path in files)  # `imgs` is the same list
     dataset.targets.extend([UNLABELED] * len(files))

@@ -110,8 +110,12 @@ def parameter_target(name: str, spec: dict, where: str) -> tuple[str | None, str
                      "(choices: {ROW: {...}})")
 
 
+def train_field(name: str) -> dataclasses.Field:
+    return next(f for f in dataclasses.fields(TrainConfig) if f.name == name)
+
+
 def field_kind(field: str) -> str:
-    kind = str(next(f.type for f in dataclasses.fields(TrainConfig) if f.name == field)).replace(" | None", "")
+    kind = str(train_field(field).type).replace(" | None", "")
     return {"int": "int", "float": "float"}.get(kind, kind)
 
 
@@ -134,9 +138,7 @@ def read_choices(name: str, field: str | None, option: str | None, choices: Any,
 
 
 def declared_choices(field: str | None) -> tuple[str, ...] | None:
-    if field is None:
-        return None
-    return field_choices(next(f for f in dataclasses.fields(TrainConfig) if f.name == field), offered=True)
+    return None if field is None else field_choices(train_field(field), offered=True)
 
 
 def read_range(name: str, field: str | None, option: str | None, spec: dict, check: Checker) -> Parameter:
@@ -161,10 +163,8 @@ def read_range(name: str, field: str | None, option: str | None, spec: dict, che
         raise LtcliError(f"{where}: search: parameter {name!r} is not a number option: give choices")
     if kind == "int" and not all(isinstance(v, int) for v in numbers):
         raise LtcliError(f"{where}: search: parameter {name!r} takes whole numbers: give whole low, high and step")
-    for end in (low, high):
-        changes = {field: end} if field is not None else {}
-        if changes:
-            check.options(changes, f"parameter {name!r} at {end}")
+    for end in (low, high) if field is not None else ():
+        check.options({field: end}, f"parameter {name!r} at {end}")
     return Parameter(name, field, option, kind, low, high, log, step)
 
 

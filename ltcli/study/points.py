@@ -92,14 +92,12 @@ def resolve_point(where: str, values: dict[str, Any], train: dict, split: dict |
         check_model(config.model)
         if second_given is not None:
             TrainConfig.create(**{**check, **second_given, "init_from": "first-stage"})
-    except (TypeError, ValueError) as error:
+    except (LtcliError, TypeError, ValueError) as error:
         raise LtcliError(f"{where}: point {values}: {error}") from None
-    except LtcliError as error:
-        raise LtcliError(f"{where}: point {values}: {error}") from None
-    split_id = slug(split_values) if split_doc is not None else None
+    split_id = None
     if split_doc is not None:
         digest = hashlib.sha1(json.dumps(split_doc, sort_keys=True, default=str).encode()).hexdigest()[:8]
-        split_id = f"{split_id}-{digest}"
+        split_id = f"{slug(split_values)}-{digest}"
     return Point(values, slug(values), split_id, split_doc, given, second_given)
 
 

@@ -14,9 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ltcli.atomic import atomic_write_text
 from ltcli.metrics import SHOT_ACC_KEYS
-from ltcli.run_folder import ResultsFolder, csv_text
+from ltcli.run_folder import ResultsFolder
 from ltcli.study.spec import SEED_KEY, Study
 
 METRICS = ("acc", "balanced_acc", *SHOT_ACC_KEYS, "lowest_recall")  # of metrics.SUMMARY_KEYS: results.csv's
@@ -40,10 +39,6 @@ def _cell(value: Any) -> Any:
     return ",".join(map(str, value)) if isinstance(value, list) else value
 
 
-def write_results_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    atomic_write_text(path, csv_text(rows))  # every row's keys, in first-seen order
-
-
 def as_float(value: Any) -> float:
     """A results.csv cell as a float, nan for an empty one (a metric undefined for that point)."""
     if value is None or value == "":
@@ -51,9 +46,8 @@ def as_float(value: Any) -> float:
     return float(value)
 
 
-def group_rows(study: Study, rows: Sequence[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
-    """Rows by their non-seed grid values, in grid order."""
-    keys = [key for key in study.grid if key != SEED_KEY]
+def group_rows(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[tuple, list[dict[str, Any]]]:
+    """Rows by their values of `keys`, in first-seen order."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(tuple(row[key] for key in keys), []).append(row)
@@ -79,7 +73,7 @@ def markdown_table(study: Study, rows: Sequence[dict[str, Any]]) -> str:
     metrics = table_metrics(rows)
     header = [*keys, "runs", *metrics]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for group, members in group_rows(study, rows).items():
+    for group, members in group_rows(rows, keys).items():
         cells = [str(v) for v in group] + [str(len(members))]
         cells += [mean_sd([as_float(row.get(metric)) for row in members]) for metric in metrics]
         lines.append("| " + " | ".join(cells) + " |")
@@ -114,10 +108,7 @@ def plot_study(study: Study, rows: Sequence[dict[str, Any]], path: Path) -> Path
     numeric = all(isinstance(v, int | float) for v in x_values)
     positions = {_cell(v): (v if numeric else i) for i, v in enumerate(x_values)}
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    combos: dict[tuple, list[dict]] = {}
-    for row in rows:
-        combos.setdefault(tuple(row[key] for key in others), []).append(row)
-    for combo, members in combos.items():
+    for combo, members in group_rows(rows, others).items():
         for metric in metrics:
             xs, means, sds = [], [], []
             for x in positions:

@@ -8,6 +8,8 @@ from its checkpoint_last.pt (never restarted); one killed before its first check
 
 from __future__ import annotations
 
+import concurrent.futures
+import multiprocessing
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -19,7 +21,7 @@ from rich.console import Console
 from ltcli.atomic import atomic_write_text
 from ltcli.bounds import MAX_STUDY_JOBS
 from ltcli.errors import LtcliError, error_line
-from ltcli.run_folder import ResultsFolder, RunFolder
+from ltcli.run_folder import ResultsFolder, RunFolder, csv_text
 from ltcli.study.points import Point
 from ltcli.study.spec import Study
 
@@ -88,29 +90,31 @@ def latest_run(logs_dir: Path) -> RunFolder | None:
     return runs[-1] if runs else None
 
 
-def train_stage(given: dict[str, Any], logs_dir: Path, console: Console) -> RunFolder:
-    """The run of `given` under `logs_dir`: finished (kept), half finished (resumed) or new."""
+def train_stage(given: dict[str, Any], logs_dir: Path, console: Console, on_epoch: Callable | None = None,
+                replay: Callable[[RunFolder, int], None] | None = None) -> RunFolder:
+    """The run of `given` under `logs_dir`: finished or pruned (kept), half finished (resumed) or new.
+    `on_epoch` is told each epoch's valid numbers; `replay(run, epochs_done)` is told of a run found
+    before it is kept or resumed (a search trial reports its logged epochs again)."""
     from ltcli.config import TrainConfig
     from ltcli.engine.train import fit, resume_run
     from ltcli.workflows import run_progress
 
     run = latest_run(logs_dir)
-    if run is not None:
-        progress = run_progress(run)
-        if progress.finished:
-            return run
-        console.print(f"resuming {run.path} after epoch {progress.epochs_done}", highlight=False)
-        return RunFolder(resume_run(run, console))
-    config = TrainConfig.create(**{**given, "logs_dir": str(logs_dir)})
-    return RunFolder(fit(config, console))
+    if run is None:
+        return RunFolder(fit(TrainConfig.create(**{**given, "logs_dir": str(logs_dir)}), console, on_epoch=on_epoch))
+    if run.read_pruned() is not None:  # a search's pruner stopped it: ended
+        return run
+    progress = run_progress(run)
+    if replay is not None:
+        replay(run, progress.epochs_done)
+    if progress.finished:
+        return run
+    console.print(f"resuming {run.path} after epoch {progress.epochs_done}", highlight=False)
+    return RunFolder(resume_run(run, console, on_epoch=on_epoch))
 
 
 def results_folder(run: RunFolder, study: Study) -> ResultsFolder:
-    return ResultsFolder(run.path).corrected(test_plan(study).results_tag)
-
-
-def test_plan(study: Study):
-    return test_options(study).plan()
+    return ResultsFolder(run.path).corrected(test_options(study).plan().results_tag)
 
 
 def test_options(study: Study):
@@ -182,19 +186,21 @@ def run_points(study: Study, points: list[Point], jobs: int, executor: str, clus
                 report(point, None, error_line(error))
         return
     if executor == "processes":
-        import concurrent.futures
-        import multiprocessing
-
-        from ltcli.engine.threads import usable_cpus
-
-        cpus = max(1, usable_cpus() // jobs)
-        context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        pool, cpus = process_pool(jobs)
+        with pool:
             futures = {pool.submit(_pool_point, study, point, cpus, os.getpid()): point for point in points}
             for future in concurrent.futures.as_completed(futures):
                 collect(futures[future], future.result, report)
         return
     submit_points(study, points, executor, cluster, report)
+
+
+def process_pool(jobs: int) -> tuple[Any, int]:
+    """A pool of `jobs` spawned processes, and each one's share of this machine's CPUs."""
+    from ltcli.engine.threads import usable_cpus
+
+    pool = concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+    return pool, max(1, usable_cpus() // jobs)
 
 
 def collect(point: Point, result: Callable[[], dict], report: Callable) -> None:
@@ -214,16 +220,16 @@ def submit_points(study: Study, points: list[Point], executor: str, cluster: dic
     except ImportError:
         raise LtcliError("--executor local/slurm needs submitit: pip install 'ltcli[study]'") from None
     folder = study.folder / "submitit" / "%j"
+    parameters: dict[str, Any] = {"timeout_min": int(cluster.get("time") or 60)}
     if executor == "local":
         engine = submitit.LocalExecutor(folder=folder)
-        engine.update_parameters(timeout_min=int(cluster.get("time") or 60))
     else:
         engine = submitit.AutoExecutor(folder=folder, cluster="slurm")
-        parameters = {"timeout_min": int(cluster.get("time") or 60), "cpus_per_task": int(cluster.get("cpus") or 4),
-                      "gpus_per_node": int(cluster.get("gpus") or 0), "name": f"ltcli-{study.name}"}
+        parameters.update(cpus_per_task=int(cluster.get("cpus") or 4), gpus_per_node=int(cluster.get("gpus") or 0),
+                          name=f"ltcli-{study.name}")
         if cluster.get("partition"):
             parameters["slurm_partition"] = cluster["partition"]
-        engine.update_parameters(**parameters)
+    engine.update_parameters(**parameters)
     jobs = [(point, engine.submit(run_point, study, point, cluster.get("cpus"))) for point in points]
     for point, job in jobs:
         collect(point, job.result, report)
@@ -261,7 +267,7 @@ def finished_runs(study: Study, point: Point) -> tuple[str, str] | None:
 def run_study(study: Study, console: Console, jobs: int = 1, executor: str = "processes",
               cluster: dict[str, Any] | None = None) -> StudyOutcome:
     """Make the splits, run the unfinished points, then write results.csv, table.md and figure.svg."""
-    from ltcli.study.results import markdown_table, plot_study, point_row, write_results_csv
+    from ltcli.study.results import markdown_table, plot_study, point_row
 
     check_executor(executor, jobs, cluster or {})
     study.folder.mkdir(parents=True, exist_ok=True)
@@ -282,14 +288,11 @@ def run_study(study: Study, console: Console, jobs: int = 1, executor: str = "pr
             console.print(f"[red]failed[/] {point.id}: {error}", highlight=False)
 
     run_points(study, todo, jobs, executor, cluster or {}, report)
-    tag = test_plan(study).results_tag
-    rows = []
-    for point in study.points:
-        runs = finished_runs(study, point)
-        if runs is not None:
-            rows.append(point_row(study, point.values, runs[0], runs[1], tag))
+    tag = test_options(study).plan().results_tag
+    rows = [point_row(study, point.values, *runs, tag) for point in study.points
+            if (runs := finished_runs(study, point)) is not None]
     results, table = study.folder / "results.csv", study.folder / "table.md"
-    write_results_csv(results, rows)
+    atomic_write_text(results, csv_text(rows))  # every row's keys, in first-seen order
     atomic_write_text(table, markdown_table(study, rows))
     figure = plot_study(study, rows, study.folder / "figure.svg")
     return StudyOutcome(ran, skipped, failed, results, table, figure, rows)

@@ -21,7 +21,7 @@ from ltcli.errors import LtcliError
 from ltcli.study.space import SearchSpec
 from ltcli.study.spec import Study
 from ltcli.study.storage import LOCKS, flocked, open_storage, reclaim_stale
-from ltcli.study.trial import ERROR_ATTR, TrialEnd, run_trial
+from ltcli.study.trial import TrialEnd, has_ended, run_trial
 
 SPACE_ATTR = "ltcli_space"
 
@@ -116,9 +116,7 @@ def counted(found: Any) -> int:
     taken back from a lost process is counted as its retry)."""
     from optuna.trial import TrialState
 
-    kept = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-    return sum(t.state in kept or (t.state == TrialState.FAIL and ERROR_ATTR in t.user_attrs)
-               for t in found.get_trials(deepcopy=False))
+    return sum(t.state == TrialState.RUNNING or has_ended(t) for t in found.get_trials(deepcopy=False))
 
 
 def next_trial(found: Any, study: Study):
@@ -162,7 +160,7 @@ def search_worker(study: Study, url: str, worker: int = 0, cpus: int | None = No
 def run_search(study: Study, console: Console, jobs: int = 1, url: str | None = None) -> list[TrialEnd]:
     """Make the split, then search in this process or in `jobs` processes; returns the trials that
     ended in this run (their results are in the storage)."""
-    from ltcli.study.runner import make_splits
+    from ltcli.study.runner import make_splits, process_pool
     from ltcli.study.storage import default_url
 
     if jobs < 1:
@@ -173,13 +171,7 @@ def run_search(study: Study, console: Console, jobs: int = 1, url: str | None = 
     make_splits(study, console)
     if jobs == 1:
         return search_worker(study, url)
-    import concurrent.futures
-    import multiprocessing
-
-    from ltcli.engine.threads import usable_cpus
-
-    cpus = max(1, usable_cpus() // jobs)
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    pool, cpus = process_pool(jobs)
+    with pool:
         futures = [pool.submit(search_worker, study, url, worker, cpus) for worker in range(jobs)]
         return [end for future in futures for end in future.result()]

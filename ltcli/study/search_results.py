@@ -18,7 +18,7 @@ from ltcli.atomic import atomic_write_text
 from ltcli.run_folder import RunFolder, csv_text
 from ltcli.study.results import METRICS
 from ltcli.study.spec import Study
-from ltcli.study.trial import ERROR_ATTR, RUN_ATTR, run_options
+from ltcli.study.trial import ERROR_ATTR, RUN_ATTR, has_ended, run_options
 
 BEST_CONFIG = "best.yaml"
 STATE_ORDER = {"complete": 0, "pruned": 1, "fail": 2}
@@ -43,11 +43,7 @@ def trial_rows(found: Any, study: Study) -> list[dict[str, Any]]:
 
     metric = study.search.metric
     rows = []
-    for trial in found.get_trials(deepcopy=False):
-        if trial.state not in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
-            continue
-        if trial.state == TrialState.FAIL and ERROR_ATTR not in trial.user_attrs:
-            continue
+    for trial in filter(has_ended, found.get_trials(deepcopy=False)):
         seconds = (trial.datetime_complete - trial.datetime_start).total_seconds() \
             if trial.datetime_complete and trial.datetime_start else None
         row = {"trial": trial.number, "state": trial.state.name.lower(),
@@ -195,15 +191,13 @@ def summarize_search(found: Any, study: Study) -> SearchOutcome:
     best_config = None
     if any(t.state == TrialState.COMPLETE for t in found.get_trials(deepcopy=False)):
         trial = found.best_trial
-        best = dict(next(r for r in rows if r["trial"] == trial.number))
-        best["test"] = test_best(study, RunFolder(Path(trial.user_attrs[RUN_ATTR])))
+        best_row = next(r for r in rows if r["trial"] == trial.number)
+        best = {**best_row, "test": test_best(study, RunFolder(Path(trial.user_attrs[RUN_ATTR])))}
         best_config = folder / BEST_CONFIG
         write_best_config(study, trial.params, best_config)
         for row in rows:
-            row["best"] = row["trial"] == trial.number
-        for key in METRICS:
-            best_row = next(r for r in rows if r["best"])
-            best_row[f"test_{key}"] = best["test"].get(key)
+            row["best"] = row is best_row
+        best_row.update({f"test_{key}": best["test"].get(key) for key in METRICS})
     weights = importances(found, study.search.seed)
     results, table = folder / "results.csv", folder / "table.md"
     atomic_write_text(results, csv_text(rows))

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ltcli.config import TrainConfig
-from ltcli.config_file import suggestion
 from ltcli.errors import LtcliError, shown
 from ltcli.study.parameters import Checker, Parameter, check_objective_options, read_parameter
+from ltcli.study.spec import check_known
 
 SEARCH_KEYS = ("parameters", "trials", "budget", "metric", "sampler", "pruner", "seed")
 SAMPLERS = ("tpe", "random", "grid")
@@ -88,10 +88,7 @@ def read_search(section: Any, where: str, train: dict[str, Any], split: dict[str
     """The `search:` section, every parameter checked against the study's `train:` (field names)."""
     if not isinstance(section, dict):
         raise LtcliError(f"{where}: `search:` must be a mapping (parameters, trials, ...), got {shown(section)}")
-    for key in section:
-        if key not in SEARCH_KEYS:
-            raise LtcliError(f"{where}: search: unknown key {str(key)!r}{suggestion(str(key), list(SEARCH_KEYS))}: "
-                             f"the keys are {', '.join(SEARCH_KEYS)}")
+    check_known(section, SEARCH_KEYS, f"{where}: search: ")
     given = section.get("parameters")
     if not isinstance(given, dict) or not given:
         raise LtcliError(f"{where}: search: `parameters:` must map options to ranges or choices, e.g. "

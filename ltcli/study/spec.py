@@ -24,6 +24,7 @@ import itertools
 import json
 import math
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,18 +70,15 @@ def read_study(path: Path) -> Study:
     """The study of `path`, every point's options checked (one-line LtcliError naming the key)."""
     document = load_yaml(path)
     where = str(path)
-    unknown = [str(k) for k in document if k not in TOP_KEYS]
-    if unknown:
-        raise LtcliError(f"{where}: unknown key {unknown[0]!r}{suggestion(unknown[0], list(TOP_KEYS))}: a study "
-                         f"has {', '.join(TOP_KEYS)}")
+    check_known(document, TOP_KEYS, f"{where}: ")
     name = document.get("name")
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise LtcliError(f"{where}: `name:` must be a folder name (letters, digits, . _ -), got {name!r}")
     train = mapping(document, "train", where, required=True)
     split = mapping(document, "split", where) if "split" in document else None
     second = mapping(document, "second_stage", where) if "second_stage" in document else None
-    test = mapping(document, "test", where) if "test" in document else {}
-    figure = mapping(document, "figure", where) if "figure" in document else {}
+    test = mapping(document, "test", where)
+    figure = mapping(document, "figure", where)
     if "search" in document:
         return read_search_study(document, Path(path), name, train, split, second, test, figure)
     grid, bundles = read_grid(document.get("grid"), where)
@@ -175,7 +173,7 @@ def grid_range(values: dict[str, Any], where: str) -> list[Any]:
     return [start + i * step if whole else round(start + i * step, 10) for i in range(count)]
 
 
-def grid_role(key: str, split: dict | None, variables: set[str]) -> str:
+def grid_role(key: str, variables: set[str]) -> str:
     """'variable', 'train' or 'split' (see the module)."""
     if key in variables:
         return "variable"
@@ -186,24 +184,24 @@ def grid_role(key: str, split: dict | None, variables: set[str]) -> str:
     return "unknown"
 
 
+def check_known(keys: Iterable[Any], known: Sequence[str], where: str) -> None:
+    """Refuse the first of `keys` that is not `known`, suggesting the nearest (`where` prefixes the message)."""
+    for key in map(str, keys):
+        if key not in known:
+            raise LtcliError(f"{where}unknown key {key!r}{suggestion(key, list(known))}: the keys are "
+                             f"{', '.join(known)}")
+
+
 def check_keys(where: str, train: dict, split: dict | None, second: dict | None, test: dict, figure: dict,
                grid: dict, bundles: Bundles) -> None:
-    for key in split or {}:
-        if key not in SPLIT_KEYS:
-            raise LtcliError(f"{where}: split: unknown key {key!r}{suggestion(key, list(SPLIT_KEYS))}: the keys "
-                             f"are {', '.join(SPLIT_KEYS)}")
+    check_known(split or {}, SPLIT_KEYS, f"{where}: split: ")
     if split is not None and "src" not in split:
         raise LtcliError(f"{where}: split: needs `src:` (the folder to split)")
-    for key in test:
-        if key not in TEST_KEYS:
-            raise LtcliError(f"{where}: test: unknown key {key!r}{suggestion(key, list(TEST_KEYS))}: the keys are "
-                             f"{', '.join(TEST_KEYS)}")
-    for key in figure:
-        if key not in FIGURE_KEYS:
-            raise LtcliError(f"{where}: figure: unknown key {key!r}: the keys are {', '.join(FIGURE_KEYS)}")
+    check_known(test, TEST_KEYS, f"{where}: test: ")
+    check_known(figure, FIGURE_KEYS, f"{where}: figure: ")
     variables = variables_in(train, split, second)
     for key in grid:
-        role = grid_role(key, split, variables)
+        role = grid_role(key, variables)
         if key in bundles:
             if role != "unknown":
                 raise LtcliError(f"{where}: grid {key!r} names rows of options, but {key!r} is a {role} option "

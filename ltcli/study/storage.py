@@ -121,7 +121,6 @@ def reclaim_stale(study: Any, folder: Path) -> list[int]:
     """Fail each RUNNING trial whose process is gone (its lock file exists and is free) and enqueue
     it again; returns their numbers. A trial with no lock file here (another machine's) is left to
     the heartbeat."""
-    import optuna
     from optuna.trial import TrialState
 
     reclaimed = []
@@ -130,16 +129,24 @@ def reclaim_stale(study: Any, folder: Path) -> list[int]:
         if not path.is_file():
             continue
         with flocked(path, wait=False) as free:
-            if not free:
-                continue
-            try:
-                if not study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
-                    continue
-            except optuna.exceptions.UpdateFinishedTrialError:  # another process took it back first
-                continue
-            retry_callback()(study, study._storage.get_trial(trial._trial_id))
-            reclaimed.append(trial.number)
+            if free and fail_and_retry(study, trial._trial_id):
+                reclaimed.append(trial.number)
     return reclaimed
+
+
+def fail_and_retry(study: Any, trial_id: int) -> bool:
+    """Mark a RUNNING trial FAIL and enqueue its parameters again (the copy names the trial it retries);
+    False when another process ended it first."""
+    import optuna
+    from optuna.trial import TrialState
+
+    try:
+        if not study._storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+            return False
+    except optuna.exceptions.UpdateFinishedTrialError:  # another process took it back first
+        return False
+    retry_callback()(study, study._storage.get_trial(trial_id))
+    return True
 
 
 @contextlib.contextmanager

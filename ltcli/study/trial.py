@@ -8,16 +8,17 @@ from __future__ import annotations
 import math
 import traceback
 from dataclasses import dataclass
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 from rich.console import Console
 
 from ltcli.errors import LtcliError
 from ltcli.run_folder import RunFolder
+from ltcli.study.runner import point_paths, train_stage
 from ltcli.study.space import trial_options
 from ltcli.study.spec import Study
-from ltcli.study.storage import heartbeat, hold_trial, retry_callback
+from ltcli.study.storage import fail_and_retry, heartbeat, hold_trial
 
 TRIALS = "trials"
 ERROR_ATTR = "error"  # a trial that failed in training (not one taken back from a lost process)
@@ -26,8 +27,6 @@ RUN_ATTR = "run"
 
 def run_options(study: Study, params: dict[str, Any]) -> dict[str, Any]:
     """The train options of a trial with values `params`: `train_options` plus the study's data."""
-    from ltcli.study.runner import point_paths
-
     point = study.points[0]
     given = trial_options(point.train, study.search.parameters, params)
     given["select_metric"] = study.search.metric
@@ -35,6 +34,14 @@ def run_options(study: Study, params: dict[str, Any]) -> dict[str, Any]:
     if paths.split is not None:
         given["data"] = str(paths.split)
     return given
+
+
+def has_ended(trial: Any) -> bool:
+    """Complete, pruned, or failed in training: not a trial taken back from a lost process (its retry is the trial)."""
+    from optuna.trial import TrialState
+
+    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
+        trial.state == TrialState.FAIL and ERROR_ATTR in trial.user_attrs)
 
 
 def first_number(found: Any, trial: Any) -> int:
@@ -58,28 +65,11 @@ def reporter(trial: Any, metric: str):
     return on_epoch
 
 
-def train_trial(options: dict[str, Any], logs: Path, trial: Any, metric: str, console: Console) -> RunFolder:
-    """The trial's run under `logs`: kept (finished or pruned), resumed (its logged epochs reported
-    again to this trial first), or new."""
-    from ltcli.config import TrainConfig
-    from ltcli.engine.train import fit, resume_run
-    from ltcli.study.runner import latest_run
-    from ltcli.workflows import run_progress
-
-    on_epoch = reporter(trial, metric)
-    run = latest_run(logs)
-    if run is None:
-        return RunFolder(fit(TrainConfig.create(**{**options, "logs_dir": str(logs)}), console, on_epoch=on_epoch))
-    if run.read_pruned() is not None:
-        return run
-    progress = run_progress(run)
+def report_logged(trial: Any, metric: str, run: RunFolder, epochs_done: int) -> None:
+    """The logged epochs of a trial's run found again (kept or resumed), reported to this trial first."""
     for row in run.read_log("valid"):
-        if int(float(row["epoch"])) < progress.epochs_done and row.get(metric) not in (None, ""):
+        if int(float(row["epoch"])) < epochs_done and row.get(metric) not in (None, ""):
             trial.report(float(row[metric]), int(float(row["epoch"])))
-    if progress.finished:
-        return run
-    console.print(f"resuming {run.path} after epoch {progress.epochs_done}", highlight=False)
-    return RunFolder(resume_run(run, console, on_epoch=on_epoch))
 
 
 @dataclass(frozen=True)
@@ -104,9 +94,10 @@ def run_trial(found: Any, study: Study, trial: Any) -> TrialEnd:
         console = Console(file=log, width=120, force_terminal=False)
         console.print(f"trial {trial.number}: {trial.params}", highlight=False)
         try:
-            run = train_trial(run_options(study, trial.params), logs, trial, metric, console)
-        except KeyboardInterrupt:
-            give_back(found, trial)
+            run = train_stage(run_options(study, trial.params), logs, console, reporter(trial, metric),
+                              partial(report_logged, trial, metric))
+        except KeyboardInterrupt:  # failed and enqueued again now, so the next run resumes it
+            fail_and_retry(found, trial._trial_id)
             raise
         except Exception as error:  # noqa: BLE001  (one trial's failure must not stop the search)
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
@@ -126,11 +117,3 @@ def run_trial(found: Any, study: Study, trial: Any) -> TrialEnd:
             return TrialEnd(trial.number, "failed", None, f"valid {metric} undefined")
         found.tell(trial, value)
         return TrialEnd(trial.number, "complete", value)
-
-
-def give_back(found: Any, trial: Any) -> None:
-    """An interrupted trial (Ctrl-C): failed and enqueued again now, so the next run resumes it."""
-    from optuna.trial import TrialState
-
-    if found._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
-        retry_callback()(found, found._storage.get_trial(trial._trial_id))

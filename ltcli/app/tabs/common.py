@@ -14,12 +14,11 @@ MAX_RUNS = 16  # runs compared or averaged at once
 def whole(value: Any, label: str) -> int:
     """A number box's value as an int (gradio sends floats); 2.5 epochs is an error, not 2."""
     try:
-        value_float = float(value)
+        if float(value).is_integer():
+            return int(float(value))
     except (TypeError, ValueError):
-        raise LtcliError(f"{label} takes a whole number, got {value!r}") from None
-    if not value_float.is_integer():
-        raise LtcliError(f"{label} takes a whole number, got {value!r}")
-    return int(value_float)
+        pass
+    raise LtcliError(f"{label} takes a whole number, got {value!r}")
 
 
 def whole_box(value: float | None, label: str, **options: Any) -> Any:

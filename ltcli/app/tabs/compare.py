@@ -11,11 +11,10 @@ import gradio as gr
 
 from ltcli import workflows
 from ltcli.app.catalog import run_choices
-from ltcli.app.context import AppContext
 from ltcli.app.tabs.common import ensemble_request, run_folder, run_folders, whole, whole_box
 from ltcli.app.tabs.results import dataset_root, headline_row, read_tested
 from ltcli.app.tabs.studies import StudyTable
-from ltcli.app.ui import page_errors, table
+from ltcli.app.ui import Tab, page_errors, table
 from ltcli.config import TrainConfig
 from ltcli.errors import LtcliError
 from ltcli.metrics import HEADLINE_KEYS
@@ -26,10 +25,7 @@ from ltcli.settings import choices_of
 COMPARE_COLUMNS = ("run", *HEADLINE_KEYS)
 
 
-class CompareTab:
-    def __init__(self, context: AppContext) -> None:
-        self.context = context
-
+class CompareTab(Tab):
     @page_errors
     def compare(self, runs: list[str], split: str = "test", temperatures: str = "") -> tuple[Any, str, list, str]:
         """Compare tested runs (root-relative run folders) on `split`: returns (the headline metrics
@@ -54,11 +50,9 @@ class CompareTab:
         figure = self.context.figure_path("per-class-recall")
         plot_recall_comparison(names, counts, [(label, recalls) for label, (_, _, recalls) in per_class.items()],
                                figure, title=f"per-class recall on {split}")
-        confusions = []
-        for label, folder in folders:
-            copied = self.context.copy_figure(folder.results_files(split, False)["confusion"])
-            if copied:
-                confusions.append((copied, label))
+        copies = [(self.context.copy_figure(folder.results_files(split, False)["confusion"]), label)
+                  for label, folder in folders]
+        confusions = [(copied, label) for copied, label in copies if copied]
         rows = [headline_row(label, values) for label, values in metrics.items()]
         return table(rows, COMPARE_COLUMNS), str(figure), confusions, note
 

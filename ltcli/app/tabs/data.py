@@ -8,16 +8,12 @@ from typing import Any
 import gradio as gr
 
 from ltcli.app.catalog import dataset_choices
-from ltcli.app.context import AppContext
 from ltcli.app.datasets import list_image_root
 from ltcli.app.paths import DATASETS_AREA, RAW_AREA
-from ltcli.app.ui import page_errors, table
+from ltcli.app.ui import Tab, page_errors, table
 
 
-class DataTab:
-    def __init__(self, context: AppContext) -> None:
-        self.context = context
-
+class DataTab(Tab):
     @page_errors
     def stats(self, dataset: str, log: bool = False, data_root: str = "") -> tuple[Any, str, str]:
         """Counts of `dataset` (a_datasets/NAME or data_split/NAME; `data_root`: a list dataset's image

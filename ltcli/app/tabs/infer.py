@@ -10,10 +10,9 @@ from typing import Any
 import gradio as gr
 
 from ltcli.app.catalog import export_choices, run_choices
-from ltcli.app.context import AppContext
 from ltcli.app.paths import AREAS, EXPORTS_AREA
 from ltcli.app.tabs.common import run_folders, whole, whole_box
-from ltcli.app.ui import page_errors, table
+from ltcli.app.ui import Tab, page_errors, table
 from ltcli.errors import LtcliError
 
 TOP_K = 5
@@ -32,10 +31,7 @@ def upload_paths(files: list[Any] | None, limit: int) -> list[Path]:
     return paths
 
 
-class InferTab:
-    def __init__(self, context: AppContext) -> None:
-        self.context = context
-
+class InferTab(Tab):
     @page_errors
     def infer(self, images: list[Any] | None = None, folder: str = "", runs: list[str] | None = None,
               top_k: float = TOP_K, exported: str | None = "") -> tuple[Any, str]:

@@ -1,5 +1,5 @@
-"""Test results as the Compare and Runs tabs read them: `ltcli test` on a run from the page, the
-headline metrics of a results folder, and the dataset a run was trained on (inside the root)."""
+"""Test results as the Compare and Runs tabs read them: the headline metrics of a results folder,
+and the dataset a run was trained on (inside the root), which `ltcli test` from the page reads."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from ltcli.run_folder import ResultsFolder, RunFolder
 if TYPE_CHECKING:
     from ltcli.data.source import DataSource
 
+
 def dataset_root(context: AppContext, run: RunFolder) -> DataSource:
     """The dataset `run` was trained on (`ltcli.workflows.dataset_of_run`), refused when a folder it
     records (the dataset, a lists dataset's image root) lies outside the app's root."""
@@ -23,11 +24,6 @@ def dataset_root(context: AppContext, run: RunFolder) -> DataSource:
             raise PathRefused(f"{context.root.relative(run.path)} was trained on {folder}, outside the app's root: "
                               "test it with `ltcli test`")
     return workflows.dataset_of_run(run)
-
-
-def test_run(context: AppContext, run: RunFolder, split: str = "test") -> dict[str, Any]:
-    """`ltcli test` on one run: its best checkpoint on its dataset's `split`, results into the run."""
-    return workflows.run_test([run], split, dataset_root(context, run), context.device).metrics
 
 
 def headline_row(label: str, metrics: dict[str, Any]) -> list[Any]:

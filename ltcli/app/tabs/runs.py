@@ -8,20 +8,15 @@ from typing import Any
 import gradio as gr
 
 from ltcli import workflows
-from ltcli.app.catalog import RUN_COLUMNS, curve_rows, run_rows, run_summaries
-from ltcli.app.context import AppContext
+from ltcli.app.catalog import CURVE_COLUMNS, RUN_COLUMNS, curve_rows, run_rows, run_summaries
 from ltcli.app.tabs.common import run_folder
-from ltcli.app.tabs.results import headline_row, test_run
-from ltcli.app.tabs.train import curves_frame
-from ltcli.app.ui import page_errors, table
+from ltcli.app.tabs.results import dataset_root, headline_row
+from ltcli.app.ui import Tab, page_errors, table
 from ltcli.errors import LtcliError
 from ltcli.metrics import HEADLINE_KEYS
 
 
-class RunsTab:
-    def __init__(self, context: AppContext) -> None:
-        self.context = context
-
+class RunsTab(Tab):
     @page_errors
     def runs(self, dataset: str = "") -> Any:
         """The runs under logs/ (newest first; `dataset` filters): stamp, model, dataset, objective,
@@ -36,15 +31,16 @@ class RunsTab:
         folder = run_folder(self.context.root, run)
         metrics = folder.read_metrics("test")
         rows = [headline_row(folder.stamp, metrics)] if metrics else []
-        recall = self.context.copy_figure(folder.results_files("test", False)["recall"])
-        confusion = self.context.copy_figure(folder.results_files("test", False)["confusion"])
+        figures = folder.results_files("test", False)
+        recall, confusion = (self.context.copy_figure(figures[key]) for key in ("recall", "confusion"))
         note = f"**{run}**" + ("" if metrics else " — not tested yet")
-        return curves_frame(curve_rows(folder)), table(rows, ("run", *HEADLINE_KEYS)), recall, confusion, note
+        return table(curve_rows(folder), CURVE_COLUMNS), table(rows, ("run", *HEADLINE_KEYS)), recall, confusion, note
 
     @page_errors
     def test(self, run: str, split: str = "test") -> dict[str, Any]:
         """`ltcli test` on the run (results written into its folder); returns its headline metrics."""
-        metrics = test_run(self.context, run_folder(self.context.root, run), split)
+        folder = run_folder(self.context.root, run)
+        metrics = workflows.run_test([folder], split, dataset_root(self.context, folder), self.context.device).metrics
         return {k: metrics.get(k) for k in ("label", "split", *HEADLINE_KEYS)}
 
     @page_errors
@@ -68,7 +64,7 @@ class RunsTab:
             resume_button = gr.Button("Resume this run")
         outcome = gr.JSON(label="result")
         note = gr.Markdown()
-        curves = gr.LinePlot(curves_frame([]), x="epoch", y="value", color="curve", y_lim=[0, 1], height=300,
+        curves = gr.LinePlot(table([], CURVE_COLUMNS), x="epoch", y="value", color="curve", y_lim=[0, 1], height=300,
                              title="curves")
         metrics = gr.Dataframe(table([], ("run", *HEADLINE_KEYS)), label="test metrics", interactive=False)
         with gr.Row():

@@ -8,9 +8,8 @@ from typing import Any
 
 import gradio as gr
 
-from ltcli.app.context import AppContext
 from ltcli.app.paths import LOGS_AREA, AppRoot
-from ltcli.app.ui import page_errors, table
+from ltcli.app.ui import Tab, page_errors, table
 from ltcli.errors import LtcliError
 from ltcli.run_folder import read_csv_rows
 
@@ -26,10 +25,7 @@ def study_names(root: AppRoot) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if (p / RESULTS).is_file() and not p.name.startswith("."))
 
 
-class StudyTable:
-    def __init__(self, context: AppContext) -> None:
-        self.context = context
-
+class StudyTable(Tab):
     @page_errors
     def study(self, name: str) -> tuple[Any, str]:
         """A study's results.csv as a table, and its table.md."""

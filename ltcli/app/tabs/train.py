@@ -9,8 +9,7 @@ from typing import Any
 
 import gradio as gr
 
-from ltcli.app.catalog import curve_rows, dataset_choices, run_choices, weights_choices
-from ltcli.app.context import AppContext
+from ltcli.app.catalog import CURVE_COLUMNS, curve_rows, dataset_choices, run_choices, weights_choices
 from ltcli.app.datasets import list_image_root, training_dataset
 from ltcli.app.declared_form import (
     FORM_INPUTS,
@@ -21,7 +20,7 @@ from ltcli.app.declared_form import (
     page_values,
 )
 from ltcli.app.tabs.common import class2id_names, ensemble_request, run_folder, start_point, whole, whole_box
-from ltcli.app.ui import page_errors, table
+from ltcli.app.ui import Tab, page_errors, table
 from ltcli.config import DEFAULT, TrainConfig
 from ltcli.data.make import SplitOptions
 from ltcli.errors import LtcliError
@@ -59,10 +58,7 @@ def progress_html(job: dict[str, Any] | None, summary: dict[str, Any] | None) ->
             f"<p>{job['message']}</p></div>")
 
 
-class TrainTab:
-    def __init__(self, context: AppContext) -> None:
-        self.context = context
-
+class TrainTab(Tab):
     @page_errors
     def train(self, dataset: str, imbalance_factor: float | None = None, profile: str | None = None,
               model: str = DEFAULT.model, objective: str = DEFAULT.objective, train_rule: str = DEFAULT.train_rule,
@@ -120,10 +116,8 @@ class TrainTab:
         jobs = self.jobs()
         rows = [[j["job"], j["state"] + (f" ({j['ahead']} ahead)" if j.get("ahead") is not None else ""),
                  j["label"], j["run"] or "", j["message"]] for j in reversed(jobs)]
-        chosen = None
-        if job_id not in (None, "") and jobs:
-            chosen = next((j for j in jobs if j["job"] == int(job_id)), None)
-        chosen = chosen or next((j for j in jobs if j["state"] == "running"), None) or (jobs[-1] if jobs else None)
+        given = [j for j in jobs if job_id not in (None, "") and j["job"] == int(job_id)]
+        chosen = (given or [j for j in jobs if j["state"] == "running"] or jobs[-1:] or [None])[0]
         summary, curves = None, []
         if chosen is not None and chosen.get("run"):
             try:
@@ -131,7 +125,7 @@ class TrainTab:
                 summary, curves = summarize_run(run), curve_rows(RunFolder(run.path))
             except LtcliError:
                 pass
-        return table(rows, JOB_COLUMNS), progress_html(chosen, summary), curves_frame(curves)
+        return table(rows, JOB_COLUMNS), progress_html(chosen, summary), table(curves, CURVE_COLUMNS)
 
     def submit_handler(self, names: list[str]) -> Any:
         """The Train button's handler: the form's values, then the generated ones gathered into `more`.
@@ -164,7 +158,7 @@ class TrainTab:
         submitted = gr.JSON(label="submitted")
         stopped = gr.Markdown()
         progress = gr.HTML(progress_html(None, None))
-        curves = gr.LinePlot(curves_frame([]), x="epoch", y="value", color="curve", y_lim=[0, 1],
+        curves = gr.LinePlot(table([], CURVE_COLUMNS), x="epoch", y="value", color="curve", y_lim=[0, 1],
                              title="accuracy and per-class recall (GM, HM, lowest) per epoch", height=320)
         jobs_table = gr.Dataframe(table([], JOB_COLUMNS), label="jobs", interactive=False, wrap=True)
         inputs = [form[name] for name in inspect.signature(self.train).parameters if name != "more"]
@@ -193,9 +187,3 @@ class TrainTab:
 def start_choices(root: Any) -> list[tuple[str, str]]:
     """The 'start from' picker: scratch, every run (pre-training runs too), every weights file under models/."""
     return [("(scratch)", ""), *run_choices(root, pretraining=True), *weights_choices(root)]
-
-
-def curves_frame(rows: list[dict[str, Any]]) -> Any:
-    import pandas as pd
-
-    return pd.DataFrame(rows, columns=["epoch", "value", "curve"])
