@@ -61,6 +61,12 @@ class RobustImageFolder(SkipsUndecodable, ImageFolder):
         super().__init__(str(root), transform=transform, loader=loader)
         self.failed = torch.zeros(len(self.samples), dtype=torch.bool).share_memory_()
 
+    def append_files(self, files: Sequence[str], labels: Sequence[int]) -> None:
+        """Add image files with their labels (as ListDataset.append_files): `imgs` is the same list."""
+        self.samples.extend(zip(files, labels, strict=True))
+        self.targets.extend(labels)
+        self.failed = torch.zeros(len(self.samples), dtype=torch.bool).share_memory_()
+
     def find_classes(self, directory: str | Path) -> tuple[list[str], dict[str, int]]:
         classes = [path.name for path in list_class_dirs(Path(directory))]
         return classes, {name: index for index, name in enumerate(classes)}

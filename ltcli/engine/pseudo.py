@@ -134,12 +134,7 @@ def read_pseudo_labels(path: Path, record: dict[str, Any], class_names: Sequence
 def add_pseudo_labelled(dataset: RobustImageFolder | ListDataset, pseudo: PseudoLabels) -> int:
     """Append the kept images to the training split with their pseudo-labels; returns how many."""
     samples = pseudo.kept_samples()
-    if isinstance(dataset, ListDataset):  # by absolute path, after the list's own lines
-        dataset.append_files([path for path, _ in samples], [label for _, label in samples])
-        return len(samples)
-    dataset.samples.extend(samples)  # `imgs` is the same list
-    dataset.targets.extend(label for _, label in samples)
-    dataset.failed = torch.zeros(len(dataset.samples), dtype=torch.bool).share_memory_()
+    dataset.append_files([path for path, _ in samples], [label for _, label in samples])
     return len(samples)
 
 

@@ -20,7 +20,6 @@ from torch import nn
 
 from ltcli.data.folder import is_image_name, iter_class_files
 from ltcli.data.list_index import parse_list
-from ltcli.data.lists import ListDataset
 from ltcli.data.loaders import TrainData
 from ltcli.data.pipeline import Pipeline, build_pipeline
 from ltcli.data.source import DataSource, open_source, open_train_data
@@ -127,12 +126,7 @@ def add_unlabeled(dataset: Any, extra: Path, root: Path, own_lists: Sequence[Pat
     if copy is not None:
         raise LtcliError(f"--extra-unlabeled {extra} holds {copy[0]}, a copy of the dataset's image {copy[1]} (same "
                          "bytes): its validation and test images must stay unseen")
-    if isinstance(dataset, ListDataset):
-        dataset.append_files(files, [UNLABELED] * len(files))
-        return len(files)
-    dataset.samples.extend((path, UNLABELED) for path in files)  # `imgs` is the same list
-    dataset.targets.extend([UNLABELED] * len(files))
-    dataset.failed = torch.zeros(len(dataset.samples), dtype=torch.bool).share_memory_()
+    dataset.append_files(files, [UNLABELED] * len(files))
     return len(files)
 
 
