@@ -30,6 +30,7 @@ from pathlib import Path
 
 import bench_data
 import yaml
+from published_table import write_keeping_notes
 from two_stage import COLUMNS, DEFAULT_DATA, carve
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,14 +105,22 @@ def table(rows: list[tuple[str, dict, float, str]], args: argparse.Namespace, se
     return "\n".join(lines) + "\n"
 
 
+def at_least_one(text: str) -> int:
+    """argparse's type for a count: 0 or below is refused (it would otherwise read as "the default")."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--quick", action="store_true", help="a tenth of the images, 16x16, a 60 s search")
-    parser.add_argument("--budget", type=int, help="search budget in seconds [7200; quick 60]")
-    parser.add_argument("--epochs", type=int, help="epochs of a search trial [30; quick 3]")
-    parser.add_argument("--every", type=int, help="every Nth training image: a subset [1; quick 10]")
-    parser.add_argument("--size", type=int, help="input side in pixels [32; quick 16]")
+    parser.add_argument("--budget", type=at_least_one, help="search budget in seconds [7200; quick 60]")
+    parser.add_argument("--epochs", type=at_least_one, help="epochs of a search trial [30; quick 3]")
+    parser.add_argument("--every", type=at_least_one, help="every Nth training image: a subset [1; quick 10]")
+    parser.add_argument("--size", type=at_least_one, help="input side in pixels [32; quick 16]")
     parser.add_argument("--model", help="the network [resnet32; quick resnet20]")
     parser.add_argument("--out", type=Path, help="where the table goes [benchmarks/search_cifar10lt_results.md; "
                         "quick: a temporary folder]")
@@ -141,7 +150,7 @@ def main() -> None:
     print(text)
     out = args.out or (None if args.quick else ROOT / "benchmarks" / "search_cifar10lt_results.md")
     if out is not None:
-        out.write_text(text)
+        write_keeping_notes(out, text)  # the findings below its notes line stay
         print(f"wrote {out}")
 
 
