@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
@@ -63,3 +64,11 @@ def counts(root: Path, split: str) -> int:
 def load() -> str:
     with open("/proc/loadavg") as handle:
         return " ".join(handle.read().split()[:3])
+
+
+def at_least_one(text: str) -> int:
+    """argparse's type for a count: 0 or below is refused (it would otherwise read as "the default")."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value

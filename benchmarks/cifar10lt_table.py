@@ -28,6 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_data  # noqa: E402
 import reproduce  # noqa: E402
+from bench_data import at_least_one  # noqa: E402
 
 from ltcli.run_folder import RunFolder  # noqa: E402
 
@@ -96,8 +97,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rows", default="erm,bsce,la,ldam-drw,crt", help=f"comma list of {', '.join(ROWS)}")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1])
     parser.add_argument("--size", type=int, default=32)
-    parser.add_argument("--max-train-images", type=int, help="subsample train/ (in proportion per class)")
-    parser.add_argument("--max-test-images", type=int, help="subsample test/")
+    parser.add_argument("--max-train-images", type=at_least_one, help="subsample train/ (in proportion per class)")
+    parser.add_argument("--max-test-images", type=at_least_one, help="subsample test/")
     parser.add_argument("--valid-share", type=float, default=0.1)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--workers", type=int, default=2)

@@ -16,6 +16,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from bench_data import at_least_one
 from rich.console import Console
 
 from ltcli.config import TrainConfig
@@ -46,7 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--epochs", type=at_least_one, default=None)
     parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()

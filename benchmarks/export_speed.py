@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_data import at_least_one
 
 from ltcli.export.network import ExportNet
 from ltcli.export.onnx_model import export_onnx, open_session
@@ -102,7 +103,7 @@ def main() -> None:
     parser.add_argument("--batches", default="1,64")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=2.0, help="timed seconds per variant per round")
-    parser.add_argument("--threads", type=int, default=None, help="default: torch's thread count")
+    parser.add_argument("--threads", type=at_least_one, default=None, help="default: torch's thread count")
     parser.add_argument("--run", type=Path, default=None, help="a trained run: also the int8 test accuracy")
     parser.add_argument("--quick", action="store_true", help="resnet32 only, 1 round of 0.5 s per variant")
     args = parser.parse_args()

@@ -34,6 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_data import at_least_one  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "cifar10-lt-if100"
 DEFAULT_RECIPES = [ROOT / "recipes" / "cifar10-lt" / f"{name}.yaml" for name in ("erm", "bsce", "la", "ldam-drw")]
@@ -223,8 +226,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with train/ and test/")
     parser.add_argument("--epochs", type=int, help="run every schedule in this many epochs (scaled)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--max-train-images", type=int, help="subsample the training images (per class, in proportion)")
-    parser.add_argument("--max-test-images", type=int, help="subsample the test images (per class, in proportion)")
+    parser.add_argument("--max-train-images", type=at_least_one,
+                        help="subsample the training images (per class, in proportion)")
+    parser.add_argument("--max-test-images", type=at_least_one,
+                        help="subsample the test images (per class, in proportion)")
     parser.add_argument("--valid-share", type=float, default=0.1, help="of each class's training images")
     parser.add_argument("--split-seed", type=int, default=0)
     parser.add_argument("--size", type=int, help="input height and width (default: the recipe's)")

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import bench_data
 import yaml
+from bench_data import at_least_one
 from published_table import write_keeping_notes
 from two_stage import COLUMNS, DEFAULT_DATA, carve
 
@@ -103,14 +104,6 @@ def table(rows: list[tuple[str, dict, float, str]], args: argparse.Namespace, se
         cells = [f"{100 * metrics[c]:.2f}" if metrics.get(c) is not None else "n/a" for c in COLUMNS]
         lines.append(f"| {label} | {cpu:.0f} | {runs} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def at_least_one(text: str) -> int:
-    """argparse's type for a count: 0 or below is refused (it would otherwise read as "the default")."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def main() -> None:

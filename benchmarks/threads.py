@@ -30,6 +30,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_data  # noqa: E402
+from bench_data import at_least_one  # noqa: E402
 
 from ltcli.engine.threads import usable_cpus  # noqa: E402
 
@@ -78,7 +79,7 @@ def start_competitor() -> subprocess.Popen:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--epochs", type=at_least_one, default=None)
     parser.add_argument("--every", type=int, default=5, help="CIFAR-10-LT: every Nth training image")
     parser.add_argument("--model", default=None)
     parser.add_argument("--out", type=Path, default=None, help="also write the table here (markdown)")
