@@ -290,8 +290,9 @@ def test_the_toy_studies_fix_the_tenth_class_at_the_authors_50_and_sweep_down():
     ({"class_order": ["apple", "sky", "leaf"], "imbalance_factor": 4, "n_max": 4},
      {"class_order": "apple,sky,leaf", "imbalance_factor": 4, "n_max": 4}),
 ])
-def test_a_study_file_may_write_split_values_as_yaml_lists(tmp_path, listed, typed):
+def test_a_study_file_may_write_split_values_as_yaml_lists(tmp_path, monkeypatch, listed, typed):
     """ratios, counts and class_order as YAML lists split exactly as the same values typed with commas."""
+    monkeypatch.chdir(tmp_path)  # the study's folder is logs/ under the working directory: never the checkout's
     from rich.console import Console
 
     from ltcli.data.make import SplitOptions, make_split
