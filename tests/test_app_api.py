@@ -224,3 +224,31 @@ def test_a_studys_table_shows_its_results_and_summary(client, app_root):
     for name, message in (("../../etc", "is refused"), ("nothing-here", "has no results.csv yet")):
         with pytest.raises(AppError, match=message):
             client.predict(name=name, api_name="/study")
+
+
+def test_the_curves_plot_gets_numeric_axes_and_none_when_empty(app_root):
+    """Gradio 6's line plot draws nothing after an empty frame and makes object columns nominal axes (every
+    value its own tick): the Runs and Train tabs send None for no curves, else a frame with numeric epoch and
+    value whose numbers are the run's train.csv and valid.csv, read here with csv."""
+    import csv
+
+    import gradio as gr
+
+    from ltcli.app.catalog import CURVE_METRICS, curve_frame, curve_rows
+    from ltcli.run_folder import RunFolder
+
+    assert curve_frame([]) is None
+    run = app_root / run_paths(app_root)["ERM"]
+    frame = curve_frame(curve_rows(RunFolder(run)))
+    plot = gr.LinePlot(None, x="epoch", y="value", color="curve")
+    assert plot.postprocess(frame).datatypes == {"epoch": "quantitative", "value": "quantitative", "curve": "nominal"}
+    expected = {}
+    for split in ("train", "valid"):
+        with open(run / f"{split}.csv", newline="") as handle:
+            for row in csv.DictReader(handle):
+                for metric in CURVE_METRICS:
+                    if row.get(metric) not in (None, "") and not math.isnan(float(row[metric])):
+                        expected[(int(row["epoch"]) + 1, f"{split} {metric}")] = float(row[metric])
+    got = {(int(e), c): v for e, v, c in frame.itertuples(index=False)}
+    assert got.keys() == expected.keys() and len(got) >= 2
+    assert all(got[key] == pytest.approx(value) for key, value in expected.items())

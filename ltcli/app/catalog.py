@@ -12,7 +12,6 @@ from ltcli.runs import PRETRAIN_PREFIX, list_runs, summarize_run
 
 WEIGHTS_SUFFIXES = (".pt", ".pth")
 CURVE_METRICS = ("acc", "gmean_recall", "hmean_recall", "lowest_recall")
-CURVE_COLUMNS = ("epoch", "value", "curve")  # curve_rows' keys: the live plot's x, y and colour
 RUN_COLUMNS = ("stamp", "model", "dataset", "objective", "name", "epochs", "state", "valid", "test acc",
                "test bal", "test few", "run")
 
@@ -97,6 +96,17 @@ def run_rows(summaries: list[dict[str, Any]], running: set[str]) -> list[list[An
                      rounded(test.get("acc")), rounded(test.get("balanced_acc")), rounded(test.get("few_shot_acc")),
                      s["run"]])
     return rows
+
+
+def curve_frame(rows: list[dict[str, Any]]) -> Any:
+    """curve_rows as the LinePlot's value: a frame (epoch, value, curve) with numeric axes, or None when
+    there are no rows. Gradio 6's line plot never draws the curves of a frame sent after an empty one (its
+    colour scale stays empty), and an empty frame's object columns would make the axes nominal."""
+    import pandas as pd
+
+    if not rows:
+        return None
+    return pd.DataFrame(rows, columns=["epoch", "value", "curve"]).astype({"epoch": "int64", "value": "float64"})
 
 
 def curve_rows(run: RunFolder) -> list[dict[str, Any]]:

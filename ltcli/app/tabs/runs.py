@@ -8,7 +8,7 @@ from typing import Any
 import gradio as gr
 
 from ltcli import workflows
-from ltcli.app.catalog import CURVE_COLUMNS, RUN_COLUMNS, curve_rows, run_rows, run_summaries
+from ltcli.app.catalog import RUN_COLUMNS, curve_frame, curve_rows, run_rows, run_summaries
 from ltcli.app.tabs.common import run_folder
 from ltcli.app.tabs.results import dataset_root, headline_row
 from ltcli.app.ui import Tab, page_errors, table
@@ -34,7 +34,7 @@ class RunsTab(Tab):
         figures = folder.results_files("test", False)
         recall, confusion = (self.context.copy_figure(figures[key]) for key in ("recall", "confusion"))
         note = f"**{run}**" + ("" if metrics else " — not tested yet")
-        return table(curve_rows(folder), CURVE_COLUMNS), table(rows, ("run", *HEADLINE_KEYS)), recall, confusion, note
+        return curve_frame(curve_rows(folder)), table(rows, ("run", *HEADLINE_KEYS)), recall, confusion, note
 
     @page_errors
     def test(self, run: str, split: str = "test") -> dict[str, Any]:
@@ -64,7 +64,7 @@ class RunsTab(Tab):
             resume_button = gr.Button("Resume this run")
         outcome = gr.JSON(label="result")
         note = gr.Markdown()
-        curves = gr.LinePlot(table([], CURVE_COLUMNS), x="epoch", y="value", color="curve", y_lim=[0, 1], height=300,
+        curves = gr.LinePlot(None, x="epoch", y="value", color="curve", y_lim=[0, 1], height=300,
                              title="curves")
         metrics = gr.Dataframe(table([], ("run", *HEADLINE_KEYS)), label="test metrics", interactive=False)
         with gr.Row():

@@ -9,7 +9,7 @@ from typing import Any
 
 import gradio as gr
 
-from ltcli.app.catalog import CURVE_COLUMNS, curve_rows, dataset_choices, run_choices, weights_choices
+from ltcli.app.catalog import curve_frame, curve_rows, dataset_choices, run_choices, weights_choices
 from ltcli.app.datasets import list_image_root, training_dataset
 from ltcli.app.declared_form import (
     FORM_INPUTS,
@@ -125,7 +125,7 @@ class TrainTab(Tab):
                 summary, curves = summarize_run(run), curve_rows(RunFolder(run.path))
             except LtcliError:
                 pass
-        return table(rows, JOB_COLUMNS), progress_html(chosen, summary), table(curves, CURVE_COLUMNS)
+        return table(rows, JOB_COLUMNS), progress_html(chosen, summary), curve_frame(curves)
 
     def submit_handler(self, names: list[str]) -> Any:
         """The Train button's handler: the form's values, then the generated ones gathered into `more`.
@@ -158,7 +158,7 @@ class TrainTab(Tab):
         submitted = gr.JSON(label="submitted")
         stopped = gr.Markdown()
         progress = gr.HTML(progress_html(None, None))
-        curves = gr.LinePlot(table([], CURVE_COLUMNS), x="epoch", y="value", color="curve", y_lim=[0, 1],
+        curves = gr.LinePlot(None, x="epoch", y="value", color="curve", y_lim=[0, 1],
                              title="accuracy and per-class recall (GM, HM, lowest) per epoch", height=320)
         jobs_table = gr.Dataframe(table([], JOB_COLUMNS), label="jobs", interactive=False, wrap=True)
         inputs = [form[name] for name in inspect.signature(self.train).parameters if name != "more"]
