@@ -14,7 +14,8 @@ figure and its source, the difference, the epochs and minutes of training (train
 figure plots valid/ balanced accuracy (an estimate of test accuracy: test/ is balanced) against epoch
 and against training minutes, marks the valid-picked epoch, and the first epoch at which a row reaches
 95% of its final value. Test accuracy is measured only at the two kept checkpoints: ltcli never
-evaluates test/ during training, so that no choice can lean on it.
+evaluates test/ during training, so that no choice can lean on it. The exception, drawn dashed and tabled
+apart, is studies/cifar10-lt-papers-protocol.yaml, which evaluates test/ every epoch as the papers do.
 """
 
 from __future__ import annotations
@@ -147,8 +148,10 @@ def protocol_row(method: str, point: Path, kept: Path = KEPT) -> dict | None:
     if config.get("valid_split") != "test":
         raise SystemExit(f"{run}: validated on {config.get('valid_split')}/, not test/: not the papers' protocol")
     accuracy = [float(r["acc"]) for r in valid]
+    minutes = [float(r["time_s"]) / 60 for r in train]
     row = {"method": method, "name": f"{method} (papers' protocol)", "epochs": len(valid),
-           "planned": config["epochs"], "minutes": sum(float(r["time_s"]) for r in train) / 60,
+           "planned": config["epochs"], "minutes": sum(minutes),
+           "cumulative": [sum(minutes[: i + 1]) for i in range(len(minutes))],
            "train_images": sum(config["class_counts"]), "accuracy": accuracy, "picked": picked(accuracy)}
     if len(valid) == config["epochs"] and run != record:
         keep(run, record, PROTOCOL_RECORD)
@@ -192,13 +195,15 @@ def table(rows: list[dict]) -> list[str]:
     return lines
 
 
-def figure(rows: list[dict], path: Path) -> None:
+def figure(rows: list[dict], path: Path, protocol: list[dict] = ()) -> None:
+    """The published rows' valid/ curves; a papers'-protocol row's test/ curve is dashed, in its method's colour."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (by_epoch, by_time) = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    colours: dict[str, str] = {}
     for row in rows:
         epochs = range(1, len(row["balanced"]) + 1)
         label = f"{row['method']} (95% of final at epoch {row['reach95']})"
@@ -211,7 +216,15 @@ def figure(rows: list[dict], path: Path) -> None:
         if row.get("best") is not None:
             by_epoch.plot([picked], [row["best"]["acc"]], "*", markersize=10, color=line.get_color())
             by_epoch.plot([len(row["balanced"])], [row["last"]["acc"]], "s", color=line.get_color())
-    by_epoch.set(xlabel="epoch", ylabel="valid/ balanced accuracy",
+        colours[row["method"]] = line.get_color()
+    for row in protocol:
+        colour, accuracy = colours.get(row["method"]), row["accuracy"]
+        line, = by_epoch.plot(range(1, len(accuracy) + 1), accuracy, "--", color=colour, linewidth=0.8,
+                              label=f"{row['name']}: test/ acc each epoch, x its maximum")
+        by_time.plot(row["cumulative"][: len(accuracy)], accuracy[: len(row["cumulative"])], "--",
+                     color=line.get_color(), linewidth=0.8)
+        by_epoch.plot([row["picked"]], [accuracy[row["picked"] - 1]], "x", markersize=8, color=line.get_color())
+    by_epoch.set(xlabel="epoch", ylabel="valid/ balanced accuracy (dashed: test/ accuracy)",
                  title="o valid-picked epoch, * its test acc, s last epoch's test acc")
     by_time.set(xlabel="training minutes (this CPU)")
     by_epoch.legend(fontsize=8)
@@ -242,7 +255,7 @@ def main() -> None:
         lines += ["", f"The papers' protocol (`ltcli study studies/{PROTOCOL_STUDY}.yaml`): every training image, "
                   "the epoch picked on test/ as the papers do; for comparison with the published figures only.", "",
                   *protocol_table(protocol)]
-    figure(rows, args.figure)
+    figure(rows, args.figure, protocol)
     header = (f"Written {datetime.datetime.now().isoformat(timespec='minutes')} by `python "
               f"benchmarks/published_table.py --logs-dir {args.logs_dir}`; load now {bench_data.load()}.")
     text = "\n".join([header, "", *lines])

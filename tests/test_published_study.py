@@ -243,6 +243,20 @@ def test_a_papers_protocol_row_is_test_picked_from_its_valid_csv_and_kept(tmp_pa
     assert expected in table.protocol_table([again])
 
 
+def test_the_figure_draws_a_papers_protocol_row_dashed_beside_its_published_row(tmp_path):
+    table = load_table_script()
+    papers_protocol_run(tmp_path / "runs", [0.5, 0.72, 0.7])
+    protocol = table.protocol_row("ERM", tmp_path / "runs" / "method-ERM", tmp_path / "kept")
+    assert protocol["cumulative"] == [0.5, 1.0, 2.0]  # minutes: 30 s, 30 s, 60 s
+    published = {"method": "ERM", "balanced": [0.4, 0.6, 0.65], "cumulative": [1.0, 2.0, 3.0], "picked": 3,
+                 "reach95": 3}
+    table.figure([published], tmp_path / "with.svg", [protocol])
+    table.figure([published], tmp_path / "without.svg")
+    svg = (tmp_path / "with.svg").read_text()
+    assert "ERM (papers' protocol): test/ acc each epoch, x its maximum" in svg  # its legend entry
+    assert "stroke-dasharray" in svg and "stroke-dasharray" not in (tmp_path / "without.svg").read_text()
+
+
 def test_a_papers_protocol_row_refuses_a_run_validated_on_valid(tmp_path):
     papers_protocol_run(tmp_path / "runs", [0.5, 0.6, 0.7], valid_split="valid")
     with pytest.raises(SystemExit, match="validated on valid/, not test/"):
