@@ -192,14 +192,17 @@ def test_a_finished_row_is_kept_as_text_and_read_back_without_its_run(tmp_path):
 PROTOCOL = ROOT / "studies" / "cifar10-lt-papers-protocol.yaml"
 
 
-def test_the_papers_protocol_study_is_the_published_erm_row_on_all_training_images():
-    """Same options as the published study's ERM row, but for the split (no valid/ carved) and the pick."""
-    published, protocol = read_study(PUBLISHED).points[0], read_study(PROTOCOL).points[0]
-    assert {k: v for k, v in protocol.train.items() if k != "select_metric"} == {
-        k: v for k, v in published.train.items() if k != "select_metric"}
-    assert protocol.train["select_metric"] == "acc" and "valid_from_train" not in protocol.split
-    assert {k: v for k, v in protocol.split.items()} == {
-        k: v for k, v in published.split.items() if k != "valid_from_train"}
+def test_the_papers_protocol_study_is_the_published_erm_and_ldam_drw_rows_on_all_training_images():
+    """Same options as the published study's rows, but for the split (no valid/ carved) and the pick."""
+    published = {point.id: point for point in read_study(PUBLISHED).points}
+    protocols = read_study(PROTOCOL).points
+    assert [point.id for point in protocols] == ["method-ERM", "method-LDAM-DRW"]
+    for protocol in protocols:
+        assert {k: v for k, v in protocol.train.items() if k != "select_metric"} == {
+            k: v for k, v in published[protocol.id].train.items() if k != "select_metric"}
+        assert protocol.train["select_metric"] == "acc" and "valid_from_train" not in protocol.split
+        assert {k: v for k, v in protocol.split.items()} == {
+            k: v for k, v in published[protocol.id].split.items() if k != "valid_from_train"}
 
 
 def test_the_papers_protocol_study_validates_on_test_as_a_one_epoch_variant(cli, tmp_path):
@@ -208,15 +211,17 @@ def test_the_papers_protocol_study_validates_on_test_as_a_one_epoch_variant(cli,
     document["split"].update({"src": str(source), "link": "copy"})
     document["train"].update({"epochs": 1, "lrstep": [1], "warmup": 0, "batchsize": 8, "height": 8, "width": 8,
                               "model": "resnet20"})
+    document["grid"]["method"]["LDAM-DRW"]["drw_epoch"] = 0
     cli("study", write(tmp_path / "quick.yaml", document))
     rows = read_csv(tmp_path / "logs" / "studies" / "cifar10-lt-papers-protocol" / "results.csv")
-    assert [row["method"] for row in rows] == ["ERM"]
-    run = tmp_path / rows[0]["run"]
-    config = json.loads((run / "config.json").read_text())
-    assert config["class_counts"] == [20, 9, 2]  # every training image
-    assert config["valid_split"] == "test"  # each epoch is evaluated on test/, as the papers do
-    valid = read_csv(run / "valid.csv")
-    assert len(valid) == 1 and float(valid[0]["acc"]) * 9 == pytest.approx(round(float(valid[0]["acc"]) * 9))
+    assert [row["method"] for row in rows] == ["ERM", "LDAM-DRW"]
+    for row in rows:
+        run = tmp_path / row["run"]
+        config = json.loads((run / "config.json").read_text())
+        assert config["class_counts"] == [20, 9, 2]  # every training image
+        assert config["valid_split"] == "test"  # each epoch is evaluated on test/, as the papers do
+        valid = read_csv(run / "valid.csv")
+        assert len(valid) == 1 and float(valid[0]["acc"]) * 9 == pytest.approx(round(float(valid[0]["acc"]) * 9))
 
 
 def papers_protocol_run(root: Path, accuracies: list[float], valid_split: str = "test") -> Path:

@@ -14,6 +14,7 @@ from ltcli.engine.threads import (
     CPUS_ENV,
     MAX_RECHECK_EPOCHS,
     RECHECK_EPOCHS,
+    SLOW_WINDOW,
     ThreadTuner,
     candidates,
     cgroup_cpu_limit,
@@ -88,13 +89,13 @@ def test_a_hopeless_count_is_not_measured_again_when_the_machine_gets_busier(mon
     machine.epoch(tuner, 0, steps=20)
     tuner.events()
     machine.seconds = {1: 2.0, 2: 60.0}  # busier still: one thread's steps 2x slower -> measure again
-    machine.epoch(tuner, 1, steps=20)
-    assert tuner.tuning
-    machine.steps = 0
-    machine.epoch(tuner, 2, steps=20)
+    machine.epoch(tuner, 1, steps=20)  # judged after its warm-up step and 8 more, re-measured at 1 thread only
     (event,) = tuner.events()
-    assert event["reason"] == "steps 2.0x slower than measured" and event["ms_per_image"] == {"1": 200.0}
+    assert event == {"epoch": 2, "threads": 1, "reason": "steps 2.0x slower than measured",
+                     "ms_per_image": {"1": 200.0}}
     assert tuner.chosen == 1 and not tuner.tuning  # never back at 2 threads: every step cost 2 s
+    machine.epoch(tuner, 2, steps=20)
+    assert tuner.events() == [] and tuner.chosen == 1
     assert machine.now == pytest.approx(19 * 1.0 + 30.0 + 20 * 2.0 + 20 * 2.0)  # one 30 s step in all
 
 
@@ -111,19 +112,36 @@ def test_steps_much_faster_measure_every_count_again(monkeypatch):
     assert event["ms_per_image"] == {"1": 50.0, "2": 40.0}
 
 
-def test_a_slower_epoch_measures_again_and_switches(monkeypatch):
+def test_steps_turning_slower_mid_epoch_switch_within_that_epoch(monkeypatch):
     machine = FakeMachine(monkeypatch, {1: 2.0, 2: 1.0})
     tuner = auto(2)
     machine.epoch(tuner, 0, steps=20)
     assert tuner.chosen == 2
     tuner.events()
     machine.seconds = {1: 2.2, 2: 11.0}  # another process starts: 2 threads stall
-    machine.epoch(tuner, 1, steps=20)  # all at 2 threads: 11x the measured rate -> measure again
-    assert tuner.tuning
-    machine.epoch(tuner, 2, steps=20)
-    assert tuner.chosen == 1 == torch.get_num_threads()
+    before = machine.now
+    machine.epoch(tuner, 1, steps=20)
+    assert tuner.chosen == 1 == torch.get_num_threads() and not tuner.tuning
     (event,) = tuner.events()
-    assert event["epoch"] == 3 and event["threads"] == 1 and event["reason"] == "steps 11.0x slower than measured"
+    assert event == {"epoch": 2, "threads": 1, "reason": "steps 11.0x slower than measured",
+                     "ms_per_image": {"1": 220.0, "2": 1100.0}}
+    # 2 threads: the epoch's first step and 8 judged, then its warm-up step when measured again (dropped as
+    # hopeless); 1 thread: a warm-up step, 4 measured and the 5 left. Judged only at the epoch's end, all 20
+    # steps would have taken 11 s.
+    assert machine.now - before == pytest.approx(9 * 11.0 + 11.0 + 10 * 2.2)
+
+
+def test_an_epoch_too_short_to_judge_mid_way_is_judged_at_its_end(monkeypatch):
+    machine = FakeMachine(monkeypatch, {1: 2.0, 2: 1.0})
+    tuner = auto(2)
+    machine.epoch(tuner, 0, steps=20)
+    tuner.events()
+    machine.seconds = {1: 2.2, 2: 11.0}
+    machine.epoch(tuner, 1, steps=SLOW_WINDOW)  # its first step and 7 judged steps: under the window
+    assert tuner.tuning and tuner.events() == []
+    machine.epoch(tuner, 2, steps=20)
+    (event,) = tuner.events()
+    assert (event["epoch"], event["threads"], event["reason"]) == (3, 1, "steps 11.0x slower than measured")
 
 
 def test_a_steady_run_rechecks_every_few_epochs(monkeypatch):

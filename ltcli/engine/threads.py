@@ -4,11 +4,12 @@ PyTorch's OpenMP threads spin at barriers: when one of them is descheduled (anot
 the machine takes its core), every step waits for it, and an epoch on 2 cores ran 11x slower beside
 one single-threaded busy process (issue 27). No fixed count is right for both an idle and a shared
 machine, so `auto` measures: the first steps of a run each candidate count for a few steps, keeps the
-fastest, and measures again when an epoch's steps run well slower (the machine got busier) or well
-faster (idler), and every few epochs in case it got idler (the interval doubling while the answer stays
-the same). A count found hopeless (beside a busy process a step at every thread can take 10-30x one at
-a single thread) costs that much per step measured, so it is dropped on its warm-up step and not measured
-again while the machine only got busier. The step time measured is the whole iteration, loader included.
+fastest, and measures again when its steps run well slower (the machine got busier: judged every few
+steps, as a stalled epoch can last 10-50x its usual time) or an epoch's ran well faster (idler), and every
+few epochs in case it got idler (the interval doubling while the answer stays the same). A count found
+hopeless (beside a busy process a step at every thread can take 10-30x one at a single thread) costs that
+much per step measured, so it is dropped on its warm-up step and not measured again while the machine only
+got busier. The step time measured is the whole iteration, loader included.
 
 The CPUs a process may use are its affinity mask, capped by a cgroup CPU quota (a container's
 `--cpus`), not `os.cpu_count()`; `LTCLI_CPUS` narrows it further (how `ltcli study --jobs N` and
@@ -32,7 +33,8 @@ from ltcli.choices import THREAD_RECORD_KEYS, parse_threads
 
 CPUS_ENV = "LTCLI_CPUS"  # the share of the machine a process was given (study --jobs, the app's jobs)
 TRIAL_STEPS = 4  # steps measured per candidate (after one warm-up step at the new count)
-SLOWER = 1.5  # an epoch whose steps ran this much slower (or faster) than the chosen rate measures again
+SLOWER = 1.5  # steps this much slower (or an epoch's this much faster) than the chosen rate measure again
+SLOW_WINDOW = 8  # judged slower on the median of this many recent steps, in the middle of an epoch too
 RECHECK_EPOCHS = 10  # and every this many epochs regardless (the machine may have become idle) ...
 MAX_RECHECK_EPOCHS = 80  # ... doubling up to this while the rechecks keep the same count
 HOPELESS = 2.0  # a candidate this much slower than the best measured one is dropped after its first step
@@ -138,6 +140,7 @@ class ThreadTuner:
             return
         if not self._queue:
             self._epoch_times.append(per_image)
+            self._judge_recent()
             return
         count = self._queue[0]
         times = self._trial.setdefault(count, [])
@@ -146,9 +149,21 @@ class ThreadTuner:
         if hopeless or len(times) >= self.trial_steps:
             self._drop(count, times) if hopeless else self._next()
 
+    def _judge_recent(self) -> None:
+        """Measure again from the next step when the last `SLOW_WINDOW` steps ran `SLOWER` than the chosen
+        rate: a process that starts mid-epoch must not stall the rest of it (the run of issue 27's
+        papers'-protocol row sat 10 minutes in one epoch at 2 threads, ~45x slower, when a second row began)."""
+        if self.mode != "auto" or self.rate is None or len(self._epoch_times) < SLOW_WINDOW:
+            return
+        recent = statistics.median(self._epoch_times[-SLOW_WINDOW:])
+        if recent > SLOWER * self.rate:
+            self._epoch_times.clear()  # this epoch's steps so far were judged: not again at its end
+            self._measure(f"steps {recent / self.rate:.1f}x slower than measured", busier=True)
+
     def end_epoch(self) -> None:
-        """Measure again from the next step when this epoch ran `SLOWER` than the chosen rate (the
-        counts found hopeless stay dropped) or that much faster, or every few epochs (all counts)."""
+        """Measure again from the next step when this epoch ran `SLOWER` than the chosen rate (an epoch too
+        short for `_judge_recent`; the counts found hopeless stay dropped) or that much faster, or every few
+        epochs (all counts)."""
         if self.mode != "auto" or self._queue or not self._epoch_times or self.rate is None:
             return
         self._since_check += 1
