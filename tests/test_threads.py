@@ -167,9 +167,10 @@ def test_rechecks_that_keep_the_count_come_less_often(monkeypatch):
         machine.epoch(tuner, epoch, steps=20)
         checks += [e["epoch"] for e in tuner.events()]
         epoch += 1
-    # measured again 10, 20, 40 and 80 epochs apart (capped at MAX_RECHECK_EPOCHS), each keeping 1 thread
-    assert [b - a for a, b in zip(checks, checks[1:], strict=False)] == [10, 20, 40, MAX_RECHECK_EPOCHS]
-    assert RECHECK_EPOCHS == 10 and MAX_RECHECK_EPOCHS == 80
+    # measured again 10 epochs after the start, then every 20 (doubled once, capped at MAX_RECHECK_EPOCHS),
+    # each keeping 1 thread: at epochs 1, 11, 31, 51, ..., 191
+    assert [b - a for a, b in zip(checks, checks[1:], strict=False)] == [10] + [MAX_RECHECK_EPOCHS] * 9
+    assert RECHECK_EPOCHS == 10 and MAX_RECHECK_EPOCHS == 20
     assert tuner.chosen == 1
 
 

@@ -36,7 +36,8 @@ TRIAL_STEPS = 4  # steps measured per candidate (after one warm-up step at the n
 SLOWER = 1.5  # steps this much slower (or an epoch's this much faster) than the chosen rate measure again
 SLOW_WINDOW = 8  # judged slower on the median of this many recent steps, in the middle of an epoch too
 RECHECK_EPOCHS = 10  # and every this many epochs regardless (the machine may have become idle) ...
-MAX_RECHECK_EPOCHS = 80  # ... doubling up to this while the rechecks keep the same count
+MAX_RECHECK_EPOCHS = 20  # ... doubling up to this while the rechecks keep the same count (a recheck costs a
+# few steps; a run left at 1 thread after its neighbour ended runs ~2x slower until the next one)
 HOPELESS = 2.0  # a candidate this much slower than the best measured one is dropped after its first step
 HOPELESS_WARMUP = 3.0  # or after its warm-up step alone (a thread pool starts in milliseconds, not steps)
 
@@ -151,8 +152,8 @@ class ThreadTuner:
 
     def _judge_recent(self) -> None:
         """Measure again from the next step when the last `SLOW_WINDOW` steps ran `SLOWER` than the chosen
-        rate: a process that starts mid-epoch must not stall the rest of it (the run of issue 27's
-        papers'-protocol row sat 10 minutes in one epoch at 2 threads, ~45x slower, when a second row began)."""
+        rate: a process that starts mid-epoch must not stall the rest of it (issue 27's papers'-protocol row
+        sat over 5 minutes in a 20 s epoch at 2 threads when a second row began beside it)."""
         if self.mode != "auto" or self.rate is None or len(self._epoch_times) < SLOW_WINDOW:
             return
         recent = statistics.median(self._epoch_times[-SLOW_WINDOW:])
