@@ -35,6 +35,8 @@ STUDY = "cifar10-lt-published"
 # The papers' own protocol (studies/cifar10-lt-papers-protocol.yaml): every training image, test/ evaluated
 # each epoch and the best epoch picked on it; compared like with like with the published figures only.
 PROTOCOL_STUDY = "cifar10-lt-papers-protocol"
+# Its float32 variant (`--amp off`, the papers' precision), to separate bf16 from the data: record suffix, label.
+PROTOCOL_STUDIES = {PROTOCOL_STUDY: ("", ""), f"{PROTOCOL_STUDY}-fp32": ("-fp32", ", float32")}
 PROTOCOL_RECORD = ("config.json", "train.csv", "valid.csv")
 NOTES = "<!-- notes: kept when the table is written again -->"
 # The study's rows and their recipes; the published figure and its paper are read from the recipe's header
@@ -137,10 +139,12 @@ def row_of(method: str, point: Path, kept: Path = KEPT) -> dict | None:
     return row
 
 
-def protocol_row(method: str, point: Path, kept: Path = KEPT) -> dict | None:
+def protocol_row(method: str, point: Path, kept: Path = KEPT, variant: tuple[str, str] = ("", "")) -> dict | None:
     """The row of `method` under the papers' protocol: its valid.csv is test/ evaluated every epoch, so the
-    test-picked accuracy is read from it (no `ltcli test` run); kept as text like the published rows."""
-    record = kept / f"{method}-papers-protocol"
+    test-picked accuracy is read from it (no `ltcli test` run); kept as text like the published rows.
+    `variant` is a PROTOCOL_STUDIES value (record suffix, label)."""
+    suffix, label = variant
+    record = kept / f"{method}-papers-protocol{suffix}"
     opened = open_row(point, record, PROTOCOL_RECORD)
     if opened is None:
         return None
@@ -149,7 +153,7 @@ def protocol_row(method: str, point: Path, kept: Path = KEPT) -> dict | None:
         raise SystemExit(f"{run}: validated on {config.get('valid_split')}/, not test/: not the papers' protocol")
     accuracy = [float(r["acc"]) for r in valid]
     minutes = [float(r["time_s"]) / 60 for r in train]
-    row = {"method": method, "name": f"{method} (papers' protocol)", "epochs": len(valid),
+    row = {"method": method, "name": f"{method} (papers' protocol{label})", "epochs": len(valid),
            "planned": config["epochs"], "minutes": sum(minutes),
            "cumulative": [sum(minutes[: i + 1]) for i in range(len(minutes))],
            "train_images": sum(config["class_counts"]), "accuracy": accuracy, "picked": picked(accuracy)}
@@ -248,11 +252,12 @@ def main() -> None:
         print(f"no runs yet under {runs}: start `ltcli study studies/{STUDY}.yaml --logs-dir {args.logs_dir}`")
         return
     lines = table(rows)
-    protocol_runs = args.logs_dir / "studies" / PROTOCOL_STUDY / "runs"
-    protocol = [row for method in RECIPES
-                if (row := protocol_row(method, protocol_runs / f"method-{method}", args.kept)) is not None]
+    protocol = [row for study, variant in PROTOCOL_STUDIES.items() for method in RECIPES
+                if (row := protocol_row(method, args.logs_dir / "studies" / study / "runs" / f"method-{method}",
+                                        args.kept, variant)) is not None]
     if protocol:
-        lines += ["", f"The papers' protocol (`ltcli study studies/{PROTOCOL_STUDY}.yaml`): every training image, "
+        lines += ["", f"The papers' protocol (`ltcli study studies/{PROTOCOL_STUDY}.yaml`; `-fp32.yaml` trains in "
+                  "float32): every training image, "
                   "the epoch picked on test/ as the papers do; for comparison with the published figures only.", "",
                   *protocol_table(protocol)]
     figure(rows, args.figure, protocol)

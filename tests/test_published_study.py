@@ -205,6 +205,13 @@ def test_the_papers_protocol_study_is_the_published_erm_and_ldam_drw_rows_on_all
             k: v for k, v in published[protocol.id].split.items() if k != "valid_from_train"}
 
 
+def test_the_float32_protocol_study_is_the_protocol_erm_row_in_float32():
+    protocol = read_study(PROTOCOL).points[0]
+    (fp32,) = read_study(ROOT / "studies" / "cifar10-lt-papers-protocol-fp32.yaml").points
+    assert fp32.id == protocol.id == "method-ERM" and fp32.split == protocol.split
+    assert fp32.train.pop("amp") == "off" and fp32.train == protocol.train  # 'off' quoted: YAML reads off as False
+
+
 def test_the_papers_protocol_study_validates_on_test_as_a_one_epoch_variant(cli, tmp_path):
     document = yaml.safe_load(PROTOCOL.read_text())
     source = presplit_source(tmp_path / "cifar-like")
@@ -260,6 +267,16 @@ def test_the_figure_draws_a_papers_protocol_row_dashed_beside_its_published_row(
     svg = (tmp_path / "with.svg").read_text()
     assert "ERM (papers' protocol): test/ acc each epoch, x its maximum" in svg  # its legend entry
     assert "stroke-dasharray" in svg and "stroke-dasharray" not in (tmp_path / "without.svg").read_text()
+
+
+def test_a_float32_protocol_row_is_kept_and_named_apart(tmp_path):
+    table = load_table_script()
+    papers_protocol_run(tmp_path / "runs", [0.5, 0.72, 0.7])
+    variant = table.PROTOCOL_STUDIES["cifar10-lt-papers-protocol-fp32"]
+    row = table.protocol_row("ERM", tmp_path / "runs" / "method-ERM", tmp_path / "kept", variant)
+    assert row["name"] == "ERM (papers' protocol, float32)"
+    assert (tmp_path / "kept" / "ERM-papers-protocol-fp32" / "valid.csv").is_file()
+    assert not (tmp_path / "kept" / "ERM-papers-protocol").exists()  # the bf16 row's record is left alone
 
 
 def test_a_papers_protocol_row_refuses_a_run_validated_on_valid(tmp_path):
