@@ -121,6 +121,12 @@ def picked(values: list[float]) -> int:
     return max(range(len(values)), key=values.__getitem__) + 1
 
 
+def training_minutes(train: list[dict]) -> dict:
+    """A row's training minutes from train.csv's time_s: in all, and after each epoch (the figure's x)."""
+    minutes = [float(r["time_s"]) / 60 for r in train]
+    return {"minutes": sum(minutes), "cumulative": [sum(minutes[: i + 1]) for i in range(len(minutes))]}
+
+
 def row_of(method: str, point: Path, kept: Path = KEPT) -> dict | None:
     """The row of `method` from its run under the study's `point` folder, else from its kept record."""
     opened = open_row(point, kept / method, RECORD)
@@ -128,9 +134,7 @@ def row_of(method: str, point: Path, kept: Path = KEPT) -> dict | None:
         return None
     run, config, train, valid = opened
     balanced = [float(r["balanced_acc"]) for r in valid]
-    minutes = [float(r["time_s"]) / 60 for r in train]
-    row = {"method": method, "run": run, "epochs": len(valid), "planned": config["epochs"],
-           "minutes": sum(minutes), "cumulative": [sum(minutes[: i + 1]) for i in range(len(minutes))],
+    row = {"method": method, "run": run, "epochs": len(valid), "planned": config["epochs"], **training_minutes(train),
            "balanced": balanced, "picked": picked(balanced), "reach95": first_reaching(balanced)}
     if len(valid) == config["epochs"]:
         row["best"], row["last"] = tested(run, "best"), tested(run, "last")
@@ -152,10 +156,8 @@ def protocol_row(method: str, point: Path, kept: Path = KEPT, variant: tuple[str
     if config.get("valid_split") != "test":
         raise SystemExit(f"{run}: validated on {config.get('valid_split')}/, not test/: not the papers' protocol")
     accuracy = [float(r["acc"]) for r in valid]
-    minutes = [float(r["time_s"]) / 60 for r in train]
     row = {"method": method, "name": f"{method} (papers' protocol{label})", "epochs": len(valid),
-           "planned": config["epochs"], "minutes": sum(minutes),
-           "cumulative": [sum(minutes[: i + 1]) for i in range(len(minutes))],
+           "planned": config["epochs"], **training_minutes(train),
            "train_images": sum(config["class_counts"]), "accuracy": accuracy, "picked": picked(accuracy)}
     if len(valid) == config["epochs"] and run != record:
         keep(run, record, PROTOCOL_RECORD)
