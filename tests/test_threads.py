@@ -11,6 +11,7 @@ import torch
 from ltcli.choices import parse_threads
 from ltcli.engine import threads as threads_module
 from ltcli.engine.threads import (
+    AFTER_BUSIER_EPOCHS,
     CPUS_ENV,
     MAX_RECHECK_EPOCHS,
     RECHECK_EPOCHS,
@@ -281,3 +282,30 @@ def test_the_apps_parallel_jobs_split_the_cpus(tmp_path, monkeypatch):
         assert queue.cpus_each == 2
     finally:
         queue.shutdown()
+
+
+def test_fewer_threads_for_a_brief_neighbour_come_back_soon_after_it_leaves(monkeypatch):
+    machine = FakeMachine(monkeypatch, {1: 2.0, 2: 1.0})
+    tuner = auto(2)
+    machine.epoch(tuner, 0, steps=20)
+    tuner.events()
+    machine.seconds = {1: 2.2, 2: 11.0}  # a neighbour for three epochs
+    machine.epoch(tuner, 1, steps=20)  # switched to 1 thread mid-way (this epoch counts as one)
+    assert tuner.chosen == 1 and tuner.events()[0]["reason"] == "steps 11.0x slower than measured"
+    machine.epoch(tuner, 2, steps=20)
+    assert tuner.tuning  # AFTER_BUSIER_EPOCHS after the switch, not RECHECK_EPOCHS
+    machine.epoch(tuner, 3, steps=20)  # still busy: 1 thread kept, the next look 4 epochs on
+    assert tuner.events() == [{"epoch": 4, "threads": 1, "reason": f"recheck after {AFTER_BUSIER_EPOCHS} epochs",
+                               "ms_per_image": {"1": 220.0, "2": 1100.0}}]
+    machine.seconds = {1: 2.0, 2: 1.0}  # the neighbour has gone
+    for epoch in range(4, 7):
+        machine.epoch(tuner, epoch, steps=20)
+        assert tuner.chosen == 1 and tuner.events() == [], epoch
+    machine.epoch(tuner, 7, steps=20)
+    assert tuner.chosen == 2 and tuner.events() == [{
+        "epoch": 8, "threads": 2, "reason": "recheck after 4 epochs", "ms_per_image": {"1": 200.0, "2": 100.0}}]
+    for epoch in range(8, 6 + RECHECK_EPOCHS):  # back at 2 threads: the usual interval again (epoch 7 is one)
+        machine.epoch(tuner, epoch, steps=20)
+        assert not tuner.tuning and tuner.events() == [], epoch
+    machine.epoch(tuner, 6 + RECHECK_EPOCHS, steps=20)
+    assert tuner.tuning and AFTER_BUSIER_EPOCHS == 2

@@ -6,7 +6,8 @@ one single-threaded busy process (issue 27). No fixed count is right for both an
 machine, so `auto` measures: the first steps of a run each candidate count for a few steps, keeps the
 fastest, and measures again when its steps run well slower (the machine got busier: judged every few
 steps, as a stalled epoch can last 10-50x its usual time) or an epoch's ran well faster (idler), and every
-few epochs in case it got idler (the interval doubling while the answer stays the same). A count found
+few epochs in case it got idler (the interval doubling while the answer stays the same; from the next
+epoch's end after a neighbour made it take fewer threads, as neighbours are often brief). A count found
 hopeless (beside a busy process a step at every thread can take 10-30x one at a single thread) costs that
 much per step measured, so it is dropped on its warm-up step and not measured again while the machine only
 got busier. The step time measured is the whole iteration, loader included.
@@ -38,6 +39,9 @@ SLOW_WINDOW = 8  # judged slower on the median of this many recent steps, in the
 RECHECK_EPOCHS = 10  # and every this many epochs regardless (the machine may have become idle) ...
 MAX_RECHECK_EPOCHS = 20  # ... doubling up to this while the rechecks keep the same count (a recheck costs a
 # few steps; a run left at 1 thread after its neighbour ended runs ~2x slower until the next one)
+AFTER_BUSIER_EPOCHS = 2  # a count lowered for a busier machine is rechecked this soon (the switch's own epoch
+# counts as one, so at the end of the next), then doubling: a neighbour is often brief (a test run, a build),
+# and issue 27's float32 row sat at 1 thread for 20 epochs of ~60 s instead of ~30 s after a 2-minute one
 HOPELESS = 2.0  # a candidate this much slower than the best measured one is dropped after its first step
 HOPELESS_WARMUP = 3.0  # or after its warm-up step alone (a thread pool starts in milliseconds, not steps)
 
@@ -101,6 +105,7 @@ class ThreadTuner:
     _switched: bool = False  # the next step is the first at a new count (not an epoch's first)
     _previous: int = 0  # the count before the current measuring
     _reason: str = ""
+    _busier: bool = False  # the measuring under way was started by slower steps
     _epoch: int = 0
     _last: float = 0.0
     _warm: bool = False
@@ -182,7 +187,7 @@ class ThreadTuner:
         return taken
 
     def _measure(self, reason: str, busier: bool = False) -> None:
-        self._reason, self._previous = reason, self.chosen
+        self._reason, self._previous, self._busier = reason, self.chosen, busier
         self._trial = {}
         counts = candidates(self.budget)
         self._queue = [c for c in counts if c not in self._hopeless_counts] if busier else counts
@@ -220,6 +225,8 @@ class ThreadTuner:
         if self._reason.startswith("recheck"):  # the same answer again: look less often
             same = best == self._previous
             self._recheck_every = min(2 * self._recheck_every, MAX_RECHECK_EPOCHS) if same else RECHECK_EPOCHS
+        elif self._busier and best < self._previous:  # fewer threads beside a neighbour: look again soon
+            self._recheck_every = AFTER_BUSIER_EPOCHS
         self._use(best)
         self.rate = medians[best]
         self._since_check = 0
