@@ -35,8 +35,9 @@ STUDY = "cifar10-lt-published"
 # The papers' own protocol (studies/cifar10-lt-papers-protocol.yaml): every training image, test/ evaluated
 # each epoch and the best epoch picked on it; compared like with like with the published figures only.
 PROTOCOL_STUDY = "cifar10-lt-papers-protocol"
-# Its float32 variant (`--amp off`, the papers' precision), to separate bf16 from the data: record suffix, label.
-PROTOCOL_STUDIES = {PROTOCOL_STUDY: ("", ""), f"{PROTOCOL_STUDY}-fp32": ("-fp32", ", float32")}
+# Its float32 variant (`--amp off`, the papers' precision), to separate bf16 from the data: record suffix, label,
+# the figure's line style (dotted beside the bf16 row's dashes: the same method's colour).
+PROTOCOL_STUDIES = {PROTOCOL_STUDY: ("", "", "--"), f"{PROTOCOL_STUDY}-fp32": ("-fp32", ", float32", ":")}
 PROTOCOL_RECORD = ("config.json", "train.csv", "valid.csv")
 NOTES = "<!-- notes: kept when the table is written again -->"
 # The study's rows and their recipes; the published figure and its paper are read from the recipe's header
@@ -143,11 +144,12 @@ def row_of(method: str, point: Path, kept: Path = KEPT) -> dict | None:
     return row
 
 
-def protocol_row(method: str, point: Path, kept: Path = KEPT, variant: tuple[str, str] = ("", "")) -> dict | None:
+def protocol_row(method: str, point: Path, kept: Path = KEPT, variant: tuple[str, str, str] = ("", "", "--")
+                 ) -> dict | None:
     """The row of `method` under the papers' protocol: its valid.csv is test/ evaluated every epoch, so the
     test-picked accuracy is read from it (no `ltcli test` run); kept as text like the published rows.
-    `variant` is a PROTOCOL_STUDIES value (record suffix, label)."""
-    suffix, label = variant
+    `variant` is a PROTOCOL_STUDIES value (record suffix, label, line style)."""
+    suffix, label, style = variant
     record = kept / f"{method}-papers-protocol{suffix}"
     opened = open_row(point, record, PROTOCOL_RECORD)
     if opened is None:
@@ -156,7 +158,7 @@ def protocol_row(method: str, point: Path, kept: Path = KEPT, variant: tuple[str
     if config.get("valid_split") != "test":
         raise SystemExit(f"{run}: validated on {config.get('valid_split')}/, not test/: not the papers' protocol")
     accuracy = [float(r["acc"]) for r in valid]
-    row = {"method": method, "name": f"{method} (papers' protocol{label})", "epochs": len(valid),
+    row = {"method": method, "name": f"{method} (papers' protocol{label})", "style": style, "epochs": len(valid),
            "planned": config["epochs"], **training_minutes(train),
            "train_images": sum(config["class_counts"]), "accuracy": accuracy, "picked": picked(accuracy)}
     if len(valid) == config["epochs"] and run != record:
@@ -202,7 +204,8 @@ def table(rows: list[dict]) -> list[str]:
 
 
 def figure(rows: list[dict], path: Path, protocol: list[dict] = ()) -> None:
-    """The published rows' valid/ curves; a papers'-protocol row's test/ curve is dashed, in its method's colour."""
+    """The published rows' valid/ curves; a papers'-protocol row's test/ curve is dashed (its float32 variant
+    dotted), in its method's colour."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -225,12 +228,12 @@ def figure(rows: list[dict], path: Path, protocol: list[dict] = ()) -> None:
         colours[row["method"]] = line.get_color()
     for row in protocol:
         colour, accuracy = colours.get(row["method"]), row["accuracy"]
-        line, = by_epoch.plot(range(1, len(accuracy) + 1), accuracy, "--", color=colour, linewidth=0.8,
+        line, = by_epoch.plot(range(1, len(accuracy) + 1), accuracy, row["style"], color=colour, linewidth=0.8,
                               label=f"{row['name']}: test/ acc each epoch, x its maximum")
-        by_time.plot(row["cumulative"][: len(accuracy)], accuracy[: len(row["cumulative"])], "--",
+        by_time.plot(row["cumulative"][: len(accuracy)], accuracy[: len(row["cumulative"])], row["style"],
                      color=line.get_color(), linewidth=0.8)
         by_epoch.plot([row["picked"]], [accuracy[row["picked"] - 1]], "x", markersize=8, color=line.get_color())
-    by_epoch.set(xlabel="epoch", ylabel="valid/ balanced accuracy (dashed: test/ accuracy)",
+    by_epoch.set(xlabel="epoch", ylabel="valid/ balanced accuracy (dashed, dotted: test/ accuracy)",
                  title="o valid-picked epoch, * its test acc, s last epoch's test acc")
     by_time.set(xlabel="training minutes (this CPU)")
     by_epoch.legend(fontsize=8)

@@ -5,6 +5,7 @@ itself run as a one-epoch variant on tiny generated data."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -277,6 +278,10 @@ def test_a_float32_protocol_row_is_kept_and_named_apart(tmp_path):
     assert row["name"] == "ERM (papers' protocol, float32)"
     assert (tmp_path / "kept" / "ERM-papers-protocol-fp32" / "valid.csv").is_file()
     assert not (tmp_path / "kept" / "ERM-papers-protocol").exists()  # the bf16 row's record is left alone
+    bf16 = table.protocol_row("ERM", tmp_path / "runs" / "method-ERM", tmp_path / "kept")
+    table.figure([], tmp_path / "both.svg", [bf16, row])  # same method, same colour: told apart by the dashes
+    dashes = set(re.findall(r"stroke-dasharray: ([0-9.,]+)", (tmp_path / "both.svg").read_text()))
+    assert len(dashes) == 2, dashes
 
 
 def test_a_papers_protocol_row_refuses_a_run_validated_on_valid(tmp_path):
