@@ -27,6 +27,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_data  # noqa: E402
@@ -35,9 +36,18 @@ STUDY = "cifar10-lt-published"
 # The papers' own protocol (studies/cifar10-lt-papers-protocol.yaml): every training image, test/ evaluated
 # each epoch and the best epoch picked on it; compared like with like with the published figures only.
 PROTOCOL_STUDY = "cifar10-lt-papers-protocol"
-# Its float32 variant (`--amp off`, the papers' precision), to separate bf16 from the data: record suffix, label,
-# the figure's line style (dotted beside the bf16 row's dashes: the same method's colour).
-PROTOCOL_STUDIES = {PROTOCOL_STUDY: ("", "", "--"), f"{PROTOCOL_STUDY}-fp32": ("-fp32", ", float32", ":")}
+
+
+class Variant(NamedTuple):
+    """A papers'-protocol study's rows: their record folder's suffix, name's label and figure line style."""
+
+    suffix: str
+    label: str
+    style: str  # dotted for float32 beside the bf16 row's dashes: the same method draws in one colour
+
+
+# The protocol study and its float32 variant (`--amp off`, the papers' precision), to separate bf16 from the data.
+PROTOCOL_STUDIES = {PROTOCOL_STUDY: Variant("", "", "--"), f"{PROTOCOL_STUDY}-fp32": Variant("-fp32", ", float32", ":")}
 PROTOCOL_RECORD = ("config.json", "train.csv", "valid.csv")
 NOTES = "<!-- notes: kept when the table is written again -->"
 # The study's rows and their recipes; the published figure and its paper are read from the recipe's header
@@ -144,13 +154,12 @@ def row_of(method: str, point: Path, kept: Path = KEPT) -> dict | None:
     return row
 
 
-def protocol_row(method: str, point: Path, kept: Path = KEPT, variant: tuple[str, str, str] = ("", "", "--")
+def protocol_row(method: str, point: Path, kept: Path = KEPT, variant: Variant = PROTOCOL_STUDIES[PROTOCOL_STUDY]
                  ) -> dict | None:
     """The row of `method` under the papers' protocol: its valid.csv is test/ evaluated every epoch, so the
     test-picked accuracy is read from it (no `ltcli test` run); kept as text like the published rows.
-    `variant` is a PROTOCOL_STUDIES value (record suffix, label, line style)."""
-    suffix, label, style = variant
-    record = kept / f"{method}-papers-protocol{suffix}"
+    `variant` is one of PROTOCOL_STUDIES' values."""
+    record = kept / f"{method}-papers-protocol{variant.suffix}"
     opened = open_row(point, record, PROTOCOL_RECORD)
     if opened is None:
         return None
@@ -158,7 +167,8 @@ def protocol_row(method: str, point: Path, kept: Path = KEPT, variant: tuple[str
     if config.get("valid_split") != "test":
         raise SystemExit(f"{run}: validated on {config.get('valid_split')}/, not test/: not the papers' protocol")
     accuracy = [float(r["acc"]) for r in valid]
-    row = {"method": method, "name": f"{method} (papers' protocol{label})", "style": style, "epochs": len(valid),
+    row = {"method": method, "name": f"{method} (papers' protocol{variant.label})", "style": variant.style,
+           "epochs": len(valid),
            "planned": config["epochs"], **training_minutes(train),
            "train_images": sum(config["class_counts"]), "accuracy": accuracy, "picked": picked(accuracy)}
     if len(valid) == config["epochs"] and run != record:
