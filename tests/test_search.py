@@ -284,7 +284,8 @@ def test_the_methods_preset_runs_every_method_at_the_first_rate_first_and_stops_
     order = [(method, lr) for lr in (0.1, 0.03, 0.3) for method in ("ERM", "RS", "BSCE", "LA", "LDAM-DRW")]
     done = len(rows)
     assert 1 <= done < len(order) and [(r["method"], float(r["lr"])) for r in rows] == order[:done]
-    assert sum(float(r["seconds"]) for r in rows[:-1]) < 1.0  # no trial started after the budget was spent
+    # No trial started after the budget was spent; results.csv rounds each trial's seconds to 0.1 (0.05 each way)
+    assert sum(float(r["seconds"]) for r in rows[:-1]) < 1.0 + 0.05 * len(rows[:-1])
     assert all(r["state"] == "complete" for r in rows)
     best = next(r for r in rows if r["best"] == "True")
     assert (tmp_path / best["run"] / "metrics.json").is_file()  # the winner is tested
